@@ -1,0 +1,12 @@
+package main
+
+import (
+	"errors"
+	"io"
+)
+
+func runBuild(args []string, stdout, stderr io.Writer) error  { return errors.New("todo") }
+func runCheck(args []string, stdout, stderr io.Writer) error  { return errors.New("todo") }
+func runGraph(args []string, stdout, stderr io.Writer) error  { return errors.New("todo") }
+func runInit(args []string, stdout, stderr io.Writer) error   { return errors.New("todo") }
+func runBroker(args []string, stdout, stderr io.Writer) error { return errors.New("todo") }

@@ -1,0 +1,370 @@
+package emit
+
+import (
+	"fmt"
+
+	"github.com/dave/jennifer/jen"
+	"github.com/molgen/molgen/internal/model"
+)
+
+// codec emits encoders and decoders for the types of one package's service
+// methods. Values of defined composite types get a function pair each
+// (needed for recursive types); everything else is encoded inline.
+type codec struct {
+	pkgPath string
+	names   map[*model.Type]string // defined composite types -> name fragment
+	order   []*model.Type
+}
+
+// hasFunc reports whether t gets its own encode/decode functions.
+func hasFunc(t *model.Type) bool {
+	if t.Kind != model.Named {
+		return false
+	}
+	switch t.Underlying.Kind {
+	case model.Struct, model.Slice, model.Array, model.Map, model.Pointer, model.Named:
+		return true
+	}
+	return false
+}
+
+func newCodec(pkgPath string, methods []*model.Method) *codec {
+	c := &codec{pkgPath: pkgPath}
+	seen := map[*model.Type]bool{}
+	var funcs []*model.Type
+	var walk func(t *model.Type)
+	walk = func(t *model.Type) {
+		if t == nil || seen[t] {
+			return
+		}
+		seen[t] = true
+		if hasFunc(t) {
+			funcs = append(funcs, t)
+		}
+		walk(t.Underlying)
+		walk(t.Elem)
+		walk(t.Key)
+		for _, f := range t.Fields {
+			walk(f.Type)
+		}
+	}
+	for _, m := range methods {
+		for _, v := range m.Params {
+			walk(v.Type)
+		}
+		for _, v := range m.Results {
+			walk(v.Type)
+		}
+	}
+	c.names = codecNames(funcs, pkgPath)
+	c.order = funcs // sorted by codecNames
+	return c
+}
+
+// typeExpr is the Go expression of t.
+func typeExpr(t *model.Type) jen.Code {
+	switch t.Kind {
+	case model.Named, model.Marshaler:
+		q := jen.Qual(t.Pkg, t.Name)
+		if len(t.TypeArgs) > 0 {
+			args := make([]jen.Code, len(t.TypeArgs))
+			for i, a := range t.TypeArgs {
+				args[i] = typeExpr(a)
+			}
+			q = q.Types(args...)
+		}
+		return q
+	case model.Bytes:
+		return jen.Index().Byte()
+	case model.Time:
+		return jen.Qual("time", "Time")
+	case model.Array:
+		return jen.Index(jen.Lit(int(t.Len))).Add(typeExpr(t.Elem))
+	case model.Slice:
+		return jen.Index().Add(typeExpr(t.Elem))
+	case model.Map:
+		return jen.Map(typeExpr(t.Key)).Add(typeExpr(t.Elem))
+	case model.Pointer:
+		return jen.Op("*").Add(typeExpr(t.Elem))
+	case model.Struct:
+		fields := make([]jen.Code, len(t.Fields))
+		for i, f := range t.Fields {
+			if f.Embedded {
+				fields[i] = typeExpr(f.Type)
+			} else {
+				fields[i] = jen.Id(f.Name).Add(typeExpr(f.Type))
+			}
+		}
+		return jen.Struct(fields...)
+	}
+	return jen.Id(t.Kind.BasicName())
+}
+
+// minSize is the fewest bytes any value of t encodes to (at least 1), used
+// by decoders to refuse lengths the input cannot hold.
+func minSize(t *model.Type) int {
+	switch t.Kind {
+	case model.Float32:
+		return 4
+	case model.Float64:
+		return 8
+	case model.Named:
+		return minSize(t.Underlying)
+	case model.Array:
+		if t.Len == 0 {
+			return 1
+		}
+		return int(min(t.Len*int64(minSize(t.Elem)), 1<<20))
+	case model.Struct:
+		n := 0
+		for _, f := range t.Fields {
+			n += minSize(f.Type)
+		}
+		return min(max(n, 1), 1<<20)
+	}
+	return 1
+}
+
+var basicMethod = map[model.Kind]string{
+	model.Bool: "Bool", model.Int: "Int", model.Int8: "Int8", model.Int16: "Int16",
+	model.Int32: "Int32", model.Int64: "Int64", model.Uint: "Uint", model.Uint8: "Uint8",
+	model.Uint16: "Uint16", model.Uint32: "Uint32", model.Uint64: "Uint64",
+	model.Uintptr: "Uintptr", model.Float32: "Float32", model.Float64: "Float64",
+	model.String: "String",
+}
+
+// encoderArg converts v to the argument type of the Encoder method for a
+// basic kind: int kinds widen to int64, uint kinds to uint64.
+func encoderCall(k model.Kind, v jen.Code, named bool) jen.Code {
+	e := func() *jen.Statement { return jen.Id("e") }
+	switch k {
+	case model.Int, model.Int8, model.Int16, model.Int32, model.Int64:
+		if k == model.Int64 && !named {
+			return e().Dot("Int64").Call(v)
+		}
+		return e().Dot("Int64").Call(jen.Int64().Parens(v))
+	case model.Uint, model.Uint8, model.Uint16, model.Uint32, model.Uint64, model.Uintptr:
+		if k == model.Uint64 && !named {
+			return e().Dot("Uint64").Call(v)
+		}
+		return e().Dot("Uint64").Call(jen.Uint64().Parens(v))
+	}
+	if named {
+		v = jen.Id(k.BasicName()).Parens(v)
+	}
+	return e().Dot(basicMethod[k]).Call(v)
+}
+
+// isByte reports whether t is the unnamed byte type.
+func isByte(t *model.Type) bool { return t.Kind == model.Uint8 }
+
+// enc returns statements encoding the addressable expression v of type t
+// with the Encoder e. depth keeps loop variables apart.
+//
+//	e.String(v.Name)
+//	e.Len(len(v.Tags), v.Tags == nil)
+//	for i0 := range v.Tags { e.String(v.Tags[i0]) }
+func (c *codec) enc(t *model.Type, v *jen.Statement, depth int, named bool) []jen.Code {
+	return c.encAt(t, v, nil, depth, named)
+}
+
+// encAt is enc with the address of v when it is known (the pointer v was
+// read through), to avoid writing &(*p).
+func (c *codec) encAt(t *model.Type, v, addr *jen.Statement, depth int, named bool) []jen.Code {
+	if addr == nil {
+		addr = jen.Op("&").Add(v)
+	}
+	e := func() *jen.Statement { return jen.Id("e") }
+	switch {
+	case t.Kind.IsBasic():
+		return []jen.Code{encoderCall(t.Kind, v, named)}
+	}
+	switch t.Kind {
+	case model.Bytes:
+		if named {
+			return []jen.Code{e().Dot("Bytes").Call(jen.Index().Byte().Parens(v))}
+		}
+		return []jen.Code{e().Dot("Bytes").Call(v)}
+	case model.Time:
+		return []jen.Code{e().Dot("Time").Call(v)}
+	case model.Marshaler:
+		return []jen.Code{e().Dot("Marshal").Call(addr)}
+	case model.Named:
+		if hasFunc(t) {
+			return []jen.Code{jen.Id("molgenEnc_" + c.names[t]).Call(e(), addr)}
+		}
+		return c.encAt(t.Underlying, v, addr, depth, true)
+	case model.Pointer:
+		return []jen.Code{jen.If(v.Clone().Op("==").Nil()).Block(
+			e().Dot("Bool").Call(jen.False()),
+		).Else().Block(append([]jen.Code{e().Dot("Bool").Call(jen.True())},
+			c.encAt(t.Elem, jen.Parens(jen.Op("*").Add(v)), v.Clone(), depth+1, false)...)...)}
+	case model.Slice:
+		i := jen.Id(fmt.Sprintf("i%d", depth))
+		return []jen.Code{
+			e().Dot("Len").Call(jen.Len(v.Clone()), v.Clone().Op("==").Nil()),
+			jen.For(i.Clone().Op(":=").Range().Add(v.Clone())).Block(
+				c.enc(t.Elem, v.Clone().Index(i.Clone()), depth+1, false)...),
+		}
+	case model.Array:
+		if t.Len == 0 {
+			return []jen.Code{e().Dot("Empty").Call()}
+		}
+		if isByte(t.Elem) {
+			return []jen.Code{e().Dot("Raw").Call(v.Clone().Index(jen.Op(":")))}
+		}
+		i := jen.Id(fmt.Sprintf("i%d", depth))
+		return []jen.Code{jen.For(i.Clone().Op(":=").Range().Add(v.Clone())).Block(
+			c.enc(t.Elem, v.Clone().Index(i.Clone()), depth+1, false)...)}
+	case model.Map:
+		k := jen.Id(fmt.Sprintf("k%d", depth))
+		val := jen.Id(fmt.Sprintf("v%d", depth))
+		body := append(c.enc(t.Key, k.Clone(), depth+1, false), c.enc(t.Elem, val.Clone(), depth+1, false)...)
+		return []jen.Code{
+			e().Dot("Len").Call(jen.Len(v.Clone()), v.Clone().Op("==").Nil()),
+			jen.For(jen.List(k.Clone(), val.Clone()).Op(":=").Range().Add(v.Clone())).Block(body...),
+		}
+	case model.Struct:
+		if len(t.Fields) == 0 {
+			return []jen.Code{e().Dot("Empty").Call()}
+		}
+		var out []jen.Code
+		for _, f := range t.Fields {
+			out = append(out, c.enc(f.Type, v.Clone().Dot(f.Name), depth, false)...)
+		}
+		return out
+	}
+	panic(fmt.Sprintf("molgen: no encoder for kind %d", t.Kind))
+}
+
+// dec returns statements decoding into the addressable expression v of type
+// t with the Decoder d. conv, when set, is the defined type to convert basic
+// values to.
+//
+//	v.Name = d.String()
+//	if n0 := d.Len(1); n0 < 0 { v.Tags = nil } else {
+//		v.Tags = make([]string, n0)
+//		for i0 := range v.Tags { v.Tags[i0] = d.String() }
+//	}
+func (c *codec) dec(t *model.Type, v *jen.Statement, depth int, conv jen.Code) []jen.Code {
+	return c.decAt(t, v, nil, depth, conv)
+}
+
+// decAt is dec with the address of v when it is known.
+func (c *codec) decAt(t *model.Type, v, addr *jen.Statement, depth int, conv jen.Code) []jen.Code {
+	if addr == nil {
+		addr = jen.Op("&").Add(v)
+	}
+	d := func() *jen.Statement { return jen.Id("d") }
+	if t.Kind.IsBasic() {
+		call := d().Dot(basicMethod[t.Kind]).Call()
+		if conv != nil {
+			call = jen.Add(conv).Parens(call)
+		}
+		return []jen.Code{v.Clone().Op("=").Add(call)}
+	}
+	switch t.Kind {
+	case model.Bytes:
+		return []jen.Code{v.Clone().Op("=").Add(d().Dot("Bytes").Call())}
+	case model.Time:
+		return []jen.Code{v.Clone().Op("=").Add(d().Dot("Time").Call())}
+	case model.Marshaler:
+		return []jen.Code{d().Dot("Unmarshal").Call(addr)}
+	case model.Named:
+		if hasFunc(t) {
+			return []jen.Code{jen.Id("molgenDec_" + c.names[t]).Call(d(), addr)}
+		}
+		return c.decAt(t.Underlying, v, addr, depth, typeExpr(t))
+	case model.Pointer:
+		return []jen.Code{jen.If(d().Dot("Bool").Call()).Block(append(
+			[]jen.Code{v.Clone().Op("=").New(typeExpr(t.Elem))},
+			c.decAt(t.Elem, jen.Parens(jen.Op("*").Add(v)), v.Clone(), depth+1, nil)...)...,
+		).Else().Block(v.Clone().Op("=").Nil())}
+	case model.Slice:
+		n := jen.Id(fmt.Sprintf("n%d", depth))
+		i := jen.Id(fmt.Sprintf("i%d", depth))
+		return []jen.Code{jen.If(
+			n.Clone().Op(":=").Add(d().Dot("Len").Call(jen.Lit(minSize(t.Elem)))),
+			n.Clone().Op("<").Lit(0),
+		).Block(v.Clone().Op("=").Nil()).Else().Block(
+			v.Clone().Op("=").Make(jen.Index().Add(typeExpr(t.Elem)), n.Clone()),
+			jen.For(i.Clone().Op(":=").Range().Add(v.Clone())).Block(
+				c.dec(t.Elem, v.Clone().Index(i.Clone()), depth+1, nil)...),
+		)}
+	case model.Array:
+		if t.Len == 0 {
+			return []jen.Code{d().Dot("Empty").Call()}
+		}
+		if isByte(t.Elem) {
+			return []jen.Code{d().Dot("Raw").Call(v.Clone().Index(jen.Op(":")))}
+		}
+		i := jen.Id(fmt.Sprintf("i%d", depth))
+		return []jen.Code{jen.For(i.Clone().Op(":=").Range().Add(v.Clone())).Block(
+			c.dec(t.Elem, v.Clone().Index(i.Clone()), depth+1, nil)...)}
+	case model.Map:
+		n := jen.Id(fmt.Sprintf("n%d", depth))
+		i := jen.Id(fmt.Sprintf("i%d", depth))
+		k := jen.Id(fmt.Sprintf("k%d", depth))
+		val := jen.Id(fmt.Sprintf("v%d", depth))
+		body := []jen.Code{
+			jen.Var().Add(k.Clone()).Add(typeExpr(t.Key)),
+			jen.Var().Add(val.Clone()).Add(typeExpr(t.Elem)),
+		}
+		body = append(body, c.dec(t.Key, k.Clone(), depth+1, nil)...)
+		body = append(body, c.dec(t.Elem, val.Clone(), depth+1, nil)...)
+		body = append(body, v.Clone().Index(k.Clone()).Op("=").Add(val.Clone()))
+		return []jen.Code{jen.If(
+			n.Clone().Op(":=").Add(d().Dot("Len").Call(jen.Lit(min(minSize(t.Key)+minSize(t.Elem), 1<<20)))),
+			n.Clone().Op("<").Lit(0),
+		).Block(v.Clone().Op("=").Nil()).Else().Block(
+			v.Clone().Op("=").Make(jen.Map(typeExpr(t.Key)).Add(typeExpr(t.Elem)), n.Clone()),
+			jen.For(jen.Add(i.Clone()).Op(":=").Lit(0), i.Clone().Op("<").Add(n.Clone()), i.Clone().Op("++")).Block(body...),
+		)}
+	case model.Struct:
+		if len(t.Fields) == 0 {
+			return []jen.Code{d().Dot("Empty").Call()}
+		}
+		var out []jen.Code
+		for _, f := range t.Fields {
+			out = append(out, c.dec(f.Type, v.Clone().Dot(f.Name), depth, nil)...)
+		}
+		return out
+	}
+	panic(fmt.Sprintf("molgen: no decoder for kind %d", t.Kind))
+}
+
+// funcs emits the encode/decode function pair of every defined composite type.
+//
+//	func molgenEnc_User(e *runtime.Encoder, v *User) { e.String(v.Name) }
+//	func molgenDec_User(d *runtime.Decoder, v *User) { v.Name = d.String() }
+func (c *codec) funcs(f *jen.File) {
+	for _, t := range c.order {
+		name := c.names[t]
+		// Struct fields read through the pointer; other kinds through *v.
+		val := jen.Parens(jen.Op("*").Id("v"))
+		if t.Underlying.Kind == model.Struct {
+			val = jen.Id("v")
+		}
+		encBody := c.enc(t.Underlying, val.Clone(), 0, true)
+		decBody := c.dec(t.Underlying, val.Clone(), 0, typeExpr(t))
+		if t.Recursive {
+			encBody = guard("e", encBody)
+			decBody = guard("d", decBody)
+		}
+		f.Func().Id("molgenEnc_"+name).Params(
+			jen.Id("e").Op("*").Qual(runtimePath, "Encoder"), jen.Id("v").Op("*").Add(typeExpr(t)),
+		).Block(encBody...)
+		f.Line()
+		f.Func().Id("molgenDec_"+name).Params(
+			jen.Id("d").Op("*").Qual(runtimePath, "Decoder"), jen.Id("v").Op("*").Add(typeExpr(t)),
+		).Block(decBody...)
+		f.Line()
+	}
+}
+
+// guard wraps the body of a recursive type's codec in a depth check.
+func guard(x string, body []jen.Code) []jen.Code {
+	out := []jen.Code{jen.If(jen.Op("!").Id(x).Dot("Enter").Call()).Block(jen.Return())}
+	out = append(out, body...)
+	return append(out, jen.Id(x).Dot("Leave").Call())
+}

@@ -1,0 +1,104 @@
+package emit
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"unicode"
+
+	"github.com/molgen/molgen/internal/model"
+)
+
+// typeKey is a unique, stable text for a type, used to name and order codec
+// functions.
+func typeKey(t *model.Type) string {
+	switch t.Kind {
+	case model.Named, model.Marshaler:
+		s := t.Pkg + "." + t.Name
+		if len(t.TypeArgs) > 0 {
+			args := make([]string, len(t.TypeArgs))
+			for i, a := range t.TypeArgs {
+				args[i] = typeKey(a)
+			}
+			s += "[" + strings.Join(args, ",") + "]"
+		}
+		return s
+	case model.Bytes:
+		return "[]byte"
+	case model.Time:
+		return "time.Time"
+	case model.Array:
+		return fmt.Sprintf("[%d]%s", t.Len, typeKey(t.Elem))
+	case model.Slice:
+		return "[]" + typeKey(t.Elem)
+	case model.Map:
+		return "map[" + typeKey(t.Key) + "]" + typeKey(t.Elem)
+	case model.Pointer:
+		return "*" + typeKey(t.Elem)
+	case model.Struct:
+		fs := make([]string, len(t.Fields))
+		for i, f := range t.Fields {
+			fs[i] = f.Name + " " + typeKey(f.Type)
+		}
+		return "struct{" + strings.Join(fs, "; ") + "}"
+	}
+	return t.Kind.BasicName()
+}
+
+// mangle turns a type into an identifier fragment: User, other_Money,
+// Page_of_User.
+func mangle(t *model.Type, pkgPath string) string {
+	switch t.Kind {
+	case model.Named, model.Marshaler:
+		s := t.Name
+		if t.Pkg != pkgPath {
+			s = t.PkgName + "_" + s
+		}
+		for _, a := range t.TypeArgs {
+			s += "_" + mangle(a, pkgPath)
+		}
+		return s
+	case model.Bytes:
+		return "bytes"
+	case model.Time:
+		return "time"
+	case model.Array:
+		return fmt.Sprintf("array%d_%s", t.Len, mangle(t.Elem, pkgPath))
+	case model.Slice:
+		return "slice_" + mangle(t.Elem, pkgPath)
+	case model.Map:
+		return "map_" + mangle(t.Key, pkgPath) + "_" + mangle(t.Elem, pkgPath)
+	case model.Pointer:
+		return "ptr_" + mangle(t.Elem, pkgPath)
+	case model.Struct:
+		return "struct"
+	}
+	return t.Kind.BasicName()
+}
+
+// exported returns s with its first letter in upper case.
+func exported(s string) string {
+	r := []rune(s)
+	if len(r) > 0 {
+		r[0] = unicode.ToUpper(r[0])
+	}
+	return string(r)
+}
+
+// codecNames assigns each defined type with a codec function a unique name
+// fragment, in a deterministic order.
+func codecNames(types []*model.Type, pkgPath string) map[*model.Type]string {
+	sort.Slice(types, func(i, j int) bool { return typeKey(types[i]) < typeKey(types[j]) })
+	out := map[*model.Type]string{}
+	used := map[string]bool{}
+	for _, t := range types {
+		base := mangle(t, pkgPath)
+		name := base
+		for i := 2; used[name]; i++ {
+			name = fmt.Sprintf("%s_%d", base, i)
+		}
+		used[name] = true
+		out[t] = name
+	}
+	return out
+}

@@ -1,0 +1,282 @@
+package emit
+
+import (
+	"fmt"
+
+	"github.com/dave/jennifer/jen"
+	"github.com/molgen/molgen/internal/model"
+)
+
+func rt(name string) *jen.Statement { return jen.Qual(runtimePath, name) }
+
+func ctxType() *jen.Statement { return jen.Qual("context", "Context") }
+
+// names of one service's generated identifiers.
+type svcNames struct {
+	desc, client, newClient, register string
+}
+
+func namesOf(s *model.Service) svcNames {
+	return svcNames{
+		desc:      "molgen" + s.Iface + "Desc",
+		client:    "molgen" + s.Iface + "Client",
+		newClient: "New" + s.Iface + "Client",
+		register:  "Register" + s.Iface,
+	}
+}
+
+func requestType(s *model.Service, m *model.Method) string {
+	return "molgen" + s.Iface + m.Name + "Request"
+}
+
+func responseType(s *model.Service, m *model.Method) string {
+	return "molgen" + s.Iface + m.Name + "Response"
+}
+
+func handlerName(s *model.Service, m *model.Method) string {
+	return "molgen" + s.Iface + "_" + m.Name
+}
+
+// service emits everything for one service: its descriptor, client,
+// server shim, request/response types and compile-time checks.
+func service(f *jen.File, c *codec, s *model.Service) {
+	n := namesOf(s)
+	f.Comment("---------------------------------------------------------------- " + s.Iface)
+	f.Line()
+	descriptor(f, s, n)
+	clientCtor(f, s, n)
+	register(f, s, n)
+	checks(f, s, n)
+	f.Commentf("%s is the client side of %s: each method calls the implementation", n.client, s.Iface)
+	f.Comment("directly when it is hosted on the same node, and sends a request otherwise.")
+	f.Type().Id(n.client).Struct(jen.Id("c").Op("*").Add(rt("Client")))
+	f.Line()
+	for i, m := range s.Methods {
+		clientMethod(f, s, n, i, m)
+	}
+	for _, m := range s.Methods {
+		handler(f, s, m)
+		messages(f, c, s, m)
+	}
+}
+
+// descriptor emits the service's runtime description.
+//
+//	var molgenUsersDesc = runtime.ServiceDesc{Name: "users", Methods: []runtime.MethodDesc{{Name: "Get"}}}
+func descriptor(f *jen.File, s *model.Service, n svcNames) {
+	methods := make([]jen.Code, len(s.Methods))
+	for i, m := range s.Methods {
+		fields := []jen.Code{field("Name", jen.Lit(m.Name))}
+		if m.Timeout > 0 {
+			fields = append(fields, field("Timeout", durationExpr(m.Timeout)))
+		}
+		if m.Retry > 0 {
+			fields = append(fields, field("Retry", jen.Lit(m.Retry)))
+		}
+		if m.Oneway {
+			fields = append(fields, field("Oneway", jen.True()))
+		}
+		methods[i] = jen.Values(fields...)
+	}
+	f.Commentf("%s describes service %q to the runtime.", n.desc, s.Name)
+	f.Var().Id(n.desc).Op("=").Add(rt("ServiceDesc")).Add(multi(
+		field("Name", jen.Lit(s.Name)),
+		field("Interface", jen.Lit(s.Pkg+"."+s.Iface)),
+		field("Methods", jen.Index().Add(rt("MethodDesc")).Add(multi(methods...))),
+	))
+	f.Line()
+}
+
+// clientCtor emits NewXClient.
+//
+//	func NewUsersClient(n *runtime.Node) Users { return &molgenUsersClient{c: n.Client(&molgenUsersDesc)} }
+func clientCtor(f *jen.File, s *model.Service, n svcNames) {
+	f.Commentf("%s returns a %s that routes each call by n's placement: a direct", n.newClient, s.Iface)
+	f.Commentf("call when service %q is hosted on n, a request over Kafka otherwise.", s.Name)
+	f.Func().Id(n.newClient).Params(jen.Id("n").Op("*").Add(rt("Node"))).Id(s.Iface).Block(
+		jen.Return(jen.Op("&").Id(n.client).Values(jen.Dict{
+			jen.Id("c"): jen.Id("n").Dot("Client").Call(jen.Op("&").Id(n.desc)),
+		})),
+	)
+	f.Line()
+}
+
+// register emits RegisterX, the server shim.
+//
+//	func RegisterUsers(n *runtime.Node, impl Users) error {
+//		return n.Register(&molgenUsersDesc, impl, []runtime.Handler{molgenUsers_Get})
+//	}
+func register(f *jen.File, s *model.Service, n svcNames) {
+	handlers := make([]jen.Code, len(s.Methods))
+	for i, m := range s.Methods {
+		handlers[i] = jen.Id(handlerName(s, m))
+	}
+	f.Commentf("%s hosts impl as service %q on n: local clients call it directly and,", n.register, s.Name)
+	f.Comment("once n is started with Kafka, it serves requests from other nodes.")
+	f.Func().Id(n.register).Params(jen.Id("n").Op("*").Add(rt("Node")), jen.Id("impl").Id(s.Iface)).Error().Block(
+		jen.If(jen.Id("impl").Op("==").Nil()).Block(
+			jen.Return(jen.Qual("fmt", "Errorf").Call(jen.Lit(fmt.Sprintf("molgen: %s called with a nil %s", n.register, s.Iface)))),
+		),
+		jen.Return(jen.Id("n").Dot("Register").Call(jen.Op("&").Id(n.desc), jen.Id("impl"),
+			jen.Index().Add(rt("Handler")).Values(handlers...))),
+	)
+	f.Line()
+}
+
+// methodSig returns a method's signature as it appears in the interface.
+func methodSig(m *model.Method) *jen.Statement {
+	params := []jen.Code{ctxType()}
+	for _, p := range m.Params {
+		params = append(params, typeExpr(p.Type))
+	}
+	var results []jen.Code
+	for _, r := range m.Results {
+		results = append(results, typeExpr(r.Type))
+	}
+	results = append(results, jen.Error())
+	return jen.Id(m.Name).Params(params...).Params(results...)
+}
+
+// checks emits compile-time checks that the interface and the generated
+// client still match.
+func checks(f *jen.File, s *model.Service, n svcNames) {
+	sigs := make([]jen.Code, len(s.Methods))
+	for i, m := range s.Methods {
+		sigs[i] = methodSig(m)
+	}
+	f.Commentf("Compile-time checks that %s has the methods this file was generated for.", s.Iface)
+	f.Comment("If they fail to compile, re-run 'molgen generate'.")
+	f.Var().Defs(
+		jen.Id("_").Id(s.Iface).Op("=").Parens(jen.Op("*").Id(n.client)).Parens(jen.Nil()),
+		jen.Id("_").Interface(sigs...).Op("=").Id(s.Iface).Parens(jen.Nil()),
+	)
+	f.Line()
+}
+
+// clientMethod emits one client method.
+//
+//	func (x *molgenUsersClient) Get(ctx context.Context, a0 UserID) (r0 User, err error) {
+//		if impl, ok := x.c.Local().(Users); ok {
+//			defer x.c.Recover(0, &err)
+//			return impl.Get(ctx, a0)
+//		}
+//		req := molgenUsersGetRequest{A0: a0}
+//		var resp molgenUsersGetResponse
+//		err = x.c.Call(ctx, 0, &req, &resp)
+//		return resp.R0, err
+//	}
+func clientMethod(f *jen.File, s *model.Service, n svcNames, index int, m *model.Method) {
+	params := []jen.Code{jen.Id("ctx").Add(ctxType())}
+	args := []jen.Code{jen.Id("ctx")}
+	reqFields := jen.Dict{}
+	for i, p := range m.Params {
+		a := fmt.Sprintf("a%d", i)
+		params = append(params, jen.Id(a).Add(typeExpr(p.Type)))
+		args = append(args, jen.Id(a))
+		reqFields[jen.Id(fmt.Sprintf("A%d", i))] = jen.Id(a)
+	}
+	var results, respVals []jen.Code
+	for i, r := range m.Results {
+		results = append(results, jen.Id(fmt.Sprintf("r%d", i)).Add(typeExpr(r.Type)))
+		respVals = append(respVals, jen.Id("resp").Dot(fmt.Sprintf("R%d", i)))
+	}
+	results = append(results, jen.Err().Error())
+	respVals = append(respVals, jen.Err())
+
+	local := []jen.Code{}
+	if m.Timeout > 0 {
+		local = append(local, jen.If(jen.List(jen.Id("_"), jen.Id("has")).Op(":=").Id("ctx").Dot("Deadline").Call(), jen.Op("!").Id("has")).Block(
+			jen.Var().Id("cancel").Qual("context", "CancelFunc"),
+			jen.List(jen.Id("ctx"), jen.Id("cancel")).Op("=").Qual("context", "WithTimeout").Call(jen.Id("ctx"), durationExpr(m.Timeout)),
+			jen.Defer().Id("cancel").Call(),
+		))
+	}
+	local = append(local,
+		jen.Defer().Id("x").Dot("c").Dot("Recover").Call(jen.Lit(index), jen.Op("&").Err()),
+		jen.Return(jen.Id("impl").Dot(m.Name).Call(args...)),
+	)
+	if m.Doc != "" {
+		f.Comment(m.Doc)
+	}
+	f.Func().Params(jen.Id("x").Op("*").Id(n.client)).Id(m.Name).Params(params...).Params(results...).Block(
+		jen.If(jen.List(jen.Id("impl"), jen.Id("ok")).Op(":=").Id("x").Dot("c").Dot("Local").Call().Assert(jen.Id(s.Iface)), jen.Id("ok")).Block(local...),
+		jen.Id("req").Op(":=").Id(requestType(s, m)).Values(reqFields),
+		jen.Var().Id("resp").Id(responseType(s, m)),
+		jen.Err().Op("=").Id("x").Dot("c").Dot("Call").Call(jen.Id("ctx"), jen.Lit(index), jen.Op("&").Id("req"), jen.Op("&").Id("resp")),
+		jen.Return(respVals...),
+	)
+	f.Line()
+}
+
+// handler emits the server-side function that decodes a request, calls the
+// implementation and returns the response.
+//
+//	func molgenUsers_Get(ctx context.Context, impl any, d *runtime.Decoder) (runtime.Message, error) {
+//		var req molgenUsersGetRequest
+//		req.MolgenDecode(d)
+//		if err := d.Finish(); err != nil { return nil, runtime.BadRequest(err) }
+//		var resp molgenUsersGetResponse
+//		var err error
+//		resp.R0, err = impl.(Users).Get(ctx, req.A0)
+//		return &resp, err
+//	}
+func handler(f *jen.File, s *model.Service, m *model.Method) {
+	args := []jen.Code{jen.Id("ctx")}
+	for i := range m.Params {
+		args = append(args, jen.Id("req").Dot(fmt.Sprintf("A%d", i)))
+	}
+	var lhs []jen.Code
+	for i := range m.Results {
+		lhs = append(lhs, jen.Id("resp").Dot(fmt.Sprintf("R%d", i)))
+	}
+	lhs = append(lhs, jen.Err())
+	f.Commentf("%s serves %s.%s requests.", handlerName(s, m), s.Iface, m.Name)
+	f.Func().Id(handlerName(s, m)).Params(
+		jen.Id("ctx").Add(ctxType()), jen.Id("impl").Any(), jen.Id("d").Op("*").Add(rt("Decoder")),
+	).Params(rt("Message"), jen.Error()).Block(
+		jen.Var().Id("req").Id(requestType(s, m)),
+		jen.Id("req").Dot("MolgenDecode").Call(jen.Id("d")),
+		jen.If(jen.Err().Op(":=").Id("d").Dot("Finish").Call(), jen.Err().Op("!=").Nil()).Block(
+			jen.Return(jen.Nil(), rt("BadRequest").Call(jen.Err())),
+		),
+		jen.Var().Id("resp").Id(responseType(s, m)),
+		jen.Var().Err().Error(),
+		jen.List(lhs...).Op("=").Id("impl").Assert(jen.Id(s.Iface)).Dot(m.Name).Call(args...),
+		jen.Return(jen.Op("&").Id("resp"), jen.Err()),
+	)
+	f.Line()
+}
+
+// messages emits the request and response types of a method with their
+// generated codecs.
+//
+//	type molgenUsersGetRequest struct{ A0 UserID }
+//	func (m *molgenUsersGetRequest) MolgenEncode(e *runtime.Encoder) { e.String(string(m.A0)) }
+//	func (m *molgenUsersGetRequest) MolgenDecode(d *runtime.Decoder) { m.A0 = UserID(d.String()) }
+func messages(f *jen.File, c *codec, s *model.Service, m *model.Method) {
+	message(f, c, requestType(s, m), fmt.Sprintf("the arguments of %s.%s", s.Iface, m.Name), "A", m.Params)
+	message(f, c, responseType(s, m), fmt.Sprintf("the results of %s.%s", s.Iface, m.Name), "R", m.Results)
+}
+
+func message(f *jen.File, c *codec, name, what, prefix string, vars []model.Var) {
+	var fields, enc, dec []jen.Code
+	for i, v := range vars {
+		field := fmt.Sprintf("%s%d", prefix, i)
+		decl := jen.Id(field).Add(typeExpr(v.Type))
+		if v.Name != "" && v.Name != "_" {
+			decl = decl.Comment(v.Name)
+		}
+		fields = append(fields, decl)
+		enc = append(enc, c.enc(v.Type, jen.Id("m").Dot(field), 0, false)...)
+		dec = append(dec, c.dec(v.Type, jen.Id("m").Dot(field), 0, nil)...)
+	}
+	f.Commentf("%s holds %s.", name, what)
+	f.Type().Id(name).Struct(fields...)
+	f.Line()
+	f.Comment("MolgenEncode appends m to e.")
+	f.Func().Params(jen.Id("m").Op("*").Id(name)).Id("MolgenEncode").Params(jen.Id("e").Op("*").Add(rt("Encoder"))).Block(enc...)
+	f.Line()
+	f.Comment("MolgenDecode reads m from d.")
+	f.Func().Params(jen.Id("m").Op("*").Id(name)).Id("MolgenDecode").Params(jen.Id("d").Op("*").Add(rt("Decoder"))).Block(dec...)
+	f.Line()
+}

@@ -1,0 +1,103 @@
+// Package generate is molgen's generator as a library: Generate loads
+// packages, checks them and returns the files to write, writing nothing
+// itself; Result.Commit writes one file atomically. The CLI is a thin layer
+// over it, and tests call it directly.
+package generate
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	"github.com/molgen/molgen/internal/emit"
+	"github.com/molgen/molgen/internal/load"
+	"github.com/molgen/molgen/internal/model"
+)
+
+// Result is one file to write (or, with Remove, a stale generated file to
+// delete).
+type Result struct {
+	Path    string // absolute path
+	Content []byte
+	Remove  bool
+	Pkg     *model.Package // the package it belongs to; nil for removals
+}
+
+// Generate loads the packages cfg names and returns the molgen_gen.go of
+// every package that declares services, constructors or mains. On error
+// (a diag.Errors listing every problem) it returns no results.
+func Generate(cfg load.Config) ([]Result, *model.Program, error) {
+	prog, err := load.Load(cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	results, err := Emit(prog)
+	if err != nil {
+		return nil, nil, err
+	}
+	return results, prog, nil
+}
+
+// Emit renders the files of an already loaded program.
+func Emit(prog *model.Program) ([]Result, error) {
+	var out []Result
+	for _, pkg := range prog.Packages {
+		src, err := emit.File(pkg)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, Result{Path: filepath.Join(pkg.Dir, load.GeneratedFile), Content: src, Pkg: pkg})
+	}
+	for _, stale := range prog.Stale {
+		out = append(out, Result{Path: stale, Remove: true})
+	}
+	return out, nil
+}
+
+// Commit writes r to disk unless the file already has exactly that content,
+// and reports whether anything changed. Writes go to a temporary file that
+// is renamed into place, so a reader never sees half a file.
+func (r Result) Commit() (changed bool, err error) {
+	if r.Remove {
+		err := os.Remove(r.Path)
+		if errors.Is(err, fs.ErrNotExist) {
+			return false, nil
+		}
+		return err == nil, err
+	}
+	old, err := os.ReadFile(r.Path)
+	if err == nil && bytes.Equal(old, r.Content) {
+		return false, nil
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(r.Path), ".molgen_gen-*.go.tmp")
+	if err != nil {
+		return false, err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(r.Content); err != nil {
+		tmp.Close()
+		return false, err
+	}
+	if err := tmp.Close(); err != nil {
+		return false, err
+	}
+	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
+		return false, err
+	}
+	if err := os.Rename(tmp.Name(), r.Path); err != nil {
+		return false, fmt.Errorf("writing %s: %w", r.Path, err)
+	}
+	return true, nil
+}
+
+// Stale reports whether r differs from what is on disk.
+func (r Result) Stale() bool {
+	old, err := os.ReadFile(r.Path)
+	if r.Remove {
+		return err == nil
+	}
+	return err != nil || !bytes.Equal(old, r.Content)
+}

@@ -1,0 +1,203 @@
+package load
+
+import (
+	"fmt"
+	"go/ast"
+	"go/token"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/molgen/molgen/internal/diag"
+)
+
+// directive is one //molgen:NAME [args] line.
+type directive struct {
+	Name string
+	Args []string
+	Pos  token.Pos
+	Text string // the whole comment line, for messages
+}
+
+// directiveNames lists every directive and where it belongs.
+var directiveNames = map[string]string{
+	"service":     "an interface type declaration",
+	"constructor": "a func declaration",
+	"main":        "a func declaration",
+	"timeout":     "a method of a //molgen:service interface",
+	"retry":       "a method of a //molgen:service interface",
+	"oneway":      "a method of a //molgen:service interface",
+}
+
+const prefix = "//molgen:"
+
+// spacedDirective matches prose that looks like a directive with a space,
+// e.g. "// molgen:service", which Go would not treat as a directive.
+var spacedDirective = regexp.MustCompile(`^//\s+molgen:([a-z]+)\b`)
+
+// scanFile finds every //molgen: line in f's comments, keyed by the comment
+// group holding it, and reports malformed lines.
+func scanFile(fset *token.FileSet, f *ast.File, errs *diag.List) map[*ast.CommentGroup][]directive {
+	out := map[*ast.CommentGroup][]directive{}
+	for _, g := range f.Comments {
+		for _, c := range g.List {
+			if m := spacedDirective.FindStringSubmatch(c.Text); m != nil {
+				if _, known := directiveNames[m[1]]; known {
+					errs.Add(position(fset, c.Pos()), "%q is not a directive: write //molgen:%s with no space after //", c.Text, m[1])
+				}
+				continue
+			}
+			if !strings.HasPrefix(c.Text, prefix) {
+				continue
+			}
+			fields := strings.Fields(c.Text[len(prefix):])
+			d := directive{Pos: c.Pos(), Text: c.Text}
+			if len(fields) > 0 {
+				d.Name, d.Args = fields[0], fields[1:]
+			}
+			if _, known := directiveNames[d.Name]; !known {
+				msg := fmt.Sprintf("unknown directive %s", strings.TrimSpace(prefix+d.Name))
+				if s := suggest(d.Name); s != "" {
+					msg += fmt.Sprintf(" (did you mean %s%s?)", prefix, s)
+				}
+				errs.Add(position(fset, c.Pos()), "%s", msg)
+				continue
+			}
+			out[g] = append(out[g], d)
+		}
+	}
+	return out
+}
+
+// suggest returns the known directive closest to name, if it is close.
+func suggest(name string) string {
+	best, bestDist := "", 3
+	for known := range directiveNames {
+		if d := editDistance(name, known); d < bestDist || (d == bestDist && known < best) {
+			best, bestDist = known, d
+		}
+	}
+	return best
+}
+
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}
+
+// nameRE is the form of service and main names.
+var nameRE = regexp.MustCompile(`^[a-z][a-z0-9_-]*$`)
+
+// parseNameArg reads the optional "name=N" argument of service and main.
+func parseNameArg(fset *token.FileSet, d directive, errs *diag.List) (string, bool) {
+	name := ""
+	ok := true
+	for _, a := range d.Args {
+		v, found := strings.CutPrefix(a, "name=")
+		if !found {
+			errs.Add(position(fset, d.Pos), "//molgen:%s: unknown argument %q (the only argument is name=N)", d.Name, a)
+			ok = false
+			continue
+		}
+		if name != "" {
+			errs.Add(position(fset, d.Pos), "//molgen:%s: name given twice", d.Name)
+			ok = false
+			continue
+		}
+		if !nameRE.MatchString(v) {
+			errs.Add(position(fset, d.Pos), "//molgen:%s: invalid name %q: names match [a-z][a-z0-9_-]*", d.Name, v)
+			ok = false
+			continue
+		}
+		name = v
+	}
+	return name, ok
+}
+
+// methodOptions are the directives of one service method.
+type methodOptions struct {
+	Timeout time.Duration
+	Retry   int
+	Oneway  bool
+}
+
+// parseMethodDirectives reads timeout, retry and oneway; anything else on a
+// method is misplaced.
+func parseMethodDirectives(fset *token.FileSet, ds []directive, errs *diag.List) methodOptions {
+	var o methodOptions
+	seen := map[string]bool{}
+	for _, d := range ds {
+		pos := position(fset, d.Pos)
+		if seen[d.Name] {
+			errs.Add(pos, "duplicate //molgen:%s directive", d.Name)
+			continue
+		}
+		seen[d.Name] = true
+		switch d.Name {
+		case "timeout":
+			if len(d.Args) != 1 {
+				errs.Add(pos, "//molgen:timeout takes one duration, e.g. //molgen:timeout 2s")
+				continue
+			}
+			dur, err := time.ParseDuration(d.Args[0])
+			if err != nil {
+				errs.Add(pos, "//molgen:timeout: invalid duration %q (use Go syntax such as 500ms, 2s or 1m)", d.Args[0])
+				continue
+			}
+			if dur <= 0 {
+				errs.Add(pos, "//molgen:timeout: duration must be positive, got %s", d.Args[0])
+				continue
+			}
+			o.Timeout = dur
+		case "retry":
+			if len(d.Args) != 1 {
+				errs.Add(pos, "//molgen:retry takes one count, e.g. //molgen:retry 2")
+				continue
+			}
+			n, err := strconv.Atoi(d.Args[0])
+			if err != nil || n < 1 || n > 100 {
+				errs.Add(pos, "//molgen:retry: invalid count %q (an integer from 1 to 100)", d.Args[0])
+				continue
+			}
+			o.Retry = n
+		case "oneway":
+			if len(d.Args) != 0 {
+				errs.Add(pos, "//molgen:oneway takes no arguments")
+				continue
+			}
+			o.Oneway = true
+		default:
+			errs.Add(pos, "misplaced //molgen:%s directive: it belongs on %s", d.Name, directiveNames[d.Name])
+		}
+	}
+	if o.Oneway && o.Retry > 0 {
+		for _, d := range ds {
+			if d.Name == "retry" {
+				errs.Add(position(fset, d.Pos), "//molgen:retry has no effect on a //molgen:oneway method, which awaits no reply")
+			}
+		}
+		o.Retry = 0
+	}
+	return o
+}
+
+func position(fset *token.FileSet, pos token.Pos) diag.Pos {
+	p := fset.Position(pos)
+	return diag.Pos{File: p.Filename, Line: p.Line, Col: p.Column}
+}

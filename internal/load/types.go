@@ -1,0 +1,247 @@
+package load
+
+import (
+	"go/token"
+	"go/types"
+	"strings"
+
+	"github.com/molgen/molgen/internal/model"
+	"golang.org/x/tools/go/types/typeutil"
+)
+
+// problem is a reason a type cannot be serialized, with the path of the
+// offending part, e.g. {"Money.cents", "unexported field"}. Path segments
+// are joined with ": " where the path crosses into another defined type.
+type problem struct {
+	path   []string
+	reason string
+}
+
+func (p problem) String() string { return strings.Join(p.path, ": ") + ": " + p.reason }
+
+// converter turns go/types types into model types, checking that each is
+// serializable. Defined types are converted once and shared.
+type converter struct {
+	pkg   *types.Package // the package generated code will live in
+	named typeutil.Map   // types.Type -> *namedResult
+	qual  types.Qualifier
+
+	marshaler, unmarshaler *types.Interface
+}
+
+type namedResult struct {
+	typ      *model.Type
+	problems []problem // relative to the defined type, paths starting with its name
+	done     bool
+}
+
+func newConverter(pkg *types.Package) *converter {
+	c := &converter{pkg: pkg}
+	c.qual = types.RelativeTo(pkg)
+	bytes := types.NewSlice(types.Typ[types.Byte])
+	errT := types.Universe.Lookup("error").Type()
+	c.marshaler = types.NewInterfaceType([]*types.Func{
+		types.NewFunc(token.NoPos, nil, "MarshalBinary", types.NewSignatureType(nil, nil, nil, nil,
+			types.NewTuple(types.NewVar(token.NoPos, nil, "", bytes), types.NewVar(token.NoPos, nil, "", errT)), false)),
+	}, nil).Complete()
+	c.unmarshaler = types.NewInterfaceType([]*types.Func{
+		types.NewFunc(token.NoPos, nil, "UnmarshalBinary", types.NewSignatureType(nil, nil, nil,
+			types.NewTuple(types.NewVar(token.NoPos, nil, "", bytes)),
+			types.NewTuple(types.NewVar(token.NoPos, nil, "", errT)), false)),
+	}, nil).Complete()
+	return c
+}
+
+// display prints t the way the user wrote it in pkg.
+func (c *converter) display(t types.Type) string { return types.TypeString(t, c.qual) }
+
+// convert converts a parameter or result type. The returned problems have
+// full paths starting at the top-level type.
+func (c *converter) convert(t types.Type) (*model.Type, []problem) {
+	top := c.display(t)
+	mt, probs := c.typ(t, top)
+	return mt, probs
+}
+
+// typ converts t, found at path cur (the text of the current path segment).
+func (c *converter) typ(t types.Type, cur string) (*model.Type, []problem) {
+	t = types.Unalias(t)
+	switch t := t.(type) {
+	case *types.Basic:
+		return c.basic(t, cur)
+	case *types.Named:
+		return c.namedType(t, cur)
+	case *types.Pointer:
+		elem, probs := c.typ(t.Elem(), cur)
+		return &model.Type{Kind: model.Pointer, Elem: elem}, probs
+	case *types.Slice:
+		if b, ok := types.Unalias(t.Elem()).(*types.Basic); ok && b.Kind() == types.Uint8 {
+			return &model.Type{Kind: model.Bytes}, nil
+		}
+		elem, probs := c.typ(t.Elem(), cur+"[]")
+		return &model.Type{Kind: model.Slice, Elem: elem}, probs
+	case *types.Array:
+		elem, probs := c.typ(t.Elem(), cur+"[]")
+		return &model.Type{Kind: model.Array, Elem: elem, Len: t.Len()}, probs
+	case *types.Map:
+		var probs []problem
+		if !types.Comparable(t.Key()) {
+			probs = append(probs, problem{[]string{cur + "[key]"}, "map key type " + c.display(t.Key()) + " is not comparable"})
+		}
+		key, kp := c.typ(t.Key(), cur+"[key]")
+		elem, ep := c.typ(t.Elem(), cur+"[value]")
+		probs = append(append(probs, kp...), ep...)
+		return &model.Type{Kind: model.Map, Key: key, Elem: elem}, probs
+	case *types.Struct:
+		return c.structType(t, cur)
+	case *types.Interface:
+		if types.Identical(t, types.Universe.Lookup("error").Type().Underlying()) {
+			return nil, []problem{{[]string{cur}, "error is allowed only as the last result"}}
+		}
+		return nil, []problem{{[]string{cur}, "interface types are not serializable"}}
+	case *types.Chan:
+		return nil, []problem{{[]string{cur}, "channels are not serializable"}}
+	case *types.Signature:
+		return nil, []problem{{[]string{cur}, "funcs are not serializable"}}
+	case *types.TypeParam:
+		return nil, []problem{{[]string{cur}, "type parameters are not serializable"}}
+	}
+	return nil, []problem{{[]string{cur}, "type " + c.display(t) + " is not serializable"}}
+}
+
+var basicKinds = map[types.BasicKind]model.Kind{
+	types.Bool: model.Bool, types.Int: model.Int, types.Int8: model.Int8,
+	types.Int16: model.Int16, types.Int32: model.Int32, types.Int64: model.Int64,
+	types.Uint: model.Uint, types.Uint8: model.Uint8, types.Uint16: model.Uint16,
+	types.Uint32: model.Uint32, types.Uint64: model.Uint64, types.Uintptr: model.Uintptr,
+	types.Float32: model.Float32, types.Float64: model.Float64, types.String: model.String,
+}
+
+func (c *converter) basic(t *types.Basic, cur string) (*model.Type, []problem) {
+	if k, ok := basicKinds[t.Kind()]; ok {
+		return &model.Type{Kind: k}, nil
+	}
+	switch t.Kind() {
+	case types.UnsafePointer:
+		return nil, []problem{{[]string{cur}, "unsafe.Pointer is not serializable"}}
+	case types.Complex64, types.Complex128:
+		return nil, []problem{{[]string{cur}, "complex numbers are not serializable"}}
+	}
+	return nil, []problem{{[]string{cur}, "type " + t.String() + " is not serializable"}}
+}
+
+func (c *converter) structType(t *types.Struct, cur string) (*model.Type, []problem) {
+	mt := &model.Type{Kind: model.Struct}
+	var probs []problem
+	for i := 0; i < t.NumFields(); i++ {
+		f := t.Field(i)
+		path := cur + "." + f.Name()
+		if !f.Exported() {
+			probs = append(probs, problem{[]string{path}, "unexported field"})
+			continue
+		}
+		ft, fp := c.typ(f.Type(), path)
+		probs = append(probs, fp...)
+		mt.Fields = append(mt.Fields, model.Field{Name: f.Name(), Embedded: f.Embedded(), Type: ft})
+	}
+	return mt, probs
+}
+
+func (c *converter) namedType(t *types.Named, cur string) (*model.Type, []problem) {
+	obj := t.Obj()
+	if obj.Pkg() == nil { // error, comparable
+		return c.typ(t.Underlying(), cur)
+	}
+	if obj.Pkg().Path() == "time" && obj.Name() == "Time" {
+		return &model.Type{Kind: model.Time}, nil
+	}
+	if v, ok := c.named.At(t).(*namedResult); ok {
+		return v.typ, c.rebase(v, cur)
+	}
+	name := c.display(t)
+	res := &namedResult{typ: &model.Type{
+		Kind:    model.Named,
+		Pkg:     obj.Pkg().Path(),
+		PkgName: obj.Pkg().Name(),
+		Name:    obj.Name(),
+	}}
+	c.named.Set(t, res)
+	if !obj.Exported() && obj.Pkg() != c.pkg {
+		res.problems = append(res.problems, problem{[]string{name}, "unexported type of another package cannot be named by generated code"})
+	}
+	if obj.Parent() != nil && obj.Parent() != obj.Pkg().Scope() {
+		res.problems = append(res.problems, problem{[]string{name}, "type declared inside a function cannot be named by generated code"})
+	}
+	if args := t.TypeArgs(); args != nil {
+		for i := 0; i < args.Len(); i++ {
+			at, ap := c.typ(args.At(i), name)
+			res.typ.TypeArgs = append(res.typ.TypeArgs, at)
+			res.problems = append(res.problems, ap...)
+		}
+	}
+	ptr := types.NewPointer(t)
+	if types.Implements(ptr, c.marshaler) && types.Implements(ptr, c.unmarshaler) {
+		res.typ.Kind = model.Marshaler
+	} else {
+		u, probs := c.typ(t.Underlying(), name)
+		res.typ.Underlying = u
+		res.problems = append(res.problems, probs...)
+	}
+	res.done = true
+	return res.typ, c.rebase(res, cur)
+}
+
+// rebase returns a defined type's problems as seen from path cur: when the
+// type is reached through a field or element, that path comes first.
+func (c *converter) rebase(v *namedResult, cur string) []problem {
+	if !v.done || len(v.problems) == 0 {
+		return nil // in progress: a recursive use; reported at the outer level
+	}
+	out := make([]problem, len(v.problems))
+	for i, p := range v.problems {
+		if p.path[0] == cur || strings.HasPrefix(p.path[0], cur+".") || strings.HasPrefix(p.path[0], cur+"[") {
+			out[i] = p
+			continue
+		}
+		out[i] = problem{append([]string{cur}, p.path...), p.reason}
+	}
+	return out
+}
+
+// markRecursive sets Recursive on every defined type that can reach itself.
+func markRecursive(all []*model.Type) {
+	for _, t := range all {
+		if t.Kind == model.Named {
+			seen := map[*model.Type]bool{}
+			t.Recursive = reaches(t.Underlying, t, seen)
+		}
+	}
+}
+
+func reaches(from, target *model.Type, seen map[*model.Type]bool) bool {
+	if from == nil {
+		return false
+	}
+	if from == target {
+		return true
+	}
+	if seen[from] {
+		return false
+	}
+	seen[from] = true
+	switch from.Kind {
+	case model.Named:
+		return reaches(from.Underlying, target, seen)
+	case model.Array, model.Slice, model.Pointer:
+		return reaches(from.Elem, target, seen)
+	case model.Map:
+		return reaches(from.Key, target, seen) || reaches(from.Elem, target, seen)
+	case model.Struct:
+		for _, f := range from.Fields {
+			if reaches(f.Type, target, seen) {
+				return true
+			}
+		}
+	}
+	return false
+}

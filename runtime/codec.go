@@ -1,0 +1,407 @@
+package runtime
+
+import (
+	"encoding"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math"
+	"time"
+)
+
+// ErrCorrupt is the error of a Decoder that met malformed input.
+var ErrCorrupt = errors.New("molgen: corrupt message")
+
+// maxDepth bounds the nesting of recursive values, so that a cyclic value
+// or a hostile message cannot exhaust the stack.
+const maxDepth = 10000
+
+// Message is implemented by generated request and response types.
+type Message interface {
+	MolgenEncode(*Encoder)
+	MolgenDecode(*Decoder)
+}
+
+// Encoder appends values in molgen's binary format (see docs/WIRE.md).
+// Generated code calls it; its first error sticks and is returned by Err.
+type Encoder struct {
+	buf   []byte
+	depth int
+	err   error
+}
+
+// NewEncoder returns an Encoder appending to buf.
+func NewEncoder(buf []byte) *Encoder { return &Encoder{buf: buf} }
+
+// Reset empties e for reuse, keeping its buffer.
+func (e *Encoder) Reset() { e.buf, e.depth, e.err = e.buf[:0], 0, nil }
+
+// Data returns the encoded bytes.
+func (e *Encoder) Data() []byte { return e.buf }
+
+// Err returns the first error met while encoding.
+func (e *Encoder) Err() error { return e.err }
+
+// Bool writes 1 or 0.
+func (e *Encoder) Bool(v bool) {
+	if v {
+		e.buf = append(e.buf, 1)
+	} else {
+		e.buf = append(e.buf, 0)
+	}
+}
+
+// Int64 writes a zig-zag varint.
+func (e *Encoder) Int64(v int64) { e.buf = binary.AppendVarint(e.buf, v) }
+
+// Uint64 writes a varint.
+func (e *Encoder) Uint64(v uint64) { e.buf = binary.AppendUvarint(e.buf, v) }
+
+// Float32 writes the IEEE 754 bits, little endian.
+func (e *Encoder) Float32(v float32) { e.buf = binary.LittleEndian.AppendUint32(e.buf, math.Float32bits(v)) }
+
+// Float64 writes the IEEE 754 bits, little endian.
+func (e *Encoder) Float64(v float64) { e.buf = binary.LittleEndian.AppendUint64(e.buf, math.Float64bits(v)) }
+
+// String writes a length and the bytes.
+func (e *Encoder) String(v string) {
+	e.buf = binary.AppendUvarint(e.buf, uint64(len(v)))
+	e.buf = append(e.buf, v...)
+}
+
+// Bytes writes a nil-preserving length (0 for nil, len+1 otherwise) and the bytes.
+func (e *Encoder) Bytes(v []byte) {
+	if v == nil {
+		e.buf = append(e.buf, 0)
+		return
+	}
+	e.buf = binary.AppendUvarint(e.buf, uint64(len(v))+1)
+	e.buf = append(e.buf, v...)
+}
+
+// Raw writes bytes of a length both sides know (byte arrays).
+func (e *Encoder) Raw(v []byte) { e.buf = append(e.buf, v...) }
+
+// Len writes a nil-preserving length for a slice or map.
+func (e *Encoder) Len(n int, isNil bool) {
+	if isNil {
+		e.buf = append(e.buf, 0)
+		return
+	}
+	e.buf = binary.AppendUvarint(e.buf, uint64(n)+1)
+}
+
+// Empty writes the single byte that stands for a value with no content
+// (an empty struct or array), so that every value takes at least one byte.
+func (e *Encoder) Empty() { e.buf = append(e.buf, 0) }
+
+// Time writes t as a length-prefixed time.Time binary form (instant and
+// zone offset; the location name is not kept).
+func (e *Encoder) Time(t time.Time) {
+	b, err := t.AppendBinary(nil)
+	if err != nil {
+		e.fail(fmt.Errorf("molgen: encoding time %v: %w", t, err))
+		b = nil
+	}
+	e.buf = binary.AppendUvarint(e.buf, uint64(len(b)))
+	e.buf = append(e.buf, b...)
+}
+
+// Marshal writes a length-prefixed encoding.BinaryMarshaler value.
+func (e *Encoder) Marshal(m encoding.BinaryMarshaler) {
+	b, err := m.MarshalBinary()
+	if err != nil {
+		e.fail(fmt.Errorf("molgen: encoding %T: %w", m, err))
+		b = nil
+	}
+	e.buf = binary.AppendUvarint(e.buf, uint64(len(b)))
+	e.buf = append(e.buf, b...)
+}
+
+// Enter is called before encoding a value of a recursive type; it reports
+// false (and records an error) when values nest too deeply, which usually
+// means a cycle. Each successful Enter is paired with Leave.
+func (e *Encoder) Enter() bool {
+	if e.depth >= maxDepth {
+		e.fail(fmt.Errorf("molgen: value nests deeper than %d levels (a cyclic value?)", maxDepth))
+		return false
+	}
+	e.depth++
+	return true
+}
+
+// Leave ends an Enter.
+func (e *Encoder) Leave() { e.depth-- }
+
+func (e *Encoder) fail(err error) {
+	if e.err == nil {
+		e.err = err
+	}
+}
+
+// Decoder reads values written by an Encoder. It never panics on bad input:
+// the first problem is recorded, later reads return zero values, and Finish
+// reports it. Lengths are checked against the bytes left before anything is
+// allocated.
+type Decoder struct {
+	buf   []byte
+	off   int
+	depth int
+	err   error
+}
+
+// NewDecoder returns a Decoder reading buf.
+func NewDecoder(buf []byte) *Decoder { return &Decoder{buf: buf} }
+
+// Err returns the first error met while decoding.
+func (d *Decoder) Err() error { return d.err }
+
+// Finish returns the decoding error, or an error if bytes are left over.
+func (d *Decoder) Finish() error {
+	if d.err == nil && d.off != len(d.buf) {
+		d.fail("%d unexpected trailing bytes", len(d.buf)-d.off)
+	}
+	return d.err
+}
+
+func (d *Decoder) fail(format string, args ...any) {
+	if d.err == nil {
+		d.err = fmt.Errorf("%w: at byte %d: %s", ErrCorrupt, d.off, fmt.Sprintf(format, args...))
+	}
+	d.off = len(d.buf)
+}
+
+func (d *Decoder) remaining() int { return len(d.buf) - d.off }
+
+func (d *Decoder) byte1() byte {
+	if d.off >= len(d.buf) {
+		d.fail("unexpected end of data")
+		return 0
+	}
+	b := d.buf[d.off]
+	d.off++
+	return b
+}
+
+// Bool reads a bool.
+func (d *Decoder) Bool() bool {
+	switch d.byte1() {
+	case 0:
+		return false
+	case 1:
+		return true
+	}
+	if d.err == nil {
+		d.fail("invalid bool")
+	}
+	return false
+}
+
+// Int64 reads a zig-zag varint.
+func (d *Decoder) Int64() int64 {
+	v, n := binary.Varint(d.buf[d.off:])
+	if n <= 0 {
+		d.fail("invalid varint")
+		return 0
+	}
+	d.off += n
+	return v
+}
+
+func (d *Decoder) intN(bits uint) int64 {
+	v := d.Int64()
+	if bits < 64 && (v < -1<<(bits-1) || v >= 1<<(bits-1)) {
+		d.fail("value %d overflows int%d", v, bits)
+		return 0
+	}
+	return v
+}
+
+// Int reads an int.
+func (d *Decoder) Int() int { return int(d.intN(strconvIntSize)) }
+
+// Int8 reads an int8.
+func (d *Decoder) Int8() int8 { return int8(d.intN(8)) }
+
+// Int16 reads an int16.
+func (d *Decoder) Int16() int16 { return int16(d.intN(16)) }
+
+// Int32 reads an int32.
+func (d *Decoder) Int32() int32 { return int32(d.intN(32)) }
+
+// Uint64 reads a varint.
+func (d *Decoder) Uint64() uint64 {
+	v, n := binary.Uvarint(d.buf[d.off:])
+	if n <= 0 {
+		d.fail("invalid varint")
+		return 0
+	}
+	d.off += n
+	return v
+}
+
+func (d *Decoder) uintN(bits uint) uint64 {
+	v := d.Uint64()
+	if bits < 64 && v >= 1<<bits {
+		d.fail("value %d overflows uint%d", v, bits)
+		return 0
+	}
+	return v
+}
+
+// Uint reads a uint.
+func (d *Decoder) Uint() uint { return uint(d.uintN(strconvIntSize)) }
+
+// Uint8 reads a uint8.
+func (d *Decoder) Uint8() uint8 { return uint8(d.uintN(8)) }
+
+// Uint16 reads a uint16.
+func (d *Decoder) Uint16() uint16 { return uint16(d.uintN(16)) }
+
+// Uint32 reads a uint32.
+func (d *Decoder) Uint32() uint32 { return uint32(d.uintN(32)) }
+
+// Uintptr reads a uintptr.
+func (d *Decoder) Uintptr() uintptr { return uintptr(d.uintN(strconvIntSize)) }
+
+// Float32 reads a float32.
+func (d *Decoder) Float32() float32 {
+	if d.remaining() < 4 {
+		d.fail("unexpected end of data")
+		return 0
+	}
+	v := binary.LittleEndian.Uint32(d.buf[d.off:])
+	d.off += 4
+	return math.Float32frombits(v)
+}
+
+// Float64 reads a float64.
+func (d *Decoder) Float64() float64 {
+	if d.remaining() < 8 {
+		d.fail("unexpected end of data")
+		return 0
+	}
+	v := binary.LittleEndian.Uint64(d.buf[d.off:])
+	d.off += 8
+	return math.Float64frombits(v)
+}
+
+// size reads a length and checks that n items of at least min bytes each
+// fit in what is left.
+func (d *Decoder) size(min int) int {
+	n := d.Uint64()
+	if d.err != nil {
+		return 0
+	}
+	if min < 1 {
+		min = 1
+	}
+	if n > uint64(d.remaining()/min) {
+		d.fail("length %d exceeds the %d bytes left", n, d.remaining())
+		return 0
+	}
+	return int(n)
+}
+
+// String reads a string.
+func (d *Decoder) String() string {
+	n := d.size(1)
+	s := string(d.buf[d.off : d.off+n])
+	d.off += n
+	return s
+}
+
+// Bytes reads a byte slice (nil kept); the result does not alias the input.
+func (d *Decoder) Bytes() []byte {
+	n := d.Len(1)
+	if n < 0 {
+		return nil
+	}
+	b := make([]byte, n)
+	copy(b, d.buf[d.off:])
+	d.off += n
+	return b
+}
+
+// Raw fills v from the next len(v) bytes (byte arrays).
+func (d *Decoder) Raw(v []byte) {
+	if d.remaining() < len(v) {
+		d.fail("unexpected end of data")
+		return
+	}
+	d.off += copy(v, d.buf[d.off:])
+}
+
+// Len reads a nil-preserving length: -1 means nil. min is the smallest
+// encoded size of one element, used to refuse lengths the input cannot hold.
+func (d *Decoder) Len(min int) int {
+	n := d.Uint64()
+	if d.err != nil {
+		return 0
+	}
+	if n == 0 {
+		return -1
+	}
+	n--
+	if min < 1 {
+		min = 1
+	}
+	if n > uint64(d.remaining()/min) {
+		d.fail("length %d exceeds the %d bytes left", n, d.remaining())
+		return 0
+	}
+	return int(n)
+}
+
+// Empty reads the byte of a value with no content.
+func (d *Decoder) Empty() {
+	if d.byte1() != 0 && d.err == nil {
+		d.fail("invalid empty value")
+	}
+}
+
+// Time reads a time.Time.
+func (d *Decoder) Time() time.Time {
+	n := d.size(1)
+	var t time.Time
+	if d.err != nil {
+		return t
+	}
+	if err := t.UnmarshalBinary(d.buf[d.off : d.off+n]); err != nil {
+		d.fail("invalid time: %v", err)
+		return time.Time{}
+	}
+	d.off += n
+	return t
+}
+
+// Unmarshal reads a length-prefixed encoding.BinaryUnmarshaler value.
+func (d *Decoder) Unmarshal(u encoding.BinaryUnmarshaler) {
+	n := d.size(1)
+	if d.err != nil {
+		return
+	}
+	b := make([]byte, n)
+	copy(b, d.buf[d.off:])
+	if err := u.UnmarshalBinary(b); err != nil {
+		d.fail("%T: %v", u, err)
+		return
+	}
+	d.off += n
+}
+
+// Enter is called before decoding a value of a recursive type; it reports
+// false when values nest too deeply. Each successful Enter is paired with Leave.
+func (d *Decoder) Enter() bool {
+	if d.depth >= maxDepth {
+		d.fail("value nests deeper than %d levels", maxDepth)
+		return false
+	}
+	d.depth++
+	return true
+}
+
+// Leave ends an Enter.
+func (d *Decoder) Leave() { d.depth-- }
+
+const strconvIntSize = 32 << (^uint(0) >> 63)

@@ -1,0 +1,305 @@
+package runtime
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"runtime/debug"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Options configure a Node. The zero value is a monolith: every service is
+// local and no Kafka is used.
+type Options struct {
+	// Placement says which services run on which node; nil means every
+	// service is hosted here.
+	Placement *Placement
+	// Node is this node's name in Placement; required with a Placement.
+	Node string
+	// Brokers overrides the placement's kafka.brokers.
+	Brokers []string
+	// Instance identifies this running copy of the node; it names the
+	// instance's reply topic. Empty means a random one.
+	Instance string
+	// Logger receives the runtime's logs; nil means slog.Default().
+	Logger *slog.Logger
+	// DefaultTimeout bounds remote calls whose context has no deadline and
+	// whose method has no //molgen:timeout. Zero means 30s.
+	DefaultTimeout time.Duration
+	// MaxConcurrent bounds the requests a node serves at once. Zero means 1024.
+	MaxConcurrent int
+}
+
+// ServiceDesc describes a service; generated code declares one per service.
+type ServiceDesc struct {
+	Name      string // service name, e.g. "users"
+	Interface string // Go interface, e.g. "example.com/blog/users.Users"
+	Methods   []MethodDesc
+}
+
+// MethodDesc describes one method of a service.
+type MethodDesc struct {
+	Name    string
+	Timeout time.Duration // from //molgen:timeout
+	Retry   int           // from //molgen:retry
+	Oneway  bool          // from //molgen:oneway
+}
+
+// Handler serves one method: it decodes the request from d, calls the
+// implementation and returns the response. Generated code provides them.
+type Handler func(ctx context.Context, impl any, d *Decoder) (Message, error)
+
+// Node hosts services and routes calls between them. Create it with
+// NewNode, register implementations, Start it, and Close it when done.
+type Node struct {
+	opts     Options
+	log      *slog.Logger
+	name     string
+	instance string
+
+	mu       sync.Mutex
+	services map[string]*service
+	state    atomic.Int32 // nodeNew, nodeStarted, nodeClosed
+
+	remote *kafkaTransport // nil unless the placement needs Kafka
+}
+
+const (
+	nodeNew int32 = iota
+	nodeStarted
+	nodeClosed
+)
+
+// service is a node's record of one service: its client and, when hosted
+// here, its implementation.
+type service struct {
+	name   string
+	desc   *ServiceDesc
+	client *Client
+	hosted *hosted
+}
+
+// hosted is an implementation registered on this node.
+type hosted struct {
+	desc     *ServiceDesc
+	impl     any
+	handlers []Handler
+}
+
+// NewNode returns a node configured by opts.
+func NewNode(opts Options) (*Node, error) {
+	if opts.Placement != nil {
+		if opts.Node == "" {
+			return nil, errors.New("molgen: Options.Node is required with a Placement")
+		}
+		if !opts.Placement.HasNode(opts.Node) {
+			return nil, fmt.Errorf("molgen: node %q is not in placement %s (nodes: %s)", opts.Node, opts.Placement.Source, opts.Placement.NodeList())
+		}
+	}
+	if opts.DefaultTimeout <= 0 {
+		opts.DefaultTimeout = 30 * time.Second
+	}
+	if opts.MaxConcurrent <= 0 {
+		opts.MaxConcurrent = 1024
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	name := opts.Node
+	if name == "" {
+		name = "monolith"
+	}
+	instance := opts.Instance
+	if instance == "" {
+		instance = randomInstance()
+	}
+	n := &Node{
+		opts:     opts,
+		name:     name,
+		instance: instance,
+		log:      log.With("node", name, "instance", instance),
+		services: map[string]*service{},
+	}
+	return n, nil
+}
+
+// Name returns the node's name ("monolith" without a placement).
+func (n *Node) Name() string { return n.name }
+
+// Instance returns the node instance's id.
+func (n *Node) Instance() string { return n.instance }
+
+// Logger returns the node's logger.
+func (n *Node) Logger() *slog.Logger { return n.log }
+
+// preferLocal reports whether calls to services hosted here are direct.
+func (n *Node) preferLocal() bool {
+	return n.opts.Placement == nil || n.opts.Placement.PreferLocal
+}
+
+// placedHere reports whether the placement puts service name on this node.
+func (n *Node) placedHere(name string) bool {
+	return n.opts.Placement == nil || n.opts.Placement.Hosts(n.opts.Node, name)
+}
+
+func (n *Node) serviceLocked(desc *ServiceDesc) *service {
+	s := n.services[desc.Name]
+	if s == nil {
+		s = &service{name: desc.Name, desc: desc}
+		s.client = &Client{node: n, svc: s, desc: desc}
+		n.services[desc.Name] = s
+	}
+	return s
+}
+
+// Client returns the node's client for the service desc describes.
+// Generated NewXClient functions call it.
+func (n *Node) Client(desc *ServiceDesc) *Client {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.serviceLocked(desc).client
+}
+
+// Register hosts impl as the service desc describes. Generated RegisterX
+// functions call it. It fails when the service is registered twice, when
+// the placement puts it on another node, or after Start.
+func (n *Node) Register(desc *ServiceDesc, impl any, handlers []Handler) error {
+	if len(handlers) != len(desc.Methods) {
+		return fmt.Errorf("molgen: service %q: %d handlers for %d methods (re-run molgen generate)", desc.Name, len(handlers), len(desc.Methods))
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	switch n.state.Load() {
+	case nodeStarted:
+		return fmt.Errorf("molgen: service %q registered after the node started", desc.Name)
+	case nodeClosed:
+		return fmt.Errorf("molgen: service %q registered on a closed node", desc.Name)
+	}
+	if !n.placedHere(desc.Name) {
+		return fmt.Errorf("molgen: service %q is not placed on node %q by %s (it is on %s)",
+			desc.Name, n.opts.Node, n.opts.Placement.Source, n.opts.Placement.NodesOf(desc.Name))
+	}
+	s := n.serviceLocked(desc)
+	if s.hosted != nil {
+		return fmt.Errorf("molgen: service %q is already registered on this node", desc.Name)
+	}
+	h := &hosted{desc: desc, impl: impl, handlers: handlers}
+	s.hosted = h
+	if n.preferLocal() {
+		s.client.local.Store(h)
+	}
+	return nil
+}
+
+// needsKafka reports whether this node exchanges calls with other nodes.
+func (n *Node) needsKafka() bool {
+	p := n.opts.Placement
+	return p != nil && (len(p.Nodes) > 1 || !p.PreferLocal)
+}
+
+// Start starts serving. With a placement that spans several nodes (or
+// prefer_local off) it connects to Kafka, creates missing topics and joins
+// the consumer groups of the services hosted here; it returns once the node
+// can send and serve requests.
+func (n *Node) Start(ctx context.Context) error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if !n.state.CompareAndSwap(nodeNew, nodeStarted) {
+		return errors.New("molgen: node already started or closed")
+	}
+	if !n.needsKafka() {
+		n.log.Debug("node started", "kafka", false)
+		return nil
+	}
+	t, err := newKafkaTransport(ctx, n)
+	if err != nil {
+		n.state.Store(nodeClosed)
+		return err
+	}
+	n.remote = t
+	return nil
+}
+
+// Close stops taking requests, finishes and answers those in flight,
+// commits their offsets and releases every Kafka connection. It is safe to
+// call more than once.
+func (n *Node) Close() error {
+	n.mu.Lock()
+	prev := n.state.Swap(nodeClosed)
+	remote := n.remote
+	n.mu.Unlock()
+	if prev == nodeClosed || remote == nil {
+		return nil
+	}
+	return remote.close()
+}
+
+// Client is a node's handle on one service, used by generated clients.
+type Client struct {
+	local atomic.Pointer[hosted] // set when calls may go straight to a local implementation
+	node  *Node
+	svc   *service
+	desc  *ServiceDesc
+}
+
+// Local returns the implementation to call directly, or nil when the call
+// must go through Kafka.
+func (c *Client) Local() any {
+	if h := c.local.Load(); h != nil {
+		return h.impl
+	}
+	return nil
+}
+
+// Recover turns a panic in a local call into a *PanicError for the caller.
+// Generated clients defer it around local calls.
+func (c *Client) Recover(method int, err *error) {
+	if r := recover(); r != nil {
+		pe := &PanicError{Service: c.desc.Name, Method: c.desc.Methods[method].Name, Value: r, Stack: debug.Stack()}
+		c.node.log.Error("service panicked", "service", pe.Service, "method", pe.Method, "panic", fmt.Sprint(r), "stack", string(pe.Stack))
+		*err = pe
+	}
+}
+
+// Call sends a request to the service and waits for its response, within
+// the deadline of ctx, else the method's timeout, else the node's default.
+func (c *Client) Call(ctx context.Context, method int, req, resp Message) error {
+	m := &c.desc.Methods[method]
+	if c.node.state.Load() == nodeClosed {
+		return &CallError{Service: c.desc.Name, Method: m.Name, Err: ErrClosed}
+	}
+	if t := c.node.remote; t != nil {
+		return t.call(ctx, c, method, req, resp)
+	}
+	if h := c.svc.hosted; h != nil && c.node.state.Load() != nodeNew {
+		// Hosted here but not called directly: only with prefer_local off,
+		// which needs Kafka; reaching this means the node was never started.
+		return &CallError{Service: c.desc.Name, Method: m.Name, Err: fmt.Errorf("%w: node not started", ErrNoRoute)}
+	}
+	if c.node.opts.Placement == nil {
+		return &CallError{Service: c.desc.Name, Method: m.Name,
+			Err: fmt.Errorf("%w: service %q is not registered on this node, and a node without a placement has no Kafka transport", ErrNoRoute, c.desc.Name)}
+	}
+	if c.node.state.Load() == nodeNew {
+		return &CallError{Service: c.desc.Name, Method: m.Name, Err: fmt.Errorf("%w: service %q is remote and the node is not started yet", ErrNoRoute, c.desc.Name)}
+	}
+	return &CallError{Service: c.desc.Name, Method: m.Name,
+		Err: fmt.Errorf("%w: service %q is placed on %s, not on node %q", ErrNoRoute, c.desc.Name, c.node.opts.Placement.NodesOf(c.desc.Name), c.node.opts.Node)}
+}
+
+// discardLogger is a logger that drops everything.
+var discardLogger = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+func randomInstance() string {
+	host, _ := os.Hostname()
+	if host == "" {
+		host = "host"
+	}
+	return fmt.Sprintf("%s-%d-%s", sanitize(host), os.Getpid(), randomHex(4))
+}

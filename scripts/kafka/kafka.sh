@@ -1,0 +1,563 @@
+#!/usr/bin/env bash
+# Run a real single-node Apache Kafka broker (KRaft, broker+controller in one
+# JVM) on 127.0.0.1 for tests and CI. Kafka's jars come from Maven Central via
+# `mvn` (see pom.xml next to this script); nothing else is downloaded.
+#
+# Usage:
+#   kafka.sh start [-port N]   start (fresh data dir), wait until ready, print "127.0.0.1:N" last on stdout
+#   kafka.sh stop              SIGTERM, bounded wait, then SIGKILL; idempotent
+#   kafka.sh status            exit 0 and print "running ..." if up, else exit 1 and print "not running"
+#
+# Environment (all optional):
+#   MOLGEN_KAFKA_DIR            data/config/log dir, wiped on every start   (default /tmp/molgen-kafka)
+#   MOLGEN_KAFKA_CACHE          jar cache                                   (default $HOME/.cache/molgen/kafka-<version>)
+#   MOLGEN_KAFKA_VERSION        Kafka version to fetch                      (default: <kafka.version> in pom.xml)
+#   MOLGEN_KAFKA_PORT           PLAINTEXT port if -port is not given        (default 9092)
+#   MOLGEN_KAFKA_CONTROLLER_PORT controller listener port                   (default PLAINTEXT port + 1)
+#   MOLGEN_KAFKA_START_TIMEOUT  seconds to wait for readiness               (default 90)
+#   MOLGEN_KAFKA_STOP_TIMEOUT   seconds to wait after SIGTERM before SIGKILL (default 30)
+#   MOLGEN_KAFKA_HEAP_OPTS      broker heap                                 (default "-Xms256m -Xmx512m")
+#   MOLGEN_KAFKA_JVM_OPTS       extra broker JVM options                    (default empty)
+#   MOLGEN_KAFKA_LOG_LEVEL      broker log4j2 root level                    (default WARN)
+#   JAVA_HOME                   JDK to use (17+); otherwise `java` on PATH
+set -euo pipefail
+
+SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+POM="$SCRIPT_DIR/pom.xml"
+PROG="kafka.sh"
+
+log() { printf '%s: %s\n' "$PROG" "$*" >&2; }
+die() { printf '%s: error: %s\n' "$PROG" "$*" >&2; exit 1; }
+
+usage() {
+	cat >&2 <<EOF
+usage: $PROG start [-port N] | stop | status
+  start   fetch Kafka (cached), format a fresh data dir, start the broker in the
+          background and wait until it serves requests; prints the bootstrap
+          address (127.0.0.1:PORT) as the last line on stdout
+  stop    stop the broker (SIGTERM, then SIGKILL after \$MOLGEN_KAFKA_STOP_TIMEOUT s)
+  status  exit 0 if the broker is running, 1 if not
+EOF
+	exit 2
+}
+
+# ---------------------------------------------------------------- settings --
+
+pom_version() {
+	[[ -f "$POM" ]] || die "missing $POM"
+	local v
+	v="$(sed -n 's:.*<kafka\.version>[[:space:]]*\([^<[:space:]]*\)[[:space:]]*</kafka\.version>.*:\1:p' "$POM" | head -n1)"
+	[[ -n "$v" ]] || die "cannot read <kafka.version> from $POM"
+	printf '%s' "$v"
+}
+
+KAFKA_VERSION="${MOLGEN_KAFKA_VERSION:-$(pom_version)}"
+[[ "$KAFKA_VERSION" =~ ^[0-9A-Za-z._-]+$ ]] || die "bad Kafka version '$KAFKA_VERSION'"
+CACHE="${MOLGEN_KAFKA_CACHE:-${HOME:-/tmp}/.cache/molgen/kafka-$KAFKA_VERSION}"
+DIR="${MOLGEN_KAFKA_DIR:-/tmp/molgen-kafka}"
+START_TIMEOUT="${MOLGEN_KAFKA_START_TIMEOUT:-90}"
+STOP_TIMEOUT="${MOLGEN_KAFKA_STOP_TIMEOUT:-30}"
+HEAP_OPTS="${MOLGEN_KAFKA_HEAP_OPTS:--Xms256m -Xmx512m}"
+EXTRA_JVM_OPTS="${MOLGEN_KAFKA_JVM_OPTS:-}"
+LOG_LEVEL="${MOLGEN_KAFKA_LOG_LEVEL:-WARN}"
+
+[[ "$START_TIMEOUT" =~ ^[0-9]+$ ]] || die "MOLGEN_KAFKA_START_TIMEOUT must be a number of seconds"
+[[ "$STOP_TIMEOUT" =~ ^[0-9]+$ ]] || die "MOLGEN_KAFKA_STOP_TIMEOUT must be a number of seconds"
+
+# Absolute paths, so the script works from any cwd and the broker's command
+# line (used to recognise our process) is stable.
+CACHE="$(realpath -m -- "$CACHE")"
+DIR="$(realpath -m -- "$DIR")"
+[[ "$DIR" != "/" && "$DIR" != "$(realpath -m -- "${HOME:-/nonexistent}")" ]] || die "refusing to use '$DIR' as MOLGEN_KAFKA_DIR"
+
+LIBS="$CACHE/libs"
+CACHE_MARKER="$CACHE/.complete"
+MARKER="$DIR/.molgen-kafka"   # proves $DIR is ours, so `start` may wipe it
+PIDFILE="$DIR/kafka.pid"
+PORTFILE="$DIR/port"
+CONF="$DIR/config"
+LOGS="$DIR/logs"
+SERVER_PROPS="$CONF/server.properties"
+LOG4J_CONF="$CONF/log4j2.properties"
+
+if [[ -n "${JAVA_HOME:-}" ]]; then
+	JAVA="$JAVA_HOME/bin/java"
+	JAVAC="$JAVA_HOME/bin/javac"
+else
+	JAVA="$(command -v java || true)"
+	JAVAC="$(command -v javac || true)"
+fi
+
+# ----------------------------------------------------------------- helpers --
+
+# Cleanup on any exit (including Ctrl-C / SIGTERM): drop a half-written cache
+# temp dir, and stop a broker that `start` launched but never saw ready.
+CLEANUP_TMP=""
+PENDING_PID=""
+on_exit() {
+	local rc=$?
+	[[ -z "$CLEANUP_TMP" ]] || rm -rf -- "$CLEANUP_TMP"
+	local pid i
+	if [[ -n "$PENDING_PID" ]] && pid="$(running_pid)"; then
+		printf '%s: start did not finish; stopping broker pid %s\n' "$PROG" "$pid" >&2
+		kill -TERM "$pid" 2>/dev/null || true
+		for ((i = 0; i < 50; i++)); do
+			running_pid >/dev/null || break
+			sleep 0.1
+		done
+		kill -KILL "$pid" 2>/dev/null || true
+		rm -f -- "$PIDFILE"
+	fi
+	exit "$rc"
+}
+trap on_exit EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+need_java() {
+	[[ -n "$JAVA" && -x "$JAVA" ]] || die "java not found (install a JDK 17+ or set JAVA_HOME)"
+	local spec major
+	spec="$("$JAVA" -XshowSettings:properties -version 2>&1 | sed -n 's/^[[:space:]]*java\.specification\.version = //p' | head -n1)"
+	major="${spec%%.*}"
+	[[ "$major" =~ ^[0-9]+$ ]] || die "cannot determine the version of $JAVA"
+	((major >= 17)) || die "Kafka $KAFKA_VERSION needs Java 17+, but $JAVA is Java $spec (set JAVA_HOME)"
+}
+
+# Is something accepting TCP connections on 127.0.0.1:$1?
+port_open() {
+	(exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+}
+
+# Prints the broker pid if the pid file names a live broker of this $DIR.
+running_pid() {
+	[[ -f "$PIDFILE" ]] || return 1
+	local pid
+	pid="$(tr -dc '0-9' <"$PIDFILE" 2>/dev/null || true)"
+	[[ -n "$pid" ]] || return 1
+	[[ -r "/proc/$pid/cmdline" ]] || return 1
+	# Guard against a recycled pid: the process must be our broker.
+	local cmd
+	cmd="$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null || true)"
+	[[ "$cmd" == *kafka.Kafka*"$SERVER_PROPS"* ]] || return 1
+	# A zombie is not running.
+	local state
+	state="$(awk '/^State:/{print $2}' "/proc/$pid/status" 2>/dev/null || true)"
+	[[ "$state" != "Z" ]] || return 1
+	printf '%s' "$pid"
+}
+
+log_tail() {
+	local f
+	for f in "$LOGS/format.log" "$LOGS/stdout.log" "$LOGS/server.log" "$LOGS/ready.log"; do
+		[[ -s "$f" ]] || continue
+		printf -- '----- last lines of %s -----\n' "$f" >&2
+		tail -n 40 "$f" >&2
+	done
+}
+
+# ------------------------------------------------------------ jar download --
+
+cache_complete() {
+	[[ -f "$CACHE_MARKER" && "$(cat "$CACHE_MARKER")" == "kafka=$KAFKA_VERSION" ]] &&
+		compgen -G "$LIBS/kafka_2.13-$KAFKA_VERSION.jar" >/dev/null
+}
+
+ensure_jars() {
+	if cache_complete; then
+		return 0
+	fi
+	command -v mvn >/dev/null || die "mvn not found: Maven is needed once to fetch Kafka $KAFKA_VERSION into $CACHE"
+	mkdir -p -- "$(dirname -- "$CACHE")"
+	# Leftovers of downloads that were SIGKILLed (an hour old: not in progress).
+	find "$(dirname -- "$CACHE")" -maxdepth 1 \( -name "$(basename -- "$CACHE").tmp.*" -o -name "$(basename -- "$CACHE").old.*" \) -mmin +60 -exec rm -rf -- {} + 2>/dev/null || true
+	# Download into a private temp dir next to the cache, then rename it into
+	# place: an interrupted download never looks like a complete cache.
+	local tmp
+	tmp="$(mktemp -d "$CACHE.tmp.XXXXXX")"
+	CLEANUP_TMP="$tmp"
+	log "fetching Kafka $KAFKA_VERSION jars with Maven into $CACHE"
+	if ! mvn -B -q -f "$POM" -Dkafka.version="$KAFKA_VERSION" \
+		dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory="$tmp/libs" >"$tmp/mvn.log" 2>&1; then
+		cat "$tmp/mvn.log" >&2 || true
+		rm -rf -- "$tmp"
+		die "Maven could not fetch org.apache.kafka:kafka_2.13:$KAFKA_VERSION"
+	fi
+	[[ -f "$tmp/libs/kafka_2.13-$KAFKA_VERSION.jar" ]] || {
+		rm -rf -- "$tmp"
+		die "Maven finished but kafka_2.13-$KAFKA_VERSION.jar is missing"
+	}
+	printf 'kafka=%s' "$KAFKA_VERSION" >"$tmp/.complete"
+	rm -f -- "$tmp/mvn.log"
+	chmod 755 "$tmp"
+	# mv -T fails instead of nesting if $CACHE exists: either another start
+	# won the race (complete: use it) or it is an incomplete leftover (replace).
+	if ! mv -T -- "$tmp" "$CACHE" 2>/dev/null; then
+		if cache_complete; then
+			rm -rf -- "$tmp"
+		else
+			log "replacing incomplete cache $CACHE"
+			local old
+			old="$(mktemp -u "$CACHE.old.XXXXXX")"
+			mv -T -- "$CACHE" "$old" 2>/dev/null || true
+			if ! mv -T -- "$tmp" "$CACHE" 2>/dev/null; then
+				rm -rf -- "$tmp"
+				cache_complete || die "could not install the jar cache at $CACHE"
+			fi
+			rm -rf -- "$old"
+		fi
+	fi
+	CLEANUP_TMP=""
+}
+
+# ------------------------------------------------------- readiness checker --
+# A tiny Kafka Admin client: succeeds once the broker answers DescribeCluster
+# with a registered (unfenced) broker, answers ListTopics, and its group
+# coordinator answers OffsetFetch (which also creates __consumer_offsets). Runs
+# one JVM that retries until the deadline, and gives up early if the broker
+# process dies.
+
+READY_CLASS="MolgenKafkaReady"
+read -r -d '' READY_SRC <<'JAVA' || true
+import java.nio.file.Files;
+import java.nio.file.Paths;
+import java.util.Collection;
+import java.util.Properties;
+import org.apache.kafka.clients.admin.Admin;
+import org.apache.kafka.clients.admin.AdminClientConfig;
+import org.apache.kafka.clients.admin.DescribeClusterOptions;
+import org.apache.kafka.clients.admin.ListConsumerGroupOffsetsOptions;
+import org.apache.kafka.clients.admin.ListTopicsOptions;
+import org.apache.kafka.common.Node;
+
+public class MolgenKafkaReady {
+    // True while the process exists and is not a zombie (the broker is our
+    // child while `start` runs, so a crashed broker lingers as a zombie).
+    static boolean alive(long pid) {
+        try {
+            String stat = new String(Files.readAllBytes(Paths.get("/proc/" + pid + "/stat")));
+            String rest = stat.substring(stat.lastIndexOf(')') + 1).trim();
+            return !rest.startsWith("Z") && !rest.startsWith("X");
+        } catch (Exception e) {
+            return ProcessHandle.of(pid).map(ProcessHandle::isAlive).orElse(false);
+        }
+    }
+
+    public static void main(String[] args) throws Exception {
+        String bootstrap = args[0];
+        long deadline = System.nanoTime() + Long.parseLong(args[1]) * 1_000_000_000L;
+        long pid = Long.parseLong(args[2]);
+        Properties p = new Properties();
+        p.put(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
+        p.put(AdminClientConfig.CLIENT_ID_CONFIG, "molgen-kafka-ready");
+        p.put(AdminClientConfig.REQUEST_TIMEOUT_MS_CONFIG, "3000");
+        p.put(AdminClientConfig.DEFAULT_API_TIMEOUT_MS_CONFIG, "3000");
+        p.put(AdminClientConfig.RECONNECT_BACKOFF_MS_CONFIG, "100");
+        p.put(AdminClientConfig.RECONNECT_BACKOFF_MAX_MS_CONFIG, "300");
+        p.put(AdminClientConfig.RETRY_BACKOFF_MS_CONFIG, "100");
+        p.put("retry.backoff.max.ms", "300");
+        p.put("socket.connection.setup.timeout.ms", "1000");
+        p.put("socket.connection.setup.timeout.max.ms", "1000");
+        String last = "no answer yet";
+        try (Admin admin = Admin.create(p)) {
+            while (true) {
+                if (!alive(pid)) {
+                    System.err.println("broker process " + pid + " exited");
+                    System.exit(3);
+                }
+                try {
+                    Collection<Node> nodes = admin.describeCluster(new DescribeClusterOptions().timeoutMs(budget(deadline))).nodes().get();
+                    if (nodes.isEmpty()) {
+                        last = "no live brokers in the cluster metadata yet";
+                    } else {
+                        admin.listTopics(new ListTopicsOptions().listInternal(true).timeoutMs(budget(deadline))).names().get();
+                        // Warm up the group coordinator: the first FindCoordinator
+                        // creates __consumer_offsets; once an OffsetFetch succeeds,
+                        // consumer groups work at once (kafka-go would otherwise
+                        // back off JoinGroupBackoff=5s on the first group).
+                        admin.listConsumerGroupOffsets("molgen-kafka-ready",
+                                new ListConsumerGroupOffsetsOptions().timeoutMs(budget(deadline)))
+                            .partitionsToOffsetAndMetadata().get();
+                        System.exit(0);
+                    }
+                } catch (Exception e) {
+                    Throwable c = e.getCause() != null ? e.getCause() : e;
+                    last = c.getClass().getSimpleName() + ": " + c.getMessage();
+                }
+                if (System.nanoTime() >= deadline) {
+                    System.err.println("broker not ready: " + last);
+                    System.exit(1);
+                }
+                Thread.sleep(200);
+            }
+        }
+    }
+
+    // Per-request timeout: at most 3 s, and never past the overall deadline.
+    static int budget(long deadline) {
+        long ms = (deadline - System.nanoTime()) / 1_000_000L;
+        return (int) Math.max(1, Math.min(3000, ms));
+    }
+}
+JAVA
+
+# JVM options for the short-lived helper JVMs (storage format, readiness check):
+# small heap, no C2 compiler, serial GC -- they start faster on 2 cores.
+TOOL_JVM_OPTS=(-Xmx128m -XX:+UseSerialGC -XX:TieredStopAtLevel=1)
+
+# Sets READY_CMD to the command prefix that runs the checker.
+ensure_ready_checker() {
+	READY_JVM_OPTS=("${TOOL_JVM_OPTS[@]}" -Dlog4j2.configurationFile="$LOG4J_CONF" -Dkafka.logs.dir="$LOGS" -Dmolgen.kafka.logfile=ready-client.log)
+	local hash dir tmp
+	hash="$(printf '%s' "$READY_SRC" | sha256sum | cut -c1-16)"
+	dir="$CACHE/ready-$hash"
+	if [[ -x "$JAVAC" ]]; then
+		if [[ ! -f "$dir/$READY_CLASS.class" ]]; then
+			tmp="$(mktemp -d "$CACHE/ready.tmp.XXXXXX")"
+			CLEANUP_TMP="$tmp"
+			printf '%s\n' "$READY_SRC" >"$tmp/$READY_CLASS.java"
+			if ! "$JAVAC" -nowarn --release 17 -cp "$LIBS/*" -d "$tmp" "$tmp/$READY_CLASS.java" >"$tmp/javac.log" 2>&1; then
+				cat "$tmp/javac.log" >&2 || true
+				rm -rf -- "$tmp"
+				die "could not compile the readiness checker"
+			fi
+			chmod 755 "$tmp"
+			mv -T -- "$tmp" "$dir" 2>/dev/null || rm -rf -- "$tmp"
+			CLEANUP_TMP=""
+			[[ -f "$dir/$READY_CLASS.class" ]] || die "could not install the readiness checker in $dir"
+		fi
+		READY_CMD=("$JAVA" "${READY_JVM_OPTS[@]}" -cp "$dir:$LIBS/*" "$READY_CLASS")
+	else
+		# No javac: use the JDK's single-file source launcher (slower, same result).
+		printf '%s\n' "$READY_SRC" >"$CONF/$READY_CLASS.java"
+		READY_CMD=("$JAVA" "${READY_JVM_OPTS[@]}" -cp "$LIBS/*" "$CONF/$READY_CLASS.java")
+	fi
+}
+
+# ------------------------------------------------------------------- start --
+
+random_cluster_id() {
+	# A Kafka Uuid: 16 random bytes, URL-safe base64 without padding. Like
+	# Kafka's Uuid.randomUuid(), avoid ids starting with '-' (CLI parsing).
+	local id
+	while :; do
+		id="$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n')"
+		[[ "$id" == -* || "${#id}" -ne 22 ]] || break
+	done
+	printf '%s' "$id"
+}
+
+write_config() {
+	local port="$1" cport="$2"
+	cat >"$SERVER_PROPS" <<EOF
+# Written by scripts/kafka/kafka.sh -- single-node KRaft broker for tests.
+process.roles=broker,controller
+node.id=1
+controller.quorum.voters=1@127.0.0.1:$cport
+listeners=PLAINTEXT://127.0.0.1:$port,CONTROLLER://127.0.0.1:$cport
+advertised.listeners=PLAINTEXT://127.0.0.1:$port
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+inter.broker.listener.name=PLAINTEXT
+controller.listener.names=CONTROLLER
+log.dirs=$DIR/data
+
+# One node: every replication factor / min ISR is 1.
+num.partitions=1
+default.replication.factor=1
+min.insync.replicas=1
+offsets.topic.replication.factor=1
+offsets.topic.num.partitions=1
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+transaction.state.log.num.partitions=1
+share.coordinator.state.topic.replication.factor=1
+share.coordinator.state.topic.min.isr=1
+
+# Tests: topics may be auto-created on first use (Kafka's default), deletes work,
+# consumer groups rebalance at once and may use session timeouts down to 1 s.
+auto.create.topics.enable=true
+delete.topic.enable=true
+group.initial.rebalance.delay.ms=0
+group.min.session.timeout.ms=1000
+
+# Small footprint for a 2-core CI machine.
+num.network.threads=2
+num.io.threads=4
+num.recovery.threads.per.data.dir=1
+background.threads=4
+log.cleaner.threads=1
+EOF
+
+	cat >"$LOG4J_CONF" <<EOF
+# Written by scripts/kafka/kafka.sh: everything at $LOG_LEVEL+ into one file.
+status = warn
+name = molgen-kafka
+# Kafka logs from its own shutdown hook; log4j2's hook would close the
+# appenders first and lose the end of the shutdown log.
+shutdownHook = disable
+appender.file.type = File
+appender.file.name = FILE
+appender.file.fileName = \${sys:kafka.logs.dir}/\${sys:molgen.kafka.logfile:-server.log}
+appender.file.layout.type = PatternLayout
+appender.file.layout.pattern = [%d] %p %m (%c)%n
+rootLogger.level = $LOG_LEVEL
+rootLogger.appenderRef.file.ref = FILE
+EOF
+}
+
+cmd_start() {
+	local port="${MOLGEN_KAFKA_PORT:-9092}"
+	while (($#)); do
+		case "$1" in
+		-port | --port)
+			(($# >= 2)) || die "$1 needs a value"
+			port="$2"
+			shift 2
+			;;
+		-port=* | --port=*)
+			port="${1#*=}"
+			shift
+			;;
+		-h | --help) usage ;;
+		*) die "unknown start option '$1' (usage: $PROG start [-port N])" ;;
+		esac
+	done
+	if ! [[ "$port" =~ ^[1-9][0-9]{0,4}$ ]] || ((port > 65535)); then die "bad port '$port'"; fi
+	local cport="${MOLGEN_KAFKA_CONTROLLER_PORT:-$((port + 1))}"
+	if ! [[ "$cport" =~ ^[1-9][0-9]{0,4}$ ]] || ((cport > 65535 || cport == port)); then die "bad controller port '$cport'"; fi
+
+	local pid
+	if pid="$(running_pid)"; then
+		local have
+		have="$(cat "$PORTFILE" 2>/dev/null || true)"
+		if [[ "$have" == "$port" ]]; then
+			log "already running (pid $pid) on 127.0.0.1:$port"
+			printf '127.0.0.1:%s\n' "$port"
+			return 0
+		fi
+		die "a broker is already running from $DIR (pid $pid) on port ${have:-?}; run '$PROG stop' first"
+	fi
+
+	need_java
+
+	# Fresh directory every start, but never wipe a directory we did not create.
+	if [[ -d "$DIR" && -n "$(ls -A -- "$DIR")" && ! -f "$MARKER" ]]; then
+		die "$DIR exists, is not empty and was not created by $PROG; set MOLGEN_KAFKA_DIR elsewhere or remove it"
+	fi
+	[[ -e "$DIR" && ! -d "$DIR" ]] && die "$DIR exists and is not a directory"
+
+	port_open "$port" && die "port $port on 127.0.0.1 is already in use (use -port N)"
+	port_open "$cport" && die "controller port $cport on 127.0.0.1 is already in use (set MOLGEN_KAFKA_CONTROLLER_PORT)"
+
+	ensure_jars
+
+	rm -rf -- "$DIR"
+	mkdir -p -- "$DIR" "$CONF" "$LOGS" "$DIR/data"
+	: >"$MARKER"
+	printf '%s\n' "$port" >"$PORTFILE"
+	write_config "$port" "$cport"
+	ensure_ready_checker
+
+	local cp="$LIBS/*"
+	local log_props=(-Dlog4j2.configurationFile="$LOG4J_CONF" -Dkafka.logs.dir="$LOGS")
+
+	local cluster_id
+	cluster_id="$(random_cluster_id)"
+	if ! "$JAVA" "${TOOL_JVM_OPTS[@]}" "${log_props[@]}" -Dmolgen.kafka.logfile=format.log \
+		-cp "$cp" kafka.tools.StorageTool format -t "$cluster_id" -c "$SERVER_PROPS" >>"$LOGS/format.log" 2>&1; then
+		log_tail
+		die "formatting $DIR/data failed"
+	fi
+
+	local jvm_opts
+	# shellcheck disable=SC2206 # word splitting of the option strings is intended
+	jvm_opts=($HEAP_OPTS -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -XX:InitiatingHeapOccupancyPercent=35
+		-XX:+ExplicitGCInvokesConcurrent -XX:+ExitOnOutOfMemoryError -Djava.awt.headless=true
+		$EXTRA_JVM_OPTS)
+
+	log "starting Kafka $KAFKA_VERSION on 127.0.0.1:$port (controller 127.0.0.1:$cport, dir $DIR)"
+	PENDING_PID="starting"
+	local launcher=()
+	command -v setsid >/dev/null && launcher=(setsid)
+	# The inner shell writes its own pid and then execs java, so the pid file
+	# names the JVM whether or not setsid had to fork.
+	# shellcheck disable=SC2016 # $$ and $@ are for the inner shell
+	nohup "${launcher[@]}" bash -c 'echo $$ >"$1"; shift; exec "$@"' molgen-kafka "$PIDFILE" \
+		"$JAVA" "${jvm_opts[@]}" "${log_props[@]}" -cp "$cp" kafka.Kafka "$SERVER_PROPS" \
+		>>"$LOGS/stdout.log" 2>&1 </dev/null &
+
+	local i
+	for ((i = 0; i < 100; i++)); do
+		[[ -s "$PIDFILE" ]] && break
+		sleep 0.05
+	done
+	pid="$(tr -dc '0-9' <"$PIDFILE" 2>/dev/null || true)"
+	[[ -n "$pid" ]] || {
+		log_tail
+		die "the broker did not start (no pid file)"
+	}
+
+	local rc=0
+	# `timeout` is only a safety net; the checker enforces the deadline itself.
+	timeout -k 5 $((START_TIMEOUT + 30)) \
+		"${READY_CMD[@]}" "127.0.0.1:$port" "$START_TIMEOUT" "$pid" >>"$LOGS/ready.log" 2>&1 || rc=$?
+	if ((rc != 0)); then
+		log_tail
+		if running_pid >/dev/null; then
+			log "broker did not become ready within ${START_TIMEOUT}s; stopping it"
+			cmd_stop >&2 || true
+		fi
+		die "Kafka did not come up on 127.0.0.1:$port (logs in $LOGS)"
+	fi
+	PENDING_PID=""
+	log "ready (pid $pid)"
+	printf '127.0.0.1:%s\n' "$port"
+}
+
+# -------------------------------------------------------------- stop/status --
+
+cmd_stop() {
+	local pid
+	if ! pid="$(running_pid)"; then
+		rm -f -- "$PIDFILE"
+		log "not running"
+		return 0
+	fi
+	log "stopping broker (pid $pid)"
+	kill -TERM "$pid" 2>/dev/null || true
+	local deadline=$((SECONDS + STOP_TIMEOUT))
+	while running_pid >/dev/null && ((SECONDS < deadline)); do
+		sleep 0.1
+	done
+	if running_pid >/dev/null; then
+		log "still running after ${STOP_TIMEOUT}s; sending SIGKILL"
+		kill -KILL "$pid" 2>/dev/null || true
+		for ((i = 0; i < 100; i++)); do
+			running_pid >/dev/null || break
+			sleep 0.1
+		done
+		running_pid >/dev/null && die "could not kill pid $pid"
+	fi
+	rm -f -- "$PIDFILE"
+	log "stopped"
+}
+
+cmd_status() {
+	local pid
+	if pid="$(running_pid)"; then
+		printf 'running (pid %s) on 127.0.0.1:%s, Kafka %s, dir %s\n' "$pid" "$(cat "$PORTFILE" 2>/dev/null || echo '?')" "$KAFKA_VERSION" "$DIR"
+		return 0
+	fi
+	printf 'not running\n'
+	return 1
+}
+
+(($#)) || usage
+cmd="$1"
+shift
+case "$cmd" in
+start) cmd_start "$@" ;;
+stop) (($# == 0)) || usage; cmd_stop ;;
+status) (($# == 0)) || usage; cmd_status ;;
+-h | --help | help) usage ;;
+*) usage ;;
+esac
