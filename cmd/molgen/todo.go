@@ -5,7 +5,6 @@ import (
 	"io"
 )
 
-func runBuild(args []string, stdout, stderr io.Writer) error  { return errors.New("todo") }
 func runCheck(args []string, stdout, stderr io.Writer) error  { return errors.New("todo") }
 func runGraph(args []string, stdout, stderr io.Writer) error  { return errors.New("todo") }
 func runInit(args []string, stdout, stderr io.Writer) error   { return errors.New("todo") }

@@ -1,0 +1,230 @@
+// Package build implements 'molgen build': it regenerates stale files,
+// writes one main package per node of a placement (or one for the monolith)
+// into a temporary directory, and compiles them with 'go build -overlay' so
+// that nothing is written into the user's source tree.
+package build
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+
+	"github.com/molgen/molgen/internal/app"
+	"github.com/molgen/molgen/internal/diag"
+	"github.com/molgen/molgen/internal/emit"
+	"github.com/molgen/molgen/internal/generate"
+	"github.com/molgen/molgen/internal/load"
+	"github.com/molgen/molgen/internal/model"
+	"github.com/molgen/molgen/runtime"
+)
+
+// MonolithNode is the name of the binary built without a placement.
+const MonolithNode = "monolith"
+
+// Config says what to build.
+type Config struct {
+	Load      load.Config // package patterns default to "./..."
+	Placement string      // placement file; empty builds the monolith
+	Out       string      // output directory
+	Log       io.Writer   // progress messages; nil discards them
+	GoFlags   []string    // extra flags for go build, e.g. -race
+}
+
+// Binary is one built node binary.
+type Binary struct {
+	Node string
+	Path string
+}
+
+// Build builds every node binary and returns them in placement order.
+func Build(cfg Config) ([]Binary, error) {
+	if cfg.Log == nil {
+		cfg.Log = io.Discard
+	}
+	if len(cfg.Load.Patterns) == 0 {
+		cfg.Load.Patterns = []string{"./..."}
+	}
+	if cfg.Out == "" {
+		return nil, fmt.Errorf("molgen build: -o DIR is required")
+	}
+	a, pl, err := Analyze(cfg.Load, cfg.Placement, cfg.Log)
+	if err != nil {
+		return nil, err
+	}
+	specs, err := Specs(a, pl, cfg.Placement)
+	if err != nil {
+		return nil, err
+	}
+	return compile(cfg, a, specs)
+}
+
+// Analyze loads the app, brings its generated files up to date, and loads
+// and validates the placement when one is given.
+func Analyze(cfg load.Config, placementFile string, log io.Writer) (*app.App, *runtime.Placement, error) {
+	if len(cfg.Patterns) == 0 {
+		cfg.Patterns = []string{"./..."}
+	}
+	results, prog, err := generate.Generate(cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, r := range results {
+		changed, err := r.Commit()
+		if err != nil {
+			return nil, nil, err
+		}
+		if changed && log != nil {
+			fmt.Fprintf(log, "molgen: updated %s\n", diag.Rel(r.Path))
+		}
+	}
+	a, err := app.New(prog)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := checkImportable(prog); err != nil {
+		return nil, nil, err
+	}
+	if placementFile == "" {
+		return a, nil, nil
+	}
+	pl, err := runtime.LoadPlacement(placementFile)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := pl.Validate(a.ServiceNames(), a.MainNames()); err != nil {
+		return nil, nil, err
+	}
+	return a, pl, nil
+}
+
+// checkImportable rejects declarations in package main, which generated
+// node mains cannot import.
+func checkImportable(prog *model.Program) error {
+	var errs diag.List
+	for _, p := range prog.Packages {
+		if p.Name != "main" {
+			continue
+		}
+		for _, s := range p.Services {
+			errs.Add(s.Pos, "service %s is declared in package main, which node binaries cannot import; move it to its own package", s.Name)
+		}
+		for _, c := range p.Constructors {
+			errs.Add(c.Pos, "constructor %s is declared in package main, which node binaries cannot import; move it to its own package", c.Func)
+		}
+		for _, m := range p.Mains {
+			errs.Add(m.Pos, "main %s is declared in package main, which node binaries cannot import; move it to its own package", m.Func)
+		}
+	}
+	return errs.Err()
+}
+
+// Specs returns the node binaries a placement asks for; without a
+// placement, the monolith.
+func Specs(a *app.App, pl *runtime.Placement, placementFile string) ([]emit.NodeSpec, error) {
+	services, mains := a.ServiceNames(), a.MainNames()
+	if pl == nil {
+		spec := emit.NodeSpec{Node: MonolithNode, Services: services, Mains: mains}
+		for _, s := range services {
+			spec.Constructors = append(spec.Constructors, a.Constructors[s])
+		}
+		for _, m := range mains {
+			spec.Run = append(spec.Run, a.Mains[m])
+		}
+		return []emit.NodeSpec{spec}, nil
+	}
+	src, err := os.ReadFile(placementFile)
+	if err != nil {
+		return nil, err
+	}
+	var specs []emit.NodeSpec
+	for _, node := range pl.Nodes {
+		spec := emit.NodeSpec{
+			Node:          node.Name,
+			PlacementFile: filepath.ToSlash(diag.Rel(placementFile)),
+			Placement:     string(src),
+			Services:      services,
+			Mains:         mains,
+		}
+		for _, s := range services {
+			if pl.Hosts(node.Name, s) {
+				spec.Constructors = append(spec.Constructors, a.Constructors[s])
+			}
+		}
+		for _, m := range mains {
+			if pl.Hosts(node.Name, m) {
+				spec.Run = append(spec.Run, a.Mains[m])
+			}
+		}
+		specs = append(specs, spec)
+	}
+	return specs, nil
+}
+
+// buildDir is where node mains appear, through the overlay, inside the
+// module; it never exists on disk.
+const buildDir = "_molgen"
+
+func compile(cfg Config, a *app.App, specs []emit.NodeSpec) ([]Binary, error) {
+	if a.ModuleDir == "" {
+		return nil, fmt.Errorf("molgen build: the packages are not in a Go module")
+	}
+	if _, err := os.Stat(filepath.Join(a.ModuleDir, buildDir)); err == nil {
+		return nil, fmt.Errorf("molgen build: %s exists; molgen build uses that path for generated node mains, please rename it", filepath.Join(a.ModuleDir, buildDir))
+	}
+	out, err := filepath.Abs(cfg.Out)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		return nil, err
+	}
+	tmp, err := os.MkdirTemp("", "molgen-build-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(tmp)
+
+	overlay := struct{ Replace map[string]string }{Replace: map[string]string{}}
+	var pkgs []string
+	var bins []Binary
+	for _, spec := range specs {
+		src, err := emit.NodeMain(spec)
+		if err != nil {
+			return nil, err
+		}
+		file := filepath.Join(tmp, spec.Node+".go")
+		if err := os.WriteFile(file, src, 0o644); err != nil {
+			return nil, err
+		}
+		overlay.Replace[filepath.Join(a.ModuleDir, buildDir, spec.Node, "main.go")] = file
+		pkgs = append(pkgs, "./"+buildDir+"/"+spec.Node)
+		bins = append(bins, Binary{Node: spec.Node, Path: filepath.Join(out, spec.Node)})
+	}
+	overlayFile := filepath.Join(tmp, "overlay.json")
+	data, _ := json.Marshal(overlay)
+	if err := os.WriteFile(overlayFile, data, 0o644); err != nil {
+		return nil, err
+	}
+	args := []string{"build", "-overlay", overlayFile, "-o", out + string(filepath.Separator)}
+	if tags := strings.TrimSpace(cfg.Load.Tags); tags != "" {
+		args = append(args, "-tags", tags)
+	}
+	args = append(args, cfg.GoFlags...)
+	args = append(args, pkgs...)
+	cmd := exec.Command("go", args...)
+	cmd.Dir = a.ModuleDir
+	var stderr strings.Builder
+	cmd.Stdout = cfg.Log
+	cmd.Stderr = &stderr
+	if err := cmd.Run(); err != nil {
+		return nil, fmt.Errorf("molgen build: go build failed:\n%s", strings.TrimSpace(stderr.String()))
+	}
+	for _, b := range bins {
+		fmt.Fprintf(cfg.Log, "molgen: built %s\n", diag.Rel(b.Path))
+	}
+	return bins, nil
+}

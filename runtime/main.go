@@ -1,0 +1,208 @@
+package runtime
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"sync"
+	"syscall"
+)
+
+// NodeProgram is what a binary built by 'molgen build' runs: the node's
+// name, the embedded placement, how to construct the services it hosts,
+// and the mains it runs. Generated node mains fill it in.
+type NodeProgram struct {
+	Node          string
+	PlacementFile string // the placement's file name, for messages
+	Placement     string // the placement's YAML; empty for a monolith
+	// Services and Mains list every name in the app, to validate the
+	// placement against.
+	Services, Mains []string
+	// Setup constructs the services hosted on this node and registers them.
+	Setup func(ctx context.Context, n *Node) error
+	// Run lists the mains placed on this node.
+	Run []MainFunc
+}
+
+// MainFunc is one //molgen:main, with its dependencies bound to clients of n.
+type MainFunc struct {
+	Name string
+	Run  func(ctx context.Context, n *Node) error
+}
+
+// RunNode runs a node binary: it parses the command line, builds the node,
+// starts its services, runs its mains and returns the exit status. With no
+// mains it serves until SIGINT or SIGTERM; in every case it drains in-flight
+// calls before exiting.
+func RunNode(p NodeProgram) int {
+	return runNode(p, os.Args[1:], os.Stderr)
+}
+
+func runNode(p NodeProgram, args []string, stderr io.Writer) int {
+	fs := flag.NewFlagSet(p.Node, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	brokers := fs.String("brokers", os.Getenv("MOLGEN_KAFKA_BROKERS"), "Kafka bootstrap brokers `host:port,...` (env MOLGEN_KAFKA_BROKERS; default: the placement's kafka.brokers)")
+	instance := fs.String("instance", os.Getenv("MOLGEN_INSTANCE"), "this instance's `id`, unique among running copies of the node (env MOLGEN_INSTANCE; default: host-pid-random)")
+	only := fs.String("mains", "", "run only these mains of the node, comma-separated (default: all placed on it)")
+	level := fs.String("log-level", "info", "log level: debug, info, warn or error")
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "usage: %s [flags]\n\nNode %q", os.Args[0], p.Node)
+		if p.PlacementFile != "" {
+			fmt.Fprintf(stderr, " of placement %s", p.PlacementFile)
+		}
+		fmt.Fprintf(stderr, ", built by molgen. It runs mains: %s.\n\n", mainNames(p.Run))
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(*level)); err != nil {
+		fmt.Fprintf(stderr, "%s: invalid -log-level %q\n", p.Node, *level)
+		return 2
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lvl}))
+
+	opts := Options{Logger: log, Instance: *instance}
+	if p.Placement != "" {
+		pl, err := ParsePlacement(p.PlacementFile, []byte(p.Placement))
+		if err == nil {
+			err = pl.Validate(p.Services, p.Mains)
+		}
+		if err != nil {
+			fmt.Fprintln(stderr, err)
+			return 1
+		}
+		opts.Placement, opts.Node = pl, p.Node
+	}
+	if *brokers != "" {
+		for _, b := range strings.Split(*brokers, ",") {
+			if b = strings.TrimSpace(b); b != "" {
+				opts.Brokers = append(opts.Brokers, b)
+			}
+		}
+	}
+	mains := p.Run
+	if *only != "" {
+		mains = nil
+		for _, name := range strings.Split(*only, ",") {
+			found := false
+			for _, m := range p.Run {
+				if m.Name == strings.TrimSpace(name) {
+					mains, found = append(mains, m), true
+				}
+			}
+			if !found {
+				fmt.Fprintf(stderr, "%s: -mains: node %q has no main %q (it has: %s)\n", p.Node, p.Node, name, mainNames(p.Run))
+				return 2
+			}
+		}
+	}
+
+	n, err := NewNode(opts)
+	if err != nil {
+		log.Error("creating node", "err", err)
+		return 1
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	// A second signal while draining exits at once.
+	go func() {
+		<-ctx.Done()
+		stop()
+		again := make(chan os.Signal, 1)
+		signal.Notify(again, os.Interrupt, syscall.SIGTERM)
+		<-again
+		log.Error("second signal: exiting without draining")
+		os.Exit(1)
+	}()
+
+	status := 0
+	if err := p.Setup(ctx, n); err != nil {
+		log.Error("constructing services", "err", err)
+		n.Close()
+		return 1
+	}
+	if err := n.Start(ctx); err != nil {
+		log.Error("starting node", "err", err)
+		n.Close()
+		return 1
+	}
+	log.Info("node started", "mains", mainNames(mains))
+	if len(mains) == 0 {
+		<-ctx.Done()
+		log.Info("signal received: draining")
+	} else {
+		status = runMains(ctx, log, n, mains)
+	}
+	if err := n.Close(); err != nil {
+		log.Error("closing node", "err", err)
+		status = 1
+	}
+	log.Info("node stopped", "status", status)
+	return status
+}
+
+// runMains runs mains concurrently. When one fails the others are
+// cancelled; an error caused by a shutdown signal is not a failure.
+func runMains(ctx context.Context, log *slog.Logger, n *Node, mains []MainFunc) int {
+	signalled := ctx
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		wg     sync.WaitGroup
+		mu     sync.Mutex
+		status int
+	)
+	for _, m := range mains {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			err := runMain(ctx, n, m)
+			switch {
+			case err == nil:
+				log.Info("main finished", "main", m.Name)
+			case signalled.Err() != nil && errors.Is(err, context.Canceled):
+				log.Info("main stopped by signal", "main", m.Name)
+			default:
+				log.Error("main failed", "main", m.Name, "err", err)
+				mu.Lock()
+				status = 1
+				mu.Unlock()
+				cancel()
+			}
+		}()
+	}
+	wg.Wait()
+	return status
+}
+
+// runMain runs one main, turning a panic into an error.
+func runMain(ctx context.Context, n *Node, m MainFunc) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("main %s panicked: %v", m.Name, r)
+		}
+	}()
+	return m.Run(ctx, n)
+}
+
+func mainNames(ms []MainFunc) string {
+	if len(ms) == 0 {
+		return "none"
+	}
+	names := make([]string, len(ms))
+	for i, m := range ms {
+		names[i] = m.Name
+	}
+	return strings.Join(names, ", ")
+}
