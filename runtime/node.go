@@ -257,14 +257,13 @@ func (c *Client) Local() any {
 	return nil
 }
 
-// Recover turns a panic in a local call into a *PanicError for the caller.
-// Generated clients defer it around local calls.
-func (c *Client) Recover(method int, err *error) {
-	if r := recover(); r != nil {
-		pe := &PanicError{Service: c.desc.Name, Method: c.desc.Methods[method].Name, Value: r, Stack: debug.Stack()}
-		c.node.log.Error("service panicked", "service", pe.Service, "method", pe.Method, "panic", fmt.Sprint(r), "stack", string(pe.Stack))
-		*err = pe
-	}
+// Panicked turns the value a local call panicked with into a *PanicError
+// for the caller, and logs it. Generated clients call it from a deferred
+// recover around local calls.
+func (c *Client) Panicked(method int, value any) error {
+	pe := &PanicError{Service: c.desc.Name, Method: c.desc.Methods[method].Name, Value: value, Stack: debug.Stack()}
+	c.node.log.Error("service panicked", "service", pe.Service, "method", pe.Method, "panic", fmt.Sprint(value), "stack", string(pe.Stack))
+	return pe
 }
 
 // Call sends a request to the service and waits for its response, within

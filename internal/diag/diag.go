@@ -37,6 +37,15 @@ func (p Pos) String() string {
 	return fmt.Sprintf("%s:%d:%d", file, p.Line, p.Col)
 }
 
+// Short formats p as "file.go:line:col" with the file's base name only, for
+// messages that point at a second position.
+func (p Pos) Short() string {
+	if !p.IsValid() {
+		return "-"
+	}
+	return fmt.Sprintf("%s:%d:%d", filepath.Base(p.File), p.Line, p.Col)
+}
+
 // Rel returns path relative to the working directory when that is possible,
 // and path unchanged otherwise.
 func Rel(path string) string {
@@ -120,4 +129,22 @@ func (es Errors) Unwrap() []error {
 		out[i] = e
 	}
 	return out
+}
+
+// FormatRelative prints es one per line with file names relative to base
+// (not the working directory): the form golden files record.
+func (es Errors) FormatRelative(base string) string {
+	var b strings.Builder
+	for _, e := range es {
+		p := e.Pos
+		if rel, err := filepath.Rel(base, p.File); err == nil {
+			p.File = filepath.ToSlash(rel)
+		}
+		if p.IsValid() {
+			fmt.Fprintf(&b, "%s:%d:%d: %s\n", p.File, p.Line, p.Col, e.Msg)
+		} else {
+			fmt.Fprintf(&b, "%s\n", e.Msg)
+		}
+	}
+	return b.String()
 }

@@ -155,6 +155,23 @@ func encoderCall(k model.Kind, v jen.Code, named bool) jen.Code {
 	return e().Dot(basicMethod[k]).Call(v)
 }
 
+// deref is the expression for the value pointer p points to, an element of
+// type elem: p itself for structs (selectors dereference), *p for values
+// used whole, (*p) where an index or selector follows.
+func deref(elem *model.Type, p *jen.Statement) *jen.Statement {
+	k := elem.Kind
+	if k == model.Named && !hasFunc(elem) {
+		k = elem.Underlying.Kind
+	}
+	switch {
+	case k == model.Struct:
+		return p.Clone()
+	case k.IsBasic(), k == model.Bytes, k == model.Time, k == model.Named, k == model.Marshaler, k == model.Pointer:
+		return jen.Op("*").Add(p.Clone())
+	}
+	return jen.Parens(jen.Op("*").Add(p.Clone()))
+}
+
 // isByte reports whether t is the unnamed byte type.
 func isByte(t *model.Type) bool { return t.Kind == model.Uint8 }
 
@@ -198,7 +215,7 @@ func (c *codec) encAt(t *model.Type, v, addr *jen.Statement, depth int, named bo
 		return []jen.Code{jen.If(v.Clone().Op("==").Nil()).Block(
 			e().Dot("Bool").Call(jen.False()),
 		).Else().Block(append([]jen.Code{e().Dot("Bool").Call(jen.True())},
-			c.encAt(t.Elem, jen.Parens(jen.Op("*").Add(v)), v.Clone(), depth+1, false)...)...)}
+			c.encAt(t.Elem, deref(t.Elem, v), v.Clone(), depth+1, false)...)...)}
 	case model.Slice:
 		i := jen.Id(fmt.Sprintf("i%d", depth))
 		return []jen.Code{
@@ -278,7 +295,7 @@ func (c *codec) decAt(t *model.Type, v, addr *jen.Statement, depth int, conv jen
 	case model.Pointer:
 		return []jen.Code{jen.If(d().Dot("Bool").Call()).Block(append(
 			[]jen.Code{v.Clone().Op("=").New(typeExpr(t.Elem))},
-			c.decAt(t.Elem, jen.Parens(jen.Op("*").Add(v)), v.Clone(), depth+1, nil)...)...,
+			c.decAt(t.Elem, deref(t.Elem, v), v.Clone(), depth+1, nil)...)...,
 		).Else().Block(v.Clone().Op("=").Nil())}
 	case model.Slice:
 		n := jen.Id(fmt.Sprintf("n%d", depth))

@@ -157,7 +157,11 @@ func checks(f *jen.File, s *model.Service, n svcNames) {
 //
 //	func (x *molgenUsersClient) Get(ctx context.Context, a0 UserID) (r0 User, err error) {
 //		if impl, ok := x.c.Local().(Users); ok {
-//			defer x.c.Recover(0, &err)
+//			defer func() {
+//				if p := recover(); p != nil {
+//					err = x.c.Panicked(0, p)
+//				}
+//			}()
 //			return impl.Get(ctx, a0)
 //		}
 //		req := molgenUsersGetRequest{A0: a0}
@@ -192,7 +196,11 @@ func clientMethod(f *jen.File, s *model.Service, n svcNames, index int, m *model
 		))
 	}
 	local = append(local,
-		jen.Defer().Id("x").Dot("c").Dot("Recover").Call(jen.Lit(index), jen.Op("&").Err()),
+		jen.Defer().Func().Params().Block(
+			jen.If(jen.Id("p").Op(":=").Recover(), jen.Id("p").Op("!=").Nil()).Block(
+				jen.Err().Op("=").Id("x").Dot("c").Dot("Panicked").Call(jen.Lit(index), jen.Id("p")),
+			),
+		).Call(),
 		jen.Return(jen.Id("impl").Dot(m.Name).Call(args...)),
 	)
 	if m.Doc != "" {

@@ -548,7 +548,7 @@ func (l *loader) deps(fnName string, params *types.Tuple, start int, pos diag.Po
 		ref, isSvc := l.serviceRef(v.Type())
 		if !isSvc {
 			l.errs.Add(l.varPos(v, pos), "%s: parameter %d has type %s, which is not a //molgen:service interface (only services can be injected)",
-				fnName, i, types.TypeString(v.Type(), nil))
+				fnName, i, types.TypeString(v.Type(), pkgNameQualifier(v.Pkg())))
 			ok = false
 			continue
 		}
@@ -583,7 +583,7 @@ func (l *loader) constructor(info *pkgInfo, fn *types.Func, pos diag.Pos) {
 		svc, isSvc = l.serviceRef(results.At(0).Type())
 		if !isSvc {
 			l.errs.Add(pos, "%s: result 0 has type %s, which is not a //molgen:service interface; %s",
-				name, types.TypeString(results.At(0).Type(), nil), shape)
+				name, types.TypeString(results.At(0).Type(), pkgNameQualifier(fn.Pkg())), shape)
 			ok = false
 		}
 		if results.Len() == 2 {
@@ -749,7 +749,7 @@ func (l *loader) checkUnique(infos []*pkgInfo) {
 	for _, info := range infos {
 		for _, s := range info.model.Services {
 			if prev, dup := names[s.Name]; dup {
-				l.errs.Add(s.Pos, "duplicate name %q: service %s.%s and %s at %s", s.Name, s.PkgName, s.Iface, prev.what, prev.pos)
+				l.errs.Add(s.Pos, "duplicate name %q: service %s.%s and %s at %s", s.Name, s.PkgName, s.Iface, prev.what, prev.pos.Short())
 				continue
 			}
 			names[s.Name] = decl{"service " + s.PkgName + "." + s.Iface, s.Pos}
@@ -758,7 +758,7 @@ func (l *loader) checkUnique(infos []*pkgInfo) {
 	for _, info := range infos {
 		for _, m := range info.model.Mains {
 			if prev, dup := names[m.Name]; dup {
-				l.errs.Add(m.Pos, "duplicate name %q: main %s.%s and %s at %s", m.Name, m.PkgName, m.Func, prev.what, prev.pos)
+				l.errs.Add(m.Pos, "duplicate name %q: main %s.%s and %s at %s", m.Name, m.PkgName, m.Func, prev.what, prev.pos.Short())
 				continue
 			}
 			names[m.Name] = decl{"main " + m.PkgName + "." + m.Func, m.Pos}
@@ -766,7 +766,7 @@ func (l *loader) checkUnique(infos []*pkgInfo) {
 		for _, c := range info.model.Constructors {
 			key := c.Service.Pkg + "." + c.Service.Iface
 			if prev, dup := ctors[key]; dup {
-				l.errs.Add(c.Pos, "service %s has a second constructor %s (the first is at %s); one constructor per service", c.Service.Name, c.Func, prev)
+				l.errs.Add(c.Pos, "service %s has a second constructor %s (the first is at %s); one constructor per service", c.Service.Name, c.Func, prev.Short())
 				continue
 			}
 			ctors[key] = c.Pos
@@ -804,4 +804,14 @@ func docText(g *ast.CommentGroup) string {
 		}
 	}
 	return strings.TrimSpace(strings.Join(lines, "\n"))
+}
+
+// pkgNameQualifier qualifies types by package name, except those of pkg.
+func pkgNameQualifier(pkg *types.Package) types.Qualifier {
+	return func(p *types.Package) string {
+		if p == pkg {
+			return ""
+		}
+		return p.Name()
+	}
 }

@@ -37,7 +37,7 @@ type namedResult struct {
 
 func newConverter(pkg *types.Package) *converter {
 	c := &converter{pkg: pkg}
-	c.qual = types.RelativeTo(pkg)
+	c.qual = pkgNameQualifier(pkg)
 	bytes := types.NewSlice(types.Typ[types.Byte])
 	errT := types.Universe.Lookup("error").Type()
 	c.marshaler = types.NewInterfaceType([]*types.Func{

@@ -74,7 +74,11 @@ type molgenPostsClient struct {
 // Publish stores a post by an existing author.
 func (x *molgenPostsClient) Publish(ctx context.Context, a0 users.UserID, a1 string, a2 string, a3 []string) (r0 Post, err error) {
 	if impl, ok := x.c.Local().(Posts); ok {
-		defer x.c.Recover(0, &err)
+		defer func() {
+			if p := recover(); p != nil {
+				err = x.c.Panicked(0, p)
+			}
+		}()
 		return impl.Publish(ctx, a0, a1, a2, a3)
 	}
 	req := molgenPostsPublishRequest{
@@ -91,7 +95,11 @@ func (x *molgenPostsClient) Publish(ctx context.Context, a0 users.UserID, a1 str
 // Get returns one post with its author's name.
 func (x *molgenPostsClient) Get(ctx context.Context, a0 PostID) (r0 PostView, err error) {
 	if impl, ok := x.c.Local().(Posts); ok {
-		defer x.c.Recover(1, &err)
+		defer func() {
+			if p := recover(); p != nil {
+				err = x.c.Panicked(1, p)
+			}
+		}()
 		return impl.Get(ctx, a0)
 	}
 	req := molgenPostsGetRequest{A0: a0}
@@ -103,7 +111,11 @@ func (x *molgenPostsClient) Get(ctx context.Context, a0 PostID) (r0 PostView, er
 // List returns every post, newest first, each with its author's name.
 func (x *molgenPostsClient) List(ctx context.Context) (r0 []PostView, err error) {
 	if impl, ok := x.c.Local().(Posts); ok {
-		defer x.c.Recover(2, &err)
+		defer func() {
+			if p := recover(); p != nil {
+				err = x.c.Panicked(2, p)
+			}
+		}()
 		return impl.List(ctx)
 	}
 	req := molgenPostsListRequest{}
@@ -115,7 +127,11 @@ func (x *molgenPostsClient) List(ctx context.Context) (r0 []PostView, err error)
 // View counts a read of a post; callers do not wait for it.
 func (x *molgenPostsClient) View(ctx context.Context, a0 PostID) (err error) {
 	if impl, ok := x.c.Local().(Posts); ok {
-		defer x.c.Recover(3, &err)
+		defer func() {
+			if p := recover(); p != nil {
+				err = x.c.Panicked(3, p)
+			}
+		}()
 		return impl.View(ctx, a0)
 	}
 	req := molgenPostsViewRequest{A0: a0}

@@ -71,7 +71,11 @@ type molgenUsersClient struct {
 // Create registers a user.
 func (x *molgenUsersClient) Create(ctx context.Context, a0 string) (r0 User, err error) {
 	if impl, ok := x.c.Local().(Users); ok {
-		defer x.c.Recover(0, &err)
+		defer func() {
+			if p := recover(); p != nil {
+				err = x.c.Panicked(0, p)
+			}
+		}()
 		return impl.Create(ctx, a0)
 	}
 	req := molgenUsersCreateRequest{A0: a0}
@@ -88,7 +92,11 @@ func (x *molgenUsersClient) Get(ctx context.Context, a0 UserID) (r0 User, err er
 			ctx, cancel = context.WithTimeout(ctx, 2*time.Second)
 			defer cancel()
 		}
-		defer x.c.Recover(1, &err)
+		defer func() {
+			if p := recover(); p != nil {
+				err = x.c.Panicked(1, p)
+			}
+		}()
 		return impl.Get(ctx, a0)
 	}
 	req := molgenUsersGetRequest{A0: a0}
@@ -100,7 +108,11 @@ func (x *molgenUsersClient) Get(ctx context.Context, a0 UserID) (r0 User, err er
 // GetMany returns the users with the given IDs that exist.
 func (x *molgenUsersClient) GetMany(ctx context.Context, a0 []UserID) (r0 map[UserID]User, err error) {
 	if impl, ok := x.c.Local().(Users); ok {
-		defer x.c.Recover(2, &err)
+		defer func() {
+			if p := recover(); p != nil {
+				err = x.c.Panicked(2, p)
+			}
+		}()
 		return impl.GetMany(ctx, a0)
 	}
 	req := molgenUsersGetManyRequest{A0: a0}

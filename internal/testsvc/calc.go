@@ -1,0 +1,97 @@
+package testsvc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync/atomic"
+	"time"
+)
+
+var (
+	// ErrNegative is returned by Calc.Sqrt for negative input.
+	ErrNegative = errors.New("testsvc: negative input")
+	// ErrWrapped is returned wrapped by Calc.Fail.
+	ErrWrapped = errors.New("testsvc: deep failure")
+)
+
+// Calc is a small service for benchmarks and runtime behaviour.
+//
+//molgen:service
+type Calc interface {
+	// Add is the benchmark method.
+	Add(ctx context.Context, a, b int) (int, error)
+	// Sqrt fails with ErrNegative.
+	Sqrt(ctx context.Context, x int) (int, error)
+	// Sleep waits for d or until ctx is done.
+	//
+	//molgen:timeout 50ms
+	Sleep(ctx context.Context, d time.Duration) error
+	// Panic panics with msg.
+	Panic(ctx context.Context, msg string) error
+	// Fail returns ErrWrapped wrapped depth times.
+	Fail(ctx context.Context, depth int) error
+	// Count adds one to a counter; callers do not wait.
+	//
+	//molgen:oneway
+	Count(ctx context.Context) error
+	// Total returns the counter.
+	//
+	//molgen:retry 2
+	Total(ctx context.Context) (int64, error)
+}
+
+// CalcImpl is the Calc implementation; tests use its counters.
+type CalcImpl struct {
+	Counter atomic.Int64
+	Sleeps  atomic.Int64 // Sleep calls that started
+}
+
+// NewCalc returns a Calc.
+//
+//molgen:constructor
+func NewCalc() Calc { return &CalcImpl{} }
+
+// Add returns a+b.
+func (c *CalcImpl) Add(ctx context.Context, a, b int) (int, error) { return a + b, nil }
+
+// Sqrt returns the integer square root of x.
+func (c *CalcImpl) Sqrt(ctx context.Context, x int) (int, error) {
+	if x < 0 {
+		return 0, fmt.Errorf("sqrt(%d): %w", x, ErrNegative)
+	}
+	r := 0
+	for (r+1)*(r+1) <= x {
+		r++
+	}
+	return r, nil
+}
+
+// Sleep waits for d or until ctx is done.
+func (c *CalcImpl) Sleep(ctx context.Context, d time.Duration) error {
+	c.Sleeps.Add(1)
+	select {
+	case <-time.After(d):
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Panic panics.
+func (c *CalcImpl) Panic(ctx context.Context, msg string) error { panic(msg) }
+
+// Fail returns ErrWrapped wrapped depth times.
+func (c *CalcImpl) Fail(ctx context.Context, depth int) error {
+	err := ErrWrapped
+	for i := 0; i < depth; i++ {
+		err = fmt.Errorf("layer %d: %w", i, err)
+	}
+	return err
+}
+
+// Count adds one.
+func (c *CalcImpl) Count(ctx context.Context) error { c.Counter.Add(1); return nil }
+
+// Total returns the count.
+func (c *CalcImpl) Total(ctx context.Context) (int64, error) { return c.Counter.Load(), nil }
