@@ -11,7 +11,6 @@ import (
 
 	"github.com/dave/jennifer/jen"
 	"github.com/molgen/molgen/internal/model"
-	"golang.org/x/tools/imports"
 )
 
 const (
@@ -51,13 +50,42 @@ func File(pkg *model.Package) ([]byte, error) {
 	if err := f.Render(&buf); err != nil {
 		return nil, fmt.Errorf("rendering %s: %w", pkg.Path, err)
 	}
-	// Group the standard library's imports apart from the others, as
-	// goimports would; FormatOnly adds and removes nothing.
-	out, err := imports.Process(GeneratedName, buf.Bytes(), &imports.Options{FormatOnly: true, Comments: true, TabIndent: true, TabWidth: 8})
-	if err != nil {
-		return nil, fmt.Errorf("formatting %s: %w", pkg.Path, err)
+	return groupImports(buf.Bytes()), nil
+}
+
+// groupImports puts the standard library's imports apart from the others,
+// as goimports does. Render has already gofmt'd the source, so the import
+// block is one sorted list of lines; reformatting would only cost time.
+func groupImports(src []byte) []byte {
+	start := bytes.Index(src, []byte("\nimport (\n"))
+	if start < 0 {
+		return src
 	}
-	return out, nil
+	start += len("\nimport (\n")
+	end := bytes.Index(src[start:], []byte("\n)\n"))
+	if end < 0 {
+		return src
+	}
+	end += start
+	var std, other [][]byte
+	for _, line := range bytes.Split(src[start:end], []byte("\n")) {
+		path := line[bytes.IndexByte(line, '"')+1:]
+		if first, _, _ := bytes.Cut(path, []byte("/")); bytes.Contains(first, []byte(".")) {
+			other = append(other, line)
+		} else {
+			std = append(std, line)
+		}
+	}
+	if len(std) == 0 || len(other) == 0 {
+		return src
+	}
+	var out bytes.Buffer
+	out.Write(src[:start])
+	out.Write(bytes.Join(std, []byte("\n")))
+	out.WriteString("\n\n")
+	out.Write(bytes.Join(other, []byte("\n")))
+	out.Write(src[end:])
+	return out.Bytes()
 }
 
 // versionCheck emits the compile-time API version assertion.

@@ -83,8 +83,8 @@ func roundTrip[M runtime.Message](t *testing.T, in M, out M) {
 
 func TestRoundTripEveryKind(t *testing.T) {
 	cases := map[string]Kinds{
-		"zero": {},
-		"full": fullKinds(),
+		"zero":          {},
+		"full":          fullKinds(),
 		"empty-not-nil": {Bytes: []byte{}, Names: Names{}, Matrix: [][]float64{}, ByPoint: map[Point]string{}, Blob: Blob{}},
 	}
 	for name, k := range cases {

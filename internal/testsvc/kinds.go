@@ -126,4 +126,4 @@ func (echo) Many(ctx context.Context, a int, b string, c []Kinds, d map[Level]Bl
 	return a, b, c, d, nil
 }
 func (echo) Tree(ctx context.Context, t *Tree) (*Tree, error) { return t, nil }
-func (echo) Nothing(ctx context.Context) error                 { return nil }
+func (echo) Nothing(ctx context.Context) error                { return nil }
