@@ -58,10 +58,14 @@ func (e *Encoder) Int64(v int64) { e.buf = binary.AppendVarint(e.buf, v) }
 func (e *Encoder) Uint64(v uint64) { e.buf = binary.AppendUvarint(e.buf, v) }
 
 // Float32 writes the IEEE 754 bits, little endian.
-func (e *Encoder) Float32(v float32) { e.buf = binary.LittleEndian.AppendUint32(e.buf, math.Float32bits(v)) }
+func (e *Encoder) Float32(v float32) {
+	e.buf = binary.LittleEndian.AppendUint32(e.buf, math.Float32bits(v))
+}
 
 // Float64 writes the IEEE 754 bits, little endian.
-func (e *Encoder) Float64(v float64) { e.buf = binary.LittleEndian.AppendUint64(e.buf, math.Float64bits(v)) }
+func (e *Encoder) Float64(v float64) {
+	e.buf = binary.LittleEndian.AppendUint64(e.buf, math.Float64bits(v))
+}
 
 // String writes a length and the bytes.
 func (e *Encoder) String(v string) {

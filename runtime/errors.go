@@ -121,7 +121,7 @@ func (e *PanicError) Unwrap() error { return ErrPanic }
 // badRequest marks a request that could not be decoded.
 type badRequest struct{ err error }
 
-func (e *badRequest) Error() string { return "molgen: bad request: " + e.err.Error() }
+func (e *badRequest) Error() string   { return "molgen: bad request: " + e.err.Error() }
 func (e *badRequest) Unwrap() []error { return []error{ErrBadRequest, e.err} }
 
 // BadRequest wraps a decoding error of a request; generated handlers return

@@ -429,4 +429,3 @@ func levenshtein(a, b string) int {
 	}
 	return prev[len(b)]
 }
-

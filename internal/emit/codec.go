@@ -208,7 +208,7 @@ func (c *codec) encAt(t *model.Type, v, addr *jen.Statement, depth int, named bo
 		return []jen.Code{e().Dot("Marshal").Call(addr)}
 	case model.Named:
 		if hasFunc(t) {
-			return []jen.Code{jen.Id("molgenEnc_" + c.names[t]).Call(e(), addr)}
+			return []jen.Code{jen.Id("molgenEnc_"+c.names[t]).Call(e(), addr)}
 		}
 		return c.encAt(t.Underlying, v, addr, depth, true)
 	case model.Pointer:
@@ -289,7 +289,7 @@ func (c *codec) decAt(t *model.Type, v, addr *jen.Statement, depth int, conv jen
 		return []jen.Code{d().Dot("Unmarshal").Call(addr)}
 	case model.Named:
 		if hasFunc(t) {
-			return []jen.Code{jen.Id("molgenDec_" + c.names[t]).Call(d(), addr)}
+			return []jen.Code{jen.Id("molgenDec_"+c.names[t]).Call(d(), addr)}
 		}
 		return c.decAt(t.Underlying, v, addr, depth, typeExpr(t))
 	case model.Pointer:

@@ -139,7 +139,7 @@ func durationExpr(d time.Duration) jen.Code {
 	}{{time.Hour, "Hour"}, {time.Minute, "Minute"}, {time.Second, "Second"}, {time.Millisecond, "Millisecond"}, {time.Microsecond, "Microsecond"}}
 	for _, u := range units {
 		if d%u.unit == 0 {
-			return jen.Lit(int(d / u.unit)).Op("*").Qual("time", u.name)
+			return jen.Lit(int(d/u.unit)).Op("*").Qual("time", u.name)
 		}
 	}
 	return jen.Qual("time", "Duration").Parens(jen.Lit(int(d)))

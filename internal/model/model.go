@@ -122,11 +122,11 @@ const (
 	Float32
 	Float64
 	String
-	Bytes  // []byte with an unnamed byte element
-	Time   // time.Time
-	Array  // [Len]Elem
-	Slice  // []Elem
-	Map    // map[Key]Elem
+	Bytes // []byte with an unnamed byte element
+	Time  // time.Time
+	Array // [Len]Elem
+	Slice // []Elem
+	Map   // map[Key]Elem
 	Pointer
 	Struct
 	// Named is a defined type; Underlying says how it is encoded.
