@@ -5,21 +5,441 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
 	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+	metadataAPI "github.com/segmentio/kafka-go/protocol/metadata"
 )
 
-// kafkaTransport carries calls between nodes over Kafka.
-type kafkaTransport struct{}
+// Topic settings molgen uses when it creates topics.
+const (
+	requestRetention = 24 * time.Hour // requests older than this are past any deadline
+	replyRetention   = time.Hour
+	commitInterval   = 100 * time.Millisecond
+)
+
+// kafkaTransport carries calls between nodes over Kafka: one request topic
+// and consumer group per service, one reply topic per running instance.
+//
+// kafka-go's defaults suit pipelines, not RPC, so every setting below is
+// deliberate: see the comments at each.
+type kafkaTransport struct {
+	node    *Node
+	log     *slog.Logger
+	app     string
+	brokers []string
+	parts   int
+	rf      int
+
+	tr     *kafka.Transport
+	admin  *kafka.Client
+	writer *kafka.Writer
+	dialer *kafka.Dialer
+
+	replyTopic string
+	replies    *kafka.Reader
+	replyStop  context.CancelFunc
+	replyDone  chan struct{}
+
+	mu      sync.Mutex
+	pending map[uint64]chan kafka.Message
+	closing bool
+	nextID  atomic.Uint64
+	writes  sync.WaitGroup // WriteMessages calls in flight
+
+	topicsMu sync.Mutex
+	topics   map[string]bool // topics known to exist with leaders
+
+	servers []*server
+	sem     chan struct{} // bounds the requests served at once
+
+	stats transportStats
+}
+
+// transportStats counts events worth knowing about.
+type transportStats struct {
+	lateReplies atomic.Int64 // replies for calls that were over or already answered
+	expired     atomic.Int64 // requests not run because their deadline had passed
+	badMessages atomic.Int64 // messages that could not be parsed
+	panics      atomic.Int64
+}
 
 func newKafkaTransport(ctx context.Context, n *Node) (*kafkaTransport, error) {
-	return nil, errors.New("molgen: Kafka transport not built yet")
+	p := n.opts.Placement
+	brokers := n.opts.Brokers
+	if len(brokers) == 0 {
+		brokers = p.Kafka.Brokers
+	}
+	if len(brokers) == 0 {
+		return nil, fmt.Errorf("molgen: node %q needs Kafka (placement %s spans %d nodes or has prefer_local off) but no brokers are set: add kafka.brokers to the placement, or pass -brokers / MOLGEN_KAFKA_BROKERS",
+			n.name, p.Source, len(p.Nodes))
+	}
+	t := &kafkaTransport{
+		node:    n,
+		log:     n.log,
+		app:     p.App,
+		brokers: brokers,
+		parts:   p.Kafka.Partitions,
+		rf:      p.Kafka.ReplicationFactor,
+		pending: map[uint64]chan kafka.Message{},
+		topics:  map[string]bool{},
+		sem:     make(chan struct{}, n.opts.MaxConcurrent),
+	}
+	// Our own Transport, never kafka.DefaultTransport: its goroutines and
+	// connections must end when the node closes. A short MetadataTTL makes
+	// topics created by other nodes visible quickly.
+	t.tr = &kafka.Transport{
+		DialTimeout: 5 * time.Second,
+		IdleTimeout: 30 * time.Second,
+		MetadataTTL: time.Second,
+		ClientID:    "molgen-" + n.name,
+	}
+	t.admin = &kafka.Client{Addr: kafka.TCP(brokers...), Transport: t.tr, Timeout: 10 * time.Second}
+	t.dialer = &kafka.Dialer{Timeout: 5 * time.Second, DualStack: true, ClientID: "molgen-" + n.name}
+
+	// Fail fast, with the address, when Kafka cannot be reached.
+	probe, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	if _, err := t.admin.Metadata(probe, &kafka.MetadataRequest{}); err != nil {
+		t.tr.CloseIdleConnections()
+		return nil, fmt.Errorf("molgen: cannot reach Kafka at %s: %w", strings.Join(brokers, ","), err)
+	}
+
+	t.writer = &kafka.Writer{
+		Addr:      kafka.TCP(brokers...),
+		Transport: t.tr,
+		// A Writer literal defaults to RequireNone: a request would count as
+		// sent before any broker has it. RPC needs "durable once written".
+		RequiredAcks: kafka.RequireAll,
+		// The default BatchTimeout is 1s, a second of latency per call. 1ms
+		// still lets concurrent calls share a produce request.
+		BatchTimeout: time.Millisecond,
+		BatchSize:    100,
+		BatchBytes:   16 << 20,
+		// Bounded retries so that a dead broker cannot stall a call or Close
+		// for long; calls carry their own deadlines anyway.
+		MaxAttempts:     3,
+		WriteBackoffMin: 20 * time.Millisecond,
+		WriteBackoffMax: 200 * time.Millisecond,
+		WriteTimeout:    10 * time.Second,
+		ReadTimeout:     10 * time.Second,
+		// Requests spread over the partitions, and so over the instances of
+		// the consumer group; reply topics have one partition.
+		Balancer: &kafka.RoundRobin{},
+		// Topics are created explicitly, with the partition count and
+		// retention molgen wants, never by a broker default.
+		AllowAutoTopicCreation: false,
+	}
+
+	if err := t.startReplies(ctx); err != nil {
+		t.closeClients()
+		return nil, err
+	}
+	var hosted []*service
+	for _, s := range n.services {
+		if s.hosted != nil {
+			hosted = append(hosted, s)
+		}
+	}
+	sort.Slice(hosted, func(i, j int) bool { return hosted[i].name < hosted[j].name })
+	for _, s := range hosted {
+		srv, err := t.serve(ctx, s)
+		if err != nil {
+			t.close()
+			return nil, err
+		}
+		t.servers = append(t.servers, srv)
+	}
+	t.log.Info("connected to Kafka", "brokers", strings.Join(brokers, ","), "reply_topic", t.replyTopic, "serving", len(hosted))
+	return t, nil
 }
 
-func (t *kafkaTransport) call(ctx context.Context, c *Client, method int, req, resp Message) error {
-	return ErrNoRoute
+// startReplies creates this instance's reply topic and starts reading it
+// from its current end.
+func (t *kafkaTransport) startReplies(ctx context.Context) error {
+	t.replyTopic = replyTopic(t.app, t.node.name, t.node.instance)
+	if err := t.ensureTopic(ctx, t.replyTopic, 1, replyRetention); err != nil {
+		return err
+	}
+	// A direct-partition Reader resolves LastOffset lazily, on its first
+	// fetch: a reply written before that would be skipped. Resolve the end
+	// offset now, before any request is sent, and start exactly there.
+	end, err := t.endOffset(ctx, t.replyTopic)
+	if err != nil {
+		return err
+	}
+	t.replies = kafka.NewReader(kafka.ReaderConfig{
+		Brokers:   t.brokers,
+		Topic:     t.replyTopic,
+		Partition: 0,
+		Dialer:    t.dialer,
+		MinBytes:  1, // answer a fetch as soon as one reply is there
+		MaxBytes:  16 << 20,
+		// The broker holds an idle fetch this long; Close waits for it, so
+		// keep it short (the default is 10s).
+		MaxWait:          500 * time.Millisecond,
+		ReadBatchTimeout: 5 * time.Second,
+		QueueCapacity:    1024,
+		ReadBackoffMin:   20 * time.Millisecond,
+		ReadBackoffMax:   500 * time.Millisecond,
+		ReadLagInterval:  -1, // no background lag polling goroutine
+		Logger:           kafkaLogger(t.log, slog.LevelDebug),
+		ErrorLogger:      kafkaLogger(t.log, slog.LevelDebug),
+	})
+	if err := t.replies.SetOffset(end); err != nil {
+		return err
+	}
+	rctx, stop := context.WithCancel(context.Background())
+	t.replyStop = stop
+	t.replyDone = make(chan struct{})
+	go t.replyLoop(rctx)
+	return nil
 }
 
-func (t *kafkaTransport) close() error { return nil }
+func (t *kafkaTransport) endOffset(ctx context.Context, topic string) (int64, error) {
+	for {
+		res, err := t.admin.ListOffsets(ctx, &kafka.ListOffsetsRequest{
+			Topics: map[string][]kafka.OffsetRequest{topic: {kafka.LastOffsetOf(0)}},
+		})
+		if err == nil {
+			parts := res.Topics[topic]
+			// A failed sub-request reports offset -1, which is also
+			// kafka.LastOffset: check the error, never use -1.
+			if len(parts) == 1 && parts[0].Error == nil && parts[0].LastOffset >= 0 {
+				return parts[0].LastOffset, nil
+			}
+			if len(parts) == 1 && parts[0].Error != nil {
+				err = parts[0].Error
+			} else {
+				err = fmt.Errorf("unexpected answer %+v", parts)
+			}
+		}
+		if ctx.Err() != nil {
+			return 0, fmt.Errorf("molgen: reading the end of %s: %w", topic, err)
+		}
+		t.log.Debug("retrying list offsets", "topic", topic, "err", err)
+		sleep(ctx, 100*time.Millisecond)
+	}
+}
+
+// ensureTopic creates topic when missing and waits until every partition
+// has a leader and this node's metadata cache knows it.
+func (t *kafkaTransport) ensureTopic(ctx context.Context, topic string, partitions int, retention time.Duration) error {
+	t.topicsMu.Lock()
+	ready := t.topics[topic]
+	t.topicsMu.Unlock()
+	if ready {
+		return nil
+	}
+	res, err := t.admin.CreateTopics(ctx, &kafka.CreateTopicsRequest{Topics: []kafka.TopicConfig{{
+		Topic:             topic,
+		NumPartitions:     partitions,
+		ReplicationFactor: t.rf,
+		ConfigEntries:     []kafka.ConfigEntry{{ConfigName: "retention.ms", ConfigValue: fmt.Sprint(retention.Milliseconds())}},
+	}}})
+	if err != nil {
+		return fmt.Errorf("molgen: creating topic %s: %w", topic, err)
+	}
+	if e := res.Errors[topic]; e != nil {
+		if !errors.Is(e, kafka.TopicAlreadyExists) {
+			return fmt.Errorf("molgen: creating topic %s: %w", topic, e)
+		}
+		// Created by another node: a metadata request that allows
+		// auto-creation makes the Transport fetch the topic into its cache
+		// now rather than at its next refresh. The topic exists, so nothing
+		// is created.
+		if _, err := t.tr.RoundTrip(ctx, t.admin.Addr, &metadataAPI.Request{TopicNames: []string{topic}, AllowAutoTopicCreation: true}); err != nil {
+			return fmt.Errorf("molgen: reading metadata of %s: %w", topic, err)
+		}
+	}
+	// New topics briefly answer LeaderNotAvailable: wait for leaders.
+	for {
+		md, err := t.admin.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{topic}})
+		if err == nil && len(md.Topics) == 1 && md.Topics[0].Error == nil && len(md.Topics[0].Partitions) > 0 {
+			ok := true
+			for _, p := range md.Topics[0].Partitions {
+				ok = ok && p.Error == nil && p.Leader.Host != ""
+			}
+			if ok {
+				break
+			}
+		}
+		if ctx.Err() != nil {
+			return fmt.Errorf("molgen: waiting for leaders of topic %s: %w", topic, ctx.Err())
+		}
+		sleep(ctx, 50*time.Millisecond)
+	}
+	t.topicsMu.Lock()
+	t.topics[topic] = true
+	t.topicsMu.Unlock()
+	return nil
+}
+
+// write sends messages, retrying for the errors a young topic or a moving
+// leader give, until ctx ends.
+func (t *kafkaTransport) write(ctx context.Context, msgs ...kafka.Message) error {
+	t.mu.Lock()
+	if t.closing {
+		t.mu.Unlock()
+		return ErrClosed
+	}
+	t.writes.Add(1)
+	t.mu.Unlock()
+	defer t.writes.Done()
+	backoff := 10 * time.Millisecond
+	for {
+		err := t.writer.WriteMessages(ctx, msgs...)
+		if err == nil || ctx.Err() != nil || !retriable(err) {
+			return err
+		}
+		t.log.Debug("retrying write", "err", err)
+		sleep(ctx, backoff)
+		backoff = min(2*backoff, 500*time.Millisecond)
+	}
+}
+
+func retriable(err error) bool {
+	var ke kafka.Error
+	if errors.As(err, &ke) {
+		return ke.Temporary()
+	}
+	msg := err.Error()
+	return strings.Contains(msg, "has no leader") || strings.Contains(msg, "no topic")
+}
+
+// replyLoop hands each reply to the call waiting for it.
+func (t *kafkaTransport) replyLoop(ctx context.Context) {
+	defer close(t.replyDone)
+	backoff := 10 * time.Millisecond
+	for {
+		msg, err := t.replies.FetchMessage(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			t.log.Warn("reading replies", "topic", t.replyTopic, "err", err)
+			sleep(ctx, backoff)
+			backoff = min(2*backoff, time.Second)
+			continue
+		}
+		backoff = 10 * time.Millisecond
+		id, ok := parseUint(header(msg, hID))
+		if !ok {
+			t.stats.badMessages.Add(1)
+			t.log.Warn("dropping a reply without a valid molgen-id", "topic", msg.Topic, "offset", msg.Offset)
+			continue
+		}
+		t.mu.Lock()
+		ch := t.pending[id]
+		t.mu.Unlock()
+		if ch == nil {
+			t.stats.lateReplies.Add(1)
+			continue
+		}
+		select {
+		case ch <- msg:
+		default: // a duplicate: the call already has its reply
+			t.stats.lateReplies.Add(1)
+		}
+	}
+}
+
+// close drains: it stops taking requests, lets the ones in flight finish and
+// answer, commits their offsets, then releases every reader, writer and
+// connection.
+func (t *kafkaTransport) close() error {
+	var errs []error
+	for _, s := range t.servers {
+		s.stopFetching()
+	}
+	for _, s := range t.servers {
+		if err := s.drain(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	t.mu.Lock()
+	t.closing = true
+	for id, ch := range t.pending {
+		delete(t.pending, id)
+		close(ch)
+	}
+	t.mu.Unlock()
+	t.writes.Wait()
+	if t.replies != nil {
+		t.replyStop()
+		<-t.replyDone
+		if err := t.replies.Close(); err != nil {
+			errs = append(errs, err)
+		}
+		if t.node.ephemeral {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			if _, err := t.admin.DeleteTopics(ctx, &kafka.DeleteTopicsRequest{Topics: []string{t.replyTopic}}); err != nil {
+				t.log.Debug("deleting reply topic", "topic", t.replyTopic, "err", err)
+			}
+			cancel()
+		}
+	}
+	t.closeClients()
+	t.log.Info("disconnected from Kafka",
+		"late_replies", t.stats.lateReplies.Load(), "expired_requests", t.stats.expired.Load(),
+		"bad_messages", t.stats.badMessages.Load(), "panics", t.stats.panics.Load())
+	return errors.Join(errs...)
+}
+
+func (t *kafkaTransport) closeClients() {
+	if t.writer != nil {
+		t.writer.Close()
+	}
+	t.tr.CloseIdleConnections()
+}
+
+func header(m kafka.Message, key string) string {
+	for _, h := range m.Headers {
+		if h.Key == key {
+			return string(h.Value)
+		}
+	}
+	return ""
+}
+
+func parseUint(s string) (uint64, bool) {
+	if s == "" {
+		return 0, false
+	}
+	var v uint64
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < '0' || c > '9' || v > (1<<64-1)/10 {
+			return 0, false
+		}
+		v = v*10 + uint64(c-'0')
+	}
+	return v, true
+}
+
+func sleep(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+	}
+}
+
+// kafkaLogger adapts kafka-go's logging to slog.
+func kafkaLogger(log *slog.Logger, level slog.Level) kafka.Logger {
+	return kafka.LoggerFunc(func(format string, args ...any) {
+		if log.Enabled(context.Background(), level) {
+			log.Log(context.Background(), level, "kafka-go: "+fmt.Sprintf(format, args...))
+		}
+	})
+}
 
 func randomHex(n int) string {
 	b := make([]byte, n)

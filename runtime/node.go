@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
 	"runtime/debug"
@@ -33,6 +32,10 @@ type Options struct {
 	DefaultTimeout time.Duration
 	// MaxConcurrent bounds the requests a node serves at once. Zero means 1024.
 	MaxConcurrent int
+	// SessionTimeout is the consumer-group session timeout: how long a dead
+	// instance keeps its partitions before others take its requests over.
+	// Zero means 6s (the broker's usual minimum).
+	SessionTimeout time.Duration
 }
 
 // ServiceDesc describes a service; generated code declares one per service.
@@ -57,10 +60,11 @@ type Handler func(ctx context.Context, impl any, d *Decoder) (Message, error)
 // Node hosts services and routes calls between them. Create it with
 // NewNode, register implementations, Start it, and Close it when done.
 type Node struct {
-	opts     Options
-	log      *slog.Logger
-	name     string
-	instance string
+	opts      Options
+	log       *slog.Logger
+	name      string
+	instance  string
+	ephemeral bool // the instance id was generated: its reply topic goes on Close
 
 	mu       sync.Mutex
 	services map[string]*service
@@ -78,10 +82,11 @@ const (
 // service is a node's record of one service: its client and, when hosted
 // here, its implementation.
 type service struct {
-	name   string
-	desc   *ServiceDesc
-	client *Client
-	hosted *hosted
+	topicReady atomic.Bool // its request topic is known to exist
+	name       string
+	desc       *ServiceDesc
+	client     *Client
+	hosted     *hosted
 }
 
 // hosted is an implementation registered on this node.
@@ -107,6 +112,9 @@ func NewNode(opts Options) (*Node, error) {
 	if opts.MaxConcurrent <= 0 {
 		opts.MaxConcurrent = 1024
 	}
+	if opts.SessionTimeout <= 0 {
+		opts.SessionTimeout = 6 * time.Second
+	}
 	log := opts.Logger
 	if log == nil {
 		log = slog.Default()
@@ -120,11 +128,12 @@ func NewNode(opts Options) (*Node, error) {
 		instance = randomInstance()
 	}
 	n := &Node{
-		opts:     opts,
-		name:     name,
-		instance: instance,
-		log:      log.With("node", name, "instance", instance),
-		services: map[string]*service{},
+		ephemeral: opts.Instance == "",
+		opts:      opts,
+		name:      name,
+		instance:  instance,
+		log:       log.With("node", name, "instance", instance),
+		services:  map[string]*service{},
 	}
 	return n, nil
 }
@@ -291,9 +300,6 @@ func (c *Client) Call(ctx context.Context, method int, req, resp Message) error 
 	return &CallError{Service: c.desc.Name, Method: m.Name,
 		Err: fmt.Errorf("%w: service %q is placed on %s, not on node %q", ErrNoRoute, c.desc.Name, c.node.opts.Placement.NodesOf(c.desc.Name), c.node.opts.Node)}
 }
-
-// discardLogger is a logger that drops everything.
-var discardLogger = slog.New(slog.NewTextHandler(io.Discard, nil))
 
 func randomInstance() string {
 	host, _ := os.Hostname()

@@ -95,3 +95,35 @@ func (c *CalcImpl) Count(ctx context.Context) error { c.Counter.Add(1); return n
 
 // Total returns the count.
 func (c *CalcImpl) Total(ctx context.Context) (int64, error) { return c.Counter.Load(), nil }
+
+// Relay calls Calc, to test errors across several hops.
+//
+//molgen:service
+type Relay interface {
+	// Fail calls Calc.Fail and wraps its error.
+	Fail(ctx context.Context, depth int) error
+	// Sqrt calls Calc.Sqrt and wraps its error.
+	Sqrt(ctx context.Context, x int) (int, error)
+}
+
+type relay struct{ calc Calc }
+
+// NewRelay returns a Relay in front of c.
+//
+//molgen:constructor
+func NewRelay(c Calc) Relay { return relay{c} }
+
+func (r relay) Fail(ctx context.Context, depth int) error {
+	if err := r.calc.Fail(ctx, depth); err != nil {
+		return fmt.Errorf("relay: %w", err)
+	}
+	return nil
+}
+
+func (r relay) Sqrt(ctx context.Context, x int) (int, error) {
+	v, err := r.calc.Sqrt(ctx, x)
+	if err != nil {
+		return 0, fmt.Errorf("relay: %w", err)
+	}
+	return v, nil
+}

@@ -465,6 +465,161 @@ func (m *molgenCalcTotalResponse) MolgenDecode(d *runtime.Decoder) {
 	m.R0 = d.Int64()
 }
 
+// ---------------------------------------------------------------- Relay
+
+// molgenRelayDesc describes service "relay" to the runtime.
+var molgenRelayDesc = runtime.ServiceDesc{
+	Name:      "relay",
+	Interface: "github.com/molgen/molgen/internal/testsvc.Relay",
+	Methods: []runtime.MethodDesc{
+		{Name: "Fail"},
+		{Name: "Sqrt"},
+	},
+}
+
+// NewRelayClient returns a Relay that routes each call by n's placement: a direct
+// call when service "relay" is hosted on n, a request over Kafka otherwise.
+func NewRelayClient(n *runtime.Node) Relay {
+	return &molgenRelayClient{c: n.Client(&molgenRelayDesc)}
+}
+
+// RegisterRelay hosts impl as service "relay" on n: local clients call it directly and,
+// once n is started with Kafka, it serves requests from other nodes.
+func RegisterRelay(n *runtime.Node, impl Relay) error {
+	if impl == nil {
+		return fmt.Errorf("molgen: RegisterRelay called with a nil Relay")
+	}
+	return n.Register(&molgenRelayDesc, impl, []runtime.Handler{molgenRelay_Fail, molgenRelay_Sqrt})
+}
+
+// Compile-time checks that Relay has the methods this file was generated for.
+// If they fail to compile, re-run 'molgen generate'.
+var (
+	_ Relay = (*molgenRelayClient)(nil)
+	_ interface {
+		Fail(context.Context, int) error
+		Sqrt(context.Context, int) (int, error)
+	} = Relay(nil)
+)
+
+// molgenRelayClient is the client side of Relay: each method calls the implementation
+// directly when it is hosted on the same node, and sends a request otherwise.
+type molgenRelayClient struct {
+	c *runtime.Client
+}
+
+// Fail calls Calc.Fail and wraps its error.
+func (x *molgenRelayClient) Fail(ctx context.Context, a0 int) (err error) {
+	if impl, ok := x.c.Local().(Relay); ok {
+		defer func() {
+			if p := recover(); p != nil {
+				err = x.c.Panicked(0, p)
+			}
+		}()
+		return impl.Fail(ctx, a0)
+	}
+	req := molgenRelayFailRequest{A0: a0}
+	var resp molgenRelayFailResponse
+	err = x.c.Call(ctx, 0, &req, &resp)
+	return err
+}
+
+// Sqrt calls Calc.Sqrt and wraps its error.
+func (x *molgenRelayClient) Sqrt(ctx context.Context, a0 int) (r0 int, err error) {
+	if impl, ok := x.c.Local().(Relay); ok {
+		defer func() {
+			if p := recover(); p != nil {
+				err = x.c.Panicked(1, p)
+			}
+		}()
+		return impl.Sqrt(ctx, a0)
+	}
+	req := molgenRelaySqrtRequest{A0: a0}
+	var resp molgenRelaySqrtResponse
+	err = x.c.Call(ctx, 1, &req, &resp)
+	return resp.R0, err
+}
+
+// molgenRelay_Fail serves Relay.Fail requests.
+func molgenRelay_Fail(ctx context.Context, impl any, d *runtime.Decoder) (runtime.Message, error) {
+	var req molgenRelayFailRequest
+	req.MolgenDecode(d)
+	if err := d.Finish(); err != nil {
+		return nil, runtime.BadRequest(err)
+	}
+	var resp molgenRelayFailResponse
+	var err error
+	err = impl.(Relay).Fail(ctx, req.A0)
+	return &resp, err
+}
+
+// molgenRelayFailRequest holds the arguments of Relay.Fail.
+type molgenRelayFailRequest struct {
+	A0 int // depth
+}
+
+// MolgenEncode appends m to e.
+func (m *molgenRelayFailRequest) MolgenEncode(e *runtime.Encoder) {
+	e.Int64(int64(m.A0))
+}
+
+// MolgenDecode reads m from d.
+func (m *molgenRelayFailRequest) MolgenDecode(d *runtime.Decoder) {
+	m.A0 = d.Int()
+}
+
+// molgenRelayFailResponse holds the results of Relay.Fail.
+type molgenRelayFailResponse struct{}
+
+// MolgenEncode appends m to e.
+func (m *molgenRelayFailResponse) MolgenEncode(e *runtime.Encoder) {}
+
+// MolgenDecode reads m from d.
+func (m *molgenRelayFailResponse) MolgenDecode(d *runtime.Decoder) {}
+
+// molgenRelay_Sqrt serves Relay.Sqrt requests.
+func molgenRelay_Sqrt(ctx context.Context, impl any, d *runtime.Decoder) (runtime.Message, error) {
+	var req molgenRelaySqrtRequest
+	req.MolgenDecode(d)
+	if err := d.Finish(); err != nil {
+		return nil, runtime.BadRequest(err)
+	}
+	var resp molgenRelaySqrtResponse
+	var err error
+	resp.R0, err = impl.(Relay).Sqrt(ctx, req.A0)
+	return &resp, err
+}
+
+// molgenRelaySqrtRequest holds the arguments of Relay.Sqrt.
+type molgenRelaySqrtRequest struct {
+	A0 int // x
+}
+
+// MolgenEncode appends m to e.
+func (m *molgenRelaySqrtRequest) MolgenEncode(e *runtime.Encoder) {
+	e.Int64(int64(m.A0))
+}
+
+// MolgenDecode reads m from d.
+func (m *molgenRelaySqrtRequest) MolgenDecode(d *runtime.Decoder) {
+	m.A0 = d.Int()
+}
+
+// molgenRelaySqrtResponse holds the results of Relay.Sqrt.
+type molgenRelaySqrtResponse struct {
+	R0 int
+}
+
+// MolgenEncode appends m to e.
+func (m *molgenRelaySqrtResponse) MolgenEncode(e *runtime.Encoder) {
+	e.Int64(int64(m.R0))
+}
+
+// MolgenDecode reads m from d.
+func (m *molgenRelaySqrtResponse) MolgenDecode(d *runtime.Decoder) {
+	m.R0 = d.Int()
+}
+
 // ---------------------------------------------------------------- Codec
 
 // molgenCodecDesc describes service "codec" to the runtime.
@@ -827,6 +982,9 @@ func (m *molgenCodecNothingResponse) MolgenDecode(d *runtime.Decoder) {}
 
 // NewCalc constructs service "calc". If this check fails, its signature changed: re-run 'molgen generate'.
 var _ func() Calc = NewCalc
+
+// NewRelay constructs service "relay". If this check fails, its signature changed: re-run 'molgen generate'.
+var _ func(Calc) Relay = NewRelay
 
 // NewCodec constructs service "codec". If this check fails, its signature changed: re-run 'molgen generate'.
 var _ func() Codec = NewCodec

@@ -1,0 +1,369 @@
+package runtime
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime/debug"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+)
+
+// server consumes one hosted service's request topic in the service's
+// consumer group and runs each request in its own goroutine, bounded by the
+// node's MaxConcurrent.
+type server struct {
+	t       *kafkaTransport
+	svc     *service
+	h       *hosted
+	methods map[string]int
+	reader  *kafka.Reader
+
+	fetchCtx    context.Context
+	stopFetch   context.CancelFunc
+	fetchDone   chan struct{}
+	inflight    sync.WaitGroup
+	commitStop  chan struct{}
+	commitDone  chan struct{}
+	tracker     offsetTracker
+	commitMu    sync.Mutex // one commit at a time
+	commitCtx   context.Context
+	commitClose context.CancelFunc
+}
+
+func (t *kafkaTransport) serve(ctx context.Context, s *service) (*server, error) {
+	topic := requestTopic(t.app, s.name)
+	// A group Reader started before its topic exists gets no partitions and
+	// never recovers (kafka-go #800): create the topic first.
+	if err := t.ensureTopic(ctx, topic, t.parts, requestRetention); err != nil {
+		return nil, err
+	}
+	s.topicReady.Store(true)
+	srv := &server{
+		t:          t,
+		svc:        s,
+		h:          s.hosted,
+		methods:    map[string]int{},
+		fetchDone:  make(chan struct{}),
+		commitStop: make(chan struct{}),
+		commitDone: make(chan struct{}),
+		tracker:    offsetTracker{parts: map[int]*partitionOffsets{}},
+	}
+	for i, m := range s.hosted.desc.Methods {
+		srv.methods[m.Name] = i
+	}
+	opts := t.node.opts
+	srv.reader = kafka.NewReader(kafka.ReaderConfig{
+		Brokers: t.brokers,
+		GroupID: groupID(t.app, s.name),
+		Topic:   topic,
+		Dialer:  t.dialer,
+		// Hand over each request as soon as it is written.
+		MinBytes: 1,
+		MaxBytes: 16 << 20,
+		// Close and rebalances wait for an in-flight fetch: keep it short
+		// (the default is 10s).
+		MaxWait:          500 * time.Millisecond,
+		ReadBatchTimeout: 5 * time.Second,
+		// Few prefetched messages: fewer stale ones after a rebalance.
+		QueueCapacity: 64,
+		// Commits are made by this server, for offsets whose requests (and
+		// every earlier one of the partition) are done, not by kafka-go.
+		CommitInterval: 0,
+		// A dead instance's partitions move after SessionTimeout.
+		HeartbeatInterval: opts.SessionTimeout / 6,
+		SessionTimeout:    opts.SessionTimeout,
+		RebalanceTimeout:  opts.SessionTimeout + 4*time.Second,
+		JoinGroupBackoff:  500 * time.Millisecond,
+		ReadBackoffMin:    20 * time.Millisecond,
+		ReadBackoffMax:    500 * time.Millisecond,
+		// A new group starts at the oldest request: those written before
+		// the first server joined are served (expired ones are skipped).
+		StartOffset:     kafka.FirstOffset,
+		ReadLagInterval: -1,
+		MaxAttempts:     3,
+		Logger:          kafkaLogger(t.log, -8),
+		ErrorLogger:     kafkaLogger(t.log, -4),
+	})
+	srv.fetchCtx, srv.stopFetch = context.WithCancel(context.Background())
+	srv.commitCtx, srv.commitClose = context.WithCancel(context.Background())
+	go srv.fetchLoop()
+	go srv.commitLoop()
+	return srv, nil
+}
+
+func (s *server) fetchLoop() {
+	defer close(s.fetchDone)
+	backoff := 10 * time.Millisecond
+	for {
+		select {
+		case s.t.sem <- struct{}{}:
+		case <-s.fetchCtx.Done():
+			return
+		}
+		msg, err := s.reader.FetchMessage(s.fetchCtx)
+		if err != nil {
+			<-s.t.sem
+			if s.fetchCtx.Err() != nil {
+				return
+			}
+			s.t.log.Warn("fetching requests", "service", s.svc.name, "err", err)
+			sleep(s.fetchCtx, backoff)
+			backoff = min(2*backoff, time.Second)
+			continue
+		}
+		backoff = 10 * time.Millisecond
+		s.tracker.start(msg.Partition, msg.Offset)
+		s.inflight.Add(1)
+		go func() {
+			defer func() {
+				s.tracker.done(msg.Partition, msg.Offset)
+				s.inflight.Done()
+				<-s.t.sem
+			}()
+			s.handle(msg)
+		}()
+	}
+}
+
+// handle runs one request and answers it. It never panics and never stops
+// the consumer: bad messages are answered with an error when they say
+// where to, and logged otherwise.
+func (s *server) handle(msg kafka.Message) {
+	var version, method, replyTo, deadlineText, id string
+	for _, h := range msg.Headers {
+		switch h.Key {
+		case hVersion:
+			version = string(h.Value)
+		case hMethod:
+			method = string(h.Value)
+		case hReplyTo:
+			replyTo = string(h.Value)
+		case hDeadline:
+			deadlineText = string(h.Value)
+		case hID:
+			id = string(h.Value)
+		}
+	}
+	log := s.t.log.With("service", s.svc.name, "method", method, "partition", msg.Partition, "offset", msg.Offset)
+	if replyTo != "" && id == "" {
+		replyTo = "" // nothing to correlate a reply with
+	}
+	bad := func(cause error, format string, args ...any) {
+		s.t.stats.badMessages.Add(1)
+		err := fmt.Errorf("%w: %s", cause, fmt.Sprintf(format, args...))
+		log.Warn("bad request", "err", err)
+		if replyTo != "" {
+			s.reply(context.Background(), log, replyTo, id, time.Now().Add(5*time.Second), nil, err)
+		}
+	}
+	if version != WireVersion {
+		bad(ErrBadRequest, "unsupported %s %q (this node speaks %s)", hVersion, version, WireVersion)
+		return
+	}
+	deadline, err := parseDeadline(deadlineText)
+	if err != nil {
+		bad(ErrBadRequest, "invalid %s %q", hDeadline, deadlineText)
+		return
+	}
+	if time.Now().After(deadline) {
+		s.t.stats.expired.Add(1)
+		log.Debug("skipping a request whose deadline has passed", "deadline", deadlineText)
+		return
+	}
+	idx, ok := s.methods[method]
+	if !ok {
+		bad(ErrUnknownMethod, "service %q has no method %q on this node", s.svc.name, method)
+		return
+	}
+	// The request runs to its deadline even while the node drains.
+	ctx, cancel := context.WithDeadline(context.Background(), deadline)
+	defer cancel()
+	resp, err := s.invoke(ctx, idx, msg.Value)
+	if replyTo == "" {
+		if err != nil {
+			log.Warn("oneway call failed", "err", err)
+		}
+		return
+	}
+	s.reply(ctx, log, replyTo, id, deadline, resp, err)
+}
+
+// invoke decodes and runs a request, turning a panic into an error.
+func (s *server) invoke(ctx context.Context, idx int, payload []byte) (resp Message, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			s.t.stats.panics.Add(1)
+			pe := &PanicError{Service: s.svc.name, Method: s.h.desc.Methods[idx].Name, Value: r, Stack: debug.Stack()}
+			s.t.log.Error("service panicked", "service", pe.Service, "method", pe.Method, "panic", fmt.Sprint(r), "stack", string(pe.Stack))
+			resp, err = nil, pe
+		}
+	}()
+	return s.h.handlers[idx](ctx, s.h.impl, NewDecoder(payload))
+}
+
+// reply writes the answer to a request to the caller's reply topic.
+func (s *server) reply(ctx context.Context, log interface{ Warn(string, ...any) }, replyTo, id string, deadline time.Time, resp Message, callErr error) {
+	e := encoderPool.Get().(*Encoder)
+	defer func() { e.Reset(); encoderPool.Put(e) }()
+	status := statusOK
+	if callErr == nil && resp != nil {
+		resp.MolgenEncode(e)
+		if err := e.Err(); err != nil {
+			e.Reset()
+			callErr = fmt.Errorf("molgen: encoding the response of %s: %w", s.svc.name, err)
+		}
+	}
+	if callErr != nil {
+		status = statusError
+		encodeError(e, callErr)
+	}
+	// Past the deadline the caller has given up; a little grace still
+	// lets a reply that is ready go out.
+	wctx, cancel := context.WithDeadline(context.Background(), deadline.Add(time.Second))
+	defer cancel()
+	err := s.t.write(wctx, kafka.Message{
+		Topic: replyTo,
+		Value: e.Data(),
+		Headers: []kafka.Header{
+			{Key: hVersion, Value: []byte(WireVersion)},
+			{Key: hID, Value: []byte(id)},
+			{Key: hStatus, Value: []byte(status)},
+		},
+	})
+	if err != nil && !errors.Is(err, context.DeadlineExceeded) {
+		log.Warn("writing a reply", "reply_to", replyTo, "err", err)
+	}
+}
+
+// commitLoop commits, every commitInterval, the offsets up to which every
+// request of a partition is done.
+func (s *server) commitLoop() {
+	defer close(s.commitDone)
+	tick := time.NewTicker(commitInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-tick.C:
+			s.commit()
+		case <-s.commitStop:
+			return
+		}
+	}
+}
+
+func (s *server) commit() error {
+	s.commitMu.Lock()
+	defer s.commitMu.Unlock()
+	offsets := s.tracker.committable()
+	if len(offsets) == 0 {
+		return nil
+	}
+	msgs := make([]kafka.Message, 0, len(offsets))
+	for _, o := range offsets {
+		// CommitMessages commits msg.Offset+1, the next offset to read.
+		msgs = append(msgs, kafka.Message{Topic: s.reader.Config().Topic, Partition: o.partition, Offset: o.next - 1})
+	}
+	ctx, cancel := context.WithTimeout(s.commitCtx, 5*time.Second)
+	defer cancel()
+	if err := s.reader.CommitMessages(ctx, msgs...); err != nil {
+		s.t.log.Debug("committing offsets", "service", s.svc.name, "err", err)
+		return err
+	}
+	for _, o := range offsets {
+		s.tracker.committed(o.partition, o.next)
+	}
+	return nil
+}
+
+func (s *server) stopFetching() {
+	s.stopFetch()
+}
+
+// drain waits for the fetch loop and every request in flight, commits
+// their offsets and closes the reader.
+func (s *server) drain() error {
+	<-s.fetchDone
+	s.inflight.Wait()
+	close(s.commitStop)
+	<-s.commitDone
+	err := s.commit()
+	s.commitClose()
+	// Reader.Close leaves the group; bound it, since kafka-go can wait on
+	// a broker that is gone.
+	done := make(chan error, 1)
+	go func() { done <- s.reader.Close() }()
+	select {
+	case cerr := <-done:
+		return errors.Join(err, cerr)
+	case <-time.After(15 * time.Second):
+		return errors.Join(err, fmt.Errorf("molgen: closing the %s consumer took over 15s", s.svc.name))
+	}
+}
+
+// offsetTracker knows, per partition, which fetched requests are still in
+// flight, so that an offset is committed only when every request before it
+// is done (requests of a partition finish out of order).
+type offsetTracker struct {
+	mu    sync.Mutex
+	parts map[int]*partitionOffsets
+}
+
+type partitionOffsets struct {
+	inflight  map[int64]struct{}
+	next      int64 // one past the highest offset fetched
+	committed int64 // the last offset committed (the next to read)
+}
+
+type partitionCommit struct {
+	partition int
+	next      int64
+}
+
+func (t *offsetTracker) start(partition int, offset int64) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	p := t.parts[partition]
+	if p == nil {
+		p = &partitionOffsets{inflight: map[int64]struct{}{}, committed: -1}
+		t.parts[partition] = p
+	}
+	p.inflight[offset] = struct{}{}
+	p.next = max(p.next, offset+1)
+}
+
+func (t *offsetTracker) done(partition int, offset int64) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	delete(t.parts[partition].inflight, offset)
+}
+
+// committable returns, for each partition, the offset below which all
+// fetched requests are done, when it is beyond what was committed.
+func (t *offsetTracker) committable() []partitionCommit {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var out []partitionCommit
+	for id, p := range t.parts {
+		next := p.next
+		for o := range p.inflight {
+			next = min(next, o)
+		}
+		if next > p.committed {
+			out = append(out, partitionCommit{id, next})
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].partition < out[j].partition })
+	return out
+}
+
+func (t *offsetTracker) committed(partition int, next int64) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if p := t.parts[partition]; p != nil && next > p.committed {
+		p.committed = next
+	}
+}
