@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"runtime/debug"
 	"sort"
 	"sync"
@@ -148,7 +149,8 @@ func (s *server) handle(msg kafka.Message) {
 			id = string(h.Value)
 		}
 	}
-	log := s.t.log.With("service", s.svc.name, "method", method, "partition", msg.Partition, "offset", msg.Offset)
+	log := lazyLogger{base: s.t.log, args: []any{"service", s.svc.name, "method", method, "partition", msg.Partition, "offset", msg.Offset}}
+	log.Debug("serving a request")
 	if replyTo != "" && id == "" {
 		replyTo = "" // nothing to correlate a reply with
 	}
@@ -206,7 +208,7 @@ func (s *server) invoke(ctx context.Context, idx int, payload []byte) (resp Mess
 }
 
 // reply writes the answer to a request to the caller's reply topic.
-func (s *server) reply(ctx context.Context, log interface{ Warn(string, ...any) }, replyTo, id string, deadline time.Time, resp Message, callErr error) {
+func (s *server) reply(ctx context.Context, log lazyLogger, replyTo, id string, deadline time.Time, resp Message, callErr error) {
 	e := encoderPool.Get().(*Encoder)
 	defer func() { e.Reset(); encoderPool.Put(e) }()
 	status := statusOK
@@ -367,3 +369,19 @@ func (t *offsetTracker) committed(partition int, next int64) {
 		p.committed = next
 	}
 }
+
+// lazyLogger adds a request's attributes to a log line only when one is
+// written, keeping the hot path free of allocations for logs not enabled.
+type lazyLogger struct {
+	base *slog.Logger
+	args []any
+}
+
+func (l lazyLogger) log(level slog.Level, msg string, args ...any) {
+	if l.base.Enabled(context.Background(), level) {
+		l.base.Log(context.Background(), level, msg, append(append([]any{}, l.args...), args...)...)
+	}
+}
+
+func (l lazyLogger) Debug(msg string, args ...any) { l.log(slog.LevelDebug, msg, args...) }
+func (l lazyLogger) Warn(msg string, args ...any)  { l.log(slog.LevelWarn, msg, args...) }

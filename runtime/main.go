@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"time"
 )
 
 // NodeProgram is what a binary built by 'molgen build' runs: the node's
@@ -51,6 +52,7 @@ func runNode(p NodeProgram, args []string, stderr io.Writer) int {
 	instance := fs.String("instance", os.Getenv("MOLGEN_INSTANCE"), "this instance's `id`, unique among running copies of the node (env MOLGEN_INSTANCE; default: host-pid-random)")
 	only := fs.String("mains", "", "run only these mains of the node, comma-separated (default: all placed on it)")
 	level := fs.String("log-level", "info", "log level: debug, info, warn or error")
+	session := fs.Duration("session-timeout", 6*time.Second, "consumer-group session timeout: how soon a dead instance's requests move to another (the broker's group.min.session.timeout.ms bounds it)")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "usage: %s [flags]\n\nNode %q", os.Args[0], p.Node)
 		if p.PlacementFile != "" {
@@ -72,7 +74,7 @@ func runNode(p NodeProgram, args []string, stderr io.Writer) int {
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lvl}))
 
-	opts := Options{Logger: log, Instance: *instance}
+	opts := Options{Logger: log, Instance: *instance, SessionTimeout: *session}
 	if p.Placement != "" {
 		pl, err := ParsePlacement(p.PlacementFile, []byte(p.Placement))
 		if err == nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"sync/atomic"
 	"time"
 )
@@ -39,18 +40,38 @@ type Calc interface {
 	//
 	//molgen:retry 2
 	Total(ctx context.Context) (int64, error)
+	// Where waits for d, then names the instance that ran it ($MOLGEN_INSTANCE).
+	Where(ctx context.Context, d time.Duration) (string, error)
+	// Runs returns how many Where calls this instance started.
+	Runs(ctx context.Context) (int64, error)
 }
 
 // CalcImpl is the Calc implementation; tests use its counters.
 type CalcImpl struct {
-	Counter atomic.Int64
-	Sleeps  atomic.Int64 // Sleep calls that started
+	Counter  atomic.Int64
+	Sleeps   atomic.Int64 // Sleep calls that started
+	Wheres   atomic.Int64 // Where calls that started
+	Instance string
 }
 
 // NewCalc returns a Calc.
 //
 //molgen:constructor
-func NewCalc() Calc { return &CalcImpl{} }
+func NewCalc() Calc { return &CalcImpl{Instance: os.Getenv("MOLGEN_INSTANCE")} }
+
+// Where waits for d, then returns the instance's name.
+func (c *CalcImpl) Where(ctx context.Context, d time.Duration) (string, error) {
+	c.Wheres.Add(1)
+	select {
+	case <-time.After(d):
+		return c.Instance, nil
+	case <-ctx.Done():
+		return "", ctx.Err()
+	}
+}
+
+// Runs returns how many Where calls started here.
+func (c *CalcImpl) Runs(ctx context.Context) (int64, error) { return c.Wheres.Load(), nil }
 
 // Add returns a+b.
 func (c *CalcImpl) Add(ctx context.Context, a, b int) (int, error) { return a + b, nil }

@@ -38,6 +38,8 @@ var molgenCalcDesc = runtime.ServiceDesc{
 		{Name: "Fail"},
 		{Name: "Count", Oneway: true},
 		{Name: "Total", Retry: 2},
+		{Name: "Where"},
+		{Name: "Runs"},
 	},
 }
 
@@ -53,7 +55,7 @@ func RegisterCalc(n *runtime.Node, impl Calc) error {
 	if impl == nil {
 		return fmt.Errorf("molgen: RegisterCalc called with a nil Calc")
 	}
-	return n.Register(&molgenCalcDesc, impl, []runtime.Handler{molgenCalc_Add, molgenCalc_Sqrt, molgenCalc_Sleep, molgenCalc_Panic, molgenCalc_Fail, molgenCalc_Count, molgenCalc_Total})
+	return n.Register(&molgenCalcDesc, impl, []runtime.Handler{molgenCalc_Add, molgenCalc_Sqrt, molgenCalc_Sleep, molgenCalc_Panic, molgenCalc_Fail, molgenCalc_Count, molgenCalc_Total, molgenCalc_Where, molgenCalc_Runs})
 }
 
 // Compile-time checks that Calc has the methods this file was generated for.
@@ -68,6 +70,8 @@ var (
 		Fail(context.Context, int) error
 		Count(context.Context) error
 		Total(context.Context) (int64, error)
+		Where(context.Context, time.Duration) (string, error)
+		Runs(context.Context) (int64, error)
 	} = Calc(nil)
 )
 
@@ -194,6 +198,38 @@ func (x *molgenCalcClient) Total(ctx context.Context) (r0 int64, err error) {
 	req := molgenCalcTotalRequest{}
 	var resp molgenCalcTotalResponse
 	err = x.c.Call(ctx, 6, &req, &resp)
+	return resp.R0, err
+}
+
+// Where waits for d, then names the instance that ran it ($MOLGEN_INSTANCE).
+func (x *molgenCalcClient) Where(ctx context.Context, a0 time.Duration) (r0 string, err error) {
+	if impl, ok := x.c.Local().(Calc); ok {
+		defer func() {
+			if p := recover(); p != nil {
+				err = x.c.Panicked(7, p)
+			}
+		}()
+		return impl.Where(ctx, a0)
+	}
+	req := molgenCalcWhereRequest{A0: a0}
+	var resp molgenCalcWhereResponse
+	err = x.c.Call(ctx, 7, &req, &resp)
+	return resp.R0, err
+}
+
+// Runs returns how many Where calls this instance started.
+func (x *molgenCalcClient) Runs(ctx context.Context) (r0 int64, err error) {
+	if impl, ok := x.c.Local().(Calc); ok {
+		defer func() {
+			if p := recover(); p != nil {
+				err = x.c.Panicked(8, p)
+			}
+		}()
+		return impl.Runs(ctx)
+	}
+	req := molgenCalcRunsRequest{}
+	var resp molgenCalcRunsResponse
+	err = x.c.Call(ctx, 8, &req, &resp)
 	return resp.R0, err
 }
 
@@ -462,6 +498,86 @@ func (m *molgenCalcTotalResponse) MolgenEncode(e *runtime.Encoder) {
 
 // MolgenDecode reads m from d.
 func (m *molgenCalcTotalResponse) MolgenDecode(d *runtime.Decoder) {
+	m.R0 = d.Int64()
+}
+
+// molgenCalc_Where serves Calc.Where requests.
+func molgenCalc_Where(ctx context.Context, impl any, d *runtime.Decoder) (runtime.Message, error) {
+	var req molgenCalcWhereRequest
+	req.MolgenDecode(d)
+	if err := d.Finish(); err != nil {
+		return nil, runtime.BadRequest(err)
+	}
+	var resp molgenCalcWhereResponse
+	var err error
+	resp.R0, err = impl.(Calc).Where(ctx, req.A0)
+	return &resp, err
+}
+
+// molgenCalcWhereRequest holds the arguments of Calc.Where.
+type molgenCalcWhereRequest struct {
+	A0 time.Duration // d
+}
+
+// MolgenEncode appends m to e.
+func (m *molgenCalcWhereRequest) MolgenEncode(e *runtime.Encoder) {
+	e.Int64(int64(m.A0))
+}
+
+// MolgenDecode reads m from d.
+func (m *molgenCalcWhereRequest) MolgenDecode(d *runtime.Decoder) {
+	m.A0 = time.Duration(d.Int64())
+}
+
+// molgenCalcWhereResponse holds the results of Calc.Where.
+type molgenCalcWhereResponse struct {
+	R0 string
+}
+
+// MolgenEncode appends m to e.
+func (m *molgenCalcWhereResponse) MolgenEncode(e *runtime.Encoder) {
+	e.String(m.R0)
+}
+
+// MolgenDecode reads m from d.
+func (m *molgenCalcWhereResponse) MolgenDecode(d *runtime.Decoder) {
+	m.R0 = d.String()
+}
+
+// molgenCalc_Runs serves Calc.Runs requests.
+func molgenCalc_Runs(ctx context.Context, impl any, d *runtime.Decoder) (runtime.Message, error) {
+	var req molgenCalcRunsRequest
+	req.MolgenDecode(d)
+	if err := d.Finish(); err != nil {
+		return nil, runtime.BadRequest(err)
+	}
+	var resp molgenCalcRunsResponse
+	var err error
+	resp.R0, err = impl.(Calc).Runs(ctx)
+	return &resp, err
+}
+
+// molgenCalcRunsRequest holds the arguments of Calc.Runs.
+type molgenCalcRunsRequest struct{}
+
+// MolgenEncode appends m to e.
+func (m *molgenCalcRunsRequest) MolgenEncode(e *runtime.Encoder) {}
+
+// MolgenDecode reads m from d.
+func (m *molgenCalcRunsRequest) MolgenDecode(d *runtime.Decoder) {}
+
+// molgenCalcRunsResponse holds the results of Calc.Runs.
+type molgenCalcRunsResponse struct {
+	R0 int64
+}
+
+// MolgenEncode appends m to e.
+func (m *molgenCalcRunsResponse) MolgenEncode(e *runtime.Encoder) {
+	e.Int64(m.R0)
+}
+
+// MolgenDecode reads m from d.
+func (m *molgenCalcRunsResponse) MolgenDecode(d *runtime.Decoder) {
 	m.R0 = d.Int64()
 }
 

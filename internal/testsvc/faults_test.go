@@ -1,0 +1,160 @@
+package testsvc
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/molgen/molgen/internal/kafkatest"
+	"github.com/molgen/molgen/runtime"
+	"github.com/segmentio/kafka-go"
+	"go.uber.org/goleak"
+)
+
+const serverClient = `
+app: APP
+kafka:
+  partitions: 2
+nodes:
+  server: [calc, relay]
+  client: [codec]
+`
+
+func TestExpiredRequestIsNotRun(t *testing.T) {
+	app := kafkatest.App("expired")
+	client := remoteNode(t, app, serverClient, "client", func(n *runtime.Node) error { return RegisterCodec(n, echo{}) })
+	c := NewCalcClient(client)
+	// No server is running: the request waits in Kafka past its deadline.
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	if err := c.Sleep(ctx, time.Millisecond); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("call with no server: %v", err)
+	}
+	impl := &CalcImpl{}
+	remoteNode(t, app, serverClient, "server", func(n *runtime.Node) error {
+		if err := RegisterCalc(n, impl); err != nil {
+			return err
+		}
+		return RegisterRelay(n, NewRelay(NewCalcClient(n)))
+	})
+	// The server reads the topic from the start: it sees the old request
+	// before this one, and must skip it.
+	if got, err := c.Add(context.Background(), 1, 2); err != nil || got != 3 {
+		t.Fatalf("Add = %d, %v", got, err)
+	}
+	if n := impl.Sleeps.Load(); n != 0 {
+		t.Fatalf("the expired request ran (%d Sleep calls)", n)
+	}
+}
+
+// TestPoisonMessagesAreAnsweredAndSkipped writes malformed requests straight
+// to the request topic (named as docs/WIRE.md says) and checks that each is
+// answered with an error when it says where to, and that the consumer
+// keeps serving.
+func TestPoisonMessagesAreAnsweredAndSkipped(t *testing.T) {
+	app := kafkatest.App("poison")
+	server := remoteNode(t, app, serverClient, "server", func(n *runtime.Node) error {
+		if err := RegisterCalc(n, &CalcImpl{}); err != nil {
+			return err
+		}
+		return RegisterRelay(n, NewRelay(NewCalcClient(n)))
+	})
+	brokers := kafkatest.Brokers(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	tr := &kafka.Transport{}
+	defer tr.CloseIdleConnections()
+	cl := &kafka.Client{Addr: kafka.TCP(brokers...), Transport: tr}
+	replyTopic := "molgen." + app + ".test-replies"
+	if _, err := cl.CreateTopics(ctx, &kafka.CreateTopicsRequest{Topics: []kafka.TopicConfig{{Topic: replyTopic, NumPartitions: 1, ReplicationFactor: 1}}}); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(time.Minute).UTC().Format(time.RFC3339Nano)
+	hdr := func(kv ...string) []kafka.Header {
+		var h []kafka.Header
+		for i := 0; i < len(kv); i += 2 {
+			h = append(h, kafka.Header{Key: kv[i], Value: []byte(kv[i+1])})
+		}
+		return h
+	}
+	poison := []kafka.Message{
+		{Value: []byte("no headers at all")},
+		{Value: []byte{0xff, 0xff, 0xff}, Headers: hdr("molgen-version", "1", "molgen-method", "Add", "molgen-deadline", deadline, "molgen-id", "1", "molgen-reply-to", replyTopic)},
+		{Value: nil, Headers: hdr("molgen-version", "99", "molgen-method", "Add", "molgen-deadline", deadline, "molgen-id", "2", "molgen-reply-to", replyTopic)},
+		{Value: nil, Headers: hdr("molgen-version", "1", "molgen-method", "Nope", "molgen-deadline", deadline, "molgen-id", "3", "molgen-reply-to", replyTopic)},
+		{Value: nil, Headers: hdr("molgen-version", "1", "molgen-method", "Add", "molgen-deadline", "tomorrow", "molgen-id", "4", "molgen-reply-to", replyTopic)},
+	}
+	w := &kafka.Writer{Addr: kafka.TCP(brokers...), Transport: tr, Topic: "molgen." + app + ".req.calc", RequiredAcks: kafka.RequireAll, BatchTimeout: time.Millisecond}
+	defer w.Close()
+	for attempt := 0; ; attempt++ {
+		err := w.WriteMessages(ctx, poison...)
+		if err == nil {
+			break
+		}
+		if attempt > 50 {
+			t.Fatal(err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	r := kafka.NewReader(kafka.ReaderConfig{Brokers: brokers, Topic: replyTopic, MaxWait: 200 * time.Millisecond, ReadLagInterval: -1})
+	defer r.Close()
+	want := map[string]string{"1": "bad request", "2": `unsupported molgen-version "99"`, "3": `no method "Nope"`, "4": "invalid molgen-deadline"}
+	for len(want) > 0 {
+		m, err := r.ReadMessage(ctx)
+		if err != nil {
+			t.Fatalf("waiting for error replies (still missing %v): %v", want, err)
+		}
+		id, status := "", ""
+		for _, h := range m.Headers {
+			switch h.Key {
+			case "molgen-id":
+				id = string(h.Value)
+			case "molgen-status":
+				status = string(h.Value)
+			}
+		}
+		if status != "error" || !strings.Contains(string(m.Value), want[id]) {
+			t.Errorf("reply %s: status %q, payload %q; want an error containing %q", id, status, m.Value, want[id])
+		}
+		delete(want, id)
+	}
+	if got, err := NewCalcClient(server).Add(context.Background(), 2, 3); err != nil || got != 5 {
+		t.Fatalf("after poison messages, Add = %d, %v", got, err)
+	}
+}
+
+func TestCloseLeaksNoGoroutines(t *testing.T) {
+	kafkatest.Brokers(t) // start the embedded broker first: its goroutines are not ours
+	time.Sleep(100 * time.Millisecond)
+	ignore := goleak.IgnoreCurrent()
+	func() {
+		app := kafkatest.App("leak")
+		pl, _ := runtime.ParsePlacement("p.yaml", []byte(strings.ReplaceAll(allRemote, "APP", app)))
+		n, err := runtime.NewNode(runtime.Options{Placement: pl, Node: "all", Brokers: kafkatest.Brokers(t), Logger: testLogger(t), SessionTimeout: sessionTimeout()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		hostAll(&CalcImpl{})(n)
+		if err := n.Start(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		c := NewCalcClient(n)
+		for i := range 20 {
+			if _, err := c.Add(context.Background(), i, i); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := n.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}()
+	goleak.VerifyNone(t, ignore,
+		// The embedded broker's own per-connection goroutines end when it
+		// notices the closed connections.
+		goleak.IgnoreAnyFunction("github.com/twmb/franz-go/pkg/kfake.(*Cluster).run"),
+		goleak.IgnoreAnyFunction("github.com/twmb/franz-go/pkg/kfake.(*clientConn).read"),
+		goleak.IgnoreAnyFunction("github.com/twmb/franz-go/pkg/kfake.(*clientConn).write"),
+	)
+}
