@@ -1,0 +1,203 @@
+package main
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/molgen/molgen/internal/kafkatest"
+	"github.com/segmentio/kafka-go"
+)
+
+// floor is request/reply with kafka-go and nothing else, as well as
+// kafka-go allows: one shared Writer per side (RequireAll, 1ms batch),
+// replies written concurrently, a consumer-group Reader on the request
+// topic with periodic commits, and a direct-partition Reader on the reply
+// topic started at a resolved offset.
+type floor struct {
+	reqTopic, replyTopic string
+	tr                   *kafka.Transport
+	clientW, serverW     *kafka.Writer
+	requests, replies    *kafka.Reader
+	stop                 context.CancelFunc
+	wg                   sync.WaitGroup
+
+	mu      sync.Mutex
+	pending map[uint64]chan []byte
+	nextID  atomic.Uint64
+}
+
+func newFloor(brokers []string, partitions int) *floor {
+	app := kafkatest.App("floor")
+	f := &floor{reqTopic: app + ".requests", replyTopic: app + ".replies", pending: map[uint64]chan []byte{}}
+	f.tr = &kafka.Transport{MetadataTTL: time.Second}
+	admin := &kafka.Client{Addr: kafka.TCP(brokers...), Transport: f.tr}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	_, err := admin.CreateTopics(ctx, &kafka.CreateTopicsRequest{Topics: []kafka.TopicConfig{
+		{Topic: f.reqTopic, NumPartitions: partitions, ReplicationFactor: 1},
+		{Topic: f.replyTopic, NumPartitions: 1, ReplicationFactor: 1},
+	}})
+	check(err)
+	for _, topic := range []string{f.reqTopic, f.replyTopic} {
+		for {
+			md, err := admin.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{topic}})
+			ok := err == nil && len(md.Topics) == 1 && md.Topics[0].Error == nil && len(md.Topics[0].Partitions) > 0
+			for _, p := range md.Topics[0].Partitions {
+				ok = ok && p.Leader.Host != ""
+			}
+			if ok {
+				break
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	writer := func() *kafka.Writer {
+		return &kafka.Writer{Addr: kafka.TCP(brokers...), Transport: f.tr, RequiredAcks: kafka.RequireAll,
+			BatchTimeout: time.Millisecond, BatchSize: 100, Balancer: &kafka.RoundRobin{}}
+	}
+	f.clientW, f.serverW = writer(), writer()
+	res, err := admin.ListOffsets(ctx, &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{f.replyTopic: {kafka.LastOffsetOf(0)}}})
+	check(err)
+	end := res.Topics[f.replyTopic][0]
+	check(end.Error)
+	f.replies = kafka.NewReader(kafka.ReaderConfig{Brokers: brokers, Topic: f.replyTopic, MinBytes: 1, MaxBytes: 16 << 20,
+		MaxWait: 500 * time.Millisecond, QueueCapacity: 1024, ReadLagInterval: -1})
+	check(f.replies.SetOffset(end.LastOffset))
+	f.requests = kafka.NewReader(kafka.ReaderConfig{Brokers: brokers, Topic: f.reqTopic, GroupID: app, MinBytes: 1, MaxBytes: 16 << 20,
+		MaxWait: 500 * time.Millisecond, HeartbeatInterval: time.Second, SessionTimeout: 6 * time.Second, StartOffset: kafka.FirstOffset,
+		ReadLagInterval: -1, JoinGroupBackoff: 500 * time.Millisecond})
+	rctx, stop := context.WithCancel(context.Background())
+	f.stop = stop
+	f.wg.Add(3)
+	go f.serve(rctx)
+	go f.receive(rctx)
+	go f.commit(rctx)
+	return f
+}
+
+var lastDone sync.Map // partition -> offset, for the floor's commits
+
+// serve answers each request in its own goroutine: replies are written
+// concurrently and batched by the shared Writer.
+func (f *floor) serve(ctx context.Context) {
+	defer f.wg.Done()
+	for {
+		m, err := f.requests.FetchMessage(ctx)
+		if err != nil {
+			return
+		}
+		go func() {
+			a, n := binary.Varint(m.Value)
+			b, _ := binary.Varint(m.Value[n:])
+			out := binary.AppendVarint(nil, a+b)
+			var id, replyTo []byte
+			for _, h := range m.Headers {
+				switch h.Key {
+				case "id":
+					id = h.Value
+				case "reply-to":
+					replyTo = h.Value
+				}
+			}
+			f.serverW.WriteMessages(context.Background(), kafka.Message{Topic: string(replyTo), Value: out, Headers: []kafka.Header{{Key: "id", Value: id}}})
+			lastDone.Store(m.Partition, m.Offset)
+		}()
+	}
+}
+
+func (f *floor) commit(ctx context.Context) {
+	defer f.wg.Done()
+	t := time.NewTicker(100 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			var msgs []kafka.Message
+			lastDone.Range(func(k, v any) bool {
+				msgs = append(msgs, kafka.Message{Topic: f.reqTopic, Partition: k.(int), Offset: v.(int64)})
+				return true
+			})
+			if len(msgs) > 0 {
+				f.requests.CommitMessages(ctx, msgs...)
+			}
+		}
+	}
+}
+
+func (f *floor) receive(ctx context.Context) {
+	defer f.wg.Done()
+	for {
+		m, err := f.replies.FetchMessage(ctx)
+		if err != nil {
+			return
+		}
+		var id uint64
+		for _, h := range m.Headers {
+			if h.Key == "id" {
+				id, _ = strconv.ParseUint(string(h.Value), 10, 64)
+			}
+		}
+		f.mu.Lock()
+		ch := f.pending[id]
+		f.mu.Unlock()
+		if ch != nil {
+			select {
+			case ch <- m.Value:
+			default:
+			}
+		}
+	}
+}
+
+func (f *floor) add(ctx context.Context, a, b int) (int, error) {
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+	}
+	id := f.nextID.Add(1)
+	ch := make(chan []byte, 1)
+	f.mu.Lock()
+	f.pending[id] = ch
+	f.mu.Unlock()
+	defer func() {
+		f.mu.Lock()
+		delete(f.pending, id)
+		f.mu.Unlock()
+	}()
+	v := binary.AppendVarint(binary.AppendVarint(nil, int64(a)), int64(b))
+	err := f.clientW.WriteMessages(ctx, kafka.Message{Topic: f.reqTopic, Value: v, Headers: []kafka.Header{
+		{Key: "id", Value: []byte(strconv.FormatUint(id, 10))}, {Key: "reply-to", Value: []byte(f.replyTopic)},
+	}})
+	if err != nil {
+		return 0, err
+	}
+	select {
+	case out := <-ch:
+		r, n := binary.Varint(out)
+		if n <= 0 {
+			return 0, errors.New("bad reply")
+		}
+		return int(r), nil
+	case <-ctx.Done():
+		return 0, fmt.Errorf("floor: %w", ctx.Err())
+	}
+}
+
+func (f *floor) close() {
+	f.stop()
+	f.wg.Wait()
+	f.requests.Close()
+	f.replies.Close()
+	f.clientW.Close()
+	f.serverW.Close()
+	f.tr.CloseIdleConnections()
+}
