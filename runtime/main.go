@@ -73,6 +73,7 @@ func runNode(p NodeProgram, args []string, stderr io.Writer) int {
 		return 2
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lvl}))
+	slog.SetDefault(log) // services and mains that log with slog share the node's handler
 
 	opts := Options{Logger: log, Instance: *instance, SessionTimeout: *session}
 	if p.Placement != "" {
