@@ -224,7 +224,11 @@ func compile(cfg Config, a *app.App, specs []emit.NodeSpec) ([]Binary, error) {
 		return nil, fmt.Errorf("molgen build: go build failed:\n%s", strings.TrimSpace(stderr.String()))
 	}
 	for _, b := range bins {
-		fmt.Fprintf(cfg.Log, "molgen: built %s\n", diag.Rel(b.Path))
+		shown := diag.Rel(b.Path)
+		if strings.HasPrefix(shown, "..") {
+			shown = b.Path
+		}
+		fmt.Fprintf(cfg.Log, "molgen: built %s\n", shown)
 	}
 	return bins, nil
 }
