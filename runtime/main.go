@@ -77,10 +77,7 @@ func runNode(p NodeProgram, args []string, stderr io.Writer) int {
 
 	opts := Options{Logger: log, Instance: *instance, SessionTimeout: *session}
 	if p.Placement != "" {
-		pl, err := ParsePlacement(p.PlacementFile, []byte(p.Placement))
-		if err == nil {
-			err = pl.Validate(p.Services, p.Mains)
-		}
+		pl, err := CheckPlacement(p.PlacementFile, []byte(p.Placement), p.Services, p.Mains)
 		if err != nil {
 			fmt.Fprintln(stderr, err)
 			return 1

@@ -121,8 +121,43 @@ func LoadPlacement(path string) (*Placement, error) {
 	return ParsePlacement(path, data)
 }
 
+// LoadPlacementFor reads a placement file and validates it against the
+// app's service and main names, reporting every problem at once.
+func LoadPlacementFor(path string, services, mains []string) (*Placement, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("molgen: reading placement: %w", err)
+	}
+	return CheckPlacement(path, data, services, mains)
+}
+
 // ParsePlacement parses a placement file's content; file names it in errors.
 func ParsePlacement(file string, data []byte) (*Placement, error) {
+	p, perr := parsePlacement(file, data)
+	if err := perr.err(); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// CheckPlacement parses a placement and validates it against the app's
+// service and main names, reporting every problem of both steps at once.
+func CheckPlacement(file string, data []byte, services, mains []string) (*Placement, error) {
+	p, perr := parsePlacement(file, data)
+	if p != nil {
+		if verr, ok := p.Validate(services, mains).(*PlacementError); ok {
+			perr.Problems = append(perr.Problems, verr.Problems...)
+		}
+	}
+	if err := perr.err(); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// parsePlacement parses what it can, returning the placement (nil when the
+// file is not a YAML mapping) and the problems found.
+func parsePlacement(file string, data []byte) (*Placement, *PlacementError) {
 	perr := &PlacementError{File: file}
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
@@ -134,17 +169,17 @@ func ParsePlacement(file string, data []byte) (*Placement, error) {
 		msg = strings.TrimPrefix(msg, "yaml: ")
 		msg = regexp.MustCompile(`^line \d+: `).ReplaceAllString(msg, "")
 		perr.add(line, 1, "invalid YAML: %s", msg)
-		return nil, perr.err()
+		return nil, perr
 	}
 	p := &Placement{Source: file, PreferLocal: true, Kafka: KafkaConfig{Partitions: 8, ReplicationFactor: 1}}
 	if len(doc.Content) == 0 {
 		perr.add(0, 0, "empty placement file: it needs at least app and nodes")
-		return nil, perr.err()
+		return nil, perr
 	}
 	root := doc.Content[0]
 	if root.Kind != yaml.MappingNode {
 		perr.add(root.Line, root.Column, "a placement file is a mapping with keys app, prefer_local, kafka and nodes")
-		return nil, perr.err()
+		return nil, perr
 	}
 	seen := map[string]bool{}
 	var nodesNode *yaml.Node
@@ -185,10 +220,7 @@ func ParsePlacement(file string, data []byte) (*Placement, error) {
 	} else {
 		parseNodes(nodesNode, p, perr)
 	}
-	if err := perr.err(); err != nil {
-		return nil, err
-	}
-	return p, nil
+	return p, perr
 }
 
 func parseKafka(v *yaml.Node, p *Placement, perr *PlacementError) {

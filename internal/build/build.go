@@ -51,7 +51,7 @@ func Build(cfg Config) ([]Binary, error) {
 	if cfg.Out == "" {
 		return nil, fmt.Errorf("molgen build: -o DIR is required")
 	}
-	a, pl, err := Analyze(cfg.Load, cfg.Placement, cfg.Log)
+	a, pl, err := Analyze(cfg.Load, cfg.Placement, cfg.Log, true)
 	if err != nil {
 		return nil, err
 	}
@@ -62,9 +62,10 @@ func Build(cfg Config) ([]Binary, error) {
 	return compile(cfg, a, specs)
 }
 
-// Analyze loads the app, brings its generated files up to date, and loads
-// and validates the placement when one is given.
-func Analyze(cfg load.Config, placementFile string, log io.Writer) (*app.App, *runtime.Placement, error) {
+// Analyze loads the app and loads and validates the placement when one is
+// given. With write it brings stale generated files up to date; without,
+// it reports them to log.
+func Analyze(cfg load.Config, placementFile string, log io.Writer, write bool) (*app.App, *runtime.Placement, error) {
 	if len(cfg.Patterns) == 0 {
 		cfg.Patterns = []string{"./..."}
 	}
@@ -73,6 +74,12 @@ func Analyze(cfg load.Config, placementFile string, log io.Writer) (*app.App, *r
 		return nil, nil, err
 	}
 	for _, r := range results {
+		if !write {
+			if r.Stale() && log != nil {
+				fmt.Fprintf(log, "molgen: note: %s is out of date (run molgen generate)\n", diag.Rel(r.Path))
+			}
+			continue
+		}
 		changed, err := r.Commit()
 		if err != nil {
 			return nil, nil, err
@@ -91,11 +98,8 @@ func Analyze(cfg load.Config, placementFile string, log io.Writer) (*app.App, *r
 	if placementFile == "" {
 		return a, nil, nil
 	}
-	pl, err := runtime.LoadPlacement(placementFile)
+	pl, err := runtime.LoadPlacementFor(placementFile, a.ServiceNames(), a.MainNames())
 	if err != nil {
-		return nil, nil, err
-	}
-	if err := pl.Validate(a.ServiceNames(), a.MainNames()); err != nil {
 		return nil, nil, err
 	}
 	return a, pl, nil

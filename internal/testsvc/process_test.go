@@ -136,3 +136,76 @@ func TestSigtermDrainsCallsInFlight(t *testing.T) {
 type wrongInstance struct{ got string }
 
 func (e *wrongInstance) Error() string { return "served by " + e.got + ", want a" }
+
+// TestScaleOutSharesLoadAndSurvivesAKill runs the server node twice: both
+// instances serve calls (one consumer group), and killing one while calls
+// flow loses none of them.
+func TestScaleOutSharesLoadAndSurvivesAKill(t *testing.T) {
+	app := kafkatest.App("scale")
+	yaml := strings.Replace(serverClient, "partitions: 2", "partitions: 4", 1)
+	dir, _ := serverBinaries(t, app, yaml)
+	a := startServer(t, dir, "a")
+	b := startServer(t, dir, "b")
+	client := remoteNode(t, app, yaml, "client", func(n *runtime.Node) error { return RegisterCodec(n, echo{}) })
+	c := NewCalcClient(client)
+
+	// Once the group has rebalanced, both instances answer.
+	seen := map[string]int{}
+	deadline := time.Now().Add(60 * time.Second)
+	for (seen["a"] == 0 || seen["b"] == 0) && time.Now().Before(deadline) {
+		w, err := c.Where(context.Background(), 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		seen[w]++
+	}
+	if seen["a"] == 0 || seen["b"] == 0 {
+		t.Fatalf("after 60s only %v served calls", seen)
+	}
+
+	const calls, workers = 240, 8
+	var (
+		mu      sync.Mutex
+		served  = map[string]int{}
+		failed  []error
+		started sync.WaitGroup
+		next    = make(chan int)
+	)
+	for range workers {
+		started.Add(1)
+		go func() {
+			defer started.Done()
+			for range next {
+				ctx, cancel := context.WithTimeout(context.Background(), 45*time.Second)
+				w, err := c.Where(ctx, 20*time.Millisecond)
+				cancel()
+				mu.Lock()
+				if err != nil {
+					failed = append(failed, err)
+				} else {
+					served[w]++
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	for i := range calls {
+		if i == calls/4 {
+			a.Kill() // a crash, with calls in flight on a
+		}
+		next <- i
+	}
+	close(next)
+	started.Wait()
+	if len(failed) > 0 {
+		t.Fatalf("%d of %d calls failed after an instance was killed; first: %v", len(failed), calls, failed[0])
+	}
+	if served["a"]+served["b"] != calls || served["b"] == 0 {
+		t.Fatalf("served: %v, want all %d calls answered", served, calls)
+	}
+	t.Logf("served %v (a was killed after %d calls were sent)", served, calls/4)
+	b.Signal(syscall.SIGTERM)
+	if code := b.Wait(t, 30*time.Second); code != 0 {
+		t.Fatalf("b exited with %d", code)
+	}
+}

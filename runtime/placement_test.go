@@ -1,0 +1,109 @@
+package runtime
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestParsePlacement(t *testing.T) {
+	p, err := ParsePlacement("p.yaml", []byte(`
+app: bank
+prefer_local: false
+kafka:
+  brokers: [127.0.0.1:9092, "kafka-2:9093"]
+  partitions: 12
+nodes:
+  front: [teller]
+  core: [accounts, ledger]
+  audit: ["*"]
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.App != "bank" || p.PreferLocal || p.Kafka.Partitions != 12 || len(p.Kafka.Brokers) != 2 || len(p.Nodes) != 3 {
+		t.Fatalf("parsed %+v", p)
+	}
+	for _, c := range []struct {
+		node, name string
+		want       bool
+	}{
+		{"core", "accounts", true}, {"front", "accounts", false}, {"audit", "accounts", false},
+		{"audit", "reports", true}, {"core", "reports", false}, {"nope", "teller", false},
+	} {
+		if got := p.Hosts(c.node, c.name); got != c.want {
+			t.Errorf("Hosts(%s, %s) = %t, want %t", c.node, c.name, got, c.want)
+		}
+	}
+	if err := p.Validate([]string{"accounts", "ledger", "reports"}, []string{"teller"}); err != nil {
+		t.Errorf("Validate: %v", err)
+	}
+}
+
+func TestPlacementDefaults(t *testing.T) {
+	p, err := ParsePlacement("p.yaml", []byte("app: a\nnodes:\n  n: [x]\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !p.PreferLocal || p.Kafka.Partitions != 8 || p.Kafka.ReplicationFactor != 1 {
+		t.Fatalf("defaults: %+v", p)
+	}
+}
+
+// TestPlacementErrorsAreAllReportedWithPositions checks every rule at once.
+func TestPlacementErrorsAreAllReportedWithPositions(t *testing.T) {
+	src := `app: "bad app!"
+prefer_local: maybe
+colour: blue
+kafka:
+  brokers: [localhost]
+  partitions: 0
+  retention: 1h
+nodes:
+  front: [teller, teller]
+  Core: [accounts]
+  empty: []
+  front: [ledger]
+  a: ["*"]
+  b: ["*", "Bad Name", acounts]
+`
+	_, err := CheckPlacement("p.yaml", []byte(src), []string{"accounts", "ledger", "orphan"}, []string{"teller"})
+	if err == nil {
+		t.Fatal("no error")
+	}
+	want := []string{
+		`p.yaml:1:6: app must be a name`,
+		`p.yaml:2:15: prefer_local must be true or false, not "maybe"`,
+		`p.yaml:3:1: unknown key "colour"`,
+		`p.yaml:5:13: kafka.brokers: "localhost" is not host:port`,
+		`p.yaml:6:15: kafka.partitions must be a positive integer, not "0"`,
+		`p.yaml:7:3: unknown key kafka.retention`,
+		`p.yaml:9:19: node "front" lists "teller" twice`,
+		`p.yaml:10:3: invalid node name "Core"`,
+		`p.yaml:11:3: node "empty" is empty`,
+		`p.yaml:12:3: duplicate node "front" (first defined at line 9)`,
+		`p.yaml:14:7: "*" appears on nodes "a" and "b"`,
+		`p.yaml:14:12: invalid name "Bad Name"`,
+		`p.yaml:14:24: node "b": unknown service or main "acounts" (did you mean "accounts"?)`,
+	}
+	got := err.Error()
+	for _, w := range want {
+		if !strings.Contains(got, w) {
+			t.Errorf("missing %q in:\n%s", w, got)
+		}
+	}
+	if n := strings.Count(got, "\n") + 1; n != len(want) {
+		t.Errorf("%d problems reported, want %d:\n%s", n, len(want), got)
+	}
+}
+
+func TestPlacementMustPlaceEverything(t *testing.T) {
+	_, err := CheckPlacement("p.yaml", []byte("app: a\nnodes:\n  n: [users]\n"), []string{"users", "posts"}, []string{"gateway"})
+	if err == nil || !strings.Contains(err.Error(), `service "posts" is not placed on any node`) || !strings.Contains(err.Error(), `main "gateway" is not placed`) {
+		t.Fatalf("err = %v", err)
+	}
+	for _, src := range []string{"", "nodes: {}\napp: a", "app: a", "[1, 2]", "app: a\nnodes: [x]", "app: [\n"} {
+		if _, err := ParsePlacement("p.yaml", []byte(src)); err == nil || !strings.HasPrefix(err.Error(), "p.yaml:") {
+			t.Errorf("ParsePlacement(%q) = %v; want an error citing the file", src, err)
+		}
+	}
+}
