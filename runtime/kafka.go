@@ -103,12 +103,11 @@ func newKafkaTransport(ctx context.Context, n *Node) (*kafkaTransport, error) {
 	t.admin = &kafka.Client{Addr: kafka.TCP(brokers...), Transport: t.tr, Timeout: 10 * time.Second}
 	t.dialer = &kafka.Dialer{Timeout: 5 * time.Second, DualStack: true, ClientID: "molgen-" + n.name}
 
-	// Fail fast, with the address, when Kafka cannot be reached.
-	probe, cancel := context.WithTimeout(ctx, 15*time.Second)
-	defer cancel()
-	if _, err := t.admin.Metadata(probe, &kafka.MetadataRequest{}); err != nil {
+	// Wait a little for a broker that is starting, then fail with a clear
+	// error naming the address.
+	if err := t.waitForKafka(ctx, n.opts.ConnectTimeout); err != nil {
 		t.tr.CloseIdleConnections()
-		return nil, fmt.Errorf("molgen: cannot reach Kafka at %s: %w", strings.Join(brokers, ","), err)
+		return nil, err
 	}
 
 	t.writer = &kafka.Writer{
@@ -158,6 +157,33 @@ func newKafkaTransport(ctx context.Context, n *Node) (*kafkaTransport, error) {
 	}
 	t.log.Info("connected to Kafka", "brokers", strings.Join(brokers, ","), "reply_topic", t.replyTopic, "serving", len(hosted))
 	return t, nil
+}
+
+// waitForKafka asks the brokers for metadata until one answers, for at
+// most timeout.
+func (t *kafkaTransport) waitForKafka(ctx context.Context, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	logged := false
+	for {
+		probe, stop := context.WithTimeout(ctx, 5*time.Second)
+		_, err := t.admin.Metadata(probe, &kafka.MetadataRequest{})
+		stop()
+		if err == nil {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return fmt.Errorf("molgen: cannot reach Kafka at %s (waited %v): %w", strings.Join(t.brokers, ","), timeout, err)
+		}
+		if !logged {
+			t.log.Info("waiting for Kafka", "brokers", strings.Join(t.brokers, ","), "err", err, "timeout", timeout)
+			logged = true
+		}
+		// The Transport caches a failed metadata fetch until its next
+		// refresh: start from a clean one.
+		t.tr.CloseIdleConnections()
+		sleep(ctx, 250*time.Millisecond)
+	}
 }
 
 // startReplies creates this instance's reply topic and starts reading it

@@ -52,6 +52,7 @@ func runNode(p NodeProgram, args []string, stderr io.Writer) int {
 	instance := fs.String("instance", os.Getenv("MOLGEN_INSTANCE"), "this instance's `id`, unique among running copies of the node (env MOLGEN_INSTANCE; default: host-pid-random)")
 	only := fs.String("mains", "", "run only these mains of the node, comma-separated (default: all placed on it)")
 	level := fs.String("log-level", "info", "log level: debug, info, warn or error")
+	connect := fs.Duration("kafka-wait", 10*time.Second, "how long to wait for Kafka to answer at start before failing")
 	session := fs.Duration("session-timeout", 6*time.Second, "consumer-group session timeout: how soon a dead instance's requests move to another (the broker's group.min.session.timeout.ms bounds it)")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "usage: %s [flags]\n\nNode %q", os.Args[0], p.Node)
@@ -75,7 +76,7 @@ func runNode(p NodeProgram, args []string, stderr io.Writer) int {
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lvl}))
 	slog.SetDefault(log) // services and mains that log with slog share the node's handler
 
-	opts := Options{Logger: log, Instance: *instance, SessionTimeout: *session}
+	opts := Options{Logger: log, Instance: *instance, SessionTimeout: *session, ConnectTimeout: *connect}
 	if p.Placement != "" {
 		pl, err := CheckPlacement(p.PlacementFile, []byte(p.Placement), p.Services, p.Mains)
 		if err != nil {

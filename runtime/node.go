@@ -32,6 +32,9 @@ type Options struct {
 	DefaultTimeout time.Duration
 	// MaxConcurrent bounds the requests a node serves at once. Zero means 1024.
 	MaxConcurrent int
+	// ConnectTimeout bounds how long Start waits for Kafka to answer before
+	// it fails with an error naming the brokers. Zero means 10s.
+	ConnectTimeout time.Duration
 	// SessionTimeout is the consumer-group session timeout: how long a dead
 	// instance keeps its partitions before others take its requests over.
 	// Zero means 6s (the broker's usual minimum).
@@ -111,6 +114,9 @@ func NewNode(opts Options) (*Node, error) {
 	}
 	if opts.MaxConcurrent <= 0 {
 		opts.MaxConcurrent = 1024
+	}
+	if opts.ConnectTimeout <= 0 {
+		opts.ConnectTimeout = 10 * time.Second
 	}
 	if opts.SessionTimeout <= 0 {
 		opts.SessionTimeout = 6 * time.Second

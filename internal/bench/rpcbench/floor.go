@@ -62,10 +62,17 @@ func newFloor(brokers []string, partitions int) *floor {
 			BatchTimeout: time.Millisecond, BatchSize: 100, Balancer: &kafka.RoundRobin{}}
 	}
 	f.clientW, f.serverW = writer(), writer()
-	res, err := admin.ListOffsets(ctx, &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{f.replyTopic: {kafka.LastOffsetOf(0)}}})
-	check(err)
-	end := res.Topics[f.replyTopic][0]
-	check(end.Error)
+	// A new topic's leader may not be in the metadata cache yet: retry.
+	var end kafka.PartitionOffsets
+	for {
+		res, err := admin.ListOffsets(ctx, &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{f.replyTopic: {kafka.LastOffsetOf(0)}}})
+		check(err)
+		end = res.Topics[f.replyTopic][0]
+		if end.Error == nil && end.LastOffset >= 0 {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 	f.replies = kafka.NewReader(kafka.ReaderConfig{Brokers: brokers, Topic: f.replyTopic, MinBytes: 1, MaxBytes: 16 << 20,
 		MaxWait: 500 * time.Millisecond, QueueCapacity: 1024, ReadLagInterval: -1})
 	check(f.replies.SetOffset(end.LastOffset))
