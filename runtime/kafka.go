@@ -165,6 +165,7 @@ func (t *kafkaTransport) waitForKafka(ctx context.Context, timeout time.Duration
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	logged := false
+	var last error
 	for {
 		probe, stop := context.WithTimeout(ctx, 5*time.Second)
 		_, err := t.admin.Metadata(probe, &kafka.MetadataRequest{})
@@ -172,8 +173,12 @@ func (t *kafkaTransport) waitForKafka(ctx context.Context, timeout time.Duration
 		if err == nil {
 			return nil
 		}
+		// Report what the broker said, not that our own wait ran out.
+		if last == nil || ctx.Err() == nil {
+			last = err
+		}
 		if ctx.Err() != nil {
-			return fmt.Errorf("molgen: cannot reach Kafka at %s (waited %v): %w", strings.Join(t.brokers, ","), timeout, err)
+			return fmt.Errorf("molgen: cannot reach Kafka at %s (waited %v): %w", strings.Join(t.brokers, ","), timeout, last)
 		}
 		if !logged {
 			t.log.Info("waiting for Kafka", "brokers", strings.Join(t.brokers, ","), "err", err, "timeout", timeout)
