@@ -64,6 +64,8 @@ type kafkaTransport struct {
 
 // transportStats counts events worth knowing about.
 type transportStats struct {
+	calls       atomic.Int64 // requests sent that await a reply
+	served      atomic.Int64 // requests run by this node
 	lateReplies atomic.Int64 // replies for calls that were over or already answered
 	expired     atomic.Int64 // requests not run because their deadline had passed
 	badMessages atomic.Int64 // messages that could not be parsed

@@ -55,6 +55,9 @@ func (t *kafkaTransport) call(ctx context.Context, c *Client, method int, req, r
 			{Key: hCaller, Value: []byte(t.node.name + "/" + t.node.instance)},
 		},
 	}
+	if m.Schema != "" {
+		msg.Headers = append(msg.Headers, kafka.Header{Key: hSchema, Value: []byte(m.Schema)})
+	}
 	if m.Oneway {
 		// Durably in Kafka (acks=all) is all a oneway call waits for.
 		if err := t.write(ctx, msg); err != nil {
@@ -63,6 +66,7 @@ func (t *kafkaTransport) call(ctx context.Context, c *Client, method int, req, r
 		return nil
 	}
 
+	t.stats.calls.Add(1)
 	id := t.nextID.Add(1)
 	msg.Headers = append(msg.Headers,
 		kafka.Header{Key: hID, Value: []byte(formatID(id))},

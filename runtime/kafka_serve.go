@@ -134,7 +134,7 @@ func (s *server) fetchLoop() {
 // the consumer: bad messages are answered with an error when they say
 // where to, and logged otherwise.
 func (s *server) handle(msg kafka.Message) {
-	var version, method, replyTo, deadlineText, id string
+	var version, method, replyTo, deadlineText, id, schema string
 	for _, h := range msg.Headers {
 		switch h.Key {
 		case hVersion:
@@ -147,6 +147,8 @@ func (s *server) handle(msg kafka.Message) {
 			deadlineText = string(h.Value)
 		case hID:
 			id = string(h.Value)
+		case hSchema:
+			schema = string(h.Value)
 		}
 	}
 	log := lazyLogger{base: s.t.log, args: []any{"service", s.svc.name, "method", method, "partition", msg.Partition, "offset", msg.Offset}}
@@ -181,10 +183,21 @@ func (s *server) handle(msg kafka.Message) {
 		bad(ErrUnknownMethod, "service %q has no method %q on this node", s.svc.name, method)
 		return
 	}
+	if own := s.h.desc.Methods[idx].Schema; schema != "" && own != "" && schema != own {
+		bad(ErrBadRequest, "%s.%s was called with types (schema %s) other than this server's (schema %s): build and deploy caller and server from the same code",
+			s.svc.name, method, schema, own)
+		return
+	}
 	// The request runs to its deadline even while the node drains.
 	ctx, cancel := context.WithDeadline(context.Background(), deadline)
 	defer cancel()
 	resp, err := s.invoke(ctx, idx, msg.Value)
+	if _, undecodable := err.(*badRequest); undecodable {
+		s.t.stats.badMessages.Add(1)
+		log.Warn("bad request", "err", err)
+	} else {
+		s.t.stats.served.Add(1)
+	}
 	if replyTo == "" {
 		if err != nil {
 			log.Warn("oneway call failed", "err", err)

@@ -50,7 +50,10 @@ type ServiceDesc struct {
 
 // MethodDesc describes one method of a service.
 type MethodDesc struct {
-	Name    string
+	Name string
+	// Schema fingerprints the wire form of the arguments and results; a
+	// server refuses requests whose schema differs from its own.
+	Schema  string
 	Timeout time.Duration // from //molgen:timeout
 	Retry   int           // from //molgen:retry
 	Oneway  bool          // from //molgen:oneway
@@ -253,6 +256,34 @@ func (n *Node) Close() error {
 		return nil
 	}
 	return remote.close()
+}
+
+// Stats counts a node's remote traffic since it started.
+type Stats struct {
+	Calls           int64 // remote calls sent that awaited a reply
+	Served          int64 // requests this node ran for callers anywhere
+	LateReplies     int64 // replies dropped: the call was over or already answered (retries)
+	ExpiredRequests int64 // requests not run because their deadline had passed
+	BadMessages     int64 // messages answered or dropped as malformed
+	Panics          int64 // requests whose implementation panicked
+}
+
+// Stats returns the node's counters; they are zero for a node without Kafka.
+func (n *Node) Stats() Stats {
+	n.mu.Lock()
+	t := n.remote
+	n.mu.Unlock()
+	if t == nil {
+		return Stats{}
+	}
+	return Stats{
+		Calls:           t.stats.calls.Load(),
+		Served:          t.stats.served.Load(),
+		LateReplies:     t.stats.lateReplies.Load(),
+		ExpiredRequests: t.stats.expired.Load(),
+		BadMessages:     t.stats.badMessages.Load(),
+		Panics:          t.stats.panics.Load(),
+	}
 }
 
 // Client is a node's handle on one service, used by generated clients.

@@ -18,6 +18,7 @@ const (
 	hReplyTo  = "molgen-reply-to" // reply topic (requests that await a reply)
 	hDeadline = "molgen-deadline" // RFC 3339 time, UTC, nanoseconds (requests)
 	hCaller   = "molgen-caller"   // node/instance of the caller (requests; for operators)
+	hSchema   = "molgen-schema"   // fingerprint of the method's types (requests; optional)
 	hStatus   = "molgen-status"   // "ok" or "error" (replies)
 )
 

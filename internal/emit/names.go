@@ -2,6 +2,7 @@ package emit
 
 import (
 	"fmt"
+	"hash/fnv"
 	"sort"
 	"strings"
 	"unicode"
@@ -101,4 +102,64 @@ func codecNames(types []*model.Type, pkgPath string) map[*model.Type]string {
 		out[t] = name
 	}
 	return out
+}
+
+// shape describes how values of t are encoded, ignoring names: two types
+// with the same shape have the same wire form. Recursive defined types
+// refer back to themselves by position on the stack.
+func shape(t *model.Type, stack []*model.Type) string {
+	switch t.Kind {
+	case model.Named:
+		for i, s := range stack {
+			if s == t {
+				return fmt.Sprintf("@%d", len(stack)-i)
+			}
+		}
+		return shape(t.Underlying, append(stack, t))
+	case model.Marshaler:
+		return "bin(" + typeKey(t) + ")"
+	case model.Bytes:
+		return "bytes"
+	case model.Time:
+		return "time"
+	case model.Array:
+		return fmt.Sprintf("[%d]%s", t.Len, shape(t.Elem, stack))
+	case model.Slice:
+		return "[]" + shape(t.Elem, stack)
+	case model.Map:
+		return "map[" + shape(t.Key, stack) + "]" + shape(t.Elem, stack)
+	case model.Pointer:
+		return "*" + shape(t.Elem, stack)
+	case model.Struct:
+		fs := make([]string, len(t.Fields))
+		for i, f := range t.Fields {
+			fs[i] = shape(f.Type, stack)
+		}
+		return "{" + strings.Join(fs, ",") + "}"
+	}
+	return t.Kind.BasicName()
+}
+
+// schema fingerprints the wire form of a method's arguments and results, so
+// that a server can refuse a request encoded for other types.
+func schema(m *model.Method) string {
+	var b strings.Builder
+	b.WriteString("(")
+	for i, p := range m.Params {
+		if i > 0 {
+			b.WriteString(",")
+		}
+		b.WriteString(shape(p.Type, nil))
+	}
+	b.WriteString(")(")
+	for i, r := range m.Results {
+		if i > 0 {
+			b.WriteString(",")
+		}
+		b.WriteString(shape(r.Type, nil))
+	}
+	b.WriteString(")")
+	h := fnv.New64a()
+	h.Write([]byte(b.String()))
+	return fmt.Sprintf("%016x", h.Sum64())
 }

@@ -66,7 +66,7 @@ func service(f *jen.File, c *codec, s *model.Service) {
 func descriptor(f *jen.File, s *model.Service, n svcNames) {
 	methods := make([]jen.Code, len(s.Methods))
 	for i, m := range s.Methods {
-		fields := []jen.Code{field("Name", jen.Lit(m.Name))}
+		fields := []jen.Code{field("Name", jen.Lit(m.Name)), field("Schema", jen.Lit(schema(m)))}
 		if m.Timeout > 0 {
 			fields = append(fields, field("Timeout", durationExpr(m.Timeout)))
 		}

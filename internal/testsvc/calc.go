@@ -44,6 +44,10 @@ type Calc interface {
 	Where(ctx context.Context, d time.Duration) (string, error)
 	// Runs returns how many Where calls this instance started.
 	Runs(ctx context.Context) (int64, error)
+	// Slow waits for d and returns s; callers resend it when no reply came.
+	//
+	//molgen:retry 3
+	Slow(ctx context.Context, d time.Duration, s string) (string, error)
 }
 
 // CalcImpl is the Calc implementation; tests use its counters.
@@ -51,6 +55,7 @@ type CalcImpl struct {
 	Counter  atomic.Int64
 	Sleeps   atomic.Int64 // Sleep calls that started
 	Wheres   atomic.Int64 // Where calls that started
+	Slows    atomic.Int64 // Slow calls that started
 	Instance string
 }
 
@@ -65,6 +70,17 @@ func (c *CalcImpl) Where(ctx context.Context, d time.Duration) (string, error) {
 	select {
 	case <-time.After(d):
 		return c.Instance, nil
+	case <-ctx.Done():
+		return "", ctx.Err()
+	}
+}
+
+// Slow waits for d and returns s.
+func (c *CalcImpl) Slow(ctx context.Context, d time.Duration, s string) (string, error) {
+	c.Slows.Add(1)
+	select {
+	case <-time.After(d):
+		return s, nil
 	case <-ctx.Done():
 		return "", ctx.Err()
 	}

@@ -229,9 +229,8 @@ func FuzzDecode(f *testing.F) {
 			if err := d.Finish(); err != nil {
 				t.Fatalf("decoding a re-encoded value: %v", err)
 			}
-			if len(e.Data()) != len(data) {
-				t.Fatalf("re-encoding changed the size from %d to %d", len(data), len(e.Data()))
-			}
+			// (The sizes may differ: the input may repeat map keys or use
+			// longer varints than needed.)
 		}
 	})
 }

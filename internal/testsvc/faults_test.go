@@ -85,6 +85,7 @@ func TestPoisonMessagesAreAnsweredAndSkipped(t *testing.T) {
 		{Value: nil, Headers: hdr("molgen-version", "99", "molgen-method", "Add", "molgen-deadline", deadline, "molgen-id", "2", "molgen-reply-to", replyTopic)},
 		{Value: nil, Headers: hdr("molgen-version", "1", "molgen-method", "Nope", "molgen-deadline", deadline, "molgen-id", "3", "molgen-reply-to", replyTopic)},
 		{Value: nil, Headers: hdr("molgen-version", "1", "molgen-method", "Add", "molgen-deadline", "tomorrow", "molgen-id", "4", "molgen-reply-to", replyTopic)},
+		{Value: []byte{2, 4}, Headers: hdr("molgen-version", "1", "molgen-method", "Add", "molgen-deadline", deadline, "molgen-id", "5", "molgen-reply-to", replyTopic, "molgen-schema", "0123456789abcdef")},
 	}
 	w := &kafka.Writer{Addr: kafka.TCP(brokers...), Transport: tr, Topic: "molgen." + app + ".req.calc", RequiredAcks: kafka.RequireAll, BatchTimeout: time.Millisecond}
 	defer w.Close()
@@ -100,7 +101,8 @@ func TestPoisonMessagesAreAnsweredAndSkipped(t *testing.T) {
 	}
 	r := kafka.NewReader(kafka.ReaderConfig{Brokers: brokers, Topic: replyTopic, MaxWait: 200 * time.Millisecond, ReadLagInterval: -1})
 	defer r.Close()
-	want := map[string]string{"1": "bad request", "2": `unsupported molgen-version "99"`, "3": `no method "Nope"`, "4": "invalid molgen-deadline"}
+	want := map[string]string{"1": "bad request", "2": `unsupported molgen-version "99"`, "3": `no method "Nope"`, "4": "invalid molgen-deadline",
+		"5": "was called with types (schema 0123456789abcdef) other than this server's"}
 	for len(want) > 0 {
 		m, err := r.ReadMessage(ctx)
 		if err != nil {
@@ -122,6 +124,9 @@ func TestPoisonMessagesAreAnsweredAndSkipped(t *testing.T) {
 	}
 	if got, err := NewCalcClient(server).Add(context.Background(), 2, 3); err != nil || got != 5 {
 		t.Fatalf("after poison messages, Add = %d, %v", got, err)
+	}
+	if st := server.Stats(); st.BadMessages != int64(len(poison)) {
+		t.Errorf("stats %+v: want %d bad messages counted", st, len(poison))
 	}
 }
 

@@ -31,15 +31,16 @@ var molgenCalcDesc = runtime.ServiceDesc{
 	Name:      "calc",
 	Interface: "github.com/molgen/molgen/internal/testsvc.Calc",
 	Methods: []runtime.MethodDesc{
-		{Name: "Add"},
-		{Name: "Sqrt"},
-		{Name: "Sleep", Timeout: 50 * time.Millisecond},
-		{Name: "Panic"},
-		{Name: "Fail"},
-		{Name: "Count", Oneway: true},
-		{Name: "Total", Retry: 2},
-		{Name: "Where"},
-		{Name: "Runs"},
+		{Name: "Add", Schema: "66bdfef1c4c6605c"},
+		{Name: "Sqrt", Schema: "53eddab820fca501"},
+		{Name: "Sleep", Schema: "a8d66a9072a5f42e", Timeout: 50 * time.Millisecond},
+		{Name: "Panic", Schema: "bebb79d7cc98ba76"},
+		{Name: "Fail", Schema: "5a155f03ad348688"},
+		{Name: "Count", Schema: "9fc88bb84861572d", Oneway: true},
+		{Name: "Total", Schema: "099345180562cba4", Retry: 2},
+		{Name: "Where", Schema: "7075ad6d9445da8d"},
+		{Name: "Runs", Schema: "099345180562cba4"},
+		{Name: "Slow", Schema: "aa379baf045b828e", Retry: 3},
 	},
 }
 
@@ -55,7 +56,7 @@ func RegisterCalc(n *runtime.Node, impl Calc) error {
 	if impl == nil {
 		return fmt.Errorf("molgen: RegisterCalc called with a nil Calc")
 	}
-	return n.Register(&molgenCalcDesc, impl, []runtime.Handler{molgenCalc_Add, molgenCalc_Sqrt, molgenCalc_Sleep, molgenCalc_Panic, molgenCalc_Fail, molgenCalc_Count, molgenCalc_Total, molgenCalc_Where, molgenCalc_Runs})
+	return n.Register(&molgenCalcDesc, impl, []runtime.Handler{molgenCalc_Add, molgenCalc_Sqrt, molgenCalc_Sleep, molgenCalc_Panic, molgenCalc_Fail, molgenCalc_Count, molgenCalc_Total, molgenCalc_Where, molgenCalc_Runs, molgenCalc_Slow})
 }
 
 // Compile-time checks that Calc has the methods this file was generated for.
@@ -72,6 +73,7 @@ var (
 		Total(context.Context) (int64, error)
 		Where(context.Context, time.Duration) (string, error)
 		Runs(context.Context) (int64, error)
+		Slow(context.Context, time.Duration, string) (string, error)
 	} = Calc(nil)
 )
 
@@ -230,6 +232,25 @@ func (x *molgenCalcClient) Runs(ctx context.Context) (r0 int64, err error) {
 	req := molgenCalcRunsRequest{}
 	var resp molgenCalcRunsResponse
 	err = x.c.Call(ctx, 8, &req, &resp)
+	return resp.R0, err
+}
+
+// Slow waits for d and returns s; callers resend it when no reply came.
+func (x *molgenCalcClient) Slow(ctx context.Context, a0 time.Duration, a1 string) (r0 string, err error) {
+	if impl, ok := x.c.Local().(Calc); ok {
+		defer func() {
+			if p := recover(); p != nil {
+				err = x.c.Panicked(9, p)
+			}
+		}()
+		return impl.Slow(ctx, a0, a1)
+	}
+	req := molgenCalcSlowRequest{
+		A0: a0,
+		A1: a1,
+	}
+	var resp molgenCalcSlowResponse
+	err = x.c.Call(ctx, 9, &req, &resp)
 	return resp.R0, err
 }
 
@@ -581,6 +602,52 @@ func (m *molgenCalcRunsResponse) MolgenDecode(d *runtime.Decoder) {
 	m.R0 = d.Int64()
 }
 
+// molgenCalc_Slow serves Calc.Slow requests.
+func molgenCalc_Slow(ctx context.Context, impl any, d *runtime.Decoder) (runtime.Message, error) {
+	var req molgenCalcSlowRequest
+	req.MolgenDecode(d)
+	if err := d.Finish(); err != nil {
+		return nil, runtime.BadRequest(err)
+	}
+	var resp molgenCalcSlowResponse
+	var err error
+	resp.R0, err = impl.(Calc).Slow(ctx, req.A0, req.A1)
+	return &resp, err
+}
+
+// molgenCalcSlowRequest holds the arguments of Calc.Slow.
+type molgenCalcSlowRequest struct {
+	A0 time.Duration // d
+	A1 string        // s
+}
+
+// MolgenEncode appends m to e.
+func (m *molgenCalcSlowRequest) MolgenEncode(e *runtime.Encoder) {
+	e.Int64(int64(m.A0))
+	e.String(m.A1)
+}
+
+// MolgenDecode reads m from d.
+func (m *molgenCalcSlowRequest) MolgenDecode(d *runtime.Decoder) {
+	m.A0 = time.Duration(d.Int64())
+	m.A1 = d.String()
+}
+
+// molgenCalcSlowResponse holds the results of Calc.Slow.
+type molgenCalcSlowResponse struct {
+	R0 string
+}
+
+// MolgenEncode appends m to e.
+func (m *molgenCalcSlowResponse) MolgenEncode(e *runtime.Encoder) {
+	e.String(m.R0)
+}
+
+// MolgenDecode reads m from d.
+func (m *molgenCalcSlowResponse) MolgenDecode(d *runtime.Decoder) {
+	m.R0 = d.String()
+}
+
 // ---------------------------------------------------------------- Relay
 
 // molgenRelayDesc describes service "relay" to the runtime.
@@ -588,8 +655,8 @@ var molgenRelayDesc = runtime.ServiceDesc{
 	Name:      "relay",
 	Interface: "github.com/molgen/molgen/internal/testsvc.Relay",
 	Methods: []runtime.MethodDesc{
-		{Name: "Fail"},
-		{Name: "Sqrt"},
+		{Name: "Fail", Schema: "5a155f03ad348688"},
+		{Name: "Sqrt", Schema: "53eddab820fca501"},
 	},
 }
 
@@ -743,10 +810,10 @@ var molgenCodecDesc = runtime.ServiceDesc{
 	Name:      "codec",
 	Interface: "github.com/molgen/molgen/internal/testsvc.Codec",
 	Methods: []runtime.MethodDesc{
-		{Name: "Kinds"},
-		{Name: "Many"},
-		{Name: "Tree"},
-		{Name: "Nothing"},
+		{Name: "Kinds", Schema: "9d5a3f1b4290e553"},
+		{Name: "Many", Schema: "5b8bb4860d3e992f"},
+		{Name: "Tree", Schema: "a66bfaee6339b5d5"},
+		{Name: "Nothing", Schema: "9fc88bb84861572d"},
 	},
 }
 

@@ -206,3 +206,27 @@ func TestUnreachableBrokerGivesClearError(t *testing.T) {
 		t.Fatalf("a remote call on a node that failed to start: %v", err)
 	}
 }
+
+// TestRetryResendsAndTheCallerSeesOneReply: a //molgen:retry method whose
+// reply is slow is sent again with the same id; every copy is served, the
+// caller takes the first reply and the others are dropped and counted.
+func TestRetryResendsAndTheCallerSeesOneReply(t *testing.T) {
+	impl := &CalcImpl{}
+	n := remoteNode(t, kafkatest.App("retry"), allRemote, "all", hostAll(impl))
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	got, err := NewCalcClient(n).Slow(ctx, 700*time.Millisecond, "once")
+	if err != nil || got != "once" {
+		t.Fatalf("Slow = %q, %v", got, err)
+	}
+	if runs := impl.Slows.Load(); runs < 2 {
+		t.Fatalf("the request ran %d times; want it resent at least once", runs)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for n.Stats().LateReplies == 0 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if st := n.Stats(); st.LateReplies == 0 || st.Served < 2 {
+		t.Fatalf("stats %+v: want the extra replies dropped and counted", st)
+	}
+}

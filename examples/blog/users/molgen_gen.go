@@ -30,9 +30,9 @@ var molgenUsersDesc = runtime.ServiceDesc{
 	Name:      "users",
 	Interface: "github.com/molgen/molgen/examples/blog/users.Users",
 	Methods: []runtime.MethodDesc{
-		{Name: "Create"},
-		{Name: "Get", Timeout: 2 * time.Second},
-		{Name: "GetMany", Retry: 2},
+		{Name: "Create", Schema: "6632a1006d195eb4"},
+		{Name: "Get", Schema: "6632a1006d195eb4", Timeout: 2 * time.Second},
+		{Name: "GetMany", Schema: "0f0cf5b78dc7caf7", Retry: 2},
 	},
 }
 

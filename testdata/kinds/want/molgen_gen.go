@@ -23,9 +23,9 @@ var molgenKindsDesc = runtime.ServiceDesc{
 	Name:      "kinds-svc",
 	Interface: "example.com/kinds.Kinds",
 	Methods: []runtime.MethodDesc{
-		{Name: "Walk"},
-		{Name: "Fill"},
-		{Name: "Scalars"},
+		{Name: "Walk", Schema: "f4f06adcf64c6907"},
+		{Name: "Fill", Schema: "3a3e8525311057e0"},
+		{Name: "Scalars", Schema: "fbe1794838b9ea41"},
 	},
 }
 

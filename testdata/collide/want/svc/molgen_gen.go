@@ -22,7 +22,7 @@ var molgenMixerDesc = runtime.ServiceDesc{
 	Name:      "mixer",
 	Interface: "example.com/collide/svc.Mixer",
 	Methods: []runtime.MethodDesc{
-		{Name: "Mix"},
+		{Name: "Mix", Schema: "39c33413d15d6ae0"},
 	},
 }
 

@@ -28,7 +28,7 @@ var molgenAuthDesc = runtime.ServiceDesc{
 	Name:      "auth",
 	Interface: "example.com/multipkg/api.Auth",
 	Methods: []runtime.MethodDesc{
-		{Name: "Check"},
+		{Name: "Check", Schema: "e447df1dad49df22"},
 	},
 }
 
@@ -127,7 +127,7 @@ var molgenOrderBookDesc = runtime.ServiceDesc{
 	Name:      "orders",
 	Interface: "example.com/multipkg/api.OrderBook",
 	Methods: []runtime.MethodDesc{
-		{Name: "Place"},
+		{Name: "Place", Schema: "151d509c4b771ee0"},
 	},
 }
 
