@@ -126,6 +126,9 @@ func (e *Encoder) Marshal(m encoding.BinaryMarshaler) {
 // false (and records an error) when values nest too deeply, which usually
 // means a cycle. Each successful Enter is paired with Leave.
 func (e *Encoder) Enter() bool {
+	if e.err != nil {
+		return false // stop descending: with several self-references a cycle would otherwise take exponential time
+	}
 	if e.depth >= maxDepth {
 		e.fail(fmt.Errorf("molgen: value nests deeper than %d levels (a cyclic value?)", maxDepth))
 		return false
@@ -397,6 +400,9 @@ func (d *Decoder) Unmarshal(u encoding.BinaryUnmarshaler) {
 // Enter is called before decoding a value of a recursive type; it reports
 // false when values nest too deeply. Each successful Enter is paired with Leave.
 func (d *Decoder) Enter() bool {
+	if d.err != nil {
+		return false
+	}
 	if d.depth >= maxDepth {
 		d.fail("value nests deeper than %d levels", maxDepth)
 		return false

@@ -66,11 +66,21 @@ func errorIdentities(err error) []string {
 	defer errorRegistry.RUnlock()
 	var out []string
 	for _, key := range errorRegistry.keys {
-		if errors.Is(err, errorRegistry.byKey[key]) {
+		if safeIs(err, errorRegistry.byKey[key]) {
 			out = append(out, key)
 		}
 	}
 	return out
+}
+
+// safeIs is errors.Is, false when a user Is or Unwrap method panics.
+func safeIs(err, target error) (is bool) {
+	defer func() {
+		if recover() != nil {
+			is = false
+		}
+	}()
+	return errors.Is(err, target)
 }
 
 // RemoteError is an error returned by a service on another node. Its

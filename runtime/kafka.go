@@ -51,13 +51,18 @@ type kafkaTransport struct {
 	pending map[uint64]chan kafka.Message
 	closing bool
 	nextID  atomic.Uint64
-	writes  sync.WaitGroup // WriteMessages calls in flight
+	// session tells this process's correlation ids apart from those of an
+	// earlier process with the same reply topic (a fixed -instance).
+	session string
+
+	replyTopicsMu sync.Mutex
+	replyTopics   map[string]bool // reply topics this node's metadata cache is known to hold
+	writes        sync.WaitGroup  // WriteMessages calls in flight
 
 	topicsMu sync.Mutex
 	topics   map[string]bool // topics known to exist with leaders
 
 	servers []*server
-	sem     chan struct{} // bounds the requests served at once
 
 	stats transportStats
 }
@@ -83,15 +88,16 @@ func newKafkaTransport(ctx context.Context, n *Node) (*kafkaTransport, error) {
 			n.name, p.Source, len(p.Nodes))
 	}
 	t := &kafkaTransport{
-		node:    n,
-		log:     n.log,
-		app:     p.App,
-		brokers: brokers,
-		parts:   p.Kafka.Partitions,
-		rf:      p.Kafka.ReplicationFactor,
-		pending: map[uint64]chan kafka.Message{},
-		topics:  map[string]bool{},
-		sem:     make(chan struct{}, n.opts.MaxConcurrent),
+		node:        n,
+		log:         n.log,
+		app:         p.App,
+		brokers:     brokers,
+		parts:       p.Kafka.Partitions,
+		rf:          p.Kafka.ReplicationFactor,
+		pending:     map[uint64]chan kafka.Message{},
+		topics:      map[string]bool{},
+		replyTopics: map[string]bool{},
+		session:     randomHex(8),
 	}
 	// Our own Transport, never kafka.DefaultTransport: its goroutines and
 	// connections must end when the node closes. A short MetadataTTL makes
@@ -337,6 +343,28 @@ func (t *kafkaTransport) write(ctx context.Context, msgs ...kafka.Message) error
 	}
 }
 
+// knowReplyTopic makes sure this node's metadata cache holds a caller's
+// reply topic before a reply is written to it: a caller that started after
+// the last metadata refresh would otherwise wait for the next one.
+func (t *kafkaTransport) knowReplyTopic(ctx context.Context, topic string) {
+	t.replyTopicsMu.Lock()
+	known := t.replyTopics[topic]
+	t.replyTopicsMu.Unlock()
+	if known {
+		return
+	}
+	md, err := t.admin.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{topic}})
+	if err == nil && len(md.Topics) == 1 && md.Topics[0].Error != nil {
+		// Not cached yet: a metadata request that may auto-create makes the
+		// Transport ask the broker and cache the topic, which exists (its
+		// caller created it before sending the request).
+		t.tr.RoundTrip(ctx, t.admin.Addr, &metadataAPI.Request{TopicNames: []string{topic}, AllowAutoTopicCreation: true})
+	}
+	t.replyTopicsMu.Lock()
+	t.replyTopics[topic] = true
+	t.replyTopicsMu.Unlock()
+}
+
 func retriable(err error) bool {
 	var ke kafka.Error
 	if errors.As(err, &ke) {
@@ -362,22 +390,26 @@ func (t *kafkaTransport) replyLoop(ctx context.Context) {
 			continue
 		}
 		backoff = 10 * time.Millisecond
-		id, ok := parseUint(header(msg, hID))
-		if !ok {
-			t.stats.badMessages.Add(1)
-			t.log.Warn("dropping a reply without a valid molgen-id", "topic", msg.Topic, "offset", msg.Offset)
-			continue
-		}
-		t.mu.Lock()
-		ch := t.pending[id]
-		t.mu.Unlock()
-		if ch == nil {
+		session, counter, _ := strings.Cut(header(msg, hID), ".")
+		id, ok := parseUint(counter)
+		if !ok || session != t.session {
+			// A reply to an earlier process with this reply topic, or junk.
 			t.stats.lateReplies.Add(1)
 			continue
 		}
-		select {
-		case ch <- msg:
-		default: // a duplicate: the call already has its reply
+		// Hand over under the lock: close() closes these channels.
+		t.mu.Lock()
+		ch := t.pending[id]
+		delivered := false
+		if ch != nil {
+			select {
+			case ch <- msg:
+				delivered = true
+			default: // a duplicate: the call already has its reply
+			}
+		}
+		t.mu.Unlock()
+		if !delivered {
 			t.stats.lateReplies.Add(1)
 		}
 	}
@@ -388,6 +420,7 @@ func (t *kafkaTransport) replyLoop(ctx context.Context) {
 // connection.
 func (t *kafkaTransport) close() error {
 	var errs []error
+	t.node.preferLocalWhileDraining()
 	for _, s := range t.servers {
 		s.stopFetching()
 	}

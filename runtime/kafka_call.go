@@ -33,13 +33,21 @@ func (t *kafkaTransport) call(ctx context.Context, c *Client, method int, req, r
 	topic := requestTopic(t.app, c.desc.Name)
 	if !c.svc.topicReady.Load() {
 		if err := t.ensureTopic(ctx, topic, t.parts, requestRetention); err != nil {
-			return fail(err)
+			return fail(writeError(ctx, err))
 		}
 		c.svc.topicReady.Store(true)
 	}
 
 	e := encoderPool.Get().(*Encoder)
-	defer func() { e.Reset(); encoderPool.Put(e) }()
+	// A write cut short by ctx leaves the message queued in kafka-go,
+	// still pointing at e's buffer: such an encoder is never reused.
+	abandoned := false
+	defer func() {
+		if !abandoned {
+			e.Reset()
+			encoderPool.Put(e)
+		}
+	}()
 	req.MolgenEncode(e)
 	if err := e.Err(); err != nil {
 		return fail(err)
@@ -61,6 +69,7 @@ func (t *kafkaTransport) call(ctx context.Context, c *Client, method int, req, r
 	if m.Oneway {
 		// Durably in Kafka (acks=all) is all a oneway call waits for.
 		if err := t.write(ctx, msg); err != nil {
+			abandoned = ctx.Err() != nil
 			return fail(writeError(ctx, err))
 		}
 		return nil
@@ -69,7 +78,7 @@ func (t *kafkaTransport) call(ctx context.Context, c *Client, method int, req, r
 	t.stats.calls.Add(1)
 	id := t.nextID.Add(1)
 	msg.Headers = append(msg.Headers,
-		kafka.Header{Key: hID, Value: []byte(formatID(id))},
+		kafka.Header{Key: hID, Value: []byte(t.session + "." + formatID(id))},
 		kafka.Header{Key: hReplyTo, Value: []byte(t.replyTopic)},
 	)
 	ch := make(chan kafka.Message, 1)
@@ -94,6 +103,7 @@ func (t *kafkaTransport) call(ctx context.Context, c *Client, method int, req, r
 	var resendC <-chan time.Time
 	for attempt := 1; ; attempt++ {
 		if err := t.write(ctx, msg); err != nil {
+			abandoned = ctx.Err() != nil
 			return fail(writeError(ctx, err))
 		}
 		if attempt < attempts {

@@ -22,6 +22,7 @@ type server struct {
 	h       *hosted
 	methods map[string]int
 	reader  *kafka.Reader
+	sem     chan struct{} // bounds the requests of this service served at once
 
 	fetchCtx    context.Context
 	stopFetch   context.CancelFunc
@@ -52,6 +53,9 @@ func (t *kafkaTransport) serve(ctx context.Context, s *service) (*server, error)
 		commitStop: make(chan struct{}),
 		commitDone: make(chan struct{}),
 		tracker:    offsetTracker{parts: map[int]*partitionOffsets{}},
+		// Per service, not per node: a handler of one service waiting on
+		// another hosted here must not take the slots the other needs.
+		sem: make(chan struct{}, t.node.opts.MaxConcurrent),
 	}
 	for i, m := range s.hosted.desc.Methods {
 		srv.methods[m.Name] = i
@@ -101,13 +105,13 @@ func (s *server) fetchLoop() {
 	backoff := 10 * time.Millisecond
 	for {
 		select {
-		case s.t.sem <- struct{}{}:
+		case s.sem <- struct{}{}:
 		case <-s.fetchCtx.Done():
 			return
 		}
 		msg, err := s.reader.FetchMessage(s.fetchCtx)
 		if err != nil {
-			<-s.t.sem
+			<-s.sem
 			if s.fetchCtx.Err() != nil {
 				return
 			}
@@ -121,9 +125,14 @@ func (s *server) fetchLoop() {
 		s.inflight.Add(1)
 		go func() {
 			defer func() {
+				// Last line of defence: nothing a request does stops the node.
+				if r := recover(); r != nil {
+					s.t.stats.panics.Add(1)
+					s.t.log.Error("panic while serving a request", "service", s.svc.name, "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+				}
 				s.tracker.done(msg.Partition, msg.Offset)
 				s.inflight.Done()
-				<-s.t.sem
+				<-s.sem
 			}()
 			s.handle(msg)
 		}()
@@ -194,13 +203,13 @@ func (s *server) handle(msg kafka.Message) {
 	resp, err := s.invoke(ctx, idx, msg.Value)
 	if _, undecodable := err.(*badRequest); undecodable {
 		s.t.stats.badMessages.Add(1)
-		log.Warn("bad request", "err", err)
+		log.Warn("bad request", "err", errorMessage(err))
 	} else {
 		s.t.stats.served.Add(1)
 	}
 	if replyTo == "" {
 		if err != nil {
-			log.Warn("oneway call failed", "err", err)
+			log.Warn("oneway call failed", "err", errorMessage(err))
 		}
 		return
 	}
@@ -220,29 +229,19 @@ func (s *server) invoke(ctx context.Context, idx int, payload []byte) (resp Mess
 	return s.h.handlers[idx](ctx, s.h.impl, NewDecoder(payload))
 }
 
-// reply writes the answer to a request to the caller's reply topic.
+// reply writes the answer to a request to the caller's reply topic. It
+// runs code of the service (MarshalBinary, Error, Is methods); a panic there
+// is answered as a panic of the call.
 func (s *server) reply(ctx context.Context, log lazyLogger, replyTo, id string, deadline time.Time, resp Message, callErr error) {
-	e := encoderPool.Get().(*Encoder)
-	defer func() { e.Reset(); encoderPool.Put(e) }()
-	status := statusOK
-	if callErr == nil && resp != nil {
-		resp.MolgenEncode(e)
-		if err := e.Err(); err != nil {
-			e.Reset()
-			callErr = fmt.Errorf("molgen: encoding the response of %s: %w", s.svc.name, err)
-		}
-	}
-	if callErr != nil {
-		status = statusError
-		encodeError(e, callErr)
-	}
+	value, status := s.replyValue(resp, callErr)
 	// Past the deadline the caller has given up; a little grace still
 	// lets a reply that is ready go out.
 	wctx, cancel := context.WithDeadline(context.Background(), deadline.Add(time.Second))
 	defer cancel()
+	s.t.knowReplyTopic(wctx, replyTo)
 	err := s.t.write(wctx, kafka.Message{
 		Topic: replyTo,
-		Value: e.Data(),
+		Value: value,
 		Headers: []kafka.Header{
 			{Key: hVersion, Value: []byte(WireVersion)},
 			{Key: hID, Value: []byte(id)},
@@ -252,6 +251,32 @@ func (s *server) reply(ctx context.Context, log lazyLogger, replyTo, id string, 
 	if err != nil && !errors.Is(err, context.DeadlineExceeded) {
 		log.Warn("writing a reply", "reply_to", replyTo, "err", err)
 	}
+}
+
+// replyValue encodes a reply's value (a fresh buffer: kafka-go may keep it
+// after a write gives up).
+func (s *server) replyValue(resp Message, callErr error) (value []byte, status string) {
+	defer func() {
+		if r := recover(); r != nil {
+			s.t.stats.panics.Add(1)
+			e := NewEncoder(nil)
+			encodeError(e, &PanicError{Service: s.svc.name, Method: "(reply)", Value: fmt.Sprintf("encoding the reply: %v", r), Stack: debug.Stack()})
+			value, status = e.Data(), statusError
+		}
+	}()
+	e := NewEncoder(make([]byte, 0, 128))
+	if callErr == nil && resp != nil {
+		resp.MolgenEncode(e)
+		if err := e.Err(); err != nil {
+			e = NewEncoder(nil)
+			callErr = fmt.Errorf("molgen: encoding the response of %s: %w", s.svc.name, err)
+		}
+	}
+	if callErr != nil {
+		encodeError(e, callErr)
+		return e.Data(), statusError
+	}
+	return e.Data(), statusOK
 }
 
 // commitLoop commits, every commitInterval, the offsets up to which every
@@ -322,15 +347,24 @@ func (s *server) drain() error {
 // offsetTracker knows, per partition, which fetched requests are still in
 // flight, so that an offset is committed only when every request before it
 // is done (requests of a partition finish out of order).
+//
+// After a rebalance kafka-go fetches a partition again from its committed
+// offset: a fetch that does not follow the previous one starts a new
+// session of the partition, and requests of older sessions (whose messages
+// are fetched again) no longer hold its commits back. A session's commits
+// never go below its first offset.
 type offsetTracker struct {
 	mu    sync.Mutex
 	parts map[int]*partitionOffsets
 }
 
 type partitionOffsets struct {
-	inflight  map[int64]struct{}
-	next      int64 // one past the highest offset fetched
-	committed int64 // the last offset committed (the next to read)
+	session   int
+	inflight  map[int64]int // offset -> session
+	base      int64         // first offset fetched in this session
+	next      int64         // one past the last offset fetched
+	committed int64         // the last offset committed (the next to read)
+	dirty     bool          // something changed since the last commit
 }
 
 type partitionCommit struct {
@@ -343,31 +377,44 @@ func (t *offsetTracker) start(partition int, offset int64) {
 	defer t.mu.Unlock()
 	p := t.parts[partition]
 	if p == nil {
-		p = &partitionOffsets{inflight: map[int64]struct{}{}, committed: -1}
+		p = &partitionOffsets{inflight: map[int64]int{}, committed: -1, base: offset, next: offset}
 		t.parts[partition] = p
 	}
-	p.inflight[offset] = struct{}{}
-	p.next = max(p.next, offset+1)
+	if offset != p.next {
+		p.session++
+		p.base = offset
+		p.committed = -1
+	}
+	p.inflight[offset] = p.session
+	p.next = offset + 1
+	p.dirty = true
 }
 
 func (t *offsetTracker) done(partition int, offset int64) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	delete(t.parts[partition].inflight, offset)
+	p := t.parts[partition]
+	delete(p.inflight, offset)
+	p.dirty = true
 }
 
-// committable returns, for each partition, the offset below which all
-// fetched requests are done, when it is beyond what was committed.
+// committable returns, for each partition with news, the offset below which
+// every request of its current session is done.
 func (t *offsetTracker) committable() []partitionCommit {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	var out []partitionCommit
 	for id, p := range t.parts {
-		next := p.next
-		for o := range p.inflight {
-			next = min(next, o)
+		if !p.dirty {
+			continue
 		}
-		if next > p.committed {
+		next := p.next
+		for o, session := range p.inflight {
+			if session == p.session {
+				next = min(next, o)
+			}
+		}
+		if next > p.committed && next >= p.base {
 			out = append(out, partitionCommit{id, next})
 		}
 	}
@@ -380,11 +427,18 @@ func (t *offsetTracker) committed(partition int, next int64) {
 	defer t.mu.Unlock()
 	if p := t.parts[partition]; p != nil && next > p.committed {
 		p.committed = next
+		p.dirty = false
+		for _, session := range p.inflight {
+			if session == p.session {
+				p.dirty = true // more to commit when those finish
+				break
+			}
+		}
 	}
 }
 
 // lazyLogger adds a request's attributes to a log line only when one is
-// written, keeping the hot path free of allocations for logs not enabled.
+// written, keeping the hot path free of work for logs not enabled.
 type lazyLogger struct {
 	base *slog.Logger
 	args []any

@@ -76,7 +76,7 @@ type Node struct {
 	services map[string]*service
 	state    atomic.Int32 // nodeNew, nodeStarted, nodeClosed
 
-	remote *kafkaTransport // nil unless the placement needs Kafka
+	remote atomic.Pointer[kafkaTransport] // nil unless the placement needs Kafka
 }
 
 const (
@@ -215,6 +215,19 @@ func (n *Node) Register(desc *ServiceDesc, impl any, handlers []Handler) error {
 	return nil
 }
 
+// preferLocalWhileDraining makes calls to services hosted here direct, even
+// with prefer_local off: requests still running during a drain may call
+// services whose consumers have already stopped fetching.
+func (n *Node) preferLocalWhileDraining() {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for _, s := range n.services {
+		if s.hosted != nil {
+			s.client.local.Store(s.hosted)
+		}
+	}
+}
+
 // needsKafka reports whether this node exchanges calls with other nodes.
 func (n *Node) needsKafka() bool {
 	p := n.opts.Placement
@@ -235,12 +248,16 @@ func (n *Node) Start(ctx context.Context) error {
 		n.log.Debug("node started", "kafka", false)
 		return nil
 	}
+	// Bound the whole start: topic creation and leader waits retry until
+	// their context ends.
+	ctx, cancel := context.WithTimeout(ctx, n.opts.ConnectTimeout+30*time.Second)
+	defer cancel()
 	t, err := newKafkaTransport(ctx, n)
 	if err != nil {
 		n.state.Store(nodeClosed)
 		return err
 	}
-	n.remote = t
+	n.remote.Store(t)
 	return nil
 }
 
@@ -250,7 +267,7 @@ func (n *Node) Start(ctx context.Context) error {
 func (n *Node) Close() error {
 	n.mu.Lock()
 	prev := n.state.Swap(nodeClosed)
-	remote := n.remote
+	remote := n.remote.Load()
 	n.mu.Unlock()
 	if prev == nodeClosed || remote == nil {
 		return nil
@@ -270,9 +287,7 @@ type Stats struct {
 
 // Stats returns the node's counters; they are zero for a node without Kafka.
 func (n *Node) Stats() Stats {
-	n.mu.Lock()
-	t := n.remote
-	n.mu.Unlock()
+	t := n.remote.Load()
 	if t == nil {
 		return Stats{}
 	}
@@ -319,7 +334,7 @@ func (c *Client) Call(ctx context.Context, method int, req, resp Message) error 
 	if c.node.state.Load() == nodeClosed {
 		return &CallError{Service: c.desc.Name, Method: m.Name, Err: ErrClosed}
 	}
-	if t := c.node.remote; t != nil {
+	if t := c.node.remote.Load(); t != nil {
 		return t.call(ctx, c, method, req, resp)
 	}
 	if h := c.svc.hosted; h != nil && c.node.state.Load() != nodeNew {

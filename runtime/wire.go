@@ -1,6 +1,7 @@
 package runtime
 
 import (
+	"fmt"
 	"strconv"
 	"time"
 )
@@ -48,7 +49,7 @@ func formatID(id uint64) string { return strconv.FormatUint(id, 10) }
 // encodeError writes a service error: its message, then the identities of
 // the registered error variables it matches (see RegisterErrors).
 func encodeError(e *Encoder, err error) {
-	e.String(err.Error())
+	e.String(errorMessage(err))
 	ids := errorIdentities(err)
 	e.Len(len(ids), false)
 	for _, id := range ids {
@@ -68,4 +69,15 @@ func decodeError(d *Decoder, service, method string) (*RemoteError, error) {
 		return nil, err
 	}
 	return newRemoteError(service, method, msg, ids), nil
+}
+
+// errorMessage is err.Error(), or a description of its panic: an error
+// type's Error method may panic (a nil *T returned as error, say).
+func errorMessage(err error) (msg string) {
+	defer func() {
+		if r := recover(); r != nil {
+			msg = fmt.Sprintf("%T (its Error method panicked: %v)", err, r)
+		}
+	}()
+	return err.Error()
 }

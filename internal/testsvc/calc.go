@@ -44,6 +44,8 @@ type Calc interface {
 	Where(ctx context.Context, d time.Duration) (string, error)
 	// Runs returns how many Where calls this instance started.
 	Runs(ctx context.Context) (int64, error)
+	// Broken returns an error value whose Error method panics.
+	Broken(ctx context.Context) error
 	// Slow waits for d and returns s; callers resend it when no reply came.
 	//
 	//molgen:retry 3
@@ -73,6 +75,17 @@ func (c *CalcImpl) Where(ctx context.Context, d time.Duration) (string, error) {
 	case <-ctx.Done():
 		return "", ctx.Err()
 	}
+}
+
+// brokenError is a nil *brokenError returned as an error: the classic mistake.
+type brokenError struct{ msg string }
+
+func (e *brokenError) Error() string { return e.msg }
+
+// Broken returns a typed nil error.
+func (c *CalcImpl) Broken(ctx context.Context) error {
+	var e *brokenError
+	return e
 }
 
 // Slow waits for d and returns s.

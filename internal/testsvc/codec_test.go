@@ -125,10 +125,16 @@ func TestRoundTripSeveralParamsAndResults(t *testing.T) {
 func TestEncodeCyclicValueFailsCleanly(t *testing.T) {
 	tr := &Tree{Label: "loop"}
 	tr.Left = tr
+	// Several ways back to the root: without care, exponential work.
+	tr.Children = []Tree{{Left: tr}, {Left: tr}, {Left: tr}}
+	start := time.Now()
 	e := runtime.NewEncoder(nil)
 	(&molgenCodecTreeRequest{A0: tr}).MolgenEncode(e)
 	if err := e.Err(); err == nil || !strings.Contains(err.Error(), "cyclic") {
 		t.Fatalf("encoding a cycle: err = %v, want a nesting error", err)
+	}
+	if el := time.Since(start); el > 5*time.Second {
+		t.Fatalf("encoding a cyclic value took %v", el)
 	}
 }
 

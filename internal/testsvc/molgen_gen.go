@@ -40,6 +40,7 @@ var molgenCalcDesc = runtime.ServiceDesc{
 		{Name: "Total", Schema: "099345180562cba4", Retry: 2},
 		{Name: "Where", Schema: "7075ad6d9445da8d"},
 		{Name: "Runs", Schema: "099345180562cba4"},
+		{Name: "Broken", Schema: "9fc88bb84861572d"},
 		{Name: "Slow", Schema: "aa379baf045b828e", Retry: 3},
 	},
 }
@@ -56,7 +57,7 @@ func RegisterCalc(n *runtime.Node, impl Calc) error {
 	if impl == nil {
 		return fmt.Errorf("molgen: RegisterCalc called with a nil Calc")
 	}
-	return n.Register(&molgenCalcDesc, impl, []runtime.Handler{molgenCalc_Add, molgenCalc_Sqrt, molgenCalc_Sleep, molgenCalc_Panic, molgenCalc_Fail, molgenCalc_Count, molgenCalc_Total, molgenCalc_Where, molgenCalc_Runs, molgenCalc_Slow})
+	return n.Register(&molgenCalcDesc, impl, []runtime.Handler{molgenCalc_Add, molgenCalc_Sqrt, molgenCalc_Sleep, molgenCalc_Panic, molgenCalc_Fail, molgenCalc_Count, molgenCalc_Total, molgenCalc_Where, molgenCalc_Runs, molgenCalc_Broken, molgenCalc_Slow})
 }
 
 // Compile-time checks that Calc has the methods this file was generated for.
@@ -73,6 +74,7 @@ var (
 		Total(context.Context) (int64, error)
 		Where(context.Context, time.Duration) (string, error)
 		Runs(context.Context) (int64, error)
+		Broken(context.Context) error
 		Slow(context.Context, time.Duration, string) (string, error)
 	} = Calc(nil)
 )
@@ -235,12 +237,28 @@ func (x *molgenCalcClient) Runs(ctx context.Context) (r0 int64, err error) {
 	return resp.R0, err
 }
 
+// Broken returns an error value whose Error method panics.
+func (x *molgenCalcClient) Broken(ctx context.Context) (err error) {
+	if impl, ok := x.c.Local().(Calc); ok {
+		defer func() {
+			if p := recover(); p != nil {
+				err = x.c.Panicked(9, p)
+			}
+		}()
+		return impl.Broken(ctx)
+	}
+	req := molgenCalcBrokenRequest{}
+	var resp molgenCalcBrokenResponse
+	err = x.c.Call(ctx, 9, &req, &resp)
+	return err
+}
+
 // Slow waits for d and returns s; callers resend it when no reply came.
 func (x *molgenCalcClient) Slow(ctx context.Context, a0 time.Duration, a1 string) (r0 string, err error) {
 	if impl, ok := x.c.Local().(Calc); ok {
 		defer func() {
 			if p := recover(); p != nil {
-				err = x.c.Panicked(9, p)
+				err = x.c.Panicked(10, p)
 			}
 		}()
 		return impl.Slow(ctx, a0, a1)
@@ -250,7 +268,7 @@ func (x *molgenCalcClient) Slow(ctx context.Context, a0 time.Duration, a1 string
 		A1: a1,
 	}
 	var resp molgenCalcSlowResponse
-	err = x.c.Call(ctx, 9, &req, &resp)
+	err = x.c.Call(ctx, 10, &req, &resp)
 	return resp.R0, err
 }
 
@@ -601,6 +619,37 @@ func (m *molgenCalcRunsResponse) MolgenEncode(e *runtime.Encoder) {
 func (m *molgenCalcRunsResponse) MolgenDecode(d *runtime.Decoder) {
 	m.R0 = d.Int64()
 }
+
+// molgenCalc_Broken serves Calc.Broken requests.
+func molgenCalc_Broken(ctx context.Context, impl any, d *runtime.Decoder) (runtime.Message, error) {
+	var req molgenCalcBrokenRequest
+	req.MolgenDecode(d)
+	if err := d.Finish(); err != nil {
+		return nil, runtime.BadRequest(err)
+	}
+	var resp molgenCalcBrokenResponse
+	var err error
+	err = impl.(Calc).Broken(ctx)
+	return &resp, err
+}
+
+// molgenCalcBrokenRequest holds the arguments of Calc.Broken.
+type molgenCalcBrokenRequest struct{}
+
+// MolgenEncode appends m to e.
+func (m *molgenCalcBrokenRequest) MolgenEncode(e *runtime.Encoder) {}
+
+// MolgenDecode reads m from d.
+func (m *molgenCalcBrokenRequest) MolgenDecode(d *runtime.Decoder) {}
+
+// molgenCalcBrokenResponse holds the results of Calc.Broken.
+type molgenCalcBrokenResponse struct{}
+
+// MolgenEncode appends m to e.
+func (m *molgenCalcBrokenResponse) MolgenEncode(e *runtime.Encoder) {}
+
+// MolgenDecode reads m from d.
+func (m *molgenCalcBrokenResponse) MolgenDecode(d *runtime.Decoder) {}
 
 // molgenCalc_Slow serves Calc.Slow requests.
 func molgenCalc_Slow(ctx context.Context, impl any, d *runtime.Decoder) (runtime.Message, error) {

@@ -112,6 +112,14 @@ func TestRemotePanicBecomesErrorAndNodeKeepsServing(t *testing.T) {
 			t.Fatalf("after a panic, Add = %d, %v", got, err)
 		}
 	}
+	// An error whose Error method panics (a typed nil) is answered too.
+	err = c.Broken(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "brokenError (its Error method panicked") {
+		t.Fatalf("Broken err = %v", err)
+	}
+	if got, err := c.Add(context.Background(), 1, 1); err != nil || got != 2 {
+		t.Fatalf("after a broken error, Add = %d, %v", got, err)
+	}
 }
 
 func TestRemoteOnewayAndRetry(t *testing.T) {
