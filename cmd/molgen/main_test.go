@@ -137,7 +137,7 @@ func TestStaleFileFailsToCompileWithInstructions(t *testing.T) {
 	if err == nil || !strings.Contains(out, "molgen_gen.go") || !strings.Contains(out, "Freeze") {
 		t.Fatalf("build with a stale generated file: err=%v\n%s", err, out)
 	}
-	line := lineOf(t, filepath.Join(dir, "molgen_gen.go"), "_ Accounts = (*molgenAccountsClient)(nil)")
+	line := lineOf(t, filepath.Join(dir, "molgen_gen.go"), "_ Accounts = (*molgenClient_Accounts)(nil)")
 	if !strings.Contains(line, "re-run 'molgen generate'") {
 		t.Fatalf("the failing check is not preceded by instructions:\n%s", line)
 	}

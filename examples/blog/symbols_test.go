@@ -21,8 +21,8 @@ func TestNodeBinariesLinkOnlyWhatTheyHost(t *testing.T) {
 	const (
 		usersImpl   = "examples/blog/users.(*directory).Create"
 		postsImpl   = "examples/blog/posts.(*store).Publish"
-		postsClient = "examples/blog/posts.(*molgenPostsClient).Publish"
-		usersClient = "examples/blog/users.(*molgenUsersClient).Get"
+		postsClient = "examples/blog/posts.(*molgenClient_Posts).Publish"
+		usersClient = "examples/blog/users.(*molgenClient_Users).Get"
 	)
 	want := map[string]struct{ has, lacks []string }{
 		"users":   {has: []string{usersImpl}, lacks: []string{postsImpl, postsClient}},

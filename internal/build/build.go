@@ -204,8 +204,11 @@ func compile(cfg Config, a *app.App, specs []emit.NodeSpec) ([]Binary, error) {
 		if err := os.WriteFile(file, src, 0o644); err != nil {
 			return nil, err
 		}
-		overlay.Replace[filepath.Join(a.ModuleDir, buildDir, spec.Node, "main.go")] = file
-		pkgs = append(pkgs, "./"+buildDir+"/"+spec.Node)
+		// The directory is "node_<name>": go build names a binary after its
+		// package directory, except for version-like names such as "v2".
+		dir := "node_" + spec.Node
+		overlay.Replace[filepath.Join(a.ModuleDir, buildDir, dir, "main.go")] = file
+		pkgs = append(pkgs, "./"+buildDir+"/"+dir)
 		bins = append(bins, Binary{Node: spec.Node, Path: filepath.Join(out, spec.Node)})
 	}
 	overlayFile := filepath.Join(tmp, "overlay.json")
@@ -213,7 +216,14 @@ func compile(cfg Config, a *app.App, specs []emit.NodeSpec) ([]Binary, error) {
 	if err := os.WriteFile(overlayFile, data, 0o644); err != nil {
 		return nil, err
 	}
-	args := []string{"build", "-overlay", overlayFile, "-o", out + string(filepath.Separator)}
+	// Build into a staging directory next to the output, then rename: a
+	// failed build leaves earlier binaries as they were.
+	staging, err := os.MkdirTemp(out, ".molgen-build-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(staging)
+	args := []string{"build", "-overlay", overlayFile, "-o", staging + string(filepath.Separator)}
 	if tags := strings.TrimSpace(cfg.Load.Tags); tags != "" {
 		args = append(args, "-tags", tags)
 	}
@@ -226,6 +236,17 @@ func compile(cfg Config, a *app.App, specs []emit.NodeSpec) ([]Binary, error) {
 	cmd.Stderr = &stderr
 	if err := cmd.Run(); err != nil {
 		return nil, fmt.Errorf("molgen build: go build failed:\n%s", strings.TrimSpace(stderr.String()))
+	}
+	for i := range bins {
+		b := &bins[i]
+		built := filepath.Join(staging, "node_"+b.Node)
+		if _, err := os.Stat(built + ".exe"); err == nil {
+			built += ".exe"
+			b.Path += ".exe"
+		}
+		if err := os.Rename(built, b.Path); err != nil {
+			return nil, fmt.Errorf("molgen build: %w", err)
+		}
 	}
 	for _, b := range bins {
 		shown := diag.Rel(b.Path)

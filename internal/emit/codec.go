@@ -2,6 +2,7 @@ package emit
 
 import (
 	"fmt"
+	"strconv"
 
 	"github.com/dave/jennifer/jen"
 	"github.com/molgen/molgen/internal/model"
@@ -89,11 +90,18 @@ func typeExpr(t *model.Type) jen.Code {
 	case model.Struct:
 		fields := make([]jen.Code, len(t.Fields))
 		for i, f := range t.Fields {
+			var field *jen.Statement
 			if f.Embedded {
-				fields[i] = typeExpr(f.Type)
+				field = jen.Add(typeExpr(f.Type))
 			} else {
-				fields[i] = jen.Id(f.Name).Add(typeExpr(f.Type))
+				field = jen.Id(f.Name).Add(typeExpr(f.Type))
 			}
+			if f.Tag != "" {
+				// Written verbatim: tags are part of the type's identity,
+				// and jen's Tag would reorder them.
+				field = field.Op(strconv.Quote(f.Tag))
+			}
+			fields[i] = field
 		}
 		return jen.Struct(fields...)
 	}

@@ -25,6 +25,9 @@ const (
 
 // File returns the gofmt'd source of pkg's molgen_gen.go.
 func File(pkg *model.Package) ([]byte, error) {
+	if err := checkNames(pkg); err != nil {
+		return nil, err
+	}
 	f := jen.NewFilePathName(pkg.Path, pkg.Name)
 	f.HeaderComment(Header)
 	f.ImportName(runtimePath, "runtime")

@@ -16,25 +16,47 @@ type svcNames struct {
 	desc, client, newClient, register string
 }
 
+// Generated identifiers start with a prefix per kind (molgenDesc_,
+// molgenClient_, molgenHandle_, molgenRequest_, molgenResponse_, molgenEnc_,
+// molgenDec_), so that names of different kinds never collide.
 func namesOf(s *model.Service) svcNames {
 	return svcNames{
-		desc:      "molgen" + s.Iface + "Desc",
-		client:    "molgen" + s.Iface + "Client",
+		desc:      "molgenDesc_" + s.Iface,
+		client:    "molgenClient_" + s.Iface,
 		newClient: "New" + s.Iface + "Client",
 		register:  "Register" + s.Iface,
 	}
 }
 
 func requestType(s *model.Service, m *model.Method) string {
-	return "molgen" + s.Iface + m.Name + "Request"
+	return "molgenRequest_" + s.Iface + "_" + m.Name
 }
 
 func responseType(s *model.Service, m *model.Method) string {
-	return "molgen" + s.Iface + m.Name + "Response"
+	return "molgenResponse_" + s.Iface + "_" + m.Name
 }
 
 func handlerName(s *model.Service, m *model.Method) string {
-	return "molgen" + s.Iface + "_" + m.Name
+	return "molgenHandle_" + s.Iface + "_" + m.Name
+}
+
+// checkNames reports generated names that two declarations would share
+// (possible only with underscores in names, e.g. A_B.C and A.B_C).
+func checkNames(pkg *model.Package) error {
+	seen := map[string]string{}
+	for _, s := range pkg.Services {
+		names := []string{namesOf(s).desc, namesOf(s).client, namesOf(s).newClient, namesOf(s).register}
+		for _, m := range s.Methods {
+			names = append(names, requestType(s, m), responseType(s, m), handlerName(s, m))
+		}
+		for _, n := range names {
+			if prev, dup := seen[n]; dup {
+				return fmt.Errorf("%s: services %s and %s would both generate %s: rename one of them (or a method)", s.Pos, prev, s.Iface, n)
+			}
+			seen[n] = s.Iface
+		}
+	}
+	return nil
 }
 
 // service emits everything for one service: its descriptor, client,
@@ -62,7 +84,7 @@ func service(f *jen.File, c *codec, s *model.Service) {
 
 // descriptor emits the service's runtime description.
 //
-//	var molgenUsersDesc = runtime.ServiceDesc{Name: "users", Methods: []runtime.MethodDesc{{Name: "Get"}}}
+//	var molgenDesc_Users = runtime.ServiceDesc{Name: "users", Methods: []runtime.MethodDesc{{Name: "Get"}}}
 func descriptor(f *jen.File, s *model.Service, n svcNames) {
 	methods := make([]jen.Code, len(s.Methods))
 	for i, m := range s.Methods {
@@ -89,7 +111,7 @@ func descriptor(f *jen.File, s *model.Service, n svcNames) {
 
 // clientCtor emits NewXClient.
 //
-//	func NewUsersClient(n *runtime.Node) Users { return &molgenUsersClient{c: n.Client(&molgenUsersDesc)} }
+//	func NewUsersClient(n *runtime.Node) Users { return &molgenClient_Users{c: n.Client(&molgenDesc_Users)} }
 func clientCtor(f *jen.File, s *model.Service, n svcNames) {
 	f.Commentf("%s returns a %s that routes each call by n's placement: a direct", n.newClient, s.Iface)
 	f.Commentf("call when service %q is hosted on n, a request over Kafka otherwise.", s.Name)
@@ -104,7 +126,7 @@ func clientCtor(f *jen.File, s *model.Service, n svcNames) {
 // register emits RegisterX, the server shim.
 //
 //	func RegisterUsers(n *runtime.Node, impl Users) error {
-//		return n.Register(&molgenUsersDesc, impl, []runtime.Handler{molgenUsers_Get})
+//		return n.Register(&molgenDesc_Users, impl, []runtime.Handler{molgenHandle_Users_Get})
 //	}
 func register(f *jen.File, s *model.Service, n svcNames) {
 	handlers := make([]jen.Code, len(s.Methods))
@@ -155,7 +177,7 @@ func checks(f *jen.File, s *model.Service, n svcNames) {
 
 // clientMethod emits one client method.
 //
-//	func (x *molgenUsersClient) Get(ctx context.Context, a0 UserID) (r0 User, err error) {
+//	func (x *molgenClient_Users) Get(ctx context.Context, a0 UserID) (r0 User, err error) {
 //		if impl, ok := x.c.Local().(Users); ok {
 //			defer func() {
 //				if p := recover(); p != nil {
@@ -164,8 +186,8 @@ func checks(f *jen.File, s *model.Service, n svcNames) {
 //			}()
 //			return impl.Get(ctx, a0)
 //		}
-//		req := molgenUsersGetRequest{A0: a0}
-//		var resp molgenUsersGetResponse
+//		req := molgenRequest_Users_Get{A0: a0}
+//		var resp molgenResponse_Users_Get
 //		err = x.c.Call(ctx, 0, &req, &resp)
 //		return resp.R0, err
 //	}
@@ -219,11 +241,11 @@ func clientMethod(f *jen.File, s *model.Service, n svcNames, index int, m *model
 // handler emits the server-side function that decodes a request, calls the
 // implementation and returns the response.
 //
-//	func molgenUsers_Get(ctx context.Context, impl any, d *runtime.Decoder) (runtime.Message, error) {
-//		var req molgenUsersGetRequest
+//	func molgenHandle_Users_Get(ctx context.Context, impl any, d *runtime.Decoder) (runtime.Message, error) {
+//		var req molgenRequest_Users_Get
 //		req.MolgenDecode(d)
 //		if err := d.Finish(); err != nil { return nil, runtime.BadRequest(err) }
-//		var resp molgenUsersGetResponse
+//		var resp molgenResponse_Users_Get
 //		var err error
 //		resp.R0, err = impl.(Users).Get(ctx, req.A0)
 //		return &resp, err
@@ -258,9 +280,9 @@ func handler(f *jen.File, s *model.Service, m *model.Method) {
 // messages emits the request and response types of a method with their
 // generated codecs.
 //
-//	type molgenUsersGetRequest struct{ A0 UserID }
-//	func (m *molgenUsersGetRequest) MolgenEncode(e *runtime.Encoder) { e.String(string(m.A0)) }
-//	func (m *molgenUsersGetRequest) MolgenDecode(d *runtime.Decoder) { m.A0 = UserID(d.String()) }
+//	type molgenRequest_Users_Get struct{ A0 UserID }
+//	func (m *molgenRequest_Users_Get) MolgenEncode(e *runtime.Encoder) { e.String(string(m.A0)) }
+//	func (m *molgenRequest_Users_Get) MolgenDecode(d *runtime.Decoder) { m.A0 = UserID(d.String()) }
 func messages(f *jen.File, c *codec, s *model.Service, m *model.Method) {
 	message(f, c, requestType(s, m), fmt.Sprintf("the arguments of %s.%s", s.Iface, m.Name), "A", m.Params)
 	message(f, c, responseType(s, m), fmt.Sprintf("the results of %s.%s", s.Iface, m.Name), "R", m.Results)

@@ -89,9 +89,10 @@ func Load(cfg Config) (*model.Program, error) {
 		return nil, fmt.Errorf("loading packages: %w", err)
 	}
 	l := &loader{
-		fset:     fset,
-		services: map[*types.TypeName]*model.Service{},
-		foreign:  map[string]map[string]string{},
+		fset:       fset,
+		services:   map[*types.TypeName]*model.Service{},
+		methodDirs: map[token.Pos][]directive{},
+		foreign:    map[string]map[string]string{},
 	}
 	return l.run(pkgs, overlay)
 }
@@ -112,6 +113,11 @@ type loader struct {
 	errs diag.List
 
 	services map[*types.TypeName]*model.Service
+	// methodDirs holds the directives of service methods by the position
+	// of the method's name, so that methods embedded from another service
+	// keep theirs.
+	methodDirs map[token.Pos][]directive
+	pending    []pendingService
 	// foreign caches the services declared by packages that were not
 	// loaded from source: package path -> type name -> service name.
 	foreign map[string]map[string]string
@@ -165,13 +171,19 @@ func (l *loader) run(pkgs []*packages.Package, overlay map[string][]byte) (*mode
 		infos = append(infos, info)
 	}
 
-	// Services first: constructors and mains refer to them.
+	// Services first: constructors and mains refer to them. All service
+	// declarations are found before any is checked, so that a service can
+	// embed another declared later.
 	for _, info := range infos {
 		l.collectServices(info)
+	}
+	for _, p := range l.pending {
+		l.service(p.info, p.ts, p.it, p.d)
 	}
 	for _, info := range infos {
 		l.collectFuncs(info)
 		l.reportMisplaced(info)
+		l.checkReserved(info)
 	}
 	l.checkUnique(infos)
 
@@ -266,14 +278,26 @@ func (l *loader) collectServices(info *pkgInfo) {
 				if svc == nil {
 					continue
 				}
+				if ts.Assign.IsValid() {
+					l.errs.Add(position(l.fset, ts.Name.Pos()), "//molgen:service cannot annotate the alias %s: declare a defined interface type (type %s interface{...})", ts.Name.Name, ts.Name.Name)
+					continue
+				}
 				if !isIface {
 					l.errs.Add(position(l.fset, ts.Name.Pos()), "//molgen:service must annotate an interface type; %s is not an interface", ts.Name.Name)
 					continue
 				}
-				l.service(info, ts, it, *svc)
+				l.pending = append(l.pending, pendingService{info, ts, it, *svc})
 			}
 		}
 	}
+}
+
+// pendingService is a service declaration waiting to be checked.
+type pendingService struct {
+	info *pkgInfo
+	ts   *ast.TypeSpec
+	it   *ast.InterfaceType
+	d    directive
 }
 
 // methodDirectives marks the directives on the methods of an interface:
@@ -294,6 +318,10 @@ func (l *loader) methodDirectives(info *pkgInfo, it *ast.InterfaceType, isServic
 			case len(field.Names) == 0:
 				for _, d := range ds {
 					l.errs.Add(position(l.fset, d.Pos), "misplaced //molgen:%s directive: it belongs on a method, not an embedded interface", d.Name)
+				}
+			default:
+				for _, n := range field.Names {
+					l.methodDirs[n.Pos()] = append(l.methodDirs[n.Pos()], ds...)
 				}
 			}
 		}
@@ -372,14 +400,13 @@ func (l *loader) service(info *pkgInfo, ts *ast.TypeSpec, it *ast.InterfaceType,
 		if fn == nil {
 			continue
 		}
-		var opts methodOptions
 		mpos := position(l.fset, fn.Pos())
 		doc := ""
+		// Directives come from where the method is declared, which may be
+		// another service this one embeds. They are checked once, there.
+		ds := l.methodDirs[fn.Pos()]
+		opts := parseMethodDirectives(l.fset, ds, &l.errs)
 		if field := declared[mname]; field != nil {
-			var ds []directive
-			ds = append(ds, info.dirs[field.Doc]...)
-			ds = append(ds, info.dirs[field.Comment]...)
-			opts = parseMethodDirectives(l.fset, ds, &l.errs)
 			doc = docText(field.Doc)
 		}
 		if m := l.method(info, fn, mpos, opts); m != nil {
@@ -723,6 +750,29 @@ func (l *loader) foreignService(obj *types.TypeName) (string, bool) {
 	}
 	name, ok := byType[obj.Name()]
 	return name, ok
+}
+
+// checkReserved reports user declarations that would clash with the
+// generated file: NewXClient and RegisterX for each service, and any
+// package-level name starting with "molgen".
+func (l *loader) checkReserved(info *pkgInfo) {
+	m := info.model
+	if len(m.Services) == 0 && len(m.Constructors) == 0 && len(m.Mains) == 0 {
+		return
+	}
+	scope := info.pkg.Types.Scope()
+	for _, svc := range m.Services {
+		for _, name := range []string{"New" + svc.Iface + "Client", "Register" + svc.Iface} {
+			if obj := scope.Lookup(name); obj != nil {
+				l.errs.Add(position(l.fset, obj.Pos()), "%s is declared here, but molgen generates it for service %q: rename this one", name, svc.Name)
+			}
+		}
+	}
+	for _, name := range scope.Names() {
+		if strings.HasPrefix(name, "molgen") {
+			l.errs.Add(position(l.fset, scope.Lookup(name).Pos()), "%s: package-level names starting with \"molgen\" are reserved for generated code", name)
+		}
+	}
 }
 
 // reportMisplaced reports directives in comments that no rule consumed.

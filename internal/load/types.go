@@ -142,7 +142,7 @@ func (c *converter) structType(t *types.Struct, cur string) (*model.Type, []prob
 		}
 		ft, fp := c.typ(f.Type(), path)
 		probs = append(probs, fp...)
-		mt.Fields = append(mt.Fields, model.Field{Name: f.Name(), Embedded: f.Embedded(), Type: ft})
+		mt.Fields = append(mt.Fields, model.Field{Name: f.Name(), Embedded: f.Embedded(), Type: ft, Tag: t.Tag(i)})
 	}
 	return mt, probs
 }
@@ -180,7 +180,7 @@ func (c *converter) namedType(t *types.Named, cur string) (*model.Type, []proble
 		}
 	}
 	ptr := types.NewPointer(t)
-	if types.Implements(ptr, c.marshaler) && types.Implements(ptr, c.unmarshaler) {
+	if types.Implements(ptr, c.marshaler) && types.Implements(ptr, c.unmarshaler) && declaresOwn(ptr, "MarshalBinary", "UnmarshalBinary") {
 		res.typ.Kind = model.Marshaler
 	} else {
 		u, probs := c.typ(t.Underlying(), name)
@@ -189,6 +189,20 @@ func (c *converter) namedType(t *types.Named, cur string) (*model.Type, []proble
 	}
 	res.done = true
 	return res.typ, c.rebase(res, cur)
+}
+
+// declaresOwn reports whether the methods are declared on t's own type
+// rather than promoted from an embedded field: a struct embedding a
+// time.Time has MarshalBinary, but it would encode only that field.
+func declaresOwn(t types.Type, names ...string) bool {
+	ms := types.NewMethodSet(t)
+	for _, name := range names {
+		sel := ms.Lookup(nil, name)
+		if sel == nil || len(sel.Index()) != 1 {
+			return false
+		}
+	}
+	return true
 }
 
 // rebase returns a defined type's problems as seen from path cur: when the

@@ -180,4 +180,5 @@ type Field struct {
 	Name     string
 	Embedded bool
 	Type     *Type
+	Tag      string // raw tag; part of an unnamed struct type's identity
 }

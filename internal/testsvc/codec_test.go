@@ -58,7 +58,9 @@ func fullKinds() Kinds {
 		A:     A{Name: "a", Bs: map[string]*B{"b": {Back: &A{Name: "inner"}, N: 7}, "nil": nil}},
 		Page:  Page[Point]{Items: []Point{{1, 1}}, Next: ptr("cursor")},
 		Pages: []Page[ext.Money]{{Items: []ext.Money{{Cents: 1}}}, {}},
+		Event: Event{Time: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC), Name: "launch"},
 	}
+	k.Tagged.X = 9
 	k.Anon.A = 7
 	k.Anon.B = []string{"x"}
 	return k
@@ -89,16 +91,16 @@ func TestRoundTripEveryKind(t *testing.T) {
 	}
 	for name, k := range cases {
 		t.Run(name, func(t *testing.T) {
-			roundTrip(t, &molgenCodecKindsRequest{A0: k}, &molgenCodecKindsRequest{})
+			roundTrip(t, &molgenRequest_Codec_Kinds{A0: k}, &molgenRequest_Codec_Kinds{})
 		})
 	}
 }
 
 func TestRoundTripKeepsNilAndEmptyApart(t *testing.T) {
-	in := &molgenCodecKindsRequest{A0: Kinds{Bytes: []byte{}, Names: nil, ByPoint: map[Point]string{}}}
+	in := &molgenRequest_Codec_Kinds{A0: Kinds{Bytes: []byte{}, Names: nil, ByPoint: map[Point]string{}}}
 	e := runtime.NewEncoder(nil)
 	in.MolgenEncode(e)
-	var out molgenCodecKindsRequest
+	var out molgenRequest_Codec_Kinds
 	out.MolgenDecode(runtime.NewDecoder(e.Data()))
 	if out.A0.Bytes == nil || len(out.A0.Bytes) != 0 {
 		t.Errorf("empty []byte came back as %#v", out.A0.Bytes)
@@ -116,10 +118,10 @@ func TestRoundTripKeepsNilAndEmptyApart(t *testing.T) {
 
 func TestRoundTripSeveralParamsAndResults(t *testing.T) {
 	k := fullKinds()
-	roundTrip(t, &molgenCodecManyRequest{A0: -5, A1: "b", A2: []Kinds{k, {}}, A3: map[Level]Blob{1: Blob("x"), -1: nil}},
-		&molgenCodecManyRequest{})
-	roundTrip(t, &molgenCodecManyResponse{R0: 1, R1: "", R2: nil, R3: nil}, &molgenCodecManyResponse{})
-	roundTrip(t, &molgenCodecNothingRequest{}, &molgenCodecNothingRequest{})
+	roundTrip(t, &molgenRequest_Codec_Many{A0: -5, A1: "b", A2: []Kinds{k, {}}, A3: map[Level]Blob{1: Blob("x"), -1: nil}},
+		&molgenRequest_Codec_Many{})
+	roundTrip(t, &molgenResponse_Codec_Many{R0: 1, R1: "", R2: nil, R3: nil}, &molgenResponse_Codec_Many{})
+	roundTrip(t, &molgenRequest_Codec_Nothing{}, &molgenRequest_Codec_Nothing{})
 }
 
 func TestEncodeCyclicValueFailsCleanly(t *testing.T) {
@@ -129,7 +131,7 @@ func TestEncodeCyclicValueFailsCleanly(t *testing.T) {
 	tr.Children = []Tree{{Left: tr}, {Left: tr}, {Left: tr}}
 	start := time.Now()
 	e := runtime.NewEncoder(nil)
-	(&molgenCodecTreeRequest{A0: tr}).MolgenEncode(e)
+	(&molgenRequest_Codec_Tree{A0: tr}).MolgenEncode(e)
 	if err := e.Err(); err == nil || !strings.Contains(err.Error(), "cyclic") {
 		t.Fatalf("encoding a cycle: err = %v, want a nesting error", err)
 	}
@@ -146,7 +148,7 @@ func TestDecodeDeepNestingFailsCleanly(t *testing.T) {
 	for i := 0; i < 200000; i++ {
 		b.Write([]byte{0, 1})
 	}
-	var out molgenCodecTreeRequest
+	var out molgenRequest_Codec_Tree
 	d := runtime.NewDecoder(b.Bytes())
 	out.MolgenDecode(d)
 	if err := d.Finish(); err == nil || !strings.Contains(err.Error(), "nests deeper") {
@@ -156,17 +158,17 @@ func TestDecodeDeepNestingFailsCleanly(t *testing.T) {
 
 func TestDecodeEveryTruncationFails(t *testing.T) {
 	e := runtime.NewEncoder(nil)
-	(&molgenCodecKindsRequest{A0: fullKinds()}).MolgenEncode(e)
+	(&molgenRequest_Codec_Kinds{A0: fullKinds()}).MolgenEncode(e)
 	data := e.Data()
 	for n := 0; n < len(data); n++ {
-		var out molgenCodecKindsRequest
+		var out molgenRequest_Codec_Kinds
 		d := runtime.NewDecoder(data[:n])
 		out.MolgenDecode(d)
 		if d.Finish() == nil {
 			t.Fatalf("decoding the first %d of %d bytes succeeded", n, len(data))
 		}
 	}
-	var out molgenCodecKindsRequest
+	var out molgenRequest_Codec_Kinds
 	d := runtime.NewDecoder(append(append([]byte{}, data...), 0))
 	out.MolgenDecode(d)
 	if err := d.Finish(); err == nil || !strings.Contains(err.Error(), "trailing") {
@@ -176,13 +178,13 @@ func TestDecodeEveryTruncationFails(t *testing.T) {
 
 func TestDecodeRefusesHugeLengths(t *testing.T) {
 	// A Names length of 2^40 in a 10-byte message must fail before allocating.
-	var in molgenCodecKindsRequest
+	var in molgenRequest_Codec_Kinds
 	e := runtime.NewEncoder(nil)
 	in.MolgenEncode(e)
 	data := e.Data()
 	var before, after goruntime.MemStats
 	goruntime.ReadMemStats(&before)
-	var out molgenCodecManyRequest
+	var out molgenRequest_Codec_Many
 	d := runtime.NewDecoder([]byte{2, 0, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x01})
 	out.MolgenDecode(d)
 	goruntime.ReadMemStats(&after)
@@ -200,22 +202,22 @@ func TestDecodeRefusesHugeLengths(t *testing.T) {
 func FuzzDecode(f *testing.F) {
 	for _, k := range []Kinds{{}, fullKinds()} {
 		e := runtime.NewEncoder(nil)
-		(&molgenCodecKindsRequest{A0: k}).MolgenEncode(e)
+		(&molgenRequest_Codec_Kinds{A0: k}).MolgenEncode(e)
 		f.Add(e.Data())
 	}
 	e := runtime.NewEncoder(nil)
-	(&molgenCodecManyRequest{A0: 1, A1: "x", A2: []Kinds{fullKinds()}, A3: map[Level]Blob{2: {1}}}).MolgenEncode(e)
+	(&molgenRequest_Codec_Many{A0: 1, A1: "x", A2: []Kinds{fullKinds()}, A3: map[Level]Blob{2: {1}}}).MolgenEncode(e)
 	f.Add(e.Data())
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var before, after goruntime.MemStats
 		goruntime.ReadMemStats(&before)
-		var k molgenCodecKindsRequest
+		var k molgenRequest_Codec_Kinds
 		dk := runtime.NewDecoder(data)
 		k.MolgenDecode(dk)
-		var m molgenCodecManyRequest
+		var m molgenRequest_Codec_Many
 		dm := runtime.NewDecoder(data)
 		m.MolgenDecode(dm)
-		var tr molgenCodecTreeRequest
+		var tr molgenRequest_Codec_Tree
 		dt := runtime.NewDecoder(data)
 		tr.MolgenDecode(dt)
 		goruntime.ReadMemStats(&after)
@@ -229,7 +231,7 @@ func FuzzDecode(f *testing.F) {
 			if e.Err() != nil {
 				t.Fatalf("re-encoding a decoded value: %v", e.Err())
 			}
-			var again molgenCodecKindsRequest
+			var again molgenRequest_Codec_Kinds
 			d := runtime.NewDecoder(e.Data())
 			again.MolgenDecode(d)
 			if err := d.Finish(); err != nil {

@@ -58,6 +58,13 @@ type Base struct {
 	Created time.Time
 }
 
+// Event embeds a time.Time, whose MarshalBinary is promoted to Event: it
+// must still encode as a struct, Name included.
+type Event struct {
+	time.Time
+	Name string
+}
+
 // Kinds holds one field of every serializable kind.
 type Kinds struct {
 	Base
@@ -102,6 +109,10 @@ type Kinds struct {
 	A       A
 	Page    Page[Point]
 	Pages   []Page[ext.Money]
+	Event   Event
+	Tagged  struct {
+		X int `json:"x,omitempty"`
+	}
 }
 
 // Codec echoes values of every kind, for round-trip tests.

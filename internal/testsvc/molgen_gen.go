@@ -26,8 +26,8 @@ func init() {
 
 // ---------------------------------------------------------------- Calc
 
-// molgenCalcDesc describes service "calc" to the runtime.
-var molgenCalcDesc = runtime.ServiceDesc{
+// molgenDesc_Calc describes service "calc" to the runtime.
+var molgenDesc_Calc = runtime.ServiceDesc{
 	Name:      "calc",
 	Interface: "github.com/molgen/molgen/internal/testsvc.Calc",
 	Methods: []runtime.MethodDesc{
@@ -48,7 +48,7 @@ var molgenCalcDesc = runtime.ServiceDesc{
 // NewCalcClient returns a Calc that routes each call by n's placement: a direct
 // call when service "calc" is hosted on n, a request over Kafka otherwise.
 func NewCalcClient(n *runtime.Node) Calc {
-	return &molgenCalcClient{c: n.Client(&molgenCalcDesc)}
+	return &molgenClient_Calc{c: n.Client(&molgenDesc_Calc)}
 }
 
 // RegisterCalc hosts impl as service "calc" on n: local clients call it directly and,
@@ -57,13 +57,13 @@ func RegisterCalc(n *runtime.Node, impl Calc) error {
 	if impl == nil {
 		return fmt.Errorf("molgen: RegisterCalc called with a nil Calc")
 	}
-	return n.Register(&molgenCalcDesc, impl, []runtime.Handler{molgenCalc_Add, molgenCalc_Sqrt, molgenCalc_Sleep, molgenCalc_Panic, molgenCalc_Fail, molgenCalc_Count, molgenCalc_Total, molgenCalc_Where, molgenCalc_Runs, molgenCalc_Broken, molgenCalc_Slow})
+	return n.Register(&molgenDesc_Calc, impl, []runtime.Handler{molgenHandle_Calc_Add, molgenHandle_Calc_Sqrt, molgenHandle_Calc_Sleep, molgenHandle_Calc_Panic, molgenHandle_Calc_Fail, molgenHandle_Calc_Count, molgenHandle_Calc_Total, molgenHandle_Calc_Where, molgenHandle_Calc_Runs, molgenHandle_Calc_Broken, molgenHandle_Calc_Slow})
 }
 
 // Compile-time checks that Calc has the methods this file was generated for.
 // If they fail to compile, re-run 'molgen generate'.
 var (
-	_ Calc = (*molgenCalcClient)(nil)
+	_ Calc = (*molgenClient_Calc)(nil)
 	_ interface {
 		Add(context.Context, int, int) (int, error)
 		Sqrt(context.Context, int) (int, error)
@@ -79,14 +79,14 @@ var (
 	} = Calc(nil)
 )
 
-// molgenCalcClient is the client side of Calc: each method calls the implementation
+// molgenClient_Calc is the client side of Calc: each method calls the implementation
 // directly when it is hosted on the same node, and sends a request otherwise.
-type molgenCalcClient struct {
+type molgenClient_Calc struct {
 	c *runtime.Client
 }
 
 // Add is the benchmark method.
-func (x *molgenCalcClient) Add(ctx context.Context, a0 int, a1 int) (r0 int, err error) {
+func (x *molgenClient_Calc) Add(ctx context.Context, a0 int, a1 int) (r0 int, err error) {
 	if impl, ok := x.c.Local().(Calc); ok {
 		defer func() {
 			if p := recover(); p != nil {
@@ -95,17 +95,17 @@ func (x *molgenCalcClient) Add(ctx context.Context, a0 int, a1 int) (r0 int, err
 		}()
 		return impl.Add(ctx, a0, a1)
 	}
-	req := molgenCalcAddRequest{
+	req := molgenRequest_Calc_Add{
 		A0: a0,
 		A1: a1,
 	}
-	var resp molgenCalcAddResponse
+	var resp molgenResponse_Calc_Add
 	err = x.c.Call(ctx, 0, &req, &resp)
 	return resp.R0, err
 }
 
 // Sqrt fails with ErrNegative.
-func (x *molgenCalcClient) Sqrt(ctx context.Context, a0 int) (r0 int, err error) {
+func (x *molgenClient_Calc) Sqrt(ctx context.Context, a0 int) (r0 int, err error) {
 	if impl, ok := x.c.Local().(Calc); ok {
 		defer func() {
 			if p := recover(); p != nil {
@@ -114,14 +114,14 @@ func (x *molgenCalcClient) Sqrt(ctx context.Context, a0 int) (r0 int, err error)
 		}()
 		return impl.Sqrt(ctx, a0)
 	}
-	req := molgenCalcSqrtRequest{A0: a0}
-	var resp molgenCalcSqrtResponse
+	req := molgenRequest_Calc_Sqrt{A0: a0}
+	var resp molgenResponse_Calc_Sqrt
 	err = x.c.Call(ctx, 1, &req, &resp)
 	return resp.R0, err
 }
 
 // Sleep waits for d or until ctx is done.
-func (x *molgenCalcClient) Sleep(ctx context.Context, a0 time.Duration) (err error) {
+func (x *molgenClient_Calc) Sleep(ctx context.Context, a0 time.Duration) (err error) {
 	if impl, ok := x.c.Local().(Calc); ok {
 		if _, has := ctx.Deadline(); !has {
 			var cancel context.CancelFunc
@@ -135,14 +135,14 @@ func (x *molgenCalcClient) Sleep(ctx context.Context, a0 time.Duration) (err err
 		}()
 		return impl.Sleep(ctx, a0)
 	}
-	req := molgenCalcSleepRequest{A0: a0}
-	var resp molgenCalcSleepResponse
+	req := molgenRequest_Calc_Sleep{A0: a0}
+	var resp molgenResponse_Calc_Sleep
 	err = x.c.Call(ctx, 2, &req, &resp)
 	return err
 }
 
 // Panic panics with msg.
-func (x *molgenCalcClient) Panic(ctx context.Context, a0 string) (err error) {
+func (x *molgenClient_Calc) Panic(ctx context.Context, a0 string) (err error) {
 	if impl, ok := x.c.Local().(Calc); ok {
 		defer func() {
 			if p := recover(); p != nil {
@@ -151,14 +151,14 @@ func (x *molgenCalcClient) Panic(ctx context.Context, a0 string) (err error) {
 		}()
 		return impl.Panic(ctx, a0)
 	}
-	req := molgenCalcPanicRequest{A0: a0}
-	var resp molgenCalcPanicResponse
+	req := molgenRequest_Calc_Panic{A0: a0}
+	var resp molgenResponse_Calc_Panic
 	err = x.c.Call(ctx, 3, &req, &resp)
 	return err
 }
 
 // Fail returns ErrWrapped wrapped depth times.
-func (x *molgenCalcClient) Fail(ctx context.Context, a0 int) (err error) {
+func (x *molgenClient_Calc) Fail(ctx context.Context, a0 int) (err error) {
 	if impl, ok := x.c.Local().(Calc); ok {
 		defer func() {
 			if p := recover(); p != nil {
@@ -167,14 +167,14 @@ func (x *molgenCalcClient) Fail(ctx context.Context, a0 int) (err error) {
 		}()
 		return impl.Fail(ctx, a0)
 	}
-	req := molgenCalcFailRequest{A0: a0}
-	var resp molgenCalcFailResponse
+	req := molgenRequest_Calc_Fail{A0: a0}
+	var resp molgenResponse_Calc_Fail
 	err = x.c.Call(ctx, 4, &req, &resp)
 	return err
 }
 
 // Count adds one to a counter; callers do not wait.
-func (x *molgenCalcClient) Count(ctx context.Context) (err error) {
+func (x *molgenClient_Calc) Count(ctx context.Context) (err error) {
 	if impl, ok := x.c.Local().(Calc); ok {
 		defer func() {
 			if p := recover(); p != nil {
@@ -183,14 +183,14 @@ func (x *molgenCalcClient) Count(ctx context.Context) (err error) {
 		}()
 		return impl.Count(ctx)
 	}
-	req := molgenCalcCountRequest{}
-	var resp molgenCalcCountResponse
+	req := molgenRequest_Calc_Count{}
+	var resp molgenResponse_Calc_Count
 	err = x.c.Call(ctx, 5, &req, &resp)
 	return err
 }
 
 // Total returns the counter.
-func (x *molgenCalcClient) Total(ctx context.Context) (r0 int64, err error) {
+func (x *molgenClient_Calc) Total(ctx context.Context) (r0 int64, err error) {
 	if impl, ok := x.c.Local().(Calc); ok {
 		defer func() {
 			if p := recover(); p != nil {
@@ -199,14 +199,14 @@ func (x *molgenCalcClient) Total(ctx context.Context) (r0 int64, err error) {
 		}()
 		return impl.Total(ctx)
 	}
-	req := molgenCalcTotalRequest{}
-	var resp molgenCalcTotalResponse
+	req := molgenRequest_Calc_Total{}
+	var resp molgenResponse_Calc_Total
 	err = x.c.Call(ctx, 6, &req, &resp)
 	return resp.R0, err
 }
 
 // Where waits for d, then names the instance that ran it ($MOLGEN_INSTANCE).
-func (x *molgenCalcClient) Where(ctx context.Context, a0 time.Duration) (r0 string, err error) {
+func (x *molgenClient_Calc) Where(ctx context.Context, a0 time.Duration) (r0 string, err error) {
 	if impl, ok := x.c.Local().(Calc); ok {
 		defer func() {
 			if p := recover(); p != nil {
@@ -215,14 +215,14 @@ func (x *molgenCalcClient) Where(ctx context.Context, a0 time.Duration) (r0 stri
 		}()
 		return impl.Where(ctx, a0)
 	}
-	req := molgenCalcWhereRequest{A0: a0}
-	var resp molgenCalcWhereResponse
+	req := molgenRequest_Calc_Where{A0: a0}
+	var resp molgenResponse_Calc_Where
 	err = x.c.Call(ctx, 7, &req, &resp)
 	return resp.R0, err
 }
 
 // Runs returns how many Where calls this instance started.
-func (x *molgenCalcClient) Runs(ctx context.Context) (r0 int64, err error) {
+func (x *molgenClient_Calc) Runs(ctx context.Context) (r0 int64, err error) {
 	if impl, ok := x.c.Local().(Calc); ok {
 		defer func() {
 			if p := recover(); p != nil {
@@ -231,14 +231,14 @@ func (x *molgenCalcClient) Runs(ctx context.Context) (r0 int64, err error) {
 		}()
 		return impl.Runs(ctx)
 	}
-	req := molgenCalcRunsRequest{}
-	var resp molgenCalcRunsResponse
+	req := molgenRequest_Calc_Runs{}
+	var resp molgenResponse_Calc_Runs
 	err = x.c.Call(ctx, 8, &req, &resp)
 	return resp.R0, err
 }
 
 // Broken returns an error value whose Error method panics.
-func (x *molgenCalcClient) Broken(ctx context.Context) (err error) {
+func (x *molgenClient_Calc) Broken(ctx context.Context) (err error) {
 	if impl, ok := x.c.Local().(Calc); ok {
 		defer func() {
 			if p := recover(); p != nil {
@@ -247,14 +247,14 @@ func (x *molgenCalcClient) Broken(ctx context.Context) (err error) {
 		}()
 		return impl.Broken(ctx)
 	}
-	req := molgenCalcBrokenRequest{}
-	var resp molgenCalcBrokenResponse
+	req := molgenRequest_Calc_Broken{}
+	var resp molgenResponse_Calc_Broken
 	err = x.c.Call(ctx, 9, &req, &resp)
 	return err
 }
 
 // Slow waits for d and returns s; callers resend it when no reply came.
-func (x *molgenCalcClient) Slow(ctx context.Context, a0 time.Duration, a1 string) (r0 string, err error) {
+func (x *molgenClient_Calc) Slow(ctx context.Context, a0 time.Duration, a1 string) (r0 string, err error) {
 	if impl, ok := x.c.Local().(Calc); ok {
 		defer func() {
 			if p := recover(); p != nil {
@@ -263,444 +263,444 @@ func (x *molgenCalcClient) Slow(ctx context.Context, a0 time.Duration, a1 string
 		}()
 		return impl.Slow(ctx, a0, a1)
 	}
-	req := molgenCalcSlowRequest{
+	req := molgenRequest_Calc_Slow{
 		A0: a0,
 		A1: a1,
 	}
-	var resp molgenCalcSlowResponse
+	var resp molgenResponse_Calc_Slow
 	err = x.c.Call(ctx, 10, &req, &resp)
 	return resp.R0, err
 }
 
-// molgenCalc_Add serves Calc.Add requests.
-func molgenCalc_Add(ctx context.Context, impl any, d *runtime.Decoder) (runtime.Message, error) {
-	var req molgenCalcAddRequest
+// molgenHandle_Calc_Add serves Calc.Add requests.
+func molgenHandle_Calc_Add(ctx context.Context, impl any, d *runtime.Decoder) (runtime.Message, error) {
+	var req molgenRequest_Calc_Add
 	req.MolgenDecode(d)
 	if err := d.Finish(); err != nil {
 		return nil, runtime.BadRequest(err)
 	}
-	var resp molgenCalcAddResponse
+	var resp molgenResponse_Calc_Add
 	var err error
 	resp.R0, err = impl.(Calc).Add(ctx, req.A0, req.A1)
 	return &resp, err
 }
 
-// molgenCalcAddRequest holds the arguments of Calc.Add.
-type molgenCalcAddRequest struct {
+// molgenRequest_Calc_Add holds the arguments of Calc.Add.
+type molgenRequest_Calc_Add struct {
 	A0 int // a
 	A1 int // b
 }
 
 // MolgenEncode appends m to e.
-func (m *molgenCalcAddRequest) MolgenEncode(e *runtime.Encoder) {
+func (m *molgenRequest_Calc_Add) MolgenEncode(e *runtime.Encoder) {
 	e.Int64(int64(m.A0))
 	e.Int64(int64(m.A1))
 }
 
 // MolgenDecode reads m from d.
-func (m *molgenCalcAddRequest) MolgenDecode(d *runtime.Decoder) {
+func (m *molgenRequest_Calc_Add) MolgenDecode(d *runtime.Decoder) {
 	m.A0 = d.Int()
 	m.A1 = d.Int()
 }
 
-// molgenCalcAddResponse holds the results of Calc.Add.
-type molgenCalcAddResponse struct {
+// molgenResponse_Calc_Add holds the results of Calc.Add.
+type molgenResponse_Calc_Add struct {
 	R0 int
 }
 
 // MolgenEncode appends m to e.
-func (m *molgenCalcAddResponse) MolgenEncode(e *runtime.Encoder) {
+func (m *molgenResponse_Calc_Add) MolgenEncode(e *runtime.Encoder) {
 	e.Int64(int64(m.R0))
 }
 
 // MolgenDecode reads m from d.
-func (m *molgenCalcAddResponse) MolgenDecode(d *runtime.Decoder) {
+func (m *molgenResponse_Calc_Add) MolgenDecode(d *runtime.Decoder) {
 	m.R0 = d.Int()
 }
 
-// molgenCalc_Sqrt serves Calc.Sqrt requests.
-func molgenCalc_Sqrt(ctx context.Context, impl any, d *runtime.Decoder) (runtime.Message, error) {
-	var req molgenCalcSqrtRequest
+// molgenHandle_Calc_Sqrt serves Calc.Sqrt requests.
+func molgenHandle_Calc_Sqrt(ctx context.Context, impl any, d *runtime.Decoder) (runtime.Message, error) {
+	var req molgenRequest_Calc_Sqrt
 	req.MolgenDecode(d)
 	if err := d.Finish(); err != nil {
 		return nil, runtime.BadRequest(err)
 	}
-	var resp molgenCalcSqrtResponse
+	var resp molgenResponse_Calc_Sqrt
 	var err error
 	resp.R0, err = impl.(Calc).Sqrt(ctx, req.A0)
 	return &resp, err
 }
 
-// molgenCalcSqrtRequest holds the arguments of Calc.Sqrt.
-type molgenCalcSqrtRequest struct {
+// molgenRequest_Calc_Sqrt holds the arguments of Calc.Sqrt.
+type molgenRequest_Calc_Sqrt struct {
 	A0 int // x
 }
 
 // MolgenEncode appends m to e.
-func (m *molgenCalcSqrtRequest) MolgenEncode(e *runtime.Encoder) {
+func (m *molgenRequest_Calc_Sqrt) MolgenEncode(e *runtime.Encoder) {
 	e.Int64(int64(m.A0))
 }
 
 // MolgenDecode reads m from d.
-func (m *molgenCalcSqrtRequest) MolgenDecode(d *runtime.Decoder) {
+func (m *molgenRequest_Calc_Sqrt) MolgenDecode(d *runtime.Decoder) {
 	m.A0 = d.Int()
 }
 
-// molgenCalcSqrtResponse holds the results of Calc.Sqrt.
-type molgenCalcSqrtResponse struct {
+// molgenResponse_Calc_Sqrt holds the results of Calc.Sqrt.
+type molgenResponse_Calc_Sqrt struct {
 	R0 int
 }
 
 // MolgenEncode appends m to e.
-func (m *molgenCalcSqrtResponse) MolgenEncode(e *runtime.Encoder) {
+func (m *molgenResponse_Calc_Sqrt) MolgenEncode(e *runtime.Encoder) {
 	e.Int64(int64(m.R0))
 }
 
 // MolgenDecode reads m from d.
-func (m *molgenCalcSqrtResponse) MolgenDecode(d *runtime.Decoder) {
+func (m *molgenResponse_Calc_Sqrt) MolgenDecode(d *runtime.Decoder) {
 	m.R0 = d.Int()
 }
 
-// molgenCalc_Sleep serves Calc.Sleep requests.
-func molgenCalc_Sleep(ctx context.Context, impl any, d *runtime.Decoder) (runtime.Message, error) {
-	var req molgenCalcSleepRequest
+// molgenHandle_Calc_Sleep serves Calc.Sleep requests.
+func molgenHandle_Calc_Sleep(ctx context.Context, impl any, d *runtime.Decoder) (runtime.Message, error) {
+	var req molgenRequest_Calc_Sleep
 	req.MolgenDecode(d)
 	if err := d.Finish(); err != nil {
 		return nil, runtime.BadRequest(err)
 	}
-	var resp molgenCalcSleepResponse
+	var resp molgenResponse_Calc_Sleep
 	var err error
 	err = impl.(Calc).Sleep(ctx, req.A0)
 	return &resp, err
 }
 
-// molgenCalcSleepRequest holds the arguments of Calc.Sleep.
-type molgenCalcSleepRequest struct {
+// molgenRequest_Calc_Sleep holds the arguments of Calc.Sleep.
+type molgenRequest_Calc_Sleep struct {
 	A0 time.Duration // d
 }
 
 // MolgenEncode appends m to e.
-func (m *molgenCalcSleepRequest) MolgenEncode(e *runtime.Encoder) {
+func (m *molgenRequest_Calc_Sleep) MolgenEncode(e *runtime.Encoder) {
 	e.Int64(int64(m.A0))
 }
 
 // MolgenDecode reads m from d.
-func (m *molgenCalcSleepRequest) MolgenDecode(d *runtime.Decoder) {
+func (m *molgenRequest_Calc_Sleep) MolgenDecode(d *runtime.Decoder) {
 	m.A0 = time.Duration(d.Int64())
 }
 
-// molgenCalcSleepResponse holds the results of Calc.Sleep.
-type molgenCalcSleepResponse struct{}
+// molgenResponse_Calc_Sleep holds the results of Calc.Sleep.
+type molgenResponse_Calc_Sleep struct{}
 
 // MolgenEncode appends m to e.
-func (m *molgenCalcSleepResponse) MolgenEncode(e *runtime.Encoder) {}
+func (m *molgenResponse_Calc_Sleep) MolgenEncode(e *runtime.Encoder) {}
 
 // MolgenDecode reads m from d.
-func (m *molgenCalcSleepResponse) MolgenDecode(d *runtime.Decoder) {}
+func (m *molgenResponse_Calc_Sleep) MolgenDecode(d *runtime.Decoder) {}
 
-// molgenCalc_Panic serves Calc.Panic requests.
-func molgenCalc_Panic(ctx context.Context, impl any, d *runtime.Decoder) (runtime.Message, error) {
-	var req molgenCalcPanicRequest
+// molgenHandle_Calc_Panic serves Calc.Panic requests.
+func molgenHandle_Calc_Panic(ctx context.Context, impl any, d *runtime.Decoder) (runtime.Message, error) {
+	var req molgenRequest_Calc_Panic
 	req.MolgenDecode(d)
 	if err := d.Finish(); err != nil {
 		return nil, runtime.BadRequest(err)
 	}
-	var resp molgenCalcPanicResponse
+	var resp molgenResponse_Calc_Panic
 	var err error
 	err = impl.(Calc).Panic(ctx, req.A0)
 	return &resp, err
 }
 
-// molgenCalcPanicRequest holds the arguments of Calc.Panic.
-type molgenCalcPanicRequest struct {
+// molgenRequest_Calc_Panic holds the arguments of Calc.Panic.
+type molgenRequest_Calc_Panic struct {
 	A0 string // msg
 }
 
 // MolgenEncode appends m to e.
-func (m *molgenCalcPanicRequest) MolgenEncode(e *runtime.Encoder) {
+func (m *molgenRequest_Calc_Panic) MolgenEncode(e *runtime.Encoder) {
 	e.String(m.A0)
 }
 
 // MolgenDecode reads m from d.
-func (m *molgenCalcPanicRequest) MolgenDecode(d *runtime.Decoder) {
+func (m *molgenRequest_Calc_Panic) MolgenDecode(d *runtime.Decoder) {
 	m.A0 = d.String()
 }
 
-// molgenCalcPanicResponse holds the results of Calc.Panic.
-type molgenCalcPanicResponse struct{}
+// molgenResponse_Calc_Panic holds the results of Calc.Panic.
+type molgenResponse_Calc_Panic struct{}
 
 // MolgenEncode appends m to e.
-func (m *molgenCalcPanicResponse) MolgenEncode(e *runtime.Encoder) {}
+func (m *molgenResponse_Calc_Panic) MolgenEncode(e *runtime.Encoder) {}
 
 // MolgenDecode reads m from d.
-func (m *molgenCalcPanicResponse) MolgenDecode(d *runtime.Decoder) {}
+func (m *molgenResponse_Calc_Panic) MolgenDecode(d *runtime.Decoder) {}
 
-// molgenCalc_Fail serves Calc.Fail requests.
-func molgenCalc_Fail(ctx context.Context, impl any, d *runtime.Decoder) (runtime.Message, error) {
-	var req molgenCalcFailRequest
+// molgenHandle_Calc_Fail serves Calc.Fail requests.
+func molgenHandle_Calc_Fail(ctx context.Context, impl any, d *runtime.Decoder) (runtime.Message, error) {
+	var req molgenRequest_Calc_Fail
 	req.MolgenDecode(d)
 	if err := d.Finish(); err != nil {
 		return nil, runtime.BadRequest(err)
 	}
-	var resp molgenCalcFailResponse
+	var resp molgenResponse_Calc_Fail
 	var err error
 	err = impl.(Calc).Fail(ctx, req.A0)
 	return &resp, err
 }
 
-// molgenCalcFailRequest holds the arguments of Calc.Fail.
-type molgenCalcFailRequest struct {
+// molgenRequest_Calc_Fail holds the arguments of Calc.Fail.
+type molgenRequest_Calc_Fail struct {
 	A0 int // depth
 }
 
 // MolgenEncode appends m to e.
-func (m *molgenCalcFailRequest) MolgenEncode(e *runtime.Encoder) {
+func (m *molgenRequest_Calc_Fail) MolgenEncode(e *runtime.Encoder) {
 	e.Int64(int64(m.A0))
 }
 
 // MolgenDecode reads m from d.
-func (m *molgenCalcFailRequest) MolgenDecode(d *runtime.Decoder) {
+func (m *molgenRequest_Calc_Fail) MolgenDecode(d *runtime.Decoder) {
 	m.A0 = d.Int()
 }
 
-// molgenCalcFailResponse holds the results of Calc.Fail.
-type molgenCalcFailResponse struct{}
+// molgenResponse_Calc_Fail holds the results of Calc.Fail.
+type molgenResponse_Calc_Fail struct{}
 
 // MolgenEncode appends m to e.
-func (m *molgenCalcFailResponse) MolgenEncode(e *runtime.Encoder) {}
+func (m *molgenResponse_Calc_Fail) MolgenEncode(e *runtime.Encoder) {}
 
 // MolgenDecode reads m from d.
-func (m *molgenCalcFailResponse) MolgenDecode(d *runtime.Decoder) {}
+func (m *molgenResponse_Calc_Fail) MolgenDecode(d *runtime.Decoder) {}
 
-// molgenCalc_Count serves Calc.Count requests.
-func molgenCalc_Count(ctx context.Context, impl any, d *runtime.Decoder) (runtime.Message, error) {
-	var req molgenCalcCountRequest
+// molgenHandle_Calc_Count serves Calc.Count requests.
+func molgenHandle_Calc_Count(ctx context.Context, impl any, d *runtime.Decoder) (runtime.Message, error) {
+	var req molgenRequest_Calc_Count
 	req.MolgenDecode(d)
 	if err := d.Finish(); err != nil {
 		return nil, runtime.BadRequest(err)
 	}
-	var resp molgenCalcCountResponse
+	var resp molgenResponse_Calc_Count
 	var err error
 	err = impl.(Calc).Count(ctx)
 	return &resp, err
 }
 
-// molgenCalcCountRequest holds the arguments of Calc.Count.
-type molgenCalcCountRequest struct{}
+// molgenRequest_Calc_Count holds the arguments of Calc.Count.
+type molgenRequest_Calc_Count struct{}
 
 // MolgenEncode appends m to e.
-func (m *molgenCalcCountRequest) MolgenEncode(e *runtime.Encoder) {}
+func (m *molgenRequest_Calc_Count) MolgenEncode(e *runtime.Encoder) {}
 
 // MolgenDecode reads m from d.
-func (m *molgenCalcCountRequest) MolgenDecode(d *runtime.Decoder) {}
+func (m *molgenRequest_Calc_Count) MolgenDecode(d *runtime.Decoder) {}
 
-// molgenCalcCountResponse holds the results of Calc.Count.
-type molgenCalcCountResponse struct{}
+// molgenResponse_Calc_Count holds the results of Calc.Count.
+type molgenResponse_Calc_Count struct{}
 
 // MolgenEncode appends m to e.
-func (m *molgenCalcCountResponse) MolgenEncode(e *runtime.Encoder) {}
+func (m *molgenResponse_Calc_Count) MolgenEncode(e *runtime.Encoder) {}
 
 // MolgenDecode reads m from d.
-func (m *molgenCalcCountResponse) MolgenDecode(d *runtime.Decoder) {}
+func (m *molgenResponse_Calc_Count) MolgenDecode(d *runtime.Decoder) {}
 
-// molgenCalc_Total serves Calc.Total requests.
-func molgenCalc_Total(ctx context.Context, impl any, d *runtime.Decoder) (runtime.Message, error) {
-	var req molgenCalcTotalRequest
+// molgenHandle_Calc_Total serves Calc.Total requests.
+func molgenHandle_Calc_Total(ctx context.Context, impl any, d *runtime.Decoder) (runtime.Message, error) {
+	var req molgenRequest_Calc_Total
 	req.MolgenDecode(d)
 	if err := d.Finish(); err != nil {
 		return nil, runtime.BadRequest(err)
 	}
-	var resp molgenCalcTotalResponse
+	var resp molgenResponse_Calc_Total
 	var err error
 	resp.R0, err = impl.(Calc).Total(ctx)
 	return &resp, err
 }
 
-// molgenCalcTotalRequest holds the arguments of Calc.Total.
-type molgenCalcTotalRequest struct{}
+// molgenRequest_Calc_Total holds the arguments of Calc.Total.
+type molgenRequest_Calc_Total struct{}
 
 // MolgenEncode appends m to e.
-func (m *molgenCalcTotalRequest) MolgenEncode(e *runtime.Encoder) {}
+func (m *molgenRequest_Calc_Total) MolgenEncode(e *runtime.Encoder) {}
 
 // MolgenDecode reads m from d.
-func (m *molgenCalcTotalRequest) MolgenDecode(d *runtime.Decoder) {}
+func (m *molgenRequest_Calc_Total) MolgenDecode(d *runtime.Decoder) {}
 
-// molgenCalcTotalResponse holds the results of Calc.Total.
-type molgenCalcTotalResponse struct {
+// molgenResponse_Calc_Total holds the results of Calc.Total.
+type molgenResponse_Calc_Total struct {
 	R0 int64
 }
 
 // MolgenEncode appends m to e.
-func (m *molgenCalcTotalResponse) MolgenEncode(e *runtime.Encoder) {
+func (m *molgenResponse_Calc_Total) MolgenEncode(e *runtime.Encoder) {
 	e.Int64(m.R0)
 }
 
 // MolgenDecode reads m from d.
-func (m *molgenCalcTotalResponse) MolgenDecode(d *runtime.Decoder) {
+func (m *molgenResponse_Calc_Total) MolgenDecode(d *runtime.Decoder) {
 	m.R0 = d.Int64()
 }
 
-// molgenCalc_Where serves Calc.Where requests.
-func molgenCalc_Where(ctx context.Context, impl any, d *runtime.Decoder) (runtime.Message, error) {
-	var req molgenCalcWhereRequest
+// molgenHandle_Calc_Where serves Calc.Where requests.
+func molgenHandle_Calc_Where(ctx context.Context, impl any, d *runtime.Decoder) (runtime.Message, error) {
+	var req molgenRequest_Calc_Where
 	req.MolgenDecode(d)
 	if err := d.Finish(); err != nil {
 		return nil, runtime.BadRequest(err)
 	}
-	var resp molgenCalcWhereResponse
+	var resp molgenResponse_Calc_Where
 	var err error
 	resp.R0, err = impl.(Calc).Where(ctx, req.A0)
 	return &resp, err
 }
 
-// molgenCalcWhereRequest holds the arguments of Calc.Where.
-type molgenCalcWhereRequest struct {
+// molgenRequest_Calc_Where holds the arguments of Calc.Where.
+type molgenRequest_Calc_Where struct {
 	A0 time.Duration // d
 }
 
 // MolgenEncode appends m to e.
-func (m *molgenCalcWhereRequest) MolgenEncode(e *runtime.Encoder) {
+func (m *molgenRequest_Calc_Where) MolgenEncode(e *runtime.Encoder) {
 	e.Int64(int64(m.A0))
 }
 
 // MolgenDecode reads m from d.
-func (m *molgenCalcWhereRequest) MolgenDecode(d *runtime.Decoder) {
+func (m *molgenRequest_Calc_Where) MolgenDecode(d *runtime.Decoder) {
 	m.A0 = time.Duration(d.Int64())
 }
 
-// molgenCalcWhereResponse holds the results of Calc.Where.
-type molgenCalcWhereResponse struct {
+// molgenResponse_Calc_Where holds the results of Calc.Where.
+type molgenResponse_Calc_Where struct {
 	R0 string
 }
 
 // MolgenEncode appends m to e.
-func (m *molgenCalcWhereResponse) MolgenEncode(e *runtime.Encoder) {
+func (m *molgenResponse_Calc_Where) MolgenEncode(e *runtime.Encoder) {
 	e.String(m.R0)
 }
 
 // MolgenDecode reads m from d.
-func (m *molgenCalcWhereResponse) MolgenDecode(d *runtime.Decoder) {
+func (m *molgenResponse_Calc_Where) MolgenDecode(d *runtime.Decoder) {
 	m.R0 = d.String()
 }
 
-// molgenCalc_Runs serves Calc.Runs requests.
-func molgenCalc_Runs(ctx context.Context, impl any, d *runtime.Decoder) (runtime.Message, error) {
-	var req molgenCalcRunsRequest
+// molgenHandle_Calc_Runs serves Calc.Runs requests.
+func molgenHandle_Calc_Runs(ctx context.Context, impl any, d *runtime.Decoder) (runtime.Message, error) {
+	var req molgenRequest_Calc_Runs
 	req.MolgenDecode(d)
 	if err := d.Finish(); err != nil {
 		return nil, runtime.BadRequest(err)
 	}
-	var resp molgenCalcRunsResponse
+	var resp molgenResponse_Calc_Runs
 	var err error
 	resp.R0, err = impl.(Calc).Runs(ctx)
 	return &resp, err
 }
 
-// molgenCalcRunsRequest holds the arguments of Calc.Runs.
-type molgenCalcRunsRequest struct{}
+// molgenRequest_Calc_Runs holds the arguments of Calc.Runs.
+type molgenRequest_Calc_Runs struct{}
 
 // MolgenEncode appends m to e.
-func (m *molgenCalcRunsRequest) MolgenEncode(e *runtime.Encoder) {}
+func (m *molgenRequest_Calc_Runs) MolgenEncode(e *runtime.Encoder) {}
 
 // MolgenDecode reads m from d.
-func (m *molgenCalcRunsRequest) MolgenDecode(d *runtime.Decoder) {}
+func (m *molgenRequest_Calc_Runs) MolgenDecode(d *runtime.Decoder) {}
 
-// molgenCalcRunsResponse holds the results of Calc.Runs.
-type molgenCalcRunsResponse struct {
+// molgenResponse_Calc_Runs holds the results of Calc.Runs.
+type molgenResponse_Calc_Runs struct {
 	R0 int64
 }
 
 // MolgenEncode appends m to e.
-func (m *molgenCalcRunsResponse) MolgenEncode(e *runtime.Encoder) {
+func (m *molgenResponse_Calc_Runs) MolgenEncode(e *runtime.Encoder) {
 	e.Int64(m.R0)
 }
 
 // MolgenDecode reads m from d.
-func (m *molgenCalcRunsResponse) MolgenDecode(d *runtime.Decoder) {
+func (m *molgenResponse_Calc_Runs) MolgenDecode(d *runtime.Decoder) {
 	m.R0 = d.Int64()
 }
 
-// molgenCalc_Broken serves Calc.Broken requests.
-func molgenCalc_Broken(ctx context.Context, impl any, d *runtime.Decoder) (runtime.Message, error) {
-	var req molgenCalcBrokenRequest
+// molgenHandle_Calc_Broken serves Calc.Broken requests.
+func molgenHandle_Calc_Broken(ctx context.Context, impl any, d *runtime.Decoder) (runtime.Message, error) {
+	var req molgenRequest_Calc_Broken
 	req.MolgenDecode(d)
 	if err := d.Finish(); err != nil {
 		return nil, runtime.BadRequest(err)
 	}
-	var resp molgenCalcBrokenResponse
+	var resp molgenResponse_Calc_Broken
 	var err error
 	err = impl.(Calc).Broken(ctx)
 	return &resp, err
 }
 
-// molgenCalcBrokenRequest holds the arguments of Calc.Broken.
-type molgenCalcBrokenRequest struct{}
+// molgenRequest_Calc_Broken holds the arguments of Calc.Broken.
+type molgenRequest_Calc_Broken struct{}
 
 // MolgenEncode appends m to e.
-func (m *molgenCalcBrokenRequest) MolgenEncode(e *runtime.Encoder) {}
+func (m *molgenRequest_Calc_Broken) MolgenEncode(e *runtime.Encoder) {}
 
 // MolgenDecode reads m from d.
-func (m *molgenCalcBrokenRequest) MolgenDecode(d *runtime.Decoder) {}
+func (m *molgenRequest_Calc_Broken) MolgenDecode(d *runtime.Decoder) {}
 
-// molgenCalcBrokenResponse holds the results of Calc.Broken.
-type molgenCalcBrokenResponse struct{}
+// molgenResponse_Calc_Broken holds the results of Calc.Broken.
+type molgenResponse_Calc_Broken struct{}
 
 // MolgenEncode appends m to e.
-func (m *molgenCalcBrokenResponse) MolgenEncode(e *runtime.Encoder) {}
+func (m *molgenResponse_Calc_Broken) MolgenEncode(e *runtime.Encoder) {}
 
 // MolgenDecode reads m from d.
-func (m *molgenCalcBrokenResponse) MolgenDecode(d *runtime.Decoder) {}
+func (m *molgenResponse_Calc_Broken) MolgenDecode(d *runtime.Decoder) {}
 
-// molgenCalc_Slow serves Calc.Slow requests.
-func molgenCalc_Slow(ctx context.Context, impl any, d *runtime.Decoder) (runtime.Message, error) {
-	var req molgenCalcSlowRequest
+// molgenHandle_Calc_Slow serves Calc.Slow requests.
+func molgenHandle_Calc_Slow(ctx context.Context, impl any, d *runtime.Decoder) (runtime.Message, error) {
+	var req molgenRequest_Calc_Slow
 	req.MolgenDecode(d)
 	if err := d.Finish(); err != nil {
 		return nil, runtime.BadRequest(err)
 	}
-	var resp molgenCalcSlowResponse
+	var resp molgenResponse_Calc_Slow
 	var err error
 	resp.R0, err = impl.(Calc).Slow(ctx, req.A0, req.A1)
 	return &resp, err
 }
 
-// molgenCalcSlowRequest holds the arguments of Calc.Slow.
-type molgenCalcSlowRequest struct {
+// molgenRequest_Calc_Slow holds the arguments of Calc.Slow.
+type molgenRequest_Calc_Slow struct {
 	A0 time.Duration // d
 	A1 string        // s
 }
 
 // MolgenEncode appends m to e.
-func (m *molgenCalcSlowRequest) MolgenEncode(e *runtime.Encoder) {
+func (m *molgenRequest_Calc_Slow) MolgenEncode(e *runtime.Encoder) {
 	e.Int64(int64(m.A0))
 	e.String(m.A1)
 }
 
 // MolgenDecode reads m from d.
-func (m *molgenCalcSlowRequest) MolgenDecode(d *runtime.Decoder) {
+func (m *molgenRequest_Calc_Slow) MolgenDecode(d *runtime.Decoder) {
 	m.A0 = time.Duration(d.Int64())
 	m.A1 = d.String()
 }
 
-// molgenCalcSlowResponse holds the results of Calc.Slow.
-type molgenCalcSlowResponse struct {
+// molgenResponse_Calc_Slow holds the results of Calc.Slow.
+type molgenResponse_Calc_Slow struct {
 	R0 string
 }
 
 // MolgenEncode appends m to e.
-func (m *molgenCalcSlowResponse) MolgenEncode(e *runtime.Encoder) {
+func (m *molgenResponse_Calc_Slow) MolgenEncode(e *runtime.Encoder) {
 	e.String(m.R0)
 }
 
 // MolgenDecode reads m from d.
-func (m *molgenCalcSlowResponse) MolgenDecode(d *runtime.Decoder) {
+func (m *molgenResponse_Calc_Slow) MolgenDecode(d *runtime.Decoder) {
 	m.R0 = d.String()
 }
 
 // ---------------------------------------------------------------- Relay
 
-// molgenRelayDesc describes service "relay" to the runtime.
-var molgenRelayDesc = runtime.ServiceDesc{
+// molgenDesc_Relay describes service "relay" to the runtime.
+var molgenDesc_Relay = runtime.ServiceDesc{
 	Name:      "relay",
 	Interface: "github.com/molgen/molgen/internal/testsvc.Relay",
 	Methods: []runtime.MethodDesc{
@@ -712,7 +712,7 @@ var molgenRelayDesc = runtime.ServiceDesc{
 // NewRelayClient returns a Relay that routes each call by n's placement: a direct
 // call when service "relay" is hosted on n, a request over Kafka otherwise.
 func NewRelayClient(n *runtime.Node) Relay {
-	return &molgenRelayClient{c: n.Client(&molgenRelayDesc)}
+	return &molgenClient_Relay{c: n.Client(&molgenDesc_Relay)}
 }
 
 // RegisterRelay hosts impl as service "relay" on n: local clients call it directly and,
@@ -721,27 +721,27 @@ func RegisterRelay(n *runtime.Node, impl Relay) error {
 	if impl == nil {
 		return fmt.Errorf("molgen: RegisterRelay called with a nil Relay")
 	}
-	return n.Register(&molgenRelayDesc, impl, []runtime.Handler{molgenRelay_Fail, molgenRelay_Sqrt})
+	return n.Register(&molgenDesc_Relay, impl, []runtime.Handler{molgenHandle_Relay_Fail, molgenHandle_Relay_Sqrt})
 }
 
 // Compile-time checks that Relay has the methods this file was generated for.
 // If they fail to compile, re-run 'molgen generate'.
 var (
-	_ Relay = (*molgenRelayClient)(nil)
+	_ Relay = (*molgenClient_Relay)(nil)
 	_ interface {
 		Fail(context.Context, int) error
 		Sqrt(context.Context, int) (int, error)
 	} = Relay(nil)
 )
 
-// molgenRelayClient is the client side of Relay: each method calls the implementation
+// molgenClient_Relay is the client side of Relay: each method calls the implementation
 // directly when it is hosted on the same node, and sends a request otherwise.
-type molgenRelayClient struct {
+type molgenClient_Relay struct {
 	c *runtime.Client
 }
 
 // Fail calls Calc.Fail and wraps its error.
-func (x *molgenRelayClient) Fail(ctx context.Context, a0 int) (err error) {
+func (x *molgenClient_Relay) Fail(ctx context.Context, a0 int) (err error) {
 	if impl, ok := x.c.Local().(Relay); ok {
 		defer func() {
 			if p := recover(); p != nil {
@@ -750,14 +750,14 @@ func (x *molgenRelayClient) Fail(ctx context.Context, a0 int) (err error) {
 		}()
 		return impl.Fail(ctx, a0)
 	}
-	req := molgenRelayFailRequest{A0: a0}
-	var resp molgenRelayFailResponse
+	req := molgenRequest_Relay_Fail{A0: a0}
+	var resp molgenResponse_Relay_Fail
 	err = x.c.Call(ctx, 0, &req, &resp)
 	return err
 }
 
 // Sqrt calls Calc.Sqrt and wraps its error.
-func (x *molgenRelayClient) Sqrt(ctx context.Context, a0 int) (r0 int, err error) {
+func (x *molgenClient_Relay) Sqrt(ctx context.Context, a0 int) (r0 int, err error) {
 	if impl, ok := x.c.Local().(Relay); ok {
 		defer func() {
 			if p := recover(); p != nil {
@@ -766,101 +766,101 @@ func (x *molgenRelayClient) Sqrt(ctx context.Context, a0 int) (r0 int, err error
 		}()
 		return impl.Sqrt(ctx, a0)
 	}
-	req := molgenRelaySqrtRequest{A0: a0}
-	var resp molgenRelaySqrtResponse
+	req := molgenRequest_Relay_Sqrt{A0: a0}
+	var resp molgenResponse_Relay_Sqrt
 	err = x.c.Call(ctx, 1, &req, &resp)
 	return resp.R0, err
 }
 
-// molgenRelay_Fail serves Relay.Fail requests.
-func molgenRelay_Fail(ctx context.Context, impl any, d *runtime.Decoder) (runtime.Message, error) {
-	var req molgenRelayFailRequest
+// molgenHandle_Relay_Fail serves Relay.Fail requests.
+func molgenHandle_Relay_Fail(ctx context.Context, impl any, d *runtime.Decoder) (runtime.Message, error) {
+	var req molgenRequest_Relay_Fail
 	req.MolgenDecode(d)
 	if err := d.Finish(); err != nil {
 		return nil, runtime.BadRequest(err)
 	}
-	var resp molgenRelayFailResponse
+	var resp molgenResponse_Relay_Fail
 	var err error
 	err = impl.(Relay).Fail(ctx, req.A0)
 	return &resp, err
 }
 
-// molgenRelayFailRequest holds the arguments of Relay.Fail.
-type molgenRelayFailRequest struct {
+// molgenRequest_Relay_Fail holds the arguments of Relay.Fail.
+type molgenRequest_Relay_Fail struct {
 	A0 int // depth
 }
 
 // MolgenEncode appends m to e.
-func (m *molgenRelayFailRequest) MolgenEncode(e *runtime.Encoder) {
+func (m *molgenRequest_Relay_Fail) MolgenEncode(e *runtime.Encoder) {
 	e.Int64(int64(m.A0))
 }
 
 // MolgenDecode reads m from d.
-func (m *molgenRelayFailRequest) MolgenDecode(d *runtime.Decoder) {
+func (m *molgenRequest_Relay_Fail) MolgenDecode(d *runtime.Decoder) {
 	m.A0 = d.Int()
 }
 
-// molgenRelayFailResponse holds the results of Relay.Fail.
-type molgenRelayFailResponse struct{}
+// molgenResponse_Relay_Fail holds the results of Relay.Fail.
+type molgenResponse_Relay_Fail struct{}
 
 // MolgenEncode appends m to e.
-func (m *molgenRelayFailResponse) MolgenEncode(e *runtime.Encoder) {}
+func (m *molgenResponse_Relay_Fail) MolgenEncode(e *runtime.Encoder) {}
 
 // MolgenDecode reads m from d.
-func (m *molgenRelayFailResponse) MolgenDecode(d *runtime.Decoder) {}
+func (m *molgenResponse_Relay_Fail) MolgenDecode(d *runtime.Decoder) {}
 
-// molgenRelay_Sqrt serves Relay.Sqrt requests.
-func molgenRelay_Sqrt(ctx context.Context, impl any, d *runtime.Decoder) (runtime.Message, error) {
-	var req molgenRelaySqrtRequest
+// molgenHandle_Relay_Sqrt serves Relay.Sqrt requests.
+func molgenHandle_Relay_Sqrt(ctx context.Context, impl any, d *runtime.Decoder) (runtime.Message, error) {
+	var req molgenRequest_Relay_Sqrt
 	req.MolgenDecode(d)
 	if err := d.Finish(); err != nil {
 		return nil, runtime.BadRequest(err)
 	}
-	var resp molgenRelaySqrtResponse
+	var resp molgenResponse_Relay_Sqrt
 	var err error
 	resp.R0, err = impl.(Relay).Sqrt(ctx, req.A0)
 	return &resp, err
 }
 
-// molgenRelaySqrtRequest holds the arguments of Relay.Sqrt.
-type molgenRelaySqrtRequest struct {
+// molgenRequest_Relay_Sqrt holds the arguments of Relay.Sqrt.
+type molgenRequest_Relay_Sqrt struct {
 	A0 int // x
 }
 
 // MolgenEncode appends m to e.
-func (m *molgenRelaySqrtRequest) MolgenEncode(e *runtime.Encoder) {
+func (m *molgenRequest_Relay_Sqrt) MolgenEncode(e *runtime.Encoder) {
 	e.Int64(int64(m.A0))
 }
 
 // MolgenDecode reads m from d.
-func (m *molgenRelaySqrtRequest) MolgenDecode(d *runtime.Decoder) {
+func (m *molgenRequest_Relay_Sqrt) MolgenDecode(d *runtime.Decoder) {
 	m.A0 = d.Int()
 }
 
-// molgenRelaySqrtResponse holds the results of Relay.Sqrt.
-type molgenRelaySqrtResponse struct {
+// molgenResponse_Relay_Sqrt holds the results of Relay.Sqrt.
+type molgenResponse_Relay_Sqrt struct {
 	R0 int
 }
 
 // MolgenEncode appends m to e.
-func (m *molgenRelaySqrtResponse) MolgenEncode(e *runtime.Encoder) {
+func (m *molgenResponse_Relay_Sqrt) MolgenEncode(e *runtime.Encoder) {
 	e.Int64(int64(m.R0))
 }
 
 // MolgenDecode reads m from d.
-func (m *molgenRelaySqrtResponse) MolgenDecode(d *runtime.Decoder) {
+func (m *molgenResponse_Relay_Sqrt) MolgenDecode(d *runtime.Decoder) {
 	m.R0 = d.Int()
 }
 
 // ---------------------------------------------------------------- Codec
 
-// molgenCodecDesc describes service "codec" to the runtime.
-var molgenCodecDesc = runtime.ServiceDesc{
+// molgenDesc_Codec describes service "codec" to the runtime.
+var molgenDesc_Codec = runtime.ServiceDesc{
 	Name:      "codec",
 	Interface: "github.com/molgen/molgen/internal/testsvc.Codec",
 	Methods: []runtime.MethodDesc{
-		{Name: "Kinds", Schema: "9d5a3f1b4290e553"},
-		{Name: "Many", Schema: "5b8bb4860d3e992f"},
+		{Name: "Kinds", Schema: "44bba18b8a75cc5d"},
+		{Name: "Many", Schema: "a89d52331eb0f109"},
 		{Name: "Tree", Schema: "a66bfaee6339b5d5"},
 		{Name: "Nothing", Schema: "9fc88bb84861572d"},
 	},
@@ -869,7 +869,7 @@ var molgenCodecDesc = runtime.ServiceDesc{
 // NewCodecClient returns a Codec that routes each call by n's placement: a direct
 // call when service "codec" is hosted on n, a request over Kafka otherwise.
 func NewCodecClient(n *runtime.Node) Codec {
-	return &molgenCodecClient{c: n.Client(&molgenCodecDesc)}
+	return &molgenClient_Codec{c: n.Client(&molgenDesc_Codec)}
 }
 
 // RegisterCodec hosts impl as service "codec" on n: local clients call it directly and,
@@ -878,13 +878,13 @@ func RegisterCodec(n *runtime.Node, impl Codec) error {
 	if impl == nil {
 		return fmt.Errorf("molgen: RegisterCodec called with a nil Codec")
 	}
-	return n.Register(&molgenCodecDesc, impl, []runtime.Handler{molgenCodec_Kinds, molgenCodec_Many, molgenCodec_Tree, molgenCodec_Nothing})
+	return n.Register(&molgenDesc_Codec, impl, []runtime.Handler{molgenHandle_Codec_Kinds, molgenHandle_Codec_Many, molgenHandle_Codec_Tree, molgenHandle_Codec_Nothing})
 }
 
 // Compile-time checks that Codec has the methods this file was generated for.
 // If they fail to compile, re-run 'molgen generate'.
 var (
-	_ Codec = (*molgenCodecClient)(nil)
+	_ Codec = (*molgenClient_Codec)(nil)
 	_ interface {
 		Kinds(context.Context, Kinds) (Kinds, error)
 		Many(context.Context, int, string, []Kinds, map[Level]Blob) (int, string, []Kinds, map[Level]Blob, error)
@@ -893,13 +893,13 @@ var (
 	} = Codec(nil)
 )
 
-// molgenCodecClient is the client side of Codec: each method calls the implementation
+// molgenClient_Codec is the client side of Codec: each method calls the implementation
 // directly when it is hosted on the same node, and sends a request otherwise.
-type molgenCodecClient struct {
+type molgenClient_Codec struct {
 	c *runtime.Client
 }
 
-func (x *molgenCodecClient) Kinds(ctx context.Context, a0 Kinds) (r0 Kinds, err error) {
+func (x *molgenClient_Codec) Kinds(ctx context.Context, a0 Kinds) (r0 Kinds, err error) {
 	if impl, ok := x.c.Local().(Codec); ok {
 		defer func() {
 			if p := recover(); p != nil {
@@ -908,13 +908,13 @@ func (x *molgenCodecClient) Kinds(ctx context.Context, a0 Kinds) (r0 Kinds, err 
 		}()
 		return impl.Kinds(ctx, a0)
 	}
-	req := molgenCodecKindsRequest{A0: a0}
-	var resp molgenCodecKindsResponse
+	req := molgenRequest_Codec_Kinds{A0: a0}
+	var resp molgenResponse_Codec_Kinds
 	err = x.c.Call(ctx, 0, &req, &resp)
 	return resp.R0, err
 }
 
-func (x *molgenCodecClient) Many(ctx context.Context, a0 int, a1 string, a2 []Kinds, a3 map[Level]Blob) (r0 int, r1 string, r2 []Kinds, r3 map[Level]Blob, err error) {
+func (x *molgenClient_Codec) Many(ctx context.Context, a0 int, a1 string, a2 []Kinds, a3 map[Level]Blob) (r0 int, r1 string, r2 []Kinds, r3 map[Level]Blob, err error) {
 	if impl, ok := x.c.Local().(Codec); ok {
 		defer func() {
 			if p := recover(); p != nil {
@@ -923,18 +923,18 @@ func (x *molgenCodecClient) Many(ctx context.Context, a0 int, a1 string, a2 []Ki
 		}()
 		return impl.Many(ctx, a0, a1, a2, a3)
 	}
-	req := molgenCodecManyRequest{
+	req := molgenRequest_Codec_Many{
 		A0: a0,
 		A1: a1,
 		A2: a2,
 		A3: a3,
 	}
-	var resp molgenCodecManyResponse
+	var resp molgenResponse_Codec_Many
 	err = x.c.Call(ctx, 1, &req, &resp)
 	return resp.R0, resp.R1, resp.R2, resp.R3, err
 }
 
-func (x *molgenCodecClient) Tree(ctx context.Context, a0 *Tree) (r0 *Tree, err error) {
+func (x *molgenClient_Codec) Tree(ctx context.Context, a0 *Tree) (r0 *Tree, err error) {
 	if impl, ok := x.c.Local().(Codec); ok {
 		defer func() {
 			if p := recover(); p != nil {
@@ -943,13 +943,13 @@ func (x *molgenCodecClient) Tree(ctx context.Context, a0 *Tree) (r0 *Tree, err e
 		}()
 		return impl.Tree(ctx, a0)
 	}
-	req := molgenCodecTreeRequest{A0: a0}
-	var resp molgenCodecTreeResponse
+	req := molgenRequest_Codec_Tree{A0: a0}
+	var resp molgenResponse_Codec_Tree
 	err = x.c.Call(ctx, 2, &req, &resp)
 	return resp.R0, err
 }
 
-func (x *molgenCodecClient) Nothing(ctx context.Context) (err error) {
+func (x *molgenClient_Codec) Nothing(ctx context.Context) (err error) {
 	if impl, ok := x.c.Local().(Codec); ok {
 		defer func() {
 			if p := recover(); p != nil {
@@ -958,70 +958,70 @@ func (x *molgenCodecClient) Nothing(ctx context.Context) (err error) {
 		}()
 		return impl.Nothing(ctx)
 	}
-	req := molgenCodecNothingRequest{}
-	var resp molgenCodecNothingResponse
+	req := molgenRequest_Codec_Nothing{}
+	var resp molgenResponse_Codec_Nothing
 	err = x.c.Call(ctx, 3, &req, &resp)
 	return err
 }
 
-// molgenCodec_Kinds serves Codec.Kinds requests.
-func molgenCodec_Kinds(ctx context.Context, impl any, d *runtime.Decoder) (runtime.Message, error) {
-	var req molgenCodecKindsRequest
+// molgenHandle_Codec_Kinds serves Codec.Kinds requests.
+func molgenHandle_Codec_Kinds(ctx context.Context, impl any, d *runtime.Decoder) (runtime.Message, error) {
+	var req molgenRequest_Codec_Kinds
 	req.MolgenDecode(d)
 	if err := d.Finish(); err != nil {
 		return nil, runtime.BadRequest(err)
 	}
-	var resp molgenCodecKindsResponse
+	var resp molgenResponse_Codec_Kinds
 	var err error
 	resp.R0, err = impl.(Codec).Kinds(ctx, req.A0)
 	return &resp, err
 }
 
-// molgenCodecKindsRequest holds the arguments of Codec.Kinds.
-type molgenCodecKindsRequest struct {
+// molgenRequest_Codec_Kinds holds the arguments of Codec.Kinds.
+type molgenRequest_Codec_Kinds struct {
 	A0 Kinds // k
 }
 
 // MolgenEncode appends m to e.
-func (m *molgenCodecKindsRequest) MolgenEncode(e *runtime.Encoder) {
+func (m *molgenRequest_Codec_Kinds) MolgenEncode(e *runtime.Encoder) {
 	molgenEnc_Kinds(e, &m.A0)
 }
 
 // MolgenDecode reads m from d.
-func (m *molgenCodecKindsRequest) MolgenDecode(d *runtime.Decoder) {
+func (m *molgenRequest_Codec_Kinds) MolgenDecode(d *runtime.Decoder) {
 	molgenDec_Kinds(d, &m.A0)
 }
 
-// molgenCodecKindsResponse holds the results of Codec.Kinds.
-type molgenCodecKindsResponse struct {
+// molgenResponse_Codec_Kinds holds the results of Codec.Kinds.
+type molgenResponse_Codec_Kinds struct {
 	R0 Kinds
 }
 
 // MolgenEncode appends m to e.
-func (m *molgenCodecKindsResponse) MolgenEncode(e *runtime.Encoder) {
+func (m *molgenResponse_Codec_Kinds) MolgenEncode(e *runtime.Encoder) {
 	molgenEnc_Kinds(e, &m.R0)
 }
 
 // MolgenDecode reads m from d.
-func (m *molgenCodecKindsResponse) MolgenDecode(d *runtime.Decoder) {
+func (m *molgenResponse_Codec_Kinds) MolgenDecode(d *runtime.Decoder) {
 	molgenDec_Kinds(d, &m.R0)
 }
 
-// molgenCodec_Many serves Codec.Many requests.
-func molgenCodec_Many(ctx context.Context, impl any, d *runtime.Decoder) (runtime.Message, error) {
-	var req molgenCodecManyRequest
+// molgenHandle_Codec_Many serves Codec.Many requests.
+func molgenHandle_Codec_Many(ctx context.Context, impl any, d *runtime.Decoder) (runtime.Message, error) {
+	var req molgenRequest_Codec_Many
 	req.MolgenDecode(d)
 	if err := d.Finish(); err != nil {
 		return nil, runtime.BadRequest(err)
 	}
-	var resp molgenCodecManyResponse
+	var resp molgenResponse_Codec_Many
 	var err error
 	resp.R0, resp.R1, resp.R2, resp.R3, err = impl.(Codec).Many(ctx, req.A0, req.A1, req.A2, req.A3)
 	return &resp, err
 }
 
-// molgenCodecManyRequest holds the arguments of Codec.Many.
-type molgenCodecManyRequest struct {
+// molgenRequest_Codec_Many holds the arguments of Codec.Many.
+type molgenRequest_Codec_Many struct {
 	A0 int            // a
 	A1 string         // b
 	A2 []Kinds        // c
@@ -1029,7 +1029,7 @@ type molgenCodecManyRequest struct {
 }
 
 // MolgenEncode appends m to e.
-func (m *molgenCodecManyRequest) MolgenEncode(e *runtime.Encoder) {
+func (m *molgenRequest_Codec_Many) MolgenEncode(e *runtime.Encoder) {
 	e.Int64(int64(m.A0))
 	e.String(m.A1)
 	e.Len(len(m.A2), m.A2 == nil)
@@ -1044,10 +1044,10 @@ func (m *molgenCodecManyRequest) MolgenEncode(e *runtime.Encoder) {
 }
 
 // MolgenDecode reads m from d.
-func (m *molgenCodecManyRequest) MolgenDecode(d *runtime.Decoder) {
+func (m *molgenRequest_Codec_Many) MolgenDecode(d *runtime.Decoder) {
 	m.A0 = d.Int()
 	m.A1 = d.String()
-	if n0 := d.Len(59); n0 < 0 {
+	if n0 := d.Len(62); n0 < 0 {
 		m.A2 = nil
 	} else {
 		m.A2 = make([]Kinds, n0)
@@ -1069,8 +1069,8 @@ func (m *molgenCodecManyRequest) MolgenDecode(d *runtime.Decoder) {
 	}
 }
 
-// molgenCodecManyResponse holds the results of Codec.Many.
-type molgenCodecManyResponse struct {
+// molgenResponse_Codec_Many holds the results of Codec.Many.
+type molgenResponse_Codec_Many struct {
 	R0 int
 	R1 string
 	R2 []Kinds
@@ -1078,7 +1078,7 @@ type molgenCodecManyResponse struct {
 }
 
 // MolgenEncode appends m to e.
-func (m *molgenCodecManyResponse) MolgenEncode(e *runtime.Encoder) {
+func (m *molgenResponse_Codec_Many) MolgenEncode(e *runtime.Encoder) {
 	e.Int64(int64(m.R0))
 	e.String(m.R1)
 	e.Len(len(m.R2), m.R2 == nil)
@@ -1093,10 +1093,10 @@ func (m *molgenCodecManyResponse) MolgenEncode(e *runtime.Encoder) {
 }
 
 // MolgenDecode reads m from d.
-func (m *molgenCodecManyResponse) MolgenDecode(d *runtime.Decoder) {
+func (m *molgenResponse_Codec_Many) MolgenDecode(d *runtime.Decoder) {
 	m.R0 = d.Int()
 	m.R1 = d.String()
-	if n0 := d.Len(59); n0 < 0 {
+	if n0 := d.Len(62); n0 < 0 {
 		m.R2 = nil
 	} else {
 		m.R2 = make([]Kinds, n0)
@@ -1118,26 +1118,26 @@ func (m *molgenCodecManyResponse) MolgenDecode(d *runtime.Decoder) {
 	}
 }
 
-// molgenCodec_Tree serves Codec.Tree requests.
-func molgenCodec_Tree(ctx context.Context, impl any, d *runtime.Decoder) (runtime.Message, error) {
-	var req molgenCodecTreeRequest
+// molgenHandle_Codec_Tree serves Codec.Tree requests.
+func molgenHandle_Codec_Tree(ctx context.Context, impl any, d *runtime.Decoder) (runtime.Message, error) {
+	var req molgenRequest_Codec_Tree
 	req.MolgenDecode(d)
 	if err := d.Finish(); err != nil {
 		return nil, runtime.BadRequest(err)
 	}
-	var resp molgenCodecTreeResponse
+	var resp molgenResponse_Codec_Tree
 	var err error
 	resp.R0, err = impl.(Codec).Tree(ctx, req.A0)
 	return &resp, err
 }
 
-// molgenCodecTreeRequest holds the arguments of Codec.Tree.
-type molgenCodecTreeRequest struct {
+// molgenRequest_Codec_Tree holds the arguments of Codec.Tree.
+type molgenRequest_Codec_Tree struct {
 	A0 *Tree // t
 }
 
 // MolgenEncode appends m to e.
-func (m *molgenCodecTreeRequest) MolgenEncode(e *runtime.Encoder) {
+func (m *molgenRequest_Codec_Tree) MolgenEncode(e *runtime.Encoder) {
 	if m.A0 == nil {
 		e.Bool(false)
 	} else {
@@ -1147,7 +1147,7 @@ func (m *molgenCodecTreeRequest) MolgenEncode(e *runtime.Encoder) {
 }
 
 // MolgenDecode reads m from d.
-func (m *molgenCodecTreeRequest) MolgenDecode(d *runtime.Decoder) {
+func (m *molgenRequest_Codec_Tree) MolgenDecode(d *runtime.Decoder) {
 	if d.Bool() {
 		m.A0 = new(Tree)
 		molgenDec_Tree(d, m.A0)
@@ -1156,13 +1156,13 @@ func (m *molgenCodecTreeRequest) MolgenDecode(d *runtime.Decoder) {
 	}
 }
 
-// molgenCodecTreeResponse holds the results of Codec.Tree.
-type molgenCodecTreeResponse struct {
+// molgenResponse_Codec_Tree holds the results of Codec.Tree.
+type molgenResponse_Codec_Tree struct {
 	R0 *Tree
 }
 
 // MolgenEncode appends m to e.
-func (m *molgenCodecTreeResponse) MolgenEncode(e *runtime.Encoder) {
+func (m *molgenResponse_Codec_Tree) MolgenEncode(e *runtime.Encoder) {
 	if m.R0 == nil {
 		e.Bool(false)
 	} else {
@@ -1172,7 +1172,7 @@ func (m *molgenCodecTreeResponse) MolgenEncode(e *runtime.Encoder) {
 }
 
 // MolgenDecode reads m from d.
-func (m *molgenCodecTreeResponse) MolgenDecode(d *runtime.Decoder) {
+func (m *molgenResponse_Codec_Tree) MolgenDecode(d *runtime.Decoder) {
 	if d.Bool() {
 		m.R0 = new(Tree)
 		molgenDec_Tree(d, m.R0)
@@ -1181,36 +1181,36 @@ func (m *molgenCodecTreeResponse) MolgenDecode(d *runtime.Decoder) {
 	}
 }
 
-// molgenCodec_Nothing serves Codec.Nothing requests.
-func molgenCodec_Nothing(ctx context.Context, impl any, d *runtime.Decoder) (runtime.Message, error) {
-	var req molgenCodecNothingRequest
+// molgenHandle_Codec_Nothing serves Codec.Nothing requests.
+func molgenHandle_Codec_Nothing(ctx context.Context, impl any, d *runtime.Decoder) (runtime.Message, error) {
+	var req molgenRequest_Codec_Nothing
 	req.MolgenDecode(d)
 	if err := d.Finish(); err != nil {
 		return nil, runtime.BadRequest(err)
 	}
-	var resp molgenCodecNothingResponse
+	var resp molgenResponse_Codec_Nothing
 	var err error
 	err = impl.(Codec).Nothing(ctx)
 	return &resp, err
 }
 
-// molgenCodecNothingRequest holds the arguments of Codec.Nothing.
-type molgenCodecNothingRequest struct{}
+// molgenRequest_Codec_Nothing holds the arguments of Codec.Nothing.
+type molgenRequest_Codec_Nothing struct{}
 
 // MolgenEncode appends m to e.
-func (m *molgenCodecNothingRequest) MolgenEncode(e *runtime.Encoder) {}
+func (m *molgenRequest_Codec_Nothing) MolgenEncode(e *runtime.Encoder) {}
 
 // MolgenDecode reads m from d.
-func (m *molgenCodecNothingRequest) MolgenDecode(d *runtime.Decoder) {}
+func (m *molgenRequest_Codec_Nothing) MolgenDecode(d *runtime.Decoder) {}
 
-// molgenCodecNothingResponse holds the results of Codec.Nothing.
-type molgenCodecNothingResponse struct{}
+// molgenResponse_Codec_Nothing holds the results of Codec.Nothing.
+type molgenResponse_Codec_Nothing struct{}
 
 // MolgenEncode appends m to e.
-func (m *molgenCodecNothingResponse) MolgenEncode(e *runtime.Encoder) {}
+func (m *molgenResponse_Codec_Nothing) MolgenEncode(e *runtime.Encoder) {}
 
 // MolgenDecode reads m from d.
-func (m *molgenCodecNothingResponse) MolgenDecode(d *runtime.Decoder) {}
+func (m *molgenResponse_Codec_Nothing) MolgenDecode(d *runtime.Decoder) {}
 
 // NewCalc constructs service "calc". If this check fails, its signature changed: re-run 'molgen generate'.
 var _ func() Calc = NewCalc
@@ -1223,7 +1223,7 @@ var _ func() Codec = NewCodec
 
 // Compile-time check that the types encoded below are unchanged since this file
 // was generated. If it fails to compile, re-run 'molgen generate'.
-func _(v0 *A, v1 *B, v2 *Base, v3 *Empty, v4 *Kinds, v5 *Names, v6 *Page[Point], v7 *Page[ext.Money], v8 *Point, v9 *Tree, v10 *ext.Money) {
+func _(v0 *A, v1 *B, v2 *Base, v3 *Empty, v4 *Event, v5 *Kinds, v6 *Names, v7 *Page[Point], v8 *Page[ext.Money], v9 *Point, v10 *Tree, v11 *ext.Money) {
 	_ = (*struct {
 		Name string
 		Bs   map[string]*B
@@ -1237,6 +1237,10 @@ func _(v0 *A, v1 *B, v2 *Base, v3 *Empty, v4 *Kinds, v5 *Names, v6 *Page[Point],
 		Created time.Time
 	})(v2)
 	_ = (*struct{})(v3)
+	_ = (*struct {
+		time.Time
+		Name string
+	})(v4)
 	_ = (*struct {
 		Base
 		Bool    bool
@@ -1280,29 +1284,33 @@ func _(v0 *A, v1 *B, v2 *Base, v3 *Empty, v4 *Kinds, v5 *Names, v6 *Page[Point],
 		A       A
 		Page    Page[Point]
 		Pages   []Page[ext.Money]
-	})(v4)
-	_ = (*[]string)(v5)
+		Event   Event
+		Tagged  struct {
+			X int "json:\"x,omitempty\""
+		}
+	})(v5)
+	_ = (*[]string)(v6)
 	_ = (*struct {
 		Items []Point
 		Next  *string
-	})(v6)
+	})(v7)
 	_ = (*struct {
 		Items []ext.Money
 		Next  *string
-	})(v7)
+	})(v8)
 	_ = (*struct {
 		X int32
 		Y int32
-	})(v8)
+	})(v9)
 	_ = (*struct {
 		Label    string
 		Left     *Tree
 		Children []Tree
-	})(v9)
+	})(v10)
 	_ = (*struct {
 		Cents    int64
 		Currency string
-	})(v10)
+	})(v11)
 }
 
 func molgenEnc_A(e *runtime.Encoder, v *A) {
@@ -1392,6 +1400,16 @@ func molgenEnc_Empty(e *runtime.Encoder, v *Empty) {
 
 func molgenDec_Empty(d *runtime.Decoder, v *Empty) {
 	d.Empty()
+}
+
+func molgenEnc_Event(e *runtime.Encoder, v *Event) {
+	e.Time(v.Time)
+	e.String(v.Name)
+}
+
+func molgenDec_Event(d *runtime.Decoder, v *Event) {
+	v.Time = d.Time()
+	v.Name = d.String()
 }
 
 func molgenEnc_Kinds(e *runtime.Encoder, v *Kinds) {
@@ -1490,6 +1508,8 @@ func molgenEnc_Kinds(e *runtime.Encoder, v *Kinds) {
 	for i0 := range v.Pages {
 		molgenEnc_Page_ext_Money(e, &v.Pages[i0])
 	}
+	molgenEnc_Event(e, &v.Event)
+	e.Int64(int64(v.Tagged.X))
 }
 
 func molgenDec_Kinds(d *runtime.Decoder, v *Kinds) {
@@ -1622,6 +1642,8 @@ func molgenDec_Kinds(d *runtime.Decoder, v *Kinds) {
 			molgenDec_Page_ext_Money(d, &v.Pages[i0])
 		}
 	}
+	molgenDec_Event(d, &v.Event)
+	v.Tagged.X = d.Int()
 }
 
 func molgenEnc_Names(e *runtime.Encoder, v *Names) {

@@ -26,8 +26,8 @@ func init() {
 
 // ---------------------------------------------------------------- Posts
 
-// molgenPostsDesc describes service "posts" to the runtime.
-var molgenPostsDesc = runtime.ServiceDesc{
+// molgenDesc_Posts describes service "posts" to the runtime.
+var molgenDesc_Posts = runtime.ServiceDesc{
 	Name:      "posts",
 	Interface: "github.com/molgen/molgen/examples/blog/posts.Posts",
 	Methods: []runtime.MethodDesc{
@@ -41,7 +41,7 @@ var molgenPostsDesc = runtime.ServiceDesc{
 // NewPostsClient returns a Posts that routes each call by n's placement: a direct
 // call when service "posts" is hosted on n, a request over Kafka otherwise.
 func NewPostsClient(n *runtime.Node) Posts {
-	return &molgenPostsClient{c: n.Client(&molgenPostsDesc)}
+	return &molgenClient_Posts{c: n.Client(&molgenDesc_Posts)}
 }
 
 // RegisterPosts hosts impl as service "posts" on n: local clients call it directly and,
@@ -50,13 +50,13 @@ func RegisterPosts(n *runtime.Node, impl Posts) error {
 	if impl == nil {
 		return fmt.Errorf("molgen: RegisterPosts called with a nil Posts")
 	}
-	return n.Register(&molgenPostsDesc, impl, []runtime.Handler{molgenPosts_Publish, molgenPosts_Get, molgenPosts_List, molgenPosts_View})
+	return n.Register(&molgenDesc_Posts, impl, []runtime.Handler{molgenHandle_Posts_Publish, molgenHandle_Posts_Get, molgenHandle_Posts_List, molgenHandle_Posts_View})
 }
 
 // Compile-time checks that Posts has the methods this file was generated for.
 // If they fail to compile, re-run 'molgen generate'.
 var (
-	_ Posts = (*molgenPostsClient)(nil)
+	_ Posts = (*molgenClient_Posts)(nil)
 	_ interface {
 		Publish(context.Context, users.UserID, string, string, []string) (Post, error)
 		Get(context.Context, PostID) (PostView, error)
@@ -65,14 +65,14 @@ var (
 	} = Posts(nil)
 )
 
-// molgenPostsClient is the client side of Posts: each method calls the implementation
+// molgenClient_Posts is the client side of Posts: each method calls the implementation
 // directly when it is hosted on the same node, and sends a request otherwise.
-type molgenPostsClient struct {
+type molgenClient_Posts struct {
 	c *runtime.Client
 }
 
 // Publish stores a post by an existing author.
-func (x *molgenPostsClient) Publish(ctx context.Context, a0 users.UserID, a1 string, a2 string, a3 []string) (r0 Post, err error) {
+func (x *molgenClient_Posts) Publish(ctx context.Context, a0 users.UserID, a1 string, a2 string, a3 []string) (r0 Post, err error) {
 	if impl, ok := x.c.Local().(Posts); ok {
 		defer func() {
 			if p := recover(); p != nil {
@@ -81,19 +81,19 @@ func (x *molgenPostsClient) Publish(ctx context.Context, a0 users.UserID, a1 str
 		}()
 		return impl.Publish(ctx, a0, a1, a2, a3)
 	}
-	req := molgenPostsPublishRequest{
+	req := molgenRequest_Posts_Publish{
 		A0: a0,
 		A1: a1,
 		A2: a2,
 		A3: a3,
 	}
-	var resp molgenPostsPublishResponse
+	var resp molgenResponse_Posts_Publish
 	err = x.c.Call(ctx, 0, &req, &resp)
 	return resp.R0, err
 }
 
 // Get returns one post with its author's name.
-func (x *molgenPostsClient) Get(ctx context.Context, a0 PostID) (r0 PostView, err error) {
+func (x *molgenClient_Posts) Get(ctx context.Context, a0 PostID) (r0 PostView, err error) {
 	if impl, ok := x.c.Local().(Posts); ok {
 		defer func() {
 			if p := recover(); p != nil {
@@ -102,14 +102,14 @@ func (x *molgenPostsClient) Get(ctx context.Context, a0 PostID) (r0 PostView, er
 		}()
 		return impl.Get(ctx, a0)
 	}
-	req := molgenPostsGetRequest{A0: a0}
-	var resp molgenPostsGetResponse
+	req := molgenRequest_Posts_Get{A0: a0}
+	var resp molgenResponse_Posts_Get
 	err = x.c.Call(ctx, 1, &req, &resp)
 	return resp.R0, err
 }
 
 // List returns every post, newest first, each with its author's name.
-func (x *molgenPostsClient) List(ctx context.Context) (r0 []PostView, err error) {
+func (x *molgenClient_Posts) List(ctx context.Context) (r0 []PostView, err error) {
 	if impl, ok := x.c.Local().(Posts); ok {
 		defer func() {
 			if p := recover(); p != nil {
@@ -118,14 +118,14 @@ func (x *molgenPostsClient) List(ctx context.Context) (r0 []PostView, err error)
 		}()
 		return impl.List(ctx)
 	}
-	req := molgenPostsListRequest{}
-	var resp molgenPostsListResponse
+	req := molgenRequest_Posts_List{}
+	var resp molgenResponse_Posts_List
 	err = x.c.Call(ctx, 2, &req, &resp)
 	return resp.R0, err
 }
 
 // View counts a read of a post; callers do not wait for it.
-func (x *molgenPostsClient) View(ctx context.Context, a0 PostID) (err error) {
+func (x *molgenClient_Posts) View(ctx context.Context, a0 PostID) (err error) {
 	if impl, ok := x.c.Local().(Posts); ok {
 		defer func() {
 			if p := recover(); p != nil {
@@ -134,27 +134,27 @@ func (x *molgenPostsClient) View(ctx context.Context, a0 PostID) (err error) {
 		}()
 		return impl.View(ctx, a0)
 	}
-	req := molgenPostsViewRequest{A0: a0}
-	var resp molgenPostsViewResponse
+	req := molgenRequest_Posts_View{A0: a0}
+	var resp molgenResponse_Posts_View
 	err = x.c.Call(ctx, 3, &req, &resp)
 	return err
 }
 
-// molgenPosts_Publish serves Posts.Publish requests.
-func molgenPosts_Publish(ctx context.Context, impl any, d *runtime.Decoder) (runtime.Message, error) {
-	var req molgenPostsPublishRequest
+// molgenHandle_Posts_Publish serves Posts.Publish requests.
+func molgenHandle_Posts_Publish(ctx context.Context, impl any, d *runtime.Decoder) (runtime.Message, error) {
+	var req molgenRequest_Posts_Publish
 	req.MolgenDecode(d)
 	if err := d.Finish(); err != nil {
 		return nil, runtime.BadRequest(err)
 	}
-	var resp molgenPostsPublishResponse
+	var resp molgenResponse_Posts_Publish
 	var err error
 	resp.R0, err = impl.(Posts).Publish(ctx, req.A0, req.A1, req.A2, req.A3)
 	return &resp, err
 }
 
-// molgenPostsPublishRequest holds the arguments of Posts.Publish.
-type molgenPostsPublishRequest struct {
+// molgenRequest_Posts_Publish holds the arguments of Posts.Publish.
+type molgenRequest_Posts_Publish struct {
 	A0 users.UserID // author
 	A1 string       // title
 	A2 string       // body
@@ -162,7 +162,7 @@ type molgenPostsPublishRequest struct {
 }
 
 // MolgenEncode appends m to e.
-func (m *molgenPostsPublishRequest) MolgenEncode(e *runtime.Encoder) {
+func (m *molgenRequest_Posts_Publish) MolgenEncode(e *runtime.Encoder) {
 	e.String(string(m.A0))
 	e.String(m.A1)
 	e.String(m.A2)
@@ -173,7 +173,7 @@ func (m *molgenPostsPublishRequest) MolgenEncode(e *runtime.Encoder) {
 }
 
 // MolgenDecode reads m from d.
-func (m *molgenPostsPublishRequest) MolgenDecode(d *runtime.Decoder) {
+func (m *molgenRequest_Posts_Publish) MolgenDecode(d *runtime.Decoder) {
 	m.A0 = users.UserID(d.String())
 	m.A1 = d.String()
 	m.A2 = d.String()
@@ -187,93 +187,93 @@ func (m *molgenPostsPublishRequest) MolgenDecode(d *runtime.Decoder) {
 	}
 }
 
-// molgenPostsPublishResponse holds the results of Posts.Publish.
-type molgenPostsPublishResponse struct {
+// molgenResponse_Posts_Publish holds the results of Posts.Publish.
+type molgenResponse_Posts_Publish struct {
 	R0 Post
 }
 
 // MolgenEncode appends m to e.
-func (m *molgenPostsPublishResponse) MolgenEncode(e *runtime.Encoder) {
+func (m *molgenResponse_Posts_Publish) MolgenEncode(e *runtime.Encoder) {
 	molgenEnc_Post(e, &m.R0)
 }
 
 // MolgenDecode reads m from d.
-func (m *molgenPostsPublishResponse) MolgenDecode(d *runtime.Decoder) {
+func (m *molgenResponse_Posts_Publish) MolgenDecode(d *runtime.Decoder) {
 	molgenDec_Post(d, &m.R0)
 }
 
-// molgenPosts_Get serves Posts.Get requests.
-func molgenPosts_Get(ctx context.Context, impl any, d *runtime.Decoder) (runtime.Message, error) {
-	var req molgenPostsGetRequest
+// molgenHandle_Posts_Get serves Posts.Get requests.
+func molgenHandle_Posts_Get(ctx context.Context, impl any, d *runtime.Decoder) (runtime.Message, error) {
+	var req molgenRequest_Posts_Get
 	req.MolgenDecode(d)
 	if err := d.Finish(); err != nil {
 		return nil, runtime.BadRequest(err)
 	}
-	var resp molgenPostsGetResponse
+	var resp molgenResponse_Posts_Get
 	var err error
 	resp.R0, err = impl.(Posts).Get(ctx, req.A0)
 	return &resp, err
 }
 
-// molgenPostsGetRequest holds the arguments of Posts.Get.
-type molgenPostsGetRequest struct {
+// molgenRequest_Posts_Get holds the arguments of Posts.Get.
+type molgenRequest_Posts_Get struct {
 	A0 PostID // id
 }
 
 // MolgenEncode appends m to e.
-func (m *molgenPostsGetRequest) MolgenEncode(e *runtime.Encoder) {
+func (m *molgenRequest_Posts_Get) MolgenEncode(e *runtime.Encoder) {
 	e.Int64(int64(m.A0))
 }
 
 // MolgenDecode reads m from d.
-func (m *molgenPostsGetRequest) MolgenDecode(d *runtime.Decoder) {
+func (m *molgenRequest_Posts_Get) MolgenDecode(d *runtime.Decoder) {
 	m.A0 = PostID(d.Int64())
 }
 
-// molgenPostsGetResponse holds the results of Posts.Get.
-type molgenPostsGetResponse struct {
+// molgenResponse_Posts_Get holds the results of Posts.Get.
+type molgenResponse_Posts_Get struct {
 	R0 PostView
 }
 
 // MolgenEncode appends m to e.
-func (m *molgenPostsGetResponse) MolgenEncode(e *runtime.Encoder) {
+func (m *molgenResponse_Posts_Get) MolgenEncode(e *runtime.Encoder) {
 	molgenEnc_PostView(e, &m.R0)
 }
 
 // MolgenDecode reads m from d.
-func (m *molgenPostsGetResponse) MolgenDecode(d *runtime.Decoder) {
+func (m *molgenResponse_Posts_Get) MolgenDecode(d *runtime.Decoder) {
 	molgenDec_PostView(d, &m.R0)
 }
 
-// molgenPosts_List serves Posts.List requests.
-func molgenPosts_List(ctx context.Context, impl any, d *runtime.Decoder) (runtime.Message, error) {
-	var req molgenPostsListRequest
+// molgenHandle_Posts_List serves Posts.List requests.
+func molgenHandle_Posts_List(ctx context.Context, impl any, d *runtime.Decoder) (runtime.Message, error) {
+	var req molgenRequest_Posts_List
 	req.MolgenDecode(d)
 	if err := d.Finish(); err != nil {
 		return nil, runtime.BadRequest(err)
 	}
-	var resp molgenPostsListResponse
+	var resp molgenResponse_Posts_List
 	var err error
 	resp.R0, err = impl.(Posts).List(ctx)
 	return &resp, err
 }
 
-// molgenPostsListRequest holds the arguments of Posts.List.
-type molgenPostsListRequest struct{}
+// molgenRequest_Posts_List holds the arguments of Posts.List.
+type molgenRequest_Posts_List struct{}
 
 // MolgenEncode appends m to e.
-func (m *molgenPostsListRequest) MolgenEncode(e *runtime.Encoder) {}
+func (m *molgenRequest_Posts_List) MolgenEncode(e *runtime.Encoder) {}
 
 // MolgenDecode reads m from d.
-func (m *molgenPostsListRequest) MolgenDecode(d *runtime.Decoder) {}
+func (m *molgenRequest_Posts_List) MolgenDecode(d *runtime.Decoder) {}
 
-// molgenPostsListResponse holds the results of Posts.List.
-type molgenPostsListResponse struct {
+// molgenResponse_Posts_List holds the results of Posts.List.
+type molgenResponse_Posts_List struct {
 	R0 []PostView
 }
 
 // MolgenEncode appends m to e.
-func (m *molgenPostsListResponse) MolgenEncode(e *runtime.Encoder) {
+func (m *molgenResponse_Posts_List) MolgenEncode(e *runtime.Encoder) {
 	e.Len(len(m.R0), m.R0 == nil)
 	for i0 := range m.R0 {
 		molgenEnc_PostView(e, &m.R0[i0])
@@ -281,7 +281,7 @@ func (m *molgenPostsListResponse) MolgenEncode(e *runtime.Encoder) {
 }
 
 // MolgenDecode reads m from d.
-func (m *molgenPostsListResponse) MolgenDecode(d *runtime.Decoder) {
+func (m *molgenResponse_Posts_List) MolgenDecode(d *runtime.Decoder) {
 	if n0 := d.Len(8); n0 < 0 {
 		m.R0 = nil
 	} else {
@@ -292,42 +292,42 @@ func (m *molgenPostsListResponse) MolgenDecode(d *runtime.Decoder) {
 	}
 }
 
-// molgenPosts_View serves Posts.View requests.
-func molgenPosts_View(ctx context.Context, impl any, d *runtime.Decoder) (runtime.Message, error) {
-	var req molgenPostsViewRequest
+// molgenHandle_Posts_View serves Posts.View requests.
+func molgenHandle_Posts_View(ctx context.Context, impl any, d *runtime.Decoder) (runtime.Message, error) {
+	var req molgenRequest_Posts_View
 	req.MolgenDecode(d)
 	if err := d.Finish(); err != nil {
 		return nil, runtime.BadRequest(err)
 	}
-	var resp molgenPostsViewResponse
+	var resp molgenResponse_Posts_View
 	var err error
 	err = impl.(Posts).View(ctx, req.A0)
 	return &resp, err
 }
 
-// molgenPostsViewRequest holds the arguments of Posts.View.
-type molgenPostsViewRequest struct {
+// molgenRequest_Posts_View holds the arguments of Posts.View.
+type molgenRequest_Posts_View struct {
 	A0 PostID // id
 }
 
 // MolgenEncode appends m to e.
-func (m *molgenPostsViewRequest) MolgenEncode(e *runtime.Encoder) {
+func (m *molgenRequest_Posts_View) MolgenEncode(e *runtime.Encoder) {
 	e.Int64(int64(m.A0))
 }
 
 // MolgenDecode reads m from d.
-func (m *molgenPostsViewRequest) MolgenDecode(d *runtime.Decoder) {
+func (m *molgenRequest_Posts_View) MolgenDecode(d *runtime.Decoder) {
 	m.A0 = PostID(d.Int64())
 }
 
-// molgenPostsViewResponse holds the results of Posts.View.
-type molgenPostsViewResponse struct{}
+// molgenResponse_Posts_View holds the results of Posts.View.
+type molgenResponse_Posts_View struct{}
 
 // MolgenEncode appends m to e.
-func (m *molgenPostsViewResponse) MolgenEncode(e *runtime.Encoder) {}
+func (m *molgenResponse_Posts_View) MolgenEncode(e *runtime.Encoder) {}
 
 // MolgenDecode reads m from d.
-func (m *molgenPostsViewResponse) MolgenDecode(d *runtime.Decoder) {}
+func (m *molgenResponse_Posts_View) MolgenDecode(d *runtime.Decoder) {}
 
 // New constructs service "posts". If this check fails, its signature changed: re-run 'molgen generate'.
 var _ func(context.Context, users.Users) (Posts, error) = New

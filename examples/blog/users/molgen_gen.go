@@ -25,8 +25,8 @@ func init() {
 
 // ---------------------------------------------------------------- Users
 
-// molgenUsersDesc describes service "users" to the runtime.
-var molgenUsersDesc = runtime.ServiceDesc{
+// molgenDesc_Users describes service "users" to the runtime.
+var molgenDesc_Users = runtime.ServiceDesc{
 	Name:      "users",
 	Interface: "github.com/molgen/molgen/examples/blog/users.Users",
 	Methods: []runtime.MethodDesc{
@@ -39,7 +39,7 @@ var molgenUsersDesc = runtime.ServiceDesc{
 // NewUsersClient returns a Users that routes each call by n's placement: a direct
 // call when service "users" is hosted on n, a request over Kafka otherwise.
 func NewUsersClient(n *runtime.Node) Users {
-	return &molgenUsersClient{c: n.Client(&molgenUsersDesc)}
+	return &molgenClient_Users{c: n.Client(&molgenDesc_Users)}
 }
 
 // RegisterUsers hosts impl as service "users" on n: local clients call it directly and,
@@ -48,13 +48,13 @@ func RegisterUsers(n *runtime.Node, impl Users) error {
 	if impl == nil {
 		return fmt.Errorf("molgen: RegisterUsers called with a nil Users")
 	}
-	return n.Register(&molgenUsersDesc, impl, []runtime.Handler{molgenUsers_Create, molgenUsers_Get, molgenUsers_GetMany})
+	return n.Register(&molgenDesc_Users, impl, []runtime.Handler{molgenHandle_Users_Create, molgenHandle_Users_Get, molgenHandle_Users_GetMany})
 }
 
 // Compile-time checks that Users has the methods this file was generated for.
 // If they fail to compile, re-run 'molgen generate'.
 var (
-	_ Users = (*molgenUsersClient)(nil)
+	_ Users = (*molgenClient_Users)(nil)
 	_ interface {
 		Create(context.Context, string) (User, error)
 		Get(context.Context, UserID) (User, error)
@@ -62,14 +62,14 @@ var (
 	} = Users(nil)
 )
 
-// molgenUsersClient is the client side of Users: each method calls the implementation
+// molgenClient_Users is the client side of Users: each method calls the implementation
 // directly when it is hosted on the same node, and sends a request otherwise.
-type molgenUsersClient struct {
+type molgenClient_Users struct {
 	c *runtime.Client
 }
 
 // Create registers a user.
-func (x *molgenUsersClient) Create(ctx context.Context, a0 string) (r0 User, err error) {
+func (x *molgenClient_Users) Create(ctx context.Context, a0 string) (r0 User, err error) {
 	if impl, ok := x.c.Local().(Users); ok {
 		defer func() {
 			if p := recover(); p != nil {
@@ -78,14 +78,14 @@ func (x *molgenUsersClient) Create(ctx context.Context, a0 string) (r0 User, err
 		}()
 		return impl.Create(ctx, a0)
 	}
-	req := molgenUsersCreateRequest{A0: a0}
-	var resp molgenUsersCreateResponse
+	req := molgenRequest_Users_Create{A0: a0}
+	var resp molgenResponse_Users_Create
 	err = x.c.Call(ctx, 0, &req, &resp)
 	return resp.R0, err
 }
 
 // Get returns one user.
-func (x *molgenUsersClient) Get(ctx context.Context, a0 UserID) (r0 User, err error) {
+func (x *molgenClient_Users) Get(ctx context.Context, a0 UserID) (r0 User, err error) {
 	if impl, ok := x.c.Local().(Users); ok {
 		if _, has := ctx.Deadline(); !has {
 			var cancel context.CancelFunc
@@ -99,14 +99,14 @@ func (x *molgenUsersClient) Get(ctx context.Context, a0 UserID) (r0 User, err er
 		}()
 		return impl.Get(ctx, a0)
 	}
-	req := molgenUsersGetRequest{A0: a0}
-	var resp molgenUsersGetResponse
+	req := molgenRequest_Users_Get{A0: a0}
+	var resp molgenResponse_Users_Get
 	err = x.c.Call(ctx, 1, &req, &resp)
 	return resp.R0, err
 }
 
 // GetMany returns the users with the given IDs that exist.
-func (x *molgenUsersClient) GetMany(ctx context.Context, a0 []UserID) (r0 map[UserID]User, err error) {
+func (x *molgenClient_Users) GetMany(ctx context.Context, a0 []UserID) (r0 map[UserID]User, err error) {
 	if impl, ok := x.c.Local().(Users); ok {
 		defer func() {
 			if p := recover(); p != nil {
@@ -115,118 +115,118 @@ func (x *molgenUsersClient) GetMany(ctx context.Context, a0 []UserID) (r0 map[Us
 		}()
 		return impl.GetMany(ctx, a0)
 	}
-	req := molgenUsersGetManyRequest{A0: a0}
-	var resp molgenUsersGetManyResponse
+	req := molgenRequest_Users_GetMany{A0: a0}
+	var resp molgenResponse_Users_GetMany
 	err = x.c.Call(ctx, 2, &req, &resp)
 	return resp.R0, err
 }
 
-// molgenUsers_Create serves Users.Create requests.
-func molgenUsers_Create(ctx context.Context, impl any, d *runtime.Decoder) (runtime.Message, error) {
-	var req molgenUsersCreateRequest
+// molgenHandle_Users_Create serves Users.Create requests.
+func molgenHandle_Users_Create(ctx context.Context, impl any, d *runtime.Decoder) (runtime.Message, error) {
+	var req molgenRequest_Users_Create
 	req.MolgenDecode(d)
 	if err := d.Finish(); err != nil {
 		return nil, runtime.BadRequest(err)
 	}
-	var resp molgenUsersCreateResponse
+	var resp molgenResponse_Users_Create
 	var err error
 	resp.R0, err = impl.(Users).Create(ctx, req.A0)
 	return &resp, err
 }
 
-// molgenUsersCreateRequest holds the arguments of Users.Create.
-type molgenUsersCreateRequest struct {
+// molgenRequest_Users_Create holds the arguments of Users.Create.
+type molgenRequest_Users_Create struct {
 	A0 string // name
 }
 
 // MolgenEncode appends m to e.
-func (m *molgenUsersCreateRequest) MolgenEncode(e *runtime.Encoder) {
+func (m *molgenRequest_Users_Create) MolgenEncode(e *runtime.Encoder) {
 	e.String(m.A0)
 }
 
 // MolgenDecode reads m from d.
-func (m *molgenUsersCreateRequest) MolgenDecode(d *runtime.Decoder) {
+func (m *molgenRequest_Users_Create) MolgenDecode(d *runtime.Decoder) {
 	m.A0 = d.String()
 }
 
-// molgenUsersCreateResponse holds the results of Users.Create.
-type molgenUsersCreateResponse struct {
+// molgenResponse_Users_Create holds the results of Users.Create.
+type molgenResponse_Users_Create struct {
 	R0 User
 }
 
 // MolgenEncode appends m to e.
-func (m *molgenUsersCreateResponse) MolgenEncode(e *runtime.Encoder) {
+func (m *molgenResponse_Users_Create) MolgenEncode(e *runtime.Encoder) {
 	molgenEnc_User(e, &m.R0)
 }
 
 // MolgenDecode reads m from d.
-func (m *molgenUsersCreateResponse) MolgenDecode(d *runtime.Decoder) {
+func (m *molgenResponse_Users_Create) MolgenDecode(d *runtime.Decoder) {
 	molgenDec_User(d, &m.R0)
 }
 
-// molgenUsers_Get serves Users.Get requests.
-func molgenUsers_Get(ctx context.Context, impl any, d *runtime.Decoder) (runtime.Message, error) {
-	var req molgenUsersGetRequest
+// molgenHandle_Users_Get serves Users.Get requests.
+func molgenHandle_Users_Get(ctx context.Context, impl any, d *runtime.Decoder) (runtime.Message, error) {
+	var req molgenRequest_Users_Get
 	req.MolgenDecode(d)
 	if err := d.Finish(); err != nil {
 		return nil, runtime.BadRequest(err)
 	}
-	var resp molgenUsersGetResponse
+	var resp molgenResponse_Users_Get
 	var err error
 	resp.R0, err = impl.(Users).Get(ctx, req.A0)
 	return &resp, err
 }
 
-// molgenUsersGetRequest holds the arguments of Users.Get.
-type molgenUsersGetRequest struct {
+// molgenRequest_Users_Get holds the arguments of Users.Get.
+type molgenRequest_Users_Get struct {
 	A0 UserID // id
 }
 
 // MolgenEncode appends m to e.
-func (m *molgenUsersGetRequest) MolgenEncode(e *runtime.Encoder) {
+func (m *molgenRequest_Users_Get) MolgenEncode(e *runtime.Encoder) {
 	e.String(string(m.A0))
 }
 
 // MolgenDecode reads m from d.
-func (m *molgenUsersGetRequest) MolgenDecode(d *runtime.Decoder) {
+func (m *molgenRequest_Users_Get) MolgenDecode(d *runtime.Decoder) {
 	m.A0 = UserID(d.String())
 }
 
-// molgenUsersGetResponse holds the results of Users.Get.
-type molgenUsersGetResponse struct {
+// molgenResponse_Users_Get holds the results of Users.Get.
+type molgenResponse_Users_Get struct {
 	R0 User
 }
 
 // MolgenEncode appends m to e.
-func (m *molgenUsersGetResponse) MolgenEncode(e *runtime.Encoder) {
+func (m *molgenResponse_Users_Get) MolgenEncode(e *runtime.Encoder) {
 	molgenEnc_User(e, &m.R0)
 }
 
 // MolgenDecode reads m from d.
-func (m *molgenUsersGetResponse) MolgenDecode(d *runtime.Decoder) {
+func (m *molgenResponse_Users_Get) MolgenDecode(d *runtime.Decoder) {
 	molgenDec_User(d, &m.R0)
 }
 
-// molgenUsers_GetMany serves Users.GetMany requests.
-func molgenUsers_GetMany(ctx context.Context, impl any, d *runtime.Decoder) (runtime.Message, error) {
-	var req molgenUsersGetManyRequest
+// molgenHandle_Users_GetMany serves Users.GetMany requests.
+func molgenHandle_Users_GetMany(ctx context.Context, impl any, d *runtime.Decoder) (runtime.Message, error) {
+	var req molgenRequest_Users_GetMany
 	req.MolgenDecode(d)
 	if err := d.Finish(); err != nil {
 		return nil, runtime.BadRequest(err)
 	}
-	var resp molgenUsersGetManyResponse
+	var resp molgenResponse_Users_GetMany
 	var err error
 	resp.R0, err = impl.(Users).GetMany(ctx, req.A0)
 	return &resp, err
 }
 
-// molgenUsersGetManyRequest holds the arguments of Users.GetMany.
-type molgenUsersGetManyRequest struct {
+// molgenRequest_Users_GetMany holds the arguments of Users.GetMany.
+type molgenRequest_Users_GetMany struct {
 	A0 []UserID // ids
 }
 
 // MolgenEncode appends m to e.
-func (m *molgenUsersGetManyRequest) MolgenEncode(e *runtime.Encoder) {
+func (m *molgenRequest_Users_GetMany) MolgenEncode(e *runtime.Encoder) {
 	e.Len(len(m.A0), m.A0 == nil)
 	for i0 := range m.A0 {
 		e.String(string(m.A0[i0]))
@@ -234,7 +234,7 @@ func (m *molgenUsersGetManyRequest) MolgenEncode(e *runtime.Encoder) {
 }
 
 // MolgenDecode reads m from d.
-func (m *molgenUsersGetManyRequest) MolgenDecode(d *runtime.Decoder) {
+func (m *molgenRequest_Users_GetMany) MolgenDecode(d *runtime.Decoder) {
 	if n0 := d.Len(1); n0 < 0 {
 		m.A0 = nil
 	} else {
@@ -245,13 +245,13 @@ func (m *molgenUsersGetManyRequest) MolgenDecode(d *runtime.Decoder) {
 	}
 }
 
-// molgenUsersGetManyResponse holds the results of Users.GetMany.
-type molgenUsersGetManyResponse struct {
+// molgenResponse_Users_GetMany holds the results of Users.GetMany.
+type molgenResponse_Users_GetMany struct {
 	R0 map[UserID]User
 }
 
 // MolgenEncode appends m to e.
-func (m *molgenUsersGetManyResponse) MolgenEncode(e *runtime.Encoder) {
+func (m *molgenResponse_Users_GetMany) MolgenEncode(e *runtime.Encoder) {
 	e.Len(len(m.R0), m.R0 == nil)
 	for k0, v0 := range m.R0 {
 		e.String(string(k0))
@@ -260,7 +260,7 @@ func (m *molgenUsersGetManyResponse) MolgenEncode(e *runtime.Encoder) {
 }
 
 // MolgenDecode reads m from d.
-func (m *molgenUsersGetManyResponse) MolgenDecode(d *runtime.Decoder) {
+func (m *molgenResponse_Users_GetMany) MolgenDecode(d *runtime.Decoder) {
 	if n0 := d.Len(3); n0 < 0 {
 		m.R0 = nil
 	} else {

@@ -24,8 +24,8 @@ func init() {
 
 // ---------------------------------------------------------------- Accounts
 
-// molgenAccountsDesc describes service "accounts" to the runtime.
-var molgenAccountsDesc = runtime.ServiceDesc{
+// molgenDesc_Accounts describes service "accounts" to the runtime.
+var molgenDesc_Accounts = runtime.ServiceDesc{
 	Name:      "accounts",
 	Interface: "example.com/basic.Accounts",
 	Methods: []runtime.MethodDesc{
@@ -39,7 +39,7 @@ var molgenAccountsDesc = runtime.ServiceDesc{
 // NewAccountsClient returns a Accounts that routes each call by n's placement: a direct
 // call when service "accounts" is hosted on n, a request over Kafka otherwise.
 func NewAccountsClient(n *runtime.Node) Accounts {
-	return &molgenAccountsClient{c: n.Client(&molgenAccountsDesc)}
+	return &molgenClient_Accounts{c: n.Client(&molgenDesc_Accounts)}
 }
 
 // RegisterAccounts hosts impl as service "accounts" on n: local clients call it directly and,
@@ -48,13 +48,13 @@ func RegisterAccounts(n *runtime.Node, impl Accounts) error {
 	if impl == nil {
 		return fmt.Errorf("molgen: RegisterAccounts called with a nil Accounts")
 	}
-	return n.Register(&molgenAccountsDesc, impl, []runtime.Handler{molgenAccounts_Open, molgenAccounts_Balance, molgenAccounts_Touch, molgenAccounts_Close})
+	return n.Register(&molgenDesc_Accounts, impl, []runtime.Handler{molgenHandle_Accounts_Open, molgenHandle_Accounts_Balance, molgenHandle_Accounts_Touch, molgenHandle_Accounts_Close})
 }
 
 // Compile-time checks that Accounts has the methods this file was generated for.
 // If they fail to compile, re-run 'molgen generate'.
 var (
-	_ Accounts = (*molgenAccountsClient)(nil)
+	_ Accounts = (*molgenClient_Accounts)(nil)
 	_ interface {
 		Open(context.Context, string) (AccountID, error)
 		Balance(context.Context, AccountID) (Money, error)
@@ -63,14 +63,14 @@ var (
 	} = Accounts(nil)
 )
 
-// molgenAccountsClient is the client side of Accounts: each method calls the implementation
+// molgenClient_Accounts is the client side of Accounts: each method calls the implementation
 // directly when it is hosted on the same node, and sends a request otherwise.
-type molgenAccountsClient struct {
+type molgenClient_Accounts struct {
 	c *runtime.Client
 }
 
 // Open creates an account.
-func (x *molgenAccountsClient) Open(ctx context.Context, a0 string) (r0 AccountID, err error) {
+func (x *molgenClient_Accounts) Open(ctx context.Context, a0 string) (r0 AccountID, err error) {
 	if impl, ok := x.c.Local().(Accounts); ok {
 		defer func() {
 			if p := recover(); p != nil {
@@ -79,13 +79,13 @@ func (x *molgenAccountsClient) Open(ctx context.Context, a0 string) (r0 AccountI
 		}()
 		return impl.Open(ctx, a0)
 	}
-	req := molgenAccountsOpenRequest{A0: a0}
-	var resp molgenAccountsOpenResponse
+	req := molgenRequest_Accounts_Open{A0: a0}
+	var resp molgenResponse_Accounts_Open
 	err = x.c.Call(ctx, 0, &req, &resp)
 	return resp.R0, err
 }
 
-func (x *molgenAccountsClient) Balance(ctx context.Context, a0 AccountID) (r0 Money, err error) {
+func (x *molgenClient_Accounts) Balance(ctx context.Context, a0 AccountID) (r0 Money, err error) {
 	if impl, ok := x.c.Local().(Accounts); ok {
 		if _, has := ctx.Deadline(); !has {
 			var cancel context.CancelFunc
@@ -99,13 +99,13 @@ func (x *molgenAccountsClient) Balance(ctx context.Context, a0 AccountID) (r0 Mo
 		}()
 		return impl.Balance(ctx, a0)
 	}
-	req := molgenAccountsBalanceRequest{A0: a0}
-	var resp molgenAccountsBalanceResponse
+	req := molgenRequest_Accounts_Balance{A0: a0}
+	var resp molgenResponse_Accounts_Balance
 	err = x.c.Call(ctx, 1, &req, &resp)
 	return resp.R0, err
 }
 
-func (x *molgenAccountsClient) Touch(ctx context.Context, a0 AccountID) (err error) {
+func (x *molgenClient_Accounts) Touch(ctx context.Context, a0 AccountID) (err error) {
 	if impl, ok := x.c.Local().(Accounts); ok {
 		defer func() {
 			if p := recover(); p != nil {
@@ -114,13 +114,13 @@ func (x *molgenAccountsClient) Touch(ctx context.Context, a0 AccountID) (err err
 		}()
 		return impl.Touch(ctx, a0)
 	}
-	req := molgenAccountsTouchRequest{A0: a0}
-	var resp molgenAccountsTouchResponse
+	req := molgenRequest_Accounts_Touch{A0: a0}
+	var resp molgenResponse_Accounts_Touch
 	err = x.c.Call(ctx, 2, &req, &resp)
 	return err
 }
 
-func (x *molgenAccountsClient) Close(ctx context.Context, a0 AccountID) (err error) {
+func (x *molgenClient_Accounts) Close(ctx context.Context, a0 AccountID) (err error) {
 	if impl, ok := x.c.Local().(Accounts); ok {
 		defer func() {
 			if p := recover(); p != nil {
@@ -129,171 +129,171 @@ func (x *molgenAccountsClient) Close(ctx context.Context, a0 AccountID) (err err
 		}()
 		return impl.Close(ctx, a0)
 	}
-	req := molgenAccountsCloseRequest{A0: a0}
-	var resp molgenAccountsCloseResponse
+	req := molgenRequest_Accounts_Close{A0: a0}
+	var resp molgenResponse_Accounts_Close
 	err = x.c.Call(ctx, 3, &req, &resp)
 	return err
 }
 
-// molgenAccounts_Open serves Accounts.Open requests.
-func molgenAccounts_Open(ctx context.Context, impl any, d *runtime.Decoder) (runtime.Message, error) {
-	var req molgenAccountsOpenRequest
+// molgenHandle_Accounts_Open serves Accounts.Open requests.
+func molgenHandle_Accounts_Open(ctx context.Context, impl any, d *runtime.Decoder) (runtime.Message, error) {
+	var req molgenRequest_Accounts_Open
 	req.MolgenDecode(d)
 	if err := d.Finish(); err != nil {
 		return nil, runtime.BadRequest(err)
 	}
-	var resp molgenAccountsOpenResponse
+	var resp molgenResponse_Accounts_Open
 	var err error
 	resp.R0, err = impl.(Accounts).Open(ctx, req.A0)
 	return &resp, err
 }
 
-// molgenAccountsOpenRequest holds the arguments of Accounts.Open.
-type molgenAccountsOpenRequest struct {
+// molgenRequest_Accounts_Open holds the arguments of Accounts.Open.
+type molgenRequest_Accounts_Open struct {
 	A0 string // owner
 }
 
 // MolgenEncode appends m to e.
-func (m *molgenAccountsOpenRequest) MolgenEncode(e *runtime.Encoder) {
+func (m *molgenRequest_Accounts_Open) MolgenEncode(e *runtime.Encoder) {
 	e.String(m.A0)
 }
 
 // MolgenDecode reads m from d.
-func (m *molgenAccountsOpenRequest) MolgenDecode(d *runtime.Decoder) {
+func (m *molgenRequest_Accounts_Open) MolgenDecode(d *runtime.Decoder) {
 	m.A0 = d.String()
 }
 
-// molgenAccountsOpenResponse holds the results of Accounts.Open.
-type molgenAccountsOpenResponse struct {
+// molgenResponse_Accounts_Open holds the results of Accounts.Open.
+type molgenResponse_Accounts_Open struct {
 	R0 AccountID
 }
 
 // MolgenEncode appends m to e.
-func (m *molgenAccountsOpenResponse) MolgenEncode(e *runtime.Encoder) {
+func (m *molgenResponse_Accounts_Open) MolgenEncode(e *runtime.Encoder) {
 	e.String(string(m.R0))
 }
 
 // MolgenDecode reads m from d.
-func (m *molgenAccountsOpenResponse) MolgenDecode(d *runtime.Decoder) {
+func (m *molgenResponse_Accounts_Open) MolgenDecode(d *runtime.Decoder) {
 	m.R0 = AccountID(d.String())
 }
 
-// molgenAccounts_Balance serves Accounts.Balance requests.
-func molgenAccounts_Balance(ctx context.Context, impl any, d *runtime.Decoder) (runtime.Message, error) {
-	var req molgenAccountsBalanceRequest
+// molgenHandle_Accounts_Balance serves Accounts.Balance requests.
+func molgenHandle_Accounts_Balance(ctx context.Context, impl any, d *runtime.Decoder) (runtime.Message, error) {
+	var req molgenRequest_Accounts_Balance
 	req.MolgenDecode(d)
 	if err := d.Finish(); err != nil {
 		return nil, runtime.BadRequest(err)
 	}
-	var resp molgenAccountsBalanceResponse
+	var resp molgenResponse_Accounts_Balance
 	var err error
 	resp.R0, err = impl.(Accounts).Balance(ctx, req.A0)
 	return &resp, err
 }
 
-// molgenAccountsBalanceRequest holds the arguments of Accounts.Balance.
-type molgenAccountsBalanceRequest struct {
+// molgenRequest_Accounts_Balance holds the arguments of Accounts.Balance.
+type molgenRequest_Accounts_Balance struct {
 	A0 AccountID // id
 }
 
 // MolgenEncode appends m to e.
-func (m *molgenAccountsBalanceRequest) MolgenEncode(e *runtime.Encoder) {
+func (m *molgenRequest_Accounts_Balance) MolgenEncode(e *runtime.Encoder) {
 	e.String(string(m.A0))
 }
 
 // MolgenDecode reads m from d.
-func (m *molgenAccountsBalanceRequest) MolgenDecode(d *runtime.Decoder) {
+func (m *molgenRequest_Accounts_Balance) MolgenDecode(d *runtime.Decoder) {
 	m.A0 = AccountID(d.String())
 }
 
-// molgenAccountsBalanceResponse holds the results of Accounts.Balance.
-type molgenAccountsBalanceResponse struct {
+// molgenResponse_Accounts_Balance holds the results of Accounts.Balance.
+type molgenResponse_Accounts_Balance struct {
 	R0 Money
 }
 
 // MolgenEncode appends m to e.
-func (m *molgenAccountsBalanceResponse) MolgenEncode(e *runtime.Encoder) {
+func (m *molgenResponse_Accounts_Balance) MolgenEncode(e *runtime.Encoder) {
 	molgenEnc_Money(e, &m.R0)
 }
 
 // MolgenDecode reads m from d.
-func (m *molgenAccountsBalanceResponse) MolgenDecode(d *runtime.Decoder) {
+func (m *molgenResponse_Accounts_Balance) MolgenDecode(d *runtime.Decoder) {
 	molgenDec_Money(d, &m.R0)
 }
 
-// molgenAccounts_Touch serves Accounts.Touch requests.
-func molgenAccounts_Touch(ctx context.Context, impl any, d *runtime.Decoder) (runtime.Message, error) {
-	var req molgenAccountsTouchRequest
+// molgenHandle_Accounts_Touch serves Accounts.Touch requests.
+func molgenHandle_Accounts_Touch(ctx context.Context, impl any, d *runtime.Decoder) (runtime.Message, error) {
+	var req molgenRequest_Accounts_Touch
 	req.MolgenDecode(d)
 	if err := d.Finish(); err != nil {
 		return nil, runtime.BadRequest(err)
 	}
-	var resp molgenAccountsTouchResponse
+	var resp molgenResponse_Accounts_Touch
 	var err error
 	err = impl.(Accounts).Touch(ctx, req.A0)
 	return &resp, err
 }
 
-// molgenAccountsTouchRequest holds the arguments of Accounts.Touch.
-type molgenAccountsTouchRequest struct {
+// molgenRequest_Accounts_Touch holds the arguments of Accounts.Touch.
+type molgenRequest_Accounts_Touch struct {
 	A0 AccountID // id
 }
 
 // MolgenEncode appends m to e.
-func (m *molgenAccountsTouchRequest) MolgenEncode(e *runtime.Encoder) {
+func (m *molgenRequest_Accounts_Touch) MolgenEncode(e *runtime.Encoder) {
 	e.String(string(m.A0))
 }
 
 // MolgenDecode reads m from d.
-func (m *molgenAccountsTouchRequest) MolgenDecode(d *runtime.Decoder) {
+func (m *molgenRequest_Accounts_Touch) MolgenDecode(d *runtime.Decoder) {
 	m.A0 = AccountID(d.String())
 }
 
-// molgenAccountsTouchResponse holds the results of Accounts.Touch.
-type molgenAccountsTouchResponse struct{}
+// molgenResponse_Accounts_Touch holds the results of Accounts.Touch.
+type molgenResponse_Accounts_Touch struct{}
 
 // MolgenEncode appends m to e.
-func (m *molgenAccountsTouchResponse) MolgenEncode(e *runtime.Encoder) {}
+func (m *molgenResponse_Accounts_Touch) MolgenEncode(e *runtime.Encoder) {}
 
 // MolgenDecode reads m from d.
-func (m *molgenAccountsTouchResponse) MolgenDecode(d *runtime.Decoder) {}
+func (m *molgenResponse_Accounts_Touch) MolgenDecode(d *runtime.Decoder) {}
 
-// molgenAccounts_Close serves Accounts.Close requests.
-func molgenAccounts_Close(ctx context.Context, impl any, d *runtime.Decoder) (runtime.Message, error) {
-	var req molgenAccountsCloseRequest
+// molgenHandle_Accounts_Close serves Accounts.Close requests.
+func molgenHandle_Accounts_Close(ctx context.Context, impl any, d *runtime.Decoder) (runtime.Message, error) {
+	var req molgenRequest_Accounts_Close
 	req.MolgenDecode(d)
 	if err := d.Finish(); err != nil {
 		return nil, runtime.BadRequest(err)
 	}
-	var resp molgenAccountsCloseResponse
+	var resp molgenResponse_Accounts_Close
 	var err error
 	err = impl.(Accounts).Close(ctx, req.A0)
 	return &resp, err
 }
 
-// molgenAccountsCloseRequest holds the arguments of Accounts.Close.
-type molgenAccountsCloseRequest struct {
+// molgenRequest_Accounts_Close holds the arguments of Accounts.Close.
+type molgenRequest_Accounts_Close struct {
 	A0 AccountID // id
 }
 
 // MolgenEncode appends m to e.
-func (m *molgenAccountsCloseRequest) MolgenEncode(e *runtime.Encoder) {
+func (m *molgenRequest_Accounts_Close) MolgenEncode(e *runtime.Encoder) {
 	e.String(string(m.A0))
 }
 
 // MolgenDecode reads m from d.
-func (m *molgenAccountsCloseRequest) MolgenDecode(d *runtime.Decoder) {
+func (m *molgenRequest_Accounts_Close) MolgenDecode(d *runtime.Decoder) {
 	m.A0 = AccountID(d.String())
 }
 
-// molgenAccountsCloseResponse holds the results of Accounts.Close.
-type molgenAccountsCloseResponse struct{}
+// molgenResponse_Accounts_Close holds the results of Accounts.Close.
+type molgenResponse_Accounts_Close struct{}
 
 // MolgenEncode appends m to e.
-func (m *molgenAccountsCloseResponse) MolgenEncode(e *runtime.Encoder) {}
+func (m *molgenResponse_Accounts_Close) MolgenEncode(e *runtime.Encoder) {}
 
 // MolgenDecode reads m from d.
-func (m *molgenAccountsCloseResponse) MolgenDecode(d *runtime.Decoder) {}
+func (m *molgenResponse_Accounts_Close) MolgenDecode(d *runtime.Decoder) {}
 
 // NewAccounts constructs service "accounts". If this check fails, its signature changed: re-run 'molgen generate'.
 var _ func(context.Context) (Accounts, error) = NewAccounts

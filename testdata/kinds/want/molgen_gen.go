@@ -18,8 +18,8 @@ var _ runtime.LatestVersion = runtime.Version[[0][1]struct{}]("ERROR: this file 
 
 // ---------------------------------------------------------------- Kinds
 
-// molgenKindsDesc describes service "kinds-svc" to the runtime.
-var molgenKindsDesc = runtime.ServiceDesc{
+// molgenDesc_Kinds describes service "kinds-svc" to the runtime.
+var molgenDesc_Kinds = runtime.ServiceDesc{
 	Name:      "kinds-svc",
 	Interface: "example.com/kinds.Kinds",
 	Methods: []runtime.MethodDesc{
@@ -32,7 +32,7 @@ var molgenKindsDesc = runtime.ServiceDesc{
 // NewKindsClient returns a Kinds that routes each call by n's placement: a direct
 // call when service "kinds-svc" is hosted on n, a request over Kafka otherwise.
 func NewKindsClient(n *runtime.Node) Kinds {
-	return &molgenKindsClient{c: n.Client(&molgenKindsDesc)}
+	return &molgenClient_Kinds{c: n.Client(&molgenDesc_Kinds)}
 }
 
 // RegisterKinds hosts impl as service "kinds-svc" on n: local clients call it directly and,
@@ -41,13 +41,13 @@ func RegisterKinds(n *runtime.Node, impl Kinds) error {
 	if impl == nil {
 		return fmt.Errorf("molgen: RegisterKinds called with a nil Kinds")
 	}
-	return n.Register(&molgenKindsDesc, impl, []runtime.Handler{molgenKinds_Walk, molgenKinds_Fill, molgenKinds_Scalars})
+	return n.Register(&molgenDesc_Kinds, impl, []runtime.Handler{molgenHandle_Kinds_Walk, molgenHandle_Kinds_Fill, molgenHandle_Kinds_Scalars})
 }
 
 // Compile-time checks that Kinds has the methods this file was generated for.
 // If they fail to compile, re-run 'molgen generate'.
 var (
-	_ Kinds = (*molgenKindsClient)(nil)
+	_ Kinds = (*molgenClient_Kinds)(nil)
 	_ interface {
 		Walk(context.Context, *Node) (Node, error)
 		Fill(context.Context, Basket, []string) (Basket, error)
@@ -55,13 +55,13 @@ var (
 	} = Kinds(nil)
 )
 
-// molgenKindsClient is the client side of Kinds: each method calls the implementation
+// molgenClient_Kinds is the client side of Kinds: each method calls the implementation
 // directly when it is hosted on the same node, and sends a request otherwise.
-type molgenKindsClient struct {
+type molgenClient_Kinds struct {
 	c *runtime.Client
 }
 
-func (x *molgenKindsClient) Walk(ctx context.Context, a0 *Node) (r0 Node, err error) {
+func (x *molgenClient_Kinds) Walk(ctx context.Context, a0 *Node) (r0 Node, err error) {
 	if impl, ok := x.c.Local().(Kinds); ok {
 		defer func() {
 			if p := recover(); p != nil {
@@ -70,13 +70,13 @@ func (x *molgenKindsClient) Walk(ctx context.Context, a0 *Node) (r0 Node, err er
 		}()
 		return impl.Walk(ctx, a0)
 	}
-	req := molgenKindsWalkRequest{A0: a0}
-	var resp molgenKindsWalkResponse
+	req := molgenRequest_Kinds_Walk{A0: a0}
+	var resp molgenResponse_Kinds_Walk
 	err = x.c.Call(ctx, 0, &req, &resp)
 	return resp.R0, err
 }
 
-func (x *molgenKindsClient) Fill(ctx context.Context, a0 Basket, a1 []string) (r0 Basket, err error) {
+func (x *molgenClient_Kinds) Fill(ctx context.Context, a0 Basket, a1 []string) (r0 Basket, err error) {
 	if impl, ok := x.c.Local().(Kinds); ok {
 		defer func() {
 			if p := recover(); p != nil {
@@ -85,16 +85,16 @@ func (x *molgenKindsClient) Fill(ctx context.Context, a0 Basket, a1 []string) (r
 		}()
 		return impl.Fill(ctx, a0, a1)
 	}
-	req := molgenKindsFillRequest{
+	req := molgenRequest_Kinds_Fill{
 		A0: a0,
 		A1: a1,
 	}
-	var resp molgenKindsFillResponse
+	var resp molgenResponse_Kinds_Fill
 	err = x.c.Call(ctx, 1, &req, &resp)
 	return resp.R0, err
 }
 
-func (x *molgenKindsClient) Scalars(ctx context.Context, a0 bool, a1 int8, a2 uint16, a3 float64, a4 string, a5 []byte) (r0 uintptr, err error) {
+func (x *molgenClient_Kinds) Scalars(ctx context.Context, a0 bool, a1 int8, a2 uint16, a3 float64, a4 string, a5 []byte) (r0 uintptr, err error) {
 	if impl, ok := x.c.Local().(Kinds); ok {
 		defer func() {
 			if p := recover(); p != nil {
@@ -103,7 +103,7 @@ func (x *molgenKindsClient) Scalars(ctx context.Context, a0 bool, a1 int8, a2 ui
 		}()
 		return impl.Scalars(ctx, a0, a1, a2, a3, a4, a5)
 	}
-	req := molgenKindsScalarsRequest{
+	req := molgenRequest_Kinds_Scalars{
 		A0: a0,
 		A1: a1,
 		A2: a2,
@@ -111,31 +111,31 @@ func (x *molgenKindsClient) Scalars(ctx context.Context, a0 bool, a1 int8, a2 ui
 		A4: a4,
 		A5: a5,
 	}
-	var resp molgenKindsScalarsResponse
+	var resp molgenResponse_Kinds_Scalars
 	err = x.c.Call(ctx, 2, &req, &resp)
 	return resp.R0, err
 }
 
-// molgenKinds_Walk serves Kinds.Walk requests.
-func molgenKinds_Walk(ctx context.Context, impl any, d *runtime.Decoder) (runtime.Message, error) {
-	var req molgenKindsWalkRequest
+// molgenHandle_Kinds_Walk serves Kinds.Walk requests.
+func molgenHandle_Kinds_Walk(ctx context.Context, impl any, d *runtime.Decoder) (runtime.Message, error) {
+	var req molgenRequest_Kinds_Walk
 	req.MolgenDecode(d)
 	if err := d.Finish(); err != nil {
 		return nil, runtime.BadRequest(err)
 	}
-	var resp molgenKindsWalkResponse
+	var resp molgenResponse_Kinds_Walk
 	var err error
 	resp.R0, err = impl.(Kinds).Walk(ctx, req.A0)
 	return &resp, err
 }
 
-// molgenKindsWalkRequest holds the arguments of Kinds.Walk.
-type molgenKindsWalkRequest struct {
+// molgenRequest_Kinds_Walk holds the arguments of Kinds.Walk.
+type molgenRequest_Kinds_Walk struct {
 	A0 *Node // n
 }
 
 // MolgenEncode appends m to e.
-func (m *molgenKindsWalkRequest) MolgenEncode(e *runtime.Encoder) {
+func (m *molgenRequest_Kinds_Walk) MolgenEncode(e *runtime.Encoder) {
 	if m.A0 == nil {
 		e.Bool(false)
 	} else {
@@ -145,7 +145,7 @@ func (m *molgenKindsWalkRequest) MolgenEncode(e *runtime.Encoder) {
 }
 
 // MolgenDecode reads m from d.
-func (m *molgenKindsWalkRequest) MolgenDecode(d *runtime.Decoder) {
+func (m *molgenRequest_Kinds_Walk) MolgenDecode(d *runtime.Decoder) {
 	if d.Bool() {
 		m.A0 = new(Node)
 		molgenDec_Node(d, m.A0)
@@ -154,42 +154,42 @@ func (m *molgenKindsWalkRequest) MolgenDecode(d *runtime.Decoder) {
 	}
 }
 
-// molgenKindsWalkResponse holds the results of Kinds.Walk.
-type molgenKindsWalkResponse struct {
+// molgenResponse_Kinds_Walk holds the results of Kinds.Walk.
+type molgenResponse_Kinds_Walk struct {
 	R0 Node
 }
 
 // MolgenEncode appends m to e.
-func (m *molgenKindsWalkResponse) MolgenEncode(e *runtime.Encoder) {
+func (m *molgenResponse_Kinds_Walk) MolgenEncode(e *runtime.Encoder) {
 	molgenEnc_Node(e, &m.R0)
 }
 
 // MolgenDecode reads m from d.
-func (m *molgenKindsWalkResponse) MolgenDecode(d *runtime.Decoder) {
+func (m *molgenResponse_Kinds_Walk) MolgenDecode(d *runtime.Decoder) {
 	molgenDec_Node(d, &m.R0)
 }
 
-// molgenKinds_Fill serves Kinds.Fill requests.
-func molgenKinds_Fill(ctx context.Context, impl any, d *runtime.Decoder) (runtime.Message, error) {
-	var req molgenKindsFillRequest
+// molgenHandle_Kinds_Fill serves Kinds.Fill requests.
+func molgenHandle_Kinds_Fill(ctx context.Context, impl any, d *runtime.Decoder) (runtime.Message, error) {
+	var req molgenRequest_Kinds_Fill
 	req.MolgenDecode(d)
 	if err := d.Finish(); err != nil {
 		return nil, runtime.BadRequest(err)
 	}
-	var resp molgenKindsFillResponse
+	var resp molgenResponse_Kinds_Fill
 	var err error
 	resp.R0, err = impl.(Kinds).Fill(ctx, req.A0, req.A1)
 	return &resp, err
 }
 
-// molgenKindsFillRequest holds the arguments of Kinds.Fill.
-type molgenKindsFillRequest struct {
+// molgenRequest_Kinds_Fill holds the arguments of Kinds.Fill.
+type molgenRequest_Kinds_Fill struct {
 	A0 Basket   // b
 	A1 []string // names
 }
 
 // MolgenEncode appends m to e.
-func (m *molgenKindsFillRequest) MolgenEncode(e *runtime.Encoder) {
+func (m *molgenRequest_Kinds_Fill) MolgenEncode(e *runtime.Encoder) {
 	molgenEnc_Basket(e, &m.A0)
 	e.Len(len(m.A1), m.A1 == nil)
 	for i0 := range m.A1 {
@@ -198,7 +198,7 @@ func (m *molgenKindsFillRequest) MolgenEncode(e *runtime.Encoder) {
 }
 
 // MolgenDecode reads m from d.
-func (m *molgenKindsFillRequest) MolgenDecode(d *runtime.Decoder) {
+func (m *molgenRequest_Kinds_Fill) MolgenDecode(d *runtime.Decoder) {
 	molgenDec_Basket(d, &m.A0)
 	if n0 := d.Len(1); n0 < 0 {
 		m.A1 = nil
@@ -210,36 +210,36 @@ func (m *molgenKindsFillRequest) MolgenDecode(d *runtime.Decoder) {
 	}
 }
 
-// molgenKindsFillResponse holds the results of Kinds.Fill.
-type molgenKindsFillResponse struct {
+// molgenResponse_Kinds_Fill holds the results of Kinds.Fill.
+type molgenResponse_Kinds_Fill struct {
 	R0 Basket
 }
 
 // MolgenEncode appends m to e.
-func (m *molgenKindsFillResponse) MolgenEncode(e *runtime.Encoder) {
+func (m *molgenResponse_Kinds_Fill) MolgenEncode(e *runtime.Encoder) {
 	molgenEnc_Basket(e, &m.R0)
 }
 
 // MolgenDecode reads m from d.
-func (m *molgenKindsFillResponse) MolgenDecode(d *runtime.Decoder) {
+func (m *molgenResponse_Kinds_Fill) MolgenDecode(d *runtime.Decoder) {
 	molgenDec_Basket(d, &m.R0)
 }
 
-// molgenKinds_Scalars serves Kinds.Scalars requests.
-func molgenKinds_Scalars(ctx context.Context, impl any, d *runtime.Decoder) (runtime.Message, error) {
-	var req molgenKindsScalarsRequest
+// molgenHandle_Kinds_Scalars serves Kinds.Scalars requests.
+func molgenHandle_Kinds_Scalars(ctx context.Context, impl any, d *runtime.Decoder) (runtime.Message, error) {
+	var req molgenRequest_Kinds_Scalars
 	req.MolgenDecode(d)
 	if err := d.Finish(); err != nil {
 		return nil, runtime.BadRequest(err)
 	}
-	var resp molgenKindsScalarsResponse
+	var resp molgenResponse_Kinds_Scalars
 	var err error
 	resp.R0, err = impl.(Kinds).Scalars(ctx, req.A0, req.A1, req.A2, req.A3, req.A4, req.A5)
 	return &resp, err
 }
 
-// molgenKindsScalarsRequest holds the arguments of Kinds.Scalars.
-type molgenKindsScalarsRequest struct {
+// molgenRequest_Kinds_Scalars holds the arguments of Kinds.Scalars.
+type molgenRequest_Kinds_Scalars struct {
 	A0 bool    // a
 	A1 int8    // b
 	A2 uint16  // c
@@ -249,7 +249,7 @@ type molgenKindsScalarsRequest struct {
 }
 
 // MolgenEncode appends m to e.
-func (m *molgenKindsScalarsRequest) MolgenEncode(e *runtime.Encoder) {
+func (m *molgenRequest_Kinds_Scalars) MolgenEncode(e *runtime.Encoder) {
 	e.Bool(m.A0)
 	e.Int64(int64(m.A1))
 	e.Uint64(uint64(m.A2))
@@ -259,7 +259,7 @@ func (m *molgenKindsScalarsRequest) MolgenEncode(e *runtime.Encoder) {
 }
 
 // MolgenDecode reads m from d.
-func (m *molgenKindsScalarsRequest) MolgenDecode(d *runtime.Decoder) {
+func (m *molgenRequest_Kinds_Scalars) MolgenDecode(d *runtime.Decoder) {
 	m.A0 = d.Bool()
 	m.A1 = d.Int8()
 	m.A2 = d.Uint16()
@@ -268,18 +268,18 @@ func (m *molgenKindsScalarsRequest) MolgenDecode(d *runtime.Decoder) {
 	m.A5 = d.Bytes()
 }
 
-// molgenKindsScalarsResponse holds the results of Kinds.Scalars.
-type molgenKindsScalarsResponse struct {
+// molgenResponse_Kinds_Scalars holds the results of Kinds.Scalars.
+type molgenResponse_Kinds_Scalars struct {
 	R0 uintptr
 }
 
 // MolgenEncode appends m to e.
-func (m *molgenKindsScalarsResponse) MolgenEncode(e *runtime.Encoder) {
+func (m *molgenResponse_Kinds_Scalars) MolgenEncode(e *runtime.Encoder) {
 	e.Uint64(uint64(m.R0))
 }
 
 // MolgenDecode reads m from d.
-func (m *molgenKindsScalarsResponse) MolgenDecode(d *runtime.Decoder) {
+func (m *molgenResponse_Kinds_Scalars) MolgenDecode(d *runtime.Decoder) {
 	m.R0 = d.Uintptr()
 }
 

@@ -17,8 +17,8 @@ var _ runtime.LatestVersion = runtime.Version[[0][1]struct{}]("ERROR: this file 
 
 // ---------------------------------------------------------------- Mixer
 
-// molgenMixerDesc describes service "mixer" to the runtime.
-var molgenMixerDesc = runtime.ServiceDesc{
+// molgenDesc_Mixer describes service "mixer" to the runtime.
+var molgenDesc_Mixer = runtime.ServiceDesc{
 	Name:      "mixer",
 	Interface: "example.com/collide/svc.Mixer",
 	Methods: []runtime.MethodDesc{
@@ -29,7 +29,7 @@ var molgenMixerDesc = runtime.ServiceDesc{
 // NewMixerClient returns a Mixer that routes each call by n's placement: a direct
 // call when service "mixer" is hosted on n, a request over Kafka otherwise.
 func NewMixerClient(n *runtime.Node) Mixer {
-	return &molgenMixerClient{c: n.Client(&molgenMixerDesc)}
+	return &molgenClient_Mixer{c: n.Client(&molgenDesc_Mixer)}
 }
 
 // RegisterMixer hosts impl as service "mixer" on n: local clients call it directly and,
@@ -38,25 +38,25 @@ func RegisterMixer(n *runtime.Node, impl Mixer) error {
 	if impl == nil {
 		return fmt.Errorf("molgen: RegisterMixer called with a nil Mixer")
 	}
-	return n.Register(&molgenMixerDesc, impl, []runtime.Handler{molgenMixer_Mix})
+	return n.Register(&molgenDesc_Mixer, impl, []runtime.Handler{molgenHandle_Mixer_Mix})
 }
 
 // Compile-time checks that Mixer has the methods this file was generated for.
 // If they fail to compile, re-run 'molgen generate'.
 var (
-	_ Mixer = (*molgenMixerClient)(nil)
+	_ Mixer = (*molgenClient_Mixer)(nil)
 	_ interface {
 		Mix(context.Context, model.Item, model1.Item) ([]model.Item, map[string]model1.Item, error)
 	} = Mixer(nil)
 )
 
-// molgenMixerClient is the client side of Mixer: each method calls the implementation
+// molgenClient_Mixer is the client side of Mixer: each method calls the implementation
 // directly when it is hosted on the same node, and sends a request otherwise.
-type molgenMixerClient struct {
+type molgenClient_Mixer struct {
 	c *runtime.Client
 }
 
-func (x *molgenMixerClient) Mix(ctx context.Context, a0 model.Item, a1 model1.Item) (r0 []model.Item, r1 map[string]model1.Item, err error) {
+func (x *molgenClient_Mixer) Mix(ctx context.Context, a0 model.Item, a1 model1.Item) (r0 []model.Item, r1 map[string]model1.Item, err error) {
 	if impl, ok := x.c.Local().(Mixer); ok {
 		defer func() {
 			if p := recover(); p != nil {
@@ -65,54 +65,54 @@ func (x *molgenMixerClient) Mix(ctx context.Context, a0 model.Item, a1 model1.It
 		}()
 		return impl.Mix(ctx, a0, a1)
 	}
-	req := molgenMixerMixRequest{
+	req := molgenRequest_Mixer_Mix{
 		A0: a0,
 		A1: a1,
 	}
-	var resp molgenMixerMixResponse
+	var resp molgenResponse_Mixer_Mix
 	err = x.c.Call(ctx, 0, &req, &resp)
 	return resp.R0, resp.R1, err
 }
 
-// molgenMixer_Mix serves Mixer.Mix requests.
-func molgenMixer_Mix(ctx context.Context, impl any, d *runtime.Decoder) (runtime.Message, error) {
-	var req molgenMixerMixRequest
+// molgenHandle_Mixer_Mix serves Mixer.Mix requests.
+func molgenHandle_Mixer_Mix(ctx context.Context, impl any, d *runtime.Decoder) (runtime.Message, error) {
+	var req molgenRequest_Mixer_Mix
 	req.MolgenDecode(d)
 	if err := d.Finish(); err != nil {
 		return nil, runtime.BadRequest(err)
 	}
-	var resp molgenMixerMixResponse
+	var resp molgenResponse_Mixer_Mix
 	var err error
 	resp.R0, resp.R1, err = impl.(Mixer).Mix(ctx, req.A0, req.A1)
 	return &resp, err
 }
 
-// molgenMixerMixRequest holds the arguments of Mixer.Mix.
-type molgenMixerMixRequest struct {
+// molgenRequest_Mixer_Mix holds the arguments of Mixer.Mix.
+type molgenRequest_Mixer_Mix struct {
 	A0 model.Item  // a
 	A1 model1.Item // b
 }
 
 // MolgenEncode appends m to e.
-func (m *molgenMixerMixRequest) MolgenEncode(e *runtime.Encoder) {
+func (m *molgenRequest_Mixer_Mix) MolgenEncode(e *runtime.Encoder) {
 	molgenEnc_model_Item(e, &m.A0)
 	molgenEnc_model_Item_2(e, &m.A1)
 }
 
 // MolgenDecode reads m from d.
-func (m *molgenMixerMixRequest) MolgenDecode(d *runtime.Decoder) {
+func (m *molgenRequest_Mixer_Mix) MolgenDecode(d *runtime.Decoder) {
 	molgenDec_model_Item(d, &m.A0)
 	molgenDec_model_Item_2(d, &m.A1)
 }
 
-// molgenMixerMixResponse holds the results of Mixer.Mix.
-type molgenMixerMixResponse struct {
+// molgenResponse_Mixer_Mix holds the results of Mixer.Mix.
+type molgenResponse_Mixer_Mix struct {
 	R0 []model.Item
 	R1 map[string]model1.Item
 }
 
 // MolgenEncode appends m to e.
-func (m *molgenMixerMixResponse) MolgenEncode(e *runtime.Encoder) {
+func (m *molgenResponse_Mixer_Mix) MolgenEncode(e *runtime.Encoder) {
 	e.Len(len(m.R0), m.R0 == nil)
 	for i0 := range m.R0 {
 		molgenEnc_model_Item(e, &m.R0[i0])
@@ -125,7 +125,7 @@ func (m *molgenMixerMixResponse) MolgenEncode(e *runtime.Encoder) {
 }
 
 // MolgenDecode reads m from d.
-func (m *molgenMixerMixResponse) MolgenDecode(d *runtime.Decoder) {
+func (m *molgenResponse_Mixer_Mix) MolgenDecode(d *runtime.Decoder) {
 	if n0 := d.Len(1); n0 < 0 {
 		m.R0 = nil
 	} else {

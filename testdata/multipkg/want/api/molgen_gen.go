@@ -23,8 +23,8 @@ func init() {
 
 // ---------------------------------------------------------------- Auth
 
-// molgenAuthDesc describes service "auth" to the runtime.
-var molgenAuthDesc = runtime.ServiceDesc{
+// molgenDesc_Auth describes service "auth" to the runtime.
+var molgenDesc_Auth = runtime.ServiceDesc{
 	Name:      "auth",
 	Interface: "example.com/multipkg/api.Auth",
 	Methods: []runtime.MethodDesc{
@@ -35,7 +35,7 @@ var molgenAuthDesc = runtime.ServiceDesc{
 // NewAuthClient returns a Auth that routes each call by n's placement: a direct
 // call when service "auth" is hosted on n, a request over Kafka otherwise.
 func NewAuthClient(n *runtime.Node) Auth {
-	return &molgenAuthClient{c: n.Client(&molgenAuthDesc)}
+	return &molgenClient_Auth{c: n.Client(&molgenDesc_Auth)}
 }
 
 // RegisterAuth hosts impl as service "auth" on n: local clients call it directly and,
@@ -44,25 +44,25 @@ func RegisterAuth(n *runtime.Node, impl Auth) error {
 	if impl == nil {
 		return fmt.Errorf("molgen: RegisterAuth called with a nil Auth")
 	}
-	return n.Register(&molgenAuthDesc, impl, []runtime.Handler{molgenAuth_Check})
+	return n.Register(&molgenDesc_Auth, impl, []runtime.Handler{molgenHandle_Auth_Check})
 }
 
 // Compile-time checks that Auth has the methods this file was generated for.
 // If they fail to compile, re-run 'molgen generate'.
 var (
-	_ Auth = (*molgenAuthClient)(nil)
+	_ Auth = (*molgenClient_Auth)(nil)
 	_ interface {
 		Check(context.Context, string) (bool, error)
 	} = Auth(nil)
 )
 
-// molgenAuthClient is the client side of Auth: each method calls the implementation
+// molgenClient_Auth is the client side of Auth: each method calls the implementation
 // directly when it is hosted on the same node, and sends a request otherwise.
-type molgenAuthClient struct {
+type molgenClient_Auth struct {
 	c *runtime.Client
 }
 
-func (x *molgenAuthClient) Check(ctx context.Context, a0 string) (r0 bool, err error) {
+func (x *molgenClient_Auth) Check(ctx context.Context, a0 string) (r0 bool, err error) {
 	if impl, ok := x.c.Local().(Auth); ok {
 		defer func() {
 			if p := recover(); p != nil {
@@ -71,59 +71,59 @@ func (x *molgenAuthClient) Check(ctx context.Context, a0 string) (r0 bool, err e
 		}()
 		return impl.Check(ctx, a0)
 	}
-	req := molgenAuthCheckRequest{A0: a0}
-	var resp molgenAuthCheckResponse
+	req := molgenRequest_Auth_Check{A0: a0}
+	var resp molgenResponse_Auth_Check
 	err = x.c.Call(ctx, 0, &req, &resp)
 	return resp.R0, err
 }
 
-// molgenAuth_Check serves Auth.Check requests.
-func molgenAuth_Check(ctx context.Context, impl any, d *runtime.Decoder) (runtime.Message, error) {
-	var req molgenAuthCheckRequest
+// molgenHandle_Auth_Check serves Auth.Check requests.
+func molgenHandle_Auth_Check(ctx context.Context, impl any, d *runtime.Decoder) (runtime.Message, error) {
+	var req molgenRequest_Auth_Check
 	req.MolgenDecode(d)
 	if err := d.Finish(); err != nil {
 		return nil, runtime.BadRequest(err)
 	}
-	var resp molgenAuthCheckResponse
+	var resp molgenResponse_Auth_Check
 	var err error
 	resp.R0, err = impl.(Auth).Check(ctx, req.A0)
 	return &resp, err
 }
 
-// molgenAuthCheckRequest holds the arguments of Auth.Check.
-type molgenAuthCheckRequest struct {
+// molgenRequest_Auth_Check holds the arguments of Auth.Check.
+type molgenRequest_Auth_Check struct {
 	A0 string // token
 }
 
 // MolgenEncode appends m to e.
-func (m *molgenAuthCheckRequest) MolgenEncode(e *runtime.Encoder) {
+func (m *molgenRequest_Auth_Check) MolgenEncode(e *runtime.Encoder) {
 	e.String(m.A0)
 }
 
 // MolgenDecode reads m from d.
-func (m *molgenAuthCheckRequest) MolgenDecode(d *runtime.Decoder) {
+func (m *molgenRequest_Auth_Check) MolgenDecode(d *runtime.Decoder) {
 	m.A0 = d.String()
 }
 
-// molgenAuthCheckResponse holds the results of Auth.Check.
-type molgenAuthCheckResponse struct {
+// molgenResponse_Auth_Check holds the results of Auth.Check.
+type molgenResponse_Auth_Check struct {
 	R0 bool
 }
 
 // MolgenEncode appends m to e.
-func (m *molgenAuthCheckResponse) MolgenEncode(e *runtime.Encoder) {
+func (m *molgenResponse_Auth_Check) MolgenEncode(e *runtime.Encoder) {
 	e.Bool(m.R0)
 }
 
 // MolgenDecode reads m from d.
-func (m *molgenAuthCheckResponse) MolgenDecode(d *runtime.Decoder) {
+func (m *molgenResponse_Auth_Check) MolgenDecode(d *runtime.Decoder) {
 	m.R0 = d.Bool()
 }
 
 // ---------------------------------------------------------------- OrderBook
 
-// molgenOrderBookDesc describes service "orders" to the runtime.
-var molgenOrderBookDesc = runtime.ServiceDesc{
+// molgenDesc_OrderBook describes service "orders" to the runtime.
+var molgenDesc_OrderBook = runtime.ServiceDesc{
 	Name:      "orders",
 	Interface: "example.com/multipkg/api.OrderBook",
 	Methods: []runtime.MethodDesc{
@@ -134,7 +134,7 @@ var molgenOrderBookDesc = runtime.ServiceDesc{
 // NewOrderBookClient returns a OrderBook that routes each call by n's placement: a direct
 // call when service "orders" is hosted on n, a request over Kafka otherwise.
 func NewOrderBookClient(n *runtime.Node) OrderBook {
-	return &molgenOrderBookClient{c: n.Client(&molgenOrderBookDesc)}
+	return &molgenClient_OrderBook{c: n.Client(&molgenDesc_OrderBook)}
 }
 
 // RegisterOrderBook hosts impl as service "orders" on n: local clients call it directly and,
@@ -143,25 +143,25 @@ func RegisterOrderBook(n *runtime.Node, impl OrderBook) error {
 	if impl == nil {
 		return fmt.Errorf("molgen: RegisterOrderBook called with a nil OrderBook")
 	}
-	return n.Register(&molgenOrderBookDesc, impl, []runtime.Handler{molgenOrderBook_Place})
+	return n.Register(&molgenDesc_OrderBook, impl, []runtime.Handler{molgenHandle_OrderBook_Place})
 }
 
 // Compile-time checks that OrderBook has the methods this file was generated for.
 // If they fail to compile, re-run 'molgen generate'.
 var (
-	_ OrderBook = (*molgenOrderBookClient)(nil)
+	_ OrderBook = (*molgenClient_OrderBook)(nil)
 	_ interface {
 		Place(context.Context, string, int) (int64, error)
 	} = OrderBook(nil)
 )
 
-// molgenOrderBookClient is the client side of OrderBook: each method calls the implementation
+// molgenClient_OrderBook is the client side of OrderBook: each method calls the implementation
 // directly when it is hosted on the same node, and sends a request otherwise.
-type molgenOrderBookClient struct {
+type molgenClient_OrderBook struct {
 	c *runtime.Client
 }
 
-func (x *molgenOrderBookClient) Place(ctx context.Context, a0 string, a1 int) (r0 int64, err error) {
+func (x *molgenClient_OrderBook) Place(ctx context.Context, a0 string, a1 int) (r0 int64, err error) {
 	if impl, ok := x.c.Local().(OrderBook); ok {
 		defer func() {
 			if p := recover(); p != nil {
@@ -170,57 +170,57 @@ func (x *molgenOrderBookClient) Place(ctx context.Context, a0 string, a1 int) (r
 		}()
 		return impl.Place(ctx, a0, a1)
 	}
-	req := molgenOrderBookPlaceRequest{
+	req := molgenRequest_OrderBook_Place{
 		A0: a0,
 		A1: a1,
 	}
-	var resp molgenOrderBookPlaceResponse
+	var resp molgenResponse_OrderBook_Place
 	err = x.c.Call(ctx, 0, &req, &resp)
 	return resp.R0, err
 }
 
-// molgenOrderBook_Place serves OrderBook.Place requests.
-func molgenOrderBook_Place(ctx context.Context, impl any, d *runtime.Decoder) (runtime.Message, error) {
-	var req molgenOrderBookPlaceRequest
+// molgenHandle_OrderBook_Place serves OrderBook.Place requests.
+func molgenHandle_OrderBook_Place(ctx context.Context, impl any, d *runtime.Decoder) (runtime.Message, error) {
+	var req molgenRequest_OrderBook_Place
 	req.MolgenDecode(d)
 	if err := d.Finish(); err != nil {
 		return nil, runtime.BadRequest(err)
 	}
-	var resp molgenOrderBookPlaceResponse
+	var resp molgenResponse_OrderBook_Place
 	var err error
 	resp.R0, err = impl.(OrderBook).Place(ctx, req.A0, req.A1)
 	return &resp, err
 }
 
-// molgenOrderBookPlaceRequest holds the arguments of OrderBook.Place.
-type molgenOrderBookPlaceRequest struct {
+// molgenRequest_OrderBook_Place holds the arguments of OrderBook.Place.
+type molgenRequest_OrderBook_Place struct {
 	A0 string // token
 	A1 int    // qty
 }
 
 // MolgenEncode appends m to e.
-func (m *molgenOrderBookPlaceRequest) MolgenEncode(e *runtime.Encoder) {
+func (m *molgenRequest_OrderBook_Place) MolgenEncode(e *runtime.Encoder) {
 	e.String(m.A0)
 	e.Int64(int64(m.A1))
 }
 
 // MolgenDecode reads m from d.
-func (m *molgenOrderBookPlaceRequest) MolgenDecode(d *runtime.Decoder) {
+func (m *molgenRequest_OrderBook_Place) MolgenDecode(d *runtime.Decoder) {
 	m.A0 = d.String()
 	m.A1 = d.Int()
 }
 
-// molgenOrderBookPlaceResponse holds the results of OrderBook.Place.
-type molgenOrderBookPlaceResponse struct {
+// molgenResponse_OrderBook_Place holds the results of OrderBook.Place.
+type molgenResponse_OrderBook_Place struct {
 	R0 int64
 }
 
 // MolgenEncode appends m to e.
-func (m *molgenOrderBookPlaceResponse) MolgenEncode(e *runtime.Encoder) {
+func (m *molgenResponse_OrderBook_Place) MolgenEncode(e *runtime.Encoder) {
 	e.Int64(m.R0)
 }
 
 // MolgenDecode reads m from d.
-func (m *molgenOrderBookPlaceResponse) MolgenDecode(d *runtime.Decoder) {
+func (m *molgenResponse_OrderBook_Place) MolgenDecode(d *runtime.Decoder) {
 	m.R0 = d.Int64()
 }
