@@ -17,6 +17,7 @@ import (
 	"log/slog"
 	"os"
 	"runtime"
+	"runtime/pprof"
 	"sort"
 	"strings"
 	"sync"
@@ -42,6 +43,7 @@ func main() {
 	rounds := flag.Int("rounds", 3, "rounds per measurement (the median is reported)")
 	partitions := flag.Int("partitions", 8, "partitions of each request topic")
 	conc := flag.String("concurrency", "1,16,256", "concurrency levels for throughput")
+	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the throughput runs to `file`")
 	flag.Parse()
 
 	brokers := strings.Split(*brokersFlag, ",")
@@ -90,6 +92,12 @@ func main() {
 		}
 	}
 	rows = append(rows, row{"p50 latency, 1 in flight", medians(p50s), "ms"}, row{"p99 latency, 1 in flight", medians(p99s), "ms"})
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		check(err)
+		check(pprof.StartCPUProfile(f))
+		defer pprof.StopCPUProfile()
+	}
 	for _, c := range strings.Split(*conc, ",") {
 		var n int
 		fmt.Sscan(c, &n)
