@@ -94,7 +94,7 @@ func runGraph(args []string, stdout, stderr io.Writer) error {
 	}
 	l := app.NewLayout(a, pl)
 	if *format == "dot" {
-		return graph.Dot(stdout, l)
+		return graph.Write(stdout, graph.Dot, l)
 	}
-	return graph.Mermaid(stdout, l)
+	return graph.Write(stdout, graph.Mermaid, l)
 }
