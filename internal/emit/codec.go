@@ -180,6 +180,29 @@ func deref(elem *model.Type, p *jen.Statement) *jen.Statement {
 	return jen.Parens(jen.Op("*").Add(p.Clone()))
 }
 
+// usesValue reports whether encoding or decoding a value of t refers to it:
+// an empty struct or array is written as a constant byte, so a loop over
+// them must not declare a variable it does not use.
+func usesValue(t *model.Type) bool {
+	switch t.Kind {
+	case model.Struct:
+		return len(t.Fields) > 0
+	case model.Array:
+		return t.Len > 0
+	case model.Named:
+		return hasFunc(t) || usesValue(t.Underlying)
+	}
+	return true
+}
+
+// rangeOver is "for i := range x", or "for range x" when i is not used.
+func rangeOver(i *jen.Statement, x *jen.Statement, elem *model.Type) *jen.Statement {
+	if usesValue(elem) {
+		return jen.For(i.Clone().Op(":=").Range().Add(x.Clone()))
+	}
+	return jen.For(jen.Range().Add(x.Clone()))
+}
+
 // isByte reports whether t is the unnamed byte type.
 func isByte(t *model.Type) bool { return t.Kind == model.Uint8 }
 
@@ -228,7 +251,7 @@ func (c *codec) encAt(t *model.Type, v, addr *jen.Statement, depth int, named bo
 		i := jen.Id(fmt.Sprintf("i%d", depth))
 		return []jen.Code{
 			e().Dot("Len").Call(jen.Len(v.Clone()), v.Clone().Op("==").Nil()),
-			jen.For(i.Clone().Op(":=").Range().Add(v.Clone())).Block(
+			rangeOver(i, v, t.Elem).Block(
 				c.enc(t.Elem, v.Clone().Index(i.Clone()), depth+1, false)...),
 		}
 	case model.Array:
@@ -239,15 +262,28 @@ func (c *codec) encAt(t *model.Type, v, addr *jen.Statement, depth int, named bo
 			return []jen.Code{e().Dot("Raw").Call(v.Clone().Index(jen.Op(":")))}
 		}
 		i := jen.Id(fmt.Sprintf("i%d", depth))
-		return []jen.Code{jen.For(i.Clone().Op(":=").Range().Add(v.Clone())).Block(
+		return []jen.Code{rangeOver(i, v, t.Elem).Block(
 			c.enc(t.Elem, v.Clone().Index(i.Clone()), depth+1, false)...)}
 	case model.Map:
 		k := jen.Id(fmt.Sprintf("k%d", depth))
 		val := jen.Id(fmt.Sprintf("v%d", depth))
 		body := append(c.enc(t.Key, k.Clone(), depth+1, false), c.enc(t.Elem, val.Clone(), depth+1, false)...)
+		kv := []jen.Code{jen.Id("_"), jen.Id("_")}
+		if usesValue(t.Key) {
+			kv[0] = k.Clone()
+		}
+		if usesValue(t.Elem) {
+			kv[1] = val.Clone()
+		}
+		loop := jen.For(jen.List(kv...).Op(":=").Range().Add(v.Clone()))
+		if !usesValue(t.Key) && !usesValue(t.Elem) {
+			loop = jen.For(jen.Range().Add(v.Clone()))
+		} else if !usesValue(t.Elem) {
+			loop = jen.For(k.Clone().Op(":=").Range().Add(v.Clone()))
+		}
 		return []jen.Code{
 			e().Dot("Len").Call(jen.Len(v.Clone()), v.Clone().Op("==").Nil()),
-			jen.For(jen.List(k.Clone(), val.Clone()).Op(":=").Range().Add(v.Clone())).Block(body...),
+			loop.Block(body...),
 		}
 	case model.Struct:
 		if len(t.Fields) == 0 {
@@ -313,7 +349,7 @@ func (c *codec) decAt(t *model.Type, v, addr *jen.Statement, depth int, conv jen
 			n.Clone().Op("<").Lit(0),
 		).Block(v.Clone().Op("=").Nil()).Else().Block(
 			v.Clone().Op("=").Make(jen.Index().Add(typeExpr(t.Elem)), n.Clone()),
-			jen.For(i.Clone().Op(":=").Range().Add(v.Clone())).Block(
+			rangeOver(i, v, t.Elem).Block(
 				c.dec(t.Elem, v.Clone().Index(i.Clone()), depth+1, nil)...),
 		)}
 	case model.Array:
@@ -324,7 +360,7 @@ func (c *codec) decAt(t *model.Type, v, addr *jen.Statement, depth int, conv jen
 			return []jen.Code{d().Dot("Raw").Call(v.Clone().Index(jen.Op(":")))}
 		}
 		i := jen.Id(fmt.Sprintf("i%d", depth))
-		return []jen.Code{jen.For(i.Clone().Op(":=").Range().Add(v.Clone())).Block(
+		return []jen.Code{rangeOver(i, v, t.Elem).Block(
 			c.dec(t.Elem, v.Clone().Index(i.Clone()), depth+1, nil)...)}
 	case model.Map:
 		n := jen.Id(fmt.Sprintf("n%d", depth))

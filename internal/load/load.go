@@ -219,7 +219,17 @@ var posRE = regexp.MustCompile(`^(.*?):(\d+)(?::(\d+))?$`)
 // are merely scanned. It reports whether the package can be used.
 func (l *loader) reportLoadErrors(p *packages.Package, relevant bool) bool {
 	ok := true
+	typeErrors := false
 	for _, e := range p.Errors {
+		typeErrors = typeErrors || e.Kind == packages.TypeError
+	}
+	for _, e := range p.Errors {
+		// 'go list -export' also compiles the package and reports the same
+		// problems as compiler output ("# path\n..."): keep the type errors.
+		if typeErrors && e.Kind == packages.ListError && strings.HasPrefix(e.Msg, "# ") {
+			ok = false
+			continue
+		}
 		if e.Kind == packages.TypeError && !relevant {
 			ok = false
 			continue

@@ -59,6 +59,8 @@ func fullKinds() Kinds {
 		Page:  Page[Point]{Items: []Point{{1, 1}}, Next: ptr("cursor")},
 		Pages: []Page[ext.Money]{{Items: []ext.Money{{Cents: 1}}}, {}},
 		Event: Event{Time: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC), Name: "launch"},
+		Set:   map[Point]struct{}{{1, 2}: {}, {3, 4}: {}},
+		Units: []struct{}{{}, {}, {}},
 	}
 	k.Tagged.X = 9
 	k.Anon.A = 7

@@ -110,6 +110,8 @@ type Kinds struct {
 	Page    Page[Point]
 	Pages   []Page[ext.Money]
 	Event   Event
+	Set     map[Point]struct{}
+	Units   []struct{}
 	Tagged  struct {
 		X int `json:"x,omitempty"`
 	}

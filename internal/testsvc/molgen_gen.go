@@ -859,8 +859,8 @@ var molgenDesc_Codec = runtime.ServiceDesc{
 	Name:      "codec",
 	Interface: "github.com/molgen/molgen/internal/testsvc.Codec",
 	Methods: []runtime.MethodDesc{
-		{Name: "Kinds", Schema: "44bba18b8a75cc5d"},
-		{Name: "Many", Schema: "a89d52331eb0f109"},
+		{Name: "Kinds", Schema: "bf2bb992af6eb8bd"},
+		{Name: "Many", Schema: "6af556909b80604d"},
 		{Name: "Tree", Schema: "a66bfaee6339b5d5"},
 		{Name: "Nothing", Schema: "9fc88bb84861572d"},
 	},
@@ -1047,7 +1047,7 @@ func (m *molgenRequest_Codec_Many) MolgenEncode(e *runtime.Encoder) {
 func (m *molgenRequest_Codec_Many) MolgenDecode(d *runtime.Decoder) {
 	m.A0 = d.Int()
 	m.A1 = d.String()
-	if n0 := d.Len(62); n0 < 0 {
+	if n0 := d.Len(64); n0 < 0 {
 		m.A2 = nil
 	} else {
 		m.A2 = make([]Kinds, n0)
@@ -1096,7 +1096,7 @@ func (m *molgenResponse_Codec_Many) MolgenEncode(e *runtime.Encoder) {
 func (m *molgenResponse_Codec_Many) MolgenDecode(d *runtime.Decoder) {
 	m.R0 = d.Int()
 	m.R1 = d.String()
-	if n0 := d.Len(62); n0 < 0 {
+	if n0 := d.Len(64); n0 < 0 {
 		m.R2 = nil
 	} else {
 		m.R2 = make([]Kinds, n0)
@@ -1285,6 +1285,8 @@ func _(v0 *A, v1 *B, v2 *Base, v3 *Empty, v4 *Event, v5 *Kinds, v6 *Names, v7 *P
 		Page    Page[Point]
 		Pages   []Page[ext.Money]
 		Event   Event
+		Set     map[Point]struct{}
+		Units   []struct{}
 		Tagged  struct {
 			X int "json:\"x,omitempty\""
 		}
@@ -1509,6 +1511,15 @@ func molgenEnc_Kinds(e *runtime.Encoder, v *Kinds) {
 		molgenEnc_Page_ext_Money(e, &v.Pages[i0])
 	}
 	molgenEnc_Event(e, &v.Event)
+	e.Len(len(v.Set), v.Set == nil)
+	for k0 := range v.Set {
+		molgenEnc_Point(e, &k0)
+		e.Empty()
+	}
+	e.Len(len(v.Units), v.Units == nil)
+	for range v.Units {
+		e.Empty()
+	}
 	e.Int64(int64(v.Tagged.X))
 }
 
@@ -1643,6 +1654,26 @@ func molgenDec_Kinds(d *runtime.Decoder, v *Kinds) {
 		}
 	}
 	molgenDec_Event(d, &v.Event)
+	if n0 := d.Len(3); n0 < 0 {
+		v.Set = nil
+	} else {
+		v.Set = make(map[Point]struct{}, n0)
+		for i0 := 0; i0 < n0; i0++ {
+			var k0 Point
+			var v0 struct{}
+			molgenDec_Point(d, &k0)
+			d.Empty()
+			v.Set[k0] = v0
+		}
+	}
+	if n0 := d.Len(1); n0 < 0 {
+		v.Units = nil
+	} else {
+		v.Units = make([]struct{}, n0)
+		for range v.Units {
+			d.Empty()
+		}
+	}
 	v.Tagged.X = d.Int()
 }
 

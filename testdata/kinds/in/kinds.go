@@ -40,4 +40,6 @@ type Kinds interface {
 	Walk(ctx context.Context, n *Node) (Node, error)
 	Fill(ctx context.Context, b Basket, names []string) (Basket, error)
 	Scalars(ctx context.Context, a bool, b int8, c uint16, d float64, e string, f []byte) (uintptr, error)
+	// Empties have values that encode as a constant byte.
+	Empties(ctx context.Context, s []struct{}, m map[struct{}]struct{}, a [2][0]int) (map[string]struct{}, error)
 }

@@ -26,6 +26,7 @@ var molgenDesc_Kinds = runtime.ServiceDesc{
 		{Name: "Walk", Schema: "f4f06adcf64c6907"},
 		{Name: "Fill", Schema: "3a3e8525311057e0"},
 		{Name: "Scalars", Schema: "fbe1794838b9ea41"},
+		{Name: "Empties", Schema: "243e12025f88b6e7"},
 	},
 }
 
@@ -41,7 +42,7 @@ func RegisterKinds(n *runtime.Node, impl Kinds) error {
 	if impl == nil {
 		return fmt.Errorf("molgen: RegisterKinds called with a nil Kinds")
 	}
-	return n.Register(&molgenDesc_Kinds, impl, []runtime.Handler{molgenHandle_Kinds_Walk, molgenHandle_Kinds_Fill, molgenHandle_Kinds_Scalars})
+	return n.Register(&molgenDesc_Kinds, impl, []runtime.Handler{molgenHandle_Kinds_Walk, molgenHandle_Kinds_Fill, molgenHandle_Kinds_Scalars, molgenHandle_Kinds_Empties})
 }
 
 // Compile-time checks that Kinds has the methods this file was generated for.
@@ -52,6 +53,7 @@ var (
 		Walk(context.Context, *Node) (Node, error)
 		Fill(context.Context, Basket, []string) (Basket, error)
 		Scalars(context.Context, bool, int8, uint16, float64, string, []byte) (uintptr, error)
+		Empties(context.Context, []struct{}, map[struct{}]struct{}, [2][0]int) (map[string]struct{}, error)
 	} = Kinds(nil)
 )
 
@@ -113,6 +115,26 @@ func (x *molgenClient_Kinds) Scalars(ctx context.Context, a0 bool, a1 int8, a2 u
 	}
 	var resp molgenResponse_Kinds_Scalars
 	err = x.c.Call(ctx, 2, &req, &resp)
+	return resp.R0, err
+}
+
+// Empties have values that encode as a constant byte.
+func (x *molgenClient_Kinds) Empties(ctx context.Context, a0 []struct{}, a1 map[struct{}]struct{}, a2 [2][0]int) (r0 map[string]struct{}, err error) {
+	if impl, ok := x.c.Local().(Kinds); ok {
+		defer func() {
+			if p := recover(); p != nil {
+				err = x.c.Panicked(3, p)
+			}
+		}()
+		return impl.Empties(ctx, a0, a1, a2)
+	}
+	req := molgenRequest_Kinds_Empties{
+		A0: a0,
+		A1: a1,
+		A2: a2,
+	}
+	var resp molgenResponse_Kinds_Empties
+	err = x.c.Call(ctx, 3, &req, &resp)
 	return resp.R0, err
 }
 
@@ -281,6 +303,99 @@ func (m *molgenResponse_Kinds_Scalars) MolgenEncode(e *runtime.Encoder) {
 // MolgenDecode reads m from d.
 func (m *molgenResponse_Kinds_Scalars) MolgenDecode(d *runtime.Decoder) {
 	m.R0 = d.Uintptr()
+}
+
+// molgenHandle_Kinds_Empties serves Kinds.Empties requests.
+func molgenHandle_Kinds_Empties(ctx context.Context, impl any, d *runtime.Decoder) (runtime.Message, error) {
+	var req molgenRequest_Kinds_Empties
+	req.MolgenDecode(d)
+	if err := d.Finish(); err != nil {
+		return nil, runtime.BadRequest(err)
+	}
+	var resp molgenResponse_Kinds_Empties
+	var err error
+	resp.R0, err = impl.(Kinds).Empties(ctx, req.A0, req.A1, req.A2)
+	return &resp, err
+}
+
+// molgenRequest_Kinds_Empties holds the arguments of Kinds.Empties.
+type molgenRequest_Kinds_Empties struct {
+	A0 []struct{}            // s
+	A1 map[struct{}]struct{} // m
+	A2 [2][0]int             // a
+}
+
+// MolgenEncode appends m to e.
+func (m *molgenRequest_Kinds_Empties) MolgenEncode(e *runtime.Encoder) {
+	e.Len(len(m.A0), m.A0 == nil)
+	for range m.A0 {
+		e.Empty()
+	}
+	e.Len(len(m.A1), m.A1 == nil)
+	for range m.A1 {
+		e.Empty()
+		e.Empty()
+	}
+	for range m.A2 {
+		e.Empty()
+	}
+}
+
+// MolgenDecode reads m from d.
+func (m *molgenRequest_Kinds_Empties) MolgenDecode(d *runtime.Decoder) {
+	if n0 := d.Len(1); n0 < 0 {
+		m.A0 = nil
+	} else {
+		m.A0 = make([]struct{}, n0)
+		for range m.A0 {
+			d.Empty()
+		}
+	}
+	if n0 := d.Len(2); n0 < 0 {
+		m.A1 = nil
+	} else {
+		m.A1 = make(map[struct{}]struct{}, n0)
+		for i0 := 0; i0 < n0; i0++ {
+			var k0 struct{}
+			var v0 struct{}
+			d.Empty()
+			d.Empty()
+			m.A1[k0] = v0
+		}
+	}
+	for range m.A2 {
+		d.Empty()
+	}
+}
+
+// molgenResponse_Kinds_Empties holds the results of Kinds.Empties.
+type molgenResponse_Kinds_Empties struct {
+	R0 map[string]struct{}
+}
+
+// MolgenEncode appends m to e.
+func (m *molgenResponse_Kinds_Empties) MolgenEncode(e *runtime.Encoder) {
+	e.Len(len(m.R0), m.R0 == nil)
+	for k0 := range m.R0 {
+		e.String(k0)
+		e.Empty()
+	}
+}
+
+// MolgenDecode reads m from d.
+func (m *molgenResponse_Kinds_Empties) MolgenDecode(d *runtime.Decoder) {
+	if n0 := d.Len(2); n0 < 0 {
+		m.R0 = nil
+	} else {
+		m.R0 = make(map[string]struct{}, n0)
+		for i0 := 0; i0 < n0; i0++ {
+			var k0 string
+			var v0 struct{}
+			k0 = d.String()
+			d.Empty()
+			m.R0[k0] = v0
+		}
+	}
 }
 
 // Compile-time check that the types encoded below are unchanged since this file
