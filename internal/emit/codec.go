@@ -12,8 +12,13 @@ import (
 // methods. Values of defined composite types get a function pair each
 // (needed for recursive types); everything else is encoded inline.
 type codec struct {
+	sc      *scope
 	pkgPath string
 	names   map[*model.Type]string // defined composite types -> name fragment
+	// aliases names defined types that were reached through an alias by
+	// it: the alias may be the only name this package can use (a type of
+	// an internal package re-exported by an alias).
+	aliases map[*model.Type]*model.Type
 	order   []*model.Type
 }
 
@@ -29,8 +34,8 @@ func hasFunc(t *model.Type) bool {
 	return false
 }
 
-func newCodec(pkgPath string, methods []*model.Method) *codec {
-	c := &codec{pkgPath: pkgPath}
+func newCodec(pkgPath string, methods []*model.Method, sc *scope) *codec {
+	c := &codec{pkgPath: pkgPath, sc: sc, aliases: map[*model.Type]*model.Type{}}
 	seen := map[*model.Type]bool{}
 	var funcs []*model.Type
 	var walk func(t *model.Type)
@@ -41,6 +46,9 @@ func newCodec(pkgPath string, methods []*model.Method) *codec {
 		seen[t] = true
 		if hasFunc(t) {
 			funcs = append(funcs, t)
+		}
+		if t.Kind == model.Alias && c.aliases[t.Underlying] == nil {
+			c.aliases[t.Underlying] = t
 		}
 		walk(t.Underlying)
 		walk(t.Elem)
@@ -65,6 +73,8 @@ func newCodec(pkgPath string, methods []*model.Method) *codec {
 // typeExpr is the Go expression of t.
 func typeExpr(t *model.Type) jen.Code {
 	switch t.Kind {
+	case model.Alias:
+		return jen.Qual(t.Pkg, t.Name)
 	case model.Named, model.Marshaler:
 		q := jen.Qual(t.Pkg, t.Name)
 		if len(t.TypeArgs) > 0 {
@@ -116,7 +126,7 @@ func minSize(t *model.Type) int {
 		return 4
 	case model.Float64:
 		return 8
-	case model.Named:
+	case model.Named, model.Alias:
 		return minSize(t.Underlying)
 	case model.Array:
 		if t.Len == 0 {
@@ -143,8 +153,8 @@ var basicMethod = map[model.Kind]string{
 
 // encoderArg converts v to the argument type of the Encoder method for a
 // basic kind: int kinds widen to int64, uint kinds to uint64.
-func encoderCall(k model.Kind, v jen.Code, named bool) jen.Code {
-	e := func() *jen.Statement { return jen.Id("e") }
+func (c *codec) encoderCall(k model.Kind, v jen.Code, named bool) jen.Code {
+	e := func() *jen.Statement { return jen.Id(c.id("e")) }
 	switch k {
 	case model.Int, model.Int8, model.Int16, model.Int32, model.Int64:
 		if k == model.Int64 && !named {
@@ -167,16 +177,19 @@ func encoderCall(k model.Kind, v jen.Code, named bool) jen.Code {
 // type elem: p itself for structs (selectors dereference), *p for values
 // used whole, (*p) where an index or selector follows.
 func deref(elem *model.Type, p *jen.Statement) *jen.Statement {
+	elem = resolve(elem)
 	k := elem.Kind
 	if k == model.Named && !hasFunc(elem) {
 		k = elem.Underlying.Kind
 	}
 	switch {
 	case k == model.Struct:
-		return p.Clone()
-	case k.IsBasic(), k == model.Bytes, k == model.Time, k == model.Named, k == model.Marshaler, k == model.Pointer:
+		return p.Clone() // p is a pointer, maybe (*q): p.F reads the field
+	case k.IsBasic(), k == model.Bytes, k == model.Time, k == model.Named, k == model.Marshaler:
 		return jen.Op("*").Add(p.Clone())
 	}
+	// A pointer (read with a selector or dereferenced next), or anything
+	// indexed next: parenthesized.
 	return jen.Parens(jen.Op("*").Add(p.Clone()))
 }
 
@@ -184,11 +197,17 @@ func deref(elem *model.Type, p *jen.Statement) *jen.Statement {
 // an empty struct or array is written as a constant byte, so a loop over
 // them must not declare a variable it does not use.
 func usesValue(t *model.Type) bool {
+	t = resolve(t)
 	switch t.Kind {
 	case model.Struct:
-		return len(t.Fields) > 0
+		for _, f := range t.Fields {
+			if usesValue(f.Type) {
+				return true
+			}
+		}
+		return false
 	case model.Array:
-		return t.Len > 0
+		return t.Len > 0 && usesValue(t.Elem)
 	case model.Named:
 		return hasFunc(t) || usesValue(t.Underlying)
 	}
@@ -203,8 +222,16 @@ func rangeOver(i *jen.Statement, x *jen.Statement, elem *model.Type) *jen.Statem
 	return jen.For(jen.Range().Add(x.Clone()))
 }
 
+// resolve looks through aliases.
+func resolve(t *model.Type) *model.Type {
+	for t.Kind == model.Alias {
+		t = t.Underlying
+	}
+	return t
+}
+
 // isByte reports whether t is the unnamed byte type.
-func isByte(t *model.Type) bool { return t.Kind == model.Uint8 }
+func isByte(t *model.Type) bool { return resolve(t).Kind == model.Uint8 }
 
 // enc returns statements encoding the addressable expression v of type t
 // with the Encoder e. depth keeps loop variables apart.
@@ -222,10 +249,13 @@ func (c *codec) encAt(t *model.Type, v, addr *jen.Statement, depth int, named bo
 	if addr == nil {
 		addr = jen.Op("&").Add(v)
 	}
-	e := func() *jen.Statement { return jen.Id("e") }
+	e := func() *jen.Statement { return jen.Id(c.id("e")) }
+	if t.Kind == model.Alias {
+		return c.encAt(t.Underlying, v, addr, depth, named)
+	}
 	switch {
 	case t.Kind.IsBasic():
-		return []jen.Code{encoderCall(t.Kind, v, named)}
+		return []jen.Code{c.encoderCall(t.Kind, v, named)}
 	}
 	switch t.Kind {
 	case model.Bytes:
@@ -234,6 +264,9 @@ func (c *codec) encAt(t *model.Type, v, addr *jen.Statement, depth int, named bo
 		}
 		return []jen.Code{e().Dot("Bytes").Call(v)}
 	case model.Time:
+		if named {
+			return []jen.Code{e().Dot("Time").Call(jen.Qual("time", "Time").Parens(v))}
+		}
 		return []jen.Code{e().Dot("Time").Call(v)}
 	case model.Marshaler:
 		return []jen.Code{e().Dot("Marshal").Call(addr)}
@@ -243,12 +276,18 @@ func (c *codec) encAt(t *model.Type, v, addr *jen.Statement, depth int, named bo
 		}
 		return c.encAt(t.Underlying, v, addr, depth, true)
 	case model.Pointer:
+		// A defined pointer type has no methods: convert it to the plain
+		// pointer before using the pointee's (e.g. MarshalBinary).
+		ptr := v.Clone()
+		if named {
+			ptr = jen.Parens(jen.Op("*").Add(typeExpr(t.Elem))).Parens(v.Clone())
+		}
 		return []jen.Code{jen.If(v.Clone().Op("==").Nil()).Block(
 			e().Dot("Bool").Call(jen.False()),
 		).Else().Block(append([]jen.Code{e().Dot("Bool").Call(jen.True())},
-			c.encAt(t.Elem, deref(t.Elem, v), v.Clone(), depth+1, false)...)...)}
+			c.encAt(t.Elem, deref(t.Elem, ptr), ptr, depth+1, false)...)...)}
 	case model.Slice:
-		i := jen.Id(fmt.Sprintf("i%d", depth))
+		i := jen.Id(c.id(fmt.Sprintf("i%d", depth)))
 		return []jen.Code{
 			e().Dot("Len").Call(jen.Len(v.Clone()), v.Clone().Op("==").Nil()),
 			rangeOver(i, v, t.Elem).Block(
@@ -261,12 +300,12 @@ func (c *codec) encAt(t *model.Type, v, addr *jen.Statement, depth int, named bo
 		if isByte(t.Elem) {
 			return []jen.Code{e().Dot("Raw").Call(v.Clone().Index(jen.Op(":")))}
 		}
-		i := jen.Id(fmt.Sprintf("i%d", depth))
+		i := jen.Id(c.id(fmt.Sprintf("i%d", depth)))
 		return []jen.Code{rangeOver(i, v, t.Elem).Block(
 			c.enc(t.Elem, v.Clone().Index(i.Clone()), depth+1, false)...)}
 	case model.Map:
-		k := jen.Id(fmt.Sprintf("k%d", depth))
-		val := jen.Id(fmt.Sprintf("v%d", depth))
+		k := jen.Id(c.id(fmt.Sprintf("k%d", depth)))
+		val := jen.Id(c.id(fmt.Sprintf("v%d", depth)))
 		body := append(c.enc(t.Key, k.Clone(), depth+1, false), c.enc(t.Elem, val.Clone(), depth+1, false)...)
 		kv := []jen.Code{jen.Id("_"), jen.Id("_")}
 		if usesValue(t.Key) {
@@ -316,7 +355,13 @@ func (c *codec) decAt(t *model.Type, v, addr *jen.Statement, depth int, conv jen
 	if addr == nil {
 		addr = jen.Op("&").Add(v)
 	}
-	d := func() *jen.Statement { return jen.Id("d") }
+	d := func() *jen.Statement { return jen.Id(c.id("d")) }
+	if t.Kind == model.Alias {
+		if u := t.Underlying; u.Kind == model.Named && !hasFunc(u) {
+			return c.decAt(u.Underlying, v, addr, depth, typeExpr(t)) // convert to the alias's name
+		}
+		return c.decAt(t.Underlying, v, addr, depth, conv)
+	}
 	if t.Kind.IsBasic() {
 		call := d().Dot(basicMethod[t.Kind]).Call()
 		if conv != nil {
@@ -328,6 +373,9 @@ func (c *codec) decAt(t *model.Type, v, addr *jen.Statement, depth int, conv jen
 	case model.Bytes:
 		return []jen.Code{v.Clone().Op("=").Add(d().Dot("Bytes").Call())}
 	case model.Time:
+		if conv != nil {
+			return []jen.Code{v.Clone().Op("=").Add(conv).Parens(d().Dot("Time").Call())}
+		}
 		return []jen.Code{v.Clone().Op("=").Add(d().Dot("Time").Call())}
 	case model.Marshaler:
 		return []jen.Code{d().Dot("Unmarshal").Call(addr)}
@@ -337,13 +385,17 @@ func (c *codec) decAt(t *model.Type, v, addr *jen.Statement, depth int, conv jen
 		}
 		return c.decAt(t.Underlying, v, addr, depth, typeExpr(t))
 	case model.Pointer:
+		ptr := v.Clone()
+		if conv != nil { // a defined pointer type, as in encAt
+			ptr = jen.Parens(jen.Op("*").Add(typeExpr(t.Elem))).Parens(v.Clone())
+		}
 		return []jen.Code{jen.If(d().Dot("Bool").Call()).Block(append(
 			[]jen.Code{v.Clone().Op("=").New(typeExpr(t.Elem))},
-			c.decAt(t.Elem, deref(t.Elem, v), v.Clone(), depth+1, nil)...)...,
+			c.decAt(t.Elem, deref(t.Elem, ptr), ptr, depth+1, nil)...)...,
 		).Else().Block(v.Clone().Op("=").Nil())}
 	case model.Slice:
-		n := jen.Id(fmt.Sprintf("n%d", depth))
-		i := jen.Id(fmt.Sprintf("i%d", depth))
+		n := jen.Id(c.id(fmt.Sprintf("n%d", depth)))
+		i := jen.Id(c.id(fmt.Sprintf("i%d", depth)))
 		return []jen.Code{jen.If(
 			n.Clone().Op(":=").Add(d().Dot("Len").Call(jen.Lit(minSize(t.Elem)))),
 			n.Clone().Op("<").Lit(0),
@@ -359,14 +411,14 @@ func (c *codec) decAt(t *model.Type, v, addr *jen.Statement, depth int, conv jen
 		if isByte(t.Elem) {
 			return []jen.Code{d().Dot("Raw").Call(v.Clone().Index(jen.Op(":")))}
 		}
-		i := jen.Id(fmt.Sprintf("i%d", depth))
+		i := jen.Id(c.id(fmt.Sprintf("i%d", depth)))
 		return []jen.Code{rangeOver(i, v, t.Elem).Block(
 			c.dec(t.Elem, v.Clone().Index(i.Clone()), depth+1, nil)...)}
 	case model.Map:
-		n := jen.Id(fmt.Sprintf("n%d", depth))
-		i := jen.Id(fmt.Sprintf("i%d", depth))
-		k := jen.Id(fmt.Sprintf("k%d", depth))
-		val := jen.Id(fmt.Sprintf("v%d", depth))
+		n := jen.Id(c.id(fmt.Sprintf("n%d", depth)))
+		i := jen.Id(c.id(fmt.Sprintf("i%d", depth)))
+		k := jen.Id(c.id(fmt.Sprintf("k%d", depth)))
+		val := jen.Id(c.id(fmt.Sprintf("v%d", depth)))
 		body := []jen.Code{
 			jen.Var().Add(k.Clone()).Add(typeExpr(t.Key)),
 			jen.Var().Add(val.Clone()).Add(typeExpr(t.Elem)),
@@ -399,29 +451,43 @@ func (c *codec) decAt(t *model.Type, v, addr *jen.Statement, depth int, conv jen
 //	func molgenEnc_User(e *runtime.Encoder, v *User) { e.String(v.Name) }
 //	func molgenDec_User(d *runtime.Decoder, v *User) { v.Name = d.String() }
 func (c *codec) funcs(f *jen.File) {
+	e, d, v := c.id("e"), c.id("d"), c.id("v")
 	for _, t := range c.order {
 		name := c.names[t]
+		typ := c.typeName(t)
 		// Struct fields read through the pointer; other kinds through *v.
-		val := jen.Parens(jen.Op("*").Id("v"))
+		val := jen.Parens(jen.Op("*").Id(v))
 		if t.Underlying.Kind == model.Struct {
-			val = jen.Id("v")
+			val = jen.Id(v)
 		}
 		encBody := c.enc(t.Underlying, val.Clone(), 0, true)
-		decBody := c.dec(t.Underlying, val.Clone(), 0, typeExpr(t))
+		decBody := c.dec(t.Underlying, val.Clone(), 0, typ)
 		if t.Recursive {
-			encBody = guard("e", encBody)
-			decBody = guard("d", decBody)
+			encBody = guard(e, encBody)
+			decBody = guard(d, decBody)
 		}
 		f.Func().Id("molgenEnc_"+name).Params(
-			jen.Id("e").Op("*").Qual(runtimePath, "Encoder"), jen.Id("v").Op("*").Add(typeExpr(t)),
+			jen.Id(e).Op("*").Qual(runtimePath, "Encoder"), jen.Id(v).Op("*").Add(typ),
 		).Block(encBody...)
 		f.Line()
 		f.Func().Id("molgenDec_"+name).Params(
-			jen.Id("d").Op("*").Qual(runtimePath, "Decoder"), jen.Id("v").Op("*").Add(typeExpr(t)),
+			jen.Id(d).Op("*").Qual(runtimePath, "Decoder"), jen.Id(v).Op("*").Add(typ),
 		).Block(decBody...)
 		f.Line()
 	}
 }
+
+// typeName is how generated code names the defined type t: by an alias
+// when one led to it, else by its own name.
+func (c *codec) typeName(t *model.Type) jen.Code {
+	if a := c.aliases[t]; a != nil {
+		return typeExpr(a)
+	}
+	return typeExpr(t)
+}
+
+// id is the scope's name for a local variable.
+func (c *codec) id(name string) string { return c.sc.id(name) }
 
 // guard wraps the body of a recursive type's codec in a depth check.
 func guard(x string, body []jen.Code) []jen.Code {

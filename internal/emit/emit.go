@@ -30,9 +30,7 @@ func File(pkg *model.Package) ([]byte, error) {
 	}
 	f := jen.NewFilePathName(pkg.Path, pkg.Name)
 	f.HeaderComment(Header)
-	f.ImportName(runtimePath, "runtime")
-	f.ImportName("context", "context")
-	f.ImportName("time", "time")
+	sc := newScope(f, pkg)
 
 	versionCheck(f)
 	errorRegistry(f, pkg)
@@ -41,7 +39,7 @@ func File(pkg *model.Package) ([]byte, error) {
 	for _, s := range pkg.Services {
 		methods = append(methods, s.Methods...)
 	}
-	c := newCodec(pkg.Path, methods)
+	c := newCodec(pkg.Path, methods, sc)
 	for _, s := range pkg.Services {
 		service(f, c, s)
 	}
@@ -190,8 +188,8 @@ func typeChecks(f *jen.File, c *codec) {
 	types := append([]*model.Type(nil), c.order...)
 	sort.SliceStable(types, func(i, j int) bool { return typeKey(types[i]) < typeKey(types[j]) })
 	for i, t := range types {
-		v := fmt.Sprintf("v%d", i)
-		params = append(params, jen.Id(v).Op("*").Add(typeExpr(t)))
+		v := c.id(fmt.Sprintf("v%d", i))
+		params = append(params, jen.Id(v).Op("*").Add(c.typeName(t)))
 		body = append(body, jen.Id("_").Op("=").Parens(jen.Op("*").Add(typeExpr(t.Underlying))).Parens(jen.Id(v)))
 	}
 	if len(params) == 0 {

@@ -13,6 +13,7 @@ import (
 // typeKey is a unique, stable text for a type, used to name and order codec
 // functions.
 func typeKey(t *model.Type) string {
+	t = resolve(t)
 	switch t.Kind {
 	case model.Named, model.Marshaler:
 		s := t.Pkg + "." + t.Name
@@ -49,6 +50,7 @@ func typeKey(t *model.Type) string {
 // mangle turns a type into an identifier fragment: User, other_Money,
 // Page_of_User.
 func mangle(t *model.Type, pkgPath string) string {
+	t = resolve(t)
 	switch t.Kind {
 	case model.Named, model.Marshaler:
 		s := t.Name
@@ -108,6 +110,7 @@ func codecNames(types []*model.Type, pkgPath string) map[*model.Type]string {
 // with the same shape have the same wire form. Recursive defined types
 // refer back to themselves by position on the stack.
 func shape(t *model.Type, stack []*model.Type) string {
+	t = resolve(t)
 	switch t.Kind {
 	case model.Named:
 		for i, s := range stack {

@@ -66,18 +66,18 @@ func service(f *jen.File, c *codec, s *model.Service) {
 	f.Comment("---------------------------------------------------------------- " + s.Iface)
 	f.Line()
 	descriptor(f, s, n)
-	clientCtor(f, s, n)
-	register(f, s, n)
+	clientCtor(f, c, s, n)
+	register(f, c, s, n)
 	checks(f, s, n)
 	f.Commentf("%s is the client side of %s: each method calls the implementation", n.client, s.Iface)
 	f.Comment("directly when it is hosted on the same node, and sends a request otherwise.")
 	f.Type().Id(n.client).Struct(jen.Id("c").Op("*").Add(rt("Client")))
 	f.Line()
 	for i, m := range s.Methods {
-		clientMethod(f, s, n, i, m)
+		clientMethod(f, c, s, n, i, m)
 	}
 	for _, m := range s.Methods {
-		handler(f, s, m)
+		handler(f, c, s, m)
 		messages(f, c, s, m)
 	}
 }
@@ -112,12 +112,13 @@ func descriptor(f *jen.File, s *model.Service, n svcNames) {
 // clientCtor emits NewXClient.
 //
 //	func NewUsersClient(n *runtime.Node) Users { return &molgenClient_Users{c: n.Client(&molgenDesc_Users)} }
-func clientCtor(f *jen.File, s *model.Service, n svcNames) {
+func clientCtor(f *jen.File, c *codec, s *model.Service, n svcNames) {
+	node := c.id("n")
 	f.Commentf("%s returns a %s that routes each call by n's placement: a direct", n.newClient, s.Iface)
 	f.Commentf("call when service %q is hosted on n, a request over Kafka otherwise.", s.Name)
-	f.Func().Id(n.newClient).Params(jen.Id("n").Op("*").Add(rt("Node"))).Id(s.Iface).Block(
+	f.Func().Id(n.newClient).Params(jen.Id(node).Op("*").Add(rt("Node"))).Id(s.Iface).Block(
 		jen.Return(jen.Op("&").Id(n.client).Values(jen.Dict{
-			jen.Id("c"): jen.Id("n").Dot("Client").Call(jen.Op("&").Id(n.desc)),
+			jen.Id("c"): jen.Id(node).Dot("Client").Call(jen.Op("&").Id(n.desc)),
 		})),
 	)
 	f.Line()
@@ -128,18 +129,19 @@ func clientCtor(f *jen.File, s *model.Service, n svcNames) {
 //	func RegisterUsers(n *runtime.Node, impl Users) error {
 //		return n.Register(&molgenDesc_Users, impl, []runtime.Handler{molgenHandle_Users_Get})
 //	}
-func register(f *jen.File, s *model.Service, n svcNames) {
+func register(f *jen.File, c *codec, s *model.Service, n svcNames) {
+	node, impl := c.id("n"), c.id("impl")
 	handlers := make([]jen.Code, len(s.Methods))
 	for i, m := range s.Methods {
 		handlers[i] = jen.Id(handlerName(s, m))
 	}
 	f.Commentf("%s hosts impl as service %q on n: local clients call it directly and,", n.register, s.Name)
 	f.Comment("once n is started with Kafka, it serves requests from other nodes.")
-	f.Func().Id(n.register).Params(jen.Id("n").Op("*").Add(rt("Node")), jen.Id("impl").Id(s.Iface)).Error().Block(
-		jen.If(jen.Id("impl").Op("==").Nil()).Block(
+	f.Func().Id(n.register).Params(jen.Id(node).Op("*").Add(rt("Node")), jen.Id(impl).Id(s.Iface)).Error().Block(
+		jen.If(jen.Id(impl).Op("==").Nil()).Block(
 			jen.Return(jen.Qual("fmt", "Errorf").Call(jen.Lit(fmt.Sprintf("molgen: %s called with a nil %s", n.register, s.Iface)))),
 		),
-		jen.Return(jen.Id("n").Dot("Register").Call(jen.Op("&").Id(n.desc), jen.Id("impl"),
+		jen.Return(jen.Id(node).Dot("Register").Call(jen.Op("&").Id(n.desc), jen.Id(impl),
 			jen.Index().Add(rt("Handler")).Values(handlers...))),
 	)
 	f.Line()
@@ -191,48 +193,49 @@ func checks(f *jen.File, s *model.Service, n svcNames) {
 //		err = x.c.Call(ctx, 0, &req, &resp)
 //		return resp.R0, err
 //	}
-func clientMethod(f *jen.File, s *model.Service, n svcNames, index int, m *model.Method) {
-	params := []jen.Code{jen.Id("ctx").Add(ctxType())}
-	args := []jen.Code{jen.Id("ctx")}
+func clientMethod(f *jen.File, c *codec, s *model.Service, n svcNames, index int, m *model.Method) {
+	id := func(name string) *jen.Statement { return jen.Id(c.id(name)) }
+	params := []jen.Code{id("ctx").Add(ctxType())}
+	args := []jen.Code{id("ctx")}
 	reqFields := jen.Dict{}
 	for i, p := range m.Params {
 		a := fmt.Sprintf("a%d", i)
-		params = append(params, jen.Id(a).Add(typeExpr(p.Type)))
-		args = append(args, jen.Id(a))
-		reqFields[jen.Id(fmt.Sprintf("A%d", i))] = jen.Id(a)
+		params = append(params, id(a).Add(typeExpr(p.Type)))
+		args = append(args, id(a))
+		reqFields[jen.Id(fmt.Sprintf("A%d", i))] = id(a)
 	}
 	var results, respVals []jen.Code
 	for i, r := range m.Results {
-		results = append(results, jen.Id(fmt.Sprintf("r%d", i)).Add(typeExpr(r.Type)))
-		respVals = append(respVals, jen.Id("resp").Dot(fmt.Sprintf("R%d", i)))
+		results = append(results, id(fmt.Sprintf("r%d", i)).Add(typeExpr(r.Type)))
+		respVals = append(respVals, id("resp").Dot(fmt.Sprintf("R%d", i)))
 	}
-	results = append(results, jen.Err().Error())
-	respVals = append(respVals, jen.Err())
+	results = append(results, id("err").Error())
+	respVals = append(respVals, id("err"))
 
 	local := []jen.Code{}
 	if m.Timeout > 0 {
-		local = append(local, jen.If(jen.List(jen.Id("_"), jen.Id("has")).Op(":=").Id("ctx").Dot("Deadline").Call(), jen.Op("!").Id("has")).Block(
-			jen.Var().Id("cancel").Qual("context", "CancelFunc"),
-			jen.List(jen.Id("ctx"), jen.Id("cancel")).Op("=").Qual("context", "WithTimeout").Call(jen.Id("ctx"), durationExpr(m.Timeout)),
-			jen.Defer().Id("cancel").Call(),
+		local = append(local, jen.If(jen.List(jen.Id("_"), id("has")).Op(":=").Add(id("ctx")).Dot("Deadline").Call(), jen.Op("!").Add(id("has"))).Block(
+			jen.Var().Add(id("cancel")).Qual("context", "CancelFunc"),
+			jen.List(id("ctx"), id("cancel")).Op("=").Qual("context", "WithTimeout").Call(id("ctx"), durationExpr(m.Timeout)),
+			jen.Defer().Add(id("cancel")).Call(),
 		))
 	}
 	local = append(local,
 		jen.Defer().Func().Params().Block(
-			jen.If(jen.Id("p").Op(":=").Recover(), jen.Id("p").Op("!=").Nil()).Block(
-				jen.Err().Op("=").Id("x").Dot("c").Dot("Panicked").Call(jen.Lit(index), jen.Id("p")),
+			jen.If(id("p").Op(":=").Recover(), id("p").Op("!=").Nil()).Block(
+				id("err").Op("=").Add(id("x")).Dot("c").Dot("Panicked").Call(jen.Lit(index), id("p")),
 			),
 		).Call(),
-		jen.Return(jen.Id("impl").Dot(m.Name).Call(args...)),
+		jen.Return(id("impl").Dot(m.Name).Call(args...)),
 	)
 	if m.Doc != "" {
 		f.Comment(m.Doc)
 	}
-	f.Func().Params(jen.Id("x").Op("*").Id(n.client)).Id(m.Name).Params(params...).Params(results...).Block(
-		jen.If(jen.List(jen.Id("impl"), jen.Id("ok")).Op(":=").Id("x").Dot("c").Dot("Local").Call().Assert(jen.Id(s.Iface)), jen.Id("ok")).Block(local...),
-		jen.Id("req").Op(":=").Id(requestType(s, m)).Values(reqFields),
-		jen.Var().Id("resp").Id(responseType(s, m)),
-		jen.Err().Op("=").Id("x").Dot("c").Dot("Call").Call(jen.Id("ctx"), jen.Lit(index), jen.Op("&").Id("req"), jen.Op("&").Id("resp")),
+	f.Func().Params(id("x").Op("*").Id(n.client)).Id(m.Name).Params(params...).Params(results...).Block(
+		jen.If(jen.List(id("impl"), id("ok")).Op(":=").Add(id("x")).Dot("c").Dot("Local").Call().Assert(jen.Id(s.Iface)), id("ok")).Block(local...),
+		id("req").Op(":=").Id(requestType(s, m)).Values(reqFields),
+		jen.Var().Add(id("resp")).Id(responseType(s, m)),
+		id("err").Op("=").Add(id("x")).Dot("c").Dot("Call").Call(id("ctx"), jen.Lit(index), jen.Op("&").Add(id("req")), jen.Op("&").Add(id("resp"))),
 		jen.Return(respVals...),
 	)
 	f.Line()
@@ -250,29 +253,30 @@ func clientMethod(f *jen.File, s *model.Service, n svcNames, index int, m *model
 //		resp.R0, err = impl.(Users).Get(ctx, req.A0)
 //		return &resp, err
 //	}
-func handler(f *jen.File, s *model.Service, m *model.Method) {
-	args := []jen.Code{jen.Id("ctx")}
+func handler(f *jen.File, c *codec, s *model.Service, m *model.Method) {
+	id := func(name string) *jen.Statement { return jen.Id(c.id(name)) }
+	args := []jen.Code{id("ctx")}
 	for i := range m.Params {
-		args = append(args, jen.Id("req").Dot(fmt.Sprintf("A%d", i)))
+		args = append(args, id("req").Dot(fmt.Sprintf("A%d", i)))
 	}
 	var lhs []jen.Code
 	for i := range m.Results {
-		lhs = append(lhs, jen.Id("resp").Dot(fmt.Sprintf("R%d", i)))
+		lhs = append(lhs, id("resp").Dot(fmt.Sprintf("R%d", i)))
 	}
-	lhs = append(lhs, jen.Err())
+	lhs = append(lhs, id("err"))
 	f.Commentf("%s serves %s.%s requests.", handlerName(s, m), s.Iface, m.Name)
 	f.Func().Id(handlerName(s, m)).Params(
-		jen.Id("ctx").Add(ctxType()), jen.Id("impl").Any(), jen.Id("d").Op("*").Add(rt("Decoder")),
+		id("ctx").Add(ctxType()), id("impl").Any(), id("d").Op("*").Add(rt("Decoder")),
 	).Params(rt("Message"), jen.Error()).Block(
-		jen.Var().Id("req").Id(requestType(s, m)),
-		jen.Id("req").Dot("MolgenDecode").Call(jen.Id("d")),
-		jen.If(jen.Err().Op(":=").Id("d").Dot("Finish").Call(), jen.Err().Op("!=").Nil()).Block(
-			jen.Return(jen.Nil(), rt("BadRequest").Call(jen.Err())),
+		jen.Var().Add(id("req")).Id(requestType(s, m)),
+		id("req").Dot("MolgenDecode").Call(id("d")),
+		jen.If(id("err").Op(":=").Add(id("d")).Dot("Finish").Call(), id("err").Op("!=").Nil()).Block(
+			jen.Return(jen.Nil(), rt("BadRequest").Call(id("err"))),
 		),
-		jen.Var().Id("resp").Id(responseType(s, m)),
-		jen.Var().Err().Error(),
-		jen.List(lhs...).Op("=").Id("impl").Assert(jen.Id(s.Iface)).Dot(m.Name).Call(args...),
-		jen.Return(jen.Op("&").Id("resp"), jen.Err()),
+		jen.Var().Add(id("resp")).Id(responseType(s, m)),
+		jen.Var().Add(id("err")).Error(),
+		jen.List(lhs...).Op("=").Add(id("impl")).Assert(jen.Id(s.Iface)).Dot(m.Name).Call(args...),
+		jen.Return(jen.Op("&").Add(id("resp")), id("err")),
 	)
 	f.Line()
 }
@@ -289,6 +293,7 @@ func messages(f *jen.File, c *codec, s *model.Service, m *model.Method) {
 }
 
 func message(f *jen.File, c *codec, name, what, prefix string, vars []model.Var) {
+	recv, e, d := c.id("m"), c.id("e"), c.id("d")
 	var fields, enc, dec []jen.Code
 	for i, v := range vars {
 		field := fmt.Sprintf("%s%d", prefix, i)
@@ -297,16 +302,16 @@ func message(f *jen.File, c *codec, name, what, prefix string, vars []model.Var)
 			decl = decl.Comment(v.Name)
 		}
 		fields = append(fields, decl)
-		enc = append(enc, c.enc(v.Type, jen.Id("m").Dot(field), 0, false)...)
-		dec = append(dec, c.dec(v.Type, jen.Id("m").Dot(field), 0, nil)...)
+		enc = append(enc, c.enc(v.Type, jen.Id(recv).Dot(field), 0, false)...)
+		dec = append(dec, c.dec(v.Type, jen.Id(recv).Dot(field), 0, nil)...)
 	}
 	f.Commentf("%s holds %s.", name, what)
 	f.Type().Id(name).Struct(fields...)
 	f.Line()
-	f.Comment("MolgenEncode appends m to e.")
-	f.Func().Params(jen.Id("m").Op("*").Id(name)).Id("MolgenEncode").Params(jen.Id("e").Op("*").Add(rt("Encoder"))).Block(enc...)
+	f.Commentf("MolgenEncode appends %s to %s.", recv, e)
+	f.Func().Params(jen.Id(recv).Op("*").Id(name)).Id("MolgenEncode").Params(jen.Id(e).Op("*").Add(rt("Encoder"))).Block(enc...)
 	f.Line()
-	f.Comment("MolgenDecode reads m from d.")
-	f.Func().Params(jen.Id("m").Op("*").Id(name)).Id("MolgenDecode").Params(jen.Id("d").Op("*").Add(rt("Decoder"))).Block(dec...)
+	f.Commentf("MolgenDecode reads %s from %s.", recv, d)
+	f.Func().Params(jen.Id(recv).Op("*").Id(name)).Id("MolgenDecode").Params(jen.Id(d).Op("*").Add(rt("Decoder"))).Block(dec...)
 	f.Line()
 }

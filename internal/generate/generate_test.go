@@ -58,6 +58,10 @@ func TestGolden(t *testing.T) {
 			}
 			goCmd(t, mod, "build", "./...")
 			goCmd(t, mod, "vet", "./...")
+			// Cases may carry tests of their generated code (round trips).
+			if tests, _ := filepath.Glob(filepath.Join(mod, "*_test.go")); len(tests) > 0 {
+				goCmd(t, mod, "test", "./...")
+			}
 			// Generating again from the generated tree gives the same bytes.
 			again, _, err := generate.Generate(load.Config{Dir: mod, Patterns: []string{"./..."}})
 			if err != nil {
@@ -244,4 +248,23 @@ func fmtInt(i int) string {
 		i /= 10
 	}
 	return string(d)
+}
+
+// TestOutputDoesNotDependOnPatterns generates package a of the embedforeign
+// case alone: the options of the methods it embeds from b must be the same
+// as when b is loaded too (as go:generate in a would run it).
+func TestOutputDoesNotDependOnPatterns(t *testing.T) {
+	root := checkoutRoot(t)
+	mod := newModule(t, root, "embedforeign", filepath.Join(root, "testdata", "embedforeign", "in"))
+	results, _, err := generate.Generate(load.Config{Dir: mod, Patterns: []string{"./a"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := os.ReadFile(filepath.Join(root, "testdata", "embedforeign", "want", "a", "molgen_gen.go"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(results) != 1 || !bytes.Equal(results[0].Content, want) {
+		t.Fatalf("generating ./a alone differs from generating ./...:\n%s", lineDiff(string(want), string(results[0].Content)))
+	}
 }

@@ -39,14 +39,18 @@ var Mermaid = syntax{
 
 // Dot is a Graphviz digraph with one cluster per node.
 var Dot = syntax{
-	header:     "digraph molgen {\n  rankdir=LR;\n  node [fontname=\"Helvetica\"];\n",
-	footer:     "}\n",
-	cluster:    func(id, node string) string { return fmt.Sprintf("subgraph cluster_%s {\n    label=\"node %s\";", id, node) },
+	header: "digraph molgen {\n  rankdir=LR;\n  node [fontname=\"Helvetica\"];\n",
+	footer: "}\n",
+	cluster: func(id, node string) string {
+		return fmt.Sprintf("subgraph cluster_%s {\n    label=\"node %s\";", id, node)
+	},
 	clusterEnd: "}",
 	main:       func(id, name string) string { return fmt.Sprintf("%s [label=\"%s\", shape=ellipse];", id, name) },
 	service:    func(id, name string) string { return fmt.Sprintf("%s [label=\"%s\", shape=box];", id, name) },
 	local:      func(from, to string) string { return fmt.Sprintf("%s -> %s;", from, to) },
-	remote:     func(from, to string) string { return fmt.Sprintf("%s -> %s [style=dashed, label=\"kafka\"];", from, to) },
+	remote: func(from, to string) string {
+		return fmt.Sprintf("%s -> %s [style=dashed, label=\"kafka\"];", from, to)
+	},
 }
 
 // Write draws l in the given syntax. The monolith (no placement) has no

@@ -196,6 +196,7 @@ func (l *loader) run(pkgs []*packages.Package, overlay map[string][]byte) (*mode
 			continue
 		}
 		m.Errors = errorVars(info.pkg.Types)
+		m.Scope = info.pkg.Types.Scope().Names()
 		markRecursive(info.named)
 		prog.Packages = append(prog.Packages, m)
 	}
@@ -345,15 +346,12 @@ func (l *loader) service(info *pkgInfo, ts *ast.TypeSpec, it *ast.InterfaceType,
 		return
 	}
 	pos := position(l.fset, ts.Name.Pos())
-	name, ok := parseNameArg(l.fset, d, &l.errs)
-	if !ok {
-		return
-	}
+	// On a bad name, go on checking the methods: every error in one run.
+	name, _ := parseNameArg(l.fset, d, &l.errs)
 	if name == "" {
 		name = strings.ToLower(ts.Name.Name)
 		if !nameRE.MatchString(name) {
 			l.errs.Add(pos, "service %s: default name %q is not valid (names match [a-z][a-z0-9_-]*); set one with //molgen:service name=N", ts.Name.Name, name)
-			return
 		}
 	}
 	if !obj.Exported() {
@@ -414,12 +412,24 @@ func (l *loader) service(info *pkgInfo, ts *ast.TypeSpec, it *ast.InterfaceType,
 		doc := ""
 		// Directives come from where the method is declared, which may be
 		// another service this one embeds. They are checked once, there.
-		ds := l.methodDirs[fn.Pos()]
+		ds, loaded := l.methodDirs[fn.Pos()]
 		opts := parseMethodDirectives(l.fset, ds, &l.errs)
+		if !loaded && declared[mname] == nil {
+			// Embedded from a package not loaded from source: read its
+			// directives from the declaring file, so that the output does
+			// not depend on which packages were named.
+			opts = parseMethodDirectives(l.fset, l.foreignMethodDirectives(fn), &diag.List{})
+		}
+		if fn.Pkg() == nil || fn.Pkg() != obj.Pkg() && !loaded {
+			// Problems of methods embedded from elsewhere (error,
+			// io.Closer) are reported where the service embeds them.
+			mpos = pos
+			mname = fmt.Sprintf("%s (embedded)", mname)
+		}
 		if field := declared[mname]; field != nil {
 			doc = docText(field.Doc)
 		}
-		if m := l.method(info, fn, mpos, opts); m != nil {
+		if m := l.method(info, fn, mname, mpos, opts); m != nil {
 			m.Doc = doc
 			svc.Methods = append(svc.Methods, m)
 		}
@@ -435,8 +445,7 @@ func isContext(t types.Type) bool {
 	return ok && n.Obj().Pkg() != nil && n.Obj().Pkg().Path() == "context" && n.Obj().Name() == "Context"
 }
 
-func (l *loader) method(info *pkgInfo, fn *types.Func, pos diag.Pos, opts methodOptions) *model.Method {
-	name := fn.Name()
+func (l *loader) method(info *pkgInfo, fn *types.Func, name string, pos diag.Pos, opts methodOptions) *model.Method {
 	if !fn.Exported() {
 		l.errs.Add(pos, "%s: service methods must be exported", name)
 		return nil
@@ -460,9 +469,16 @@ func (l *loader) method(info *pkgInfo, fn *types.Func, pos diag.Pos, opts method
 		l.errs.Add(pos, "%s: a //molgen:oneway method must return only error", name)
 		ok = false
 	}
-	m := &model.Method{Name: name, Pos: pos, Timeout: opts.Timeout, Retry: opts.Retry, Oneway: opts.Oneway}
+	m := &model.Method{Name: fn.Name(), Pos: pos, Timeout: opts.Timeout, Retry: opts.Retry, Oneway: opts.Oneway}
+	lock := func(where string, v *types.Var) {
+		if lp := info.conv.lockPath(v.Type(), map[types.Type]bool{}); lp != "" {
+			l.errs.Add(l.varPos(v, pos), "%s: %s: %s has Lock and Unlock methods, and generated code copies values (go vet's copylocks forbids it): pass a pointer", name, where, lp)
+			ok = false
+		}
+	}
 	for i := 1; i < params.Len(); i++ {
 		v := params.At(i)
+		lock(fmt.Sprintf("param %d", i), v)
 		t, probs := info.conv.convert(v.Type())
 		for _, p := range probs {
 			l.errs.Add(l.varPos(v, pos), "%s: param %d: %s", name, i, p)
@@ -472,6 +488,7 @@ func (l *loader) method(info *pkgInfo, fn *types.Func, pos diag.Pos, opts method
 	}
 	for i := 0; i < results.Len()-1; i++ {
 		v := results.At(i)
+		lock(fmt.Sprintf("result %d", i), v)
 		t, probs := info.conv.convert(v.Type())
 		for _, p := range probs {
 			l.errs.Add(l.varPos(v, pos), "%s: result %d: %s", name, i, p)
@@ -783,6 +800,41 @@ func (l *loader) checkReserved(info *pkgInfo) {
 			l.errs.Add(position(l.fset, scope.Lookup(name).Pos()), "%s: package-level names starting with \"molgen\" are reserved for generated code", name)
 		}
 	}
+}
+
+// foreignMethodDirectives reads the directives of an interface method
+// declared in a package that was not loaded from source.
+func (l *loader) foreignMethodDirectives(fn *types.Func) []directive {
+	p := l.fset.Position(fn.Pos())
+	if p.Filename == "" {
+		return nil
+	}
+	fset := token.NewFileSet()
+	f, err := parser.ParseFile(fset, p.Filename, nil, parser.ParseComments|parser.SkipObjectResolution)
+	if err != nil {
+		return nil
+	}
+	dirs := scanFile(fset, f, &diag.List{})
+	var out []directive
+	ast.Inspect(f, func(n ast.Node) bool {
+		field, ok := n.(*ast.Field)
+		if !ok {
+			return true
+		}
+		for _, name := range field.Names {
+			// Export data keeps lines, not always columns: match the line
+			// and the method's name.
+			if np := fset.Position(name.Pos()); np.Line == p.Line && name.Name == fn.Name() {
+				out = append(append(out, dirs[field.Doc]...), dirs[field.Comment]...)
+			}
+		}
+		return true
+	})
+	// Positions in that file's own file set mean nothing here.
+	for i := range out {
+		out[i].Pos = fn.Pos()
+	}
+	return out
 }
 
 // reportMisplaced reports directives in comments that no rule consumed.

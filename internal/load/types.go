@@ -65,6 +65,14 @@ func (c *converter) convert(t types.Type) (*model.Type, []problem) {
 
 // typ converts t, found at path cur (the text of the current path segment).
 func (c *converter) typ(t types.Type, cur string) (*model.Type, []problem) {
+	if a, ok := t.(*types.Alias); ok && c.keepAlias(a) {
+		target, probs := c.typ(types.Unalias(a), cur)
+		if target == nil {
+			return nil, probs
+		}
+		obj := a.Obj()
+		return &model.Type{Kind: model.Alias, Pkg: obj.Pkg().Path(), PkgName: obj.Pkg().Name(), Name: obj.Name(), Underlying: target}, probs
+	}
 	t = types.Unalias(t)
 	switch t := t.(type) {
 	case *types.Basic:
@@ -87,6 +95,8 @@ func (c *converter) typ(t types.Type, cur string) (*model.Type, []problem) {
 		var probs []problem
 		if !types.Comparable(t.Key()) {
 			probs = append(probs, problem{[]string{cur + "[key]"}, "map key type " + c.display(t.Key()) + " is not comparable"})
+		} else if hasPointer(t.Key(), map[types.Type]bool{}) {
+			probs = append(probs, problem{[]string{cur + "[key]"}, "map key type " + c.display(t.Key()) + " contains a pointer: keys compare by address, which means nothing on another node"})
 		}
 		key, kp := c.typ(t.Key(), cur+"[key]")
 		elem, ep := c.typ(t.Elem(), cur+"[value]")
@@ -109,6 +119,47 @@ func (c *converter) typ(t types.Type, cur string) (*model.Type, []problem) {
 	return nil, []problem{{[]string{cur}, "type " + c.display(t) + " is not serializable"}}
 }
 
+// isTimeStruct reports whether u is time.Time's underlying struct, so that
+// a type defined from time.Time can be encoded like one.
+func isTimeStruct(u types.Type) bool {
+	return types.TypeString(u, nil) == "struct{wall uint64; ext int64; loc *time.Location}"
+}
+
+// hasPointer reports whether values of t hold a pointer (compared by
+// address when used as a map key).
+func hasPointer(t types.Type, seen map[types.Type]bool) bool {
+	if seen[t] {
+		return false
+	}
+	seen[t] = true
+	switch u := t.Underlying().(type) {
+	case *types.Pointer:
+		return true
+	case *types.Array:
+		return hasPointer(u.Elem(), seen)
+	case *types.Struct:
+		for i := 0; i < u.NumFields(); i++ {
+			if hasPointer(u.Field(i).Type(), seen) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// keepAlias reports whether generated code can name the alias a itself: a
+// package-level, non-generic alias that is exported or local.
+func (c *converter) keepAlias(a *types.Alias) bool {
+	obj := a.Obj()
+	if obj.Pkg() == nil || obj.Parent() != obj.Pkg().Scope() {
+		return false
+	}
+	if a.TypeArgs().Len() > 0 || a.TypeParams().Len() > 0 {
+		return false
+	}
+	return obj.Exported() || obj.Pkg() == c.pkg
+}
+
 var basicKinds = map[types.BasicKind]model.Kind{
 	types.Bool: model.Bool, types.Int: model.Int, types.Int8: model.Int8,
 	types.Int16: model.Int16, types.Int32: model.Int32, types.Int64: model.Int64,
@@ -126,6 +177,8 @@ func (c *converter) basic(t *types.Basic, cur string) (*model.Type, []problem) {
 		return nil, []problem{{[]string{cur}, "unsafe.Pointer is not serializable"}}
 	case types.Complex64, types.Complex128:
 		return nil, []problem{{[]string{cur}, "complex numbers are not serializable"}}
+	case types.Invalid:
+		return nil, []problem{{[]string{cur}, "invalid type: its package does not compile (go build shows why)"}}
 	}
 	return nil, []problem{{[]string{cur}, "type " + t.String() + " is not serializable"}}
 }
@@ -173,13 +226,30 @@ func (c *converter) namedType(t *types.Named, cur string) (*model.Type, []proble
 		res.problems = append(res.problems, problem{[]string{name}, "type declared inside a function cannot be named by generated code"})
 	}
 	if args := t.TypeArgs(); args != nil {
+		// A type argument is only named by generated code: whether it
+		// can be encoded is checked where the type uses it (in the
+		// underlying type), so ID[Account] with a phantom Account is fine.
 		for i := 0; i < args.Len(); i++ {
 			at, ap := c.typ(args.At(i), name)
+			if at == nil {
+				res.problems = append(res.problems, problem{[]string{name}, "type argument " + c.display(args.At(i)) + " cannot be written by generated code"})
+				continue
+			}
+			for _, p := range ap {
+				if strings.Contains(p.reason, "cannot be named") {
+					res.problems = append(res.problems, p)
+				}
+			}
 			res.typ.TypeArgs = append(res.typ.TypeArgs, at)
-			res.problems = append(res.problems, ap...)
 		}
 	}
 	ptr := types.NewPointer(t)
+	if isTimeStruct(t.Underlying()) {
+		// type Stamp time.Time: encoded as a time.Time, by conversion.
+		res.typ.Underlying = &model.Type{Kind: model.Time}
+		res.done = true
+		return res.typ, c.rebase(res, cur)
+	}
 	if types.Implements(ptr, c.marshaler) && types.Implements(ptr, c.unmarshaler) && declaresOwn(ptr, "MarshalBinary", "UnmarshalBinary") {
 		res.typ.Kind = model.Marshaler
 	} else {
@@ -244,7 +314,7 @@ func reaches(from, target *model.Type, seen map[*model.Type]bool) bool {
 	}
 	seen[from] = true
 	switch from.Kind {
-	case model.Named:
+	case model.Named, model.Alias:
 		return reaches(from.Underlying, target, seen)
 	case model.Array, model.Slice, model.Pointer:
 		return reaches(from.Elem, target, seen)
@@ -258,4 +328,32 @@ func reaches(from, target *model.Type, seen map[*model.Type]bool) bool {
 		}
 	}
 	return false
+}
+
+// lockPath returns the display name of a type held by value in t whose
+// pointer has Lock and Unlock methods, or "". Generated code copies
+// arguments and results, and go vet's copylocks check forbids copying such
+// values.
+func (c *converter) lockPath(t types.Type, seen map[types.Type]bool) string {
+	if seen[t] {
+		return ""
+	}
+	seen[t] = true
+	if n, ok := types.Unalias(t).(*types.Named); ok {
+		ms := types.NewMethodSet(types.NewPointer(n))
+		if ms.Lookup(nil, "Lock") != nil && ms.Lookup(nil, "Unlock") != nil {
+			return c.display(n)
+		}
+	}
+	switch u := t.Underlying().(type) {
+	case *types.Array:
+		return c.lockPath(u.Elem(), seen)
+	case *types.Struct:
+		for i := 0; i < u.NumFields(); i++ {
+			if p := c.lockPath(u.Field(i).Type(), seen); p != "" {
+				return p
+			}
+		}
+	}
+	return ""
 }

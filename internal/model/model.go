@@ -32,6 +32,9 @@ type Package struct {
 	Services     []*Service
 	Constructors []*Constructor
 	Mains        []*Main
+	// Scope lists the package-level names the package declares (outside
+	// generated code), which generated imports must not take.
+	Scope []string
 	// Errors lists the package's exported package-level variables of type
 	// error, whose identity survives remote calls.
 	Errors []string
@@ -134,6 +137,10 @@ const (
 	// Marshaler is a defined type whose pointer implements
 	// encoding.BinaryMarshaler and encoding.BinaryUnmarshaler.
 	Marshaler
+	// Alias is a type alias, kept so that generated code names the type as
+	// the user did (an alias may be the only nameable route to a type of
+	// an internal package); Underlying is the aliased type.
+	Alias
 )
 
 var basicNames = [...]string{
@@ -160,9 +167,9 @@ func (k Kind) BasicName() string {
 type Type struct {
 	Kind Kind
 
-	// Named and Marshaler: the defined type's package and name, its type
-	// arguments when it is an instance of a generic type, and (Named only)
-	// what it is defined as.
+	// Named, Marshaler and Alias: the type's package and name, its type
+	// arguments when it is an instance of a generic type, and (Named and
+	// Alias) what it is defined as or stands for.
 	Pkg, PkgName, Name string
 	TypeArgs           []*Type
 	Underlying         *Type

@@ -7,7 +7,7 @@ import (
 	"fmt"
 	"time"
 
-	ext "github.com/molgen/molgen/internal/testsvc/ext"
+	"github.com/molgen/molgen/internal/testsvc/ext"
 	"github.com/molgen/molgen/runtime"
 )
 
@@ -1477,11 +1477,11 @@ func molgenEnc_Kinds(e *runtime.Encoder, v *Kinds) {
 		e.Bool(false)
 	} else {
 		e.Bool(true)
-		if *v.PtrPtr == nil {
+		if (*v.PtrPtr) == nil {
 			e.Bool(false)
 		} else {
 			e.Bool(true)
-			e.String(**v.PtrPtr)
+			e.String(*(*v.PtrPtr))
 		}
 	}
 	e.Int64(int64(v.Anon.A))
@@ -1611,10 +1611,10 @@ func molgenDec_Kinds(d *runtime.Decoder, v *Kinds) {
 	if d.Bool() {
 		v.PtrPtr = new(*string)
 		if d.Bool() {
-			*v.PtrPtr = new(string)
-			**v.PtrPtr = d.String()
+			(*v.PtrPtr) = new(string)
+			*(*v.PtrPtr) = d.String()
 		} else {
-			*v.PtrPtr = nil
+			(*v.PtrPtr) = nil
 		}
 	} else {
 		v.PtrPtr = nil

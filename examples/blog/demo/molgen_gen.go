@@ -5,8 +5,8 @@ package demo
 import (
 	"context"
 
-	posts "github.com/molgen/molgen/examples/blog/posts"
-	users "github.com/molgen/molgen/examples/blog/users"
+	"github.com/molgen/molgen/examples/blog/posts"
+	"github.com/molgen/molgen/examples/blog/users"
 	"github.com/molgen/molgen/runtime"
 )
 

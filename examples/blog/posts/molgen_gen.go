@@ -7,7 +7,7 @@ import (
 	"fmt"
 	"time"
 
-	users "github.com/molgen/molgen/examples/blog/users"
+	"github.com/molgen/molgen/examples/blog/users"
 	"github.com/molgen/molgen/runtime"
 )
 

@@ -29,6 +29,7 @@ type D interface {
 
 //molgen:service name=Bad_Name
 type E interface {
+	//molgen:timeout never
 	M(ctx context.Context) error
 }
 

@@ -41,4 +41,26 @@ type Bank interface {
 	Many(ctx context.Context, ids ...AccountID) error
 	Keys(ctx context.Context, m map[AccountID][]Money) error
 	unexported(ctx context.Context) error
+	PtrKeys(ctx context.Context, m map[*int]string, n map[Key]int) error
+	Guard(ctx context.Context, g Guarded) error
+	Phantom(ctx context.Context, id ID[chan int]) error
+}
+
+// Key holds a pointer: as a map key it compares by address.
+type Key struct{ P *string }
+
+// Guarded is copied by value, but has Lock and Unlock.
+type Guarded struct{ N int }
+
+func (*Guarded) Lock()   {}
+func (*Guarded) Unlock() {}
+
+// ID is a typed identifier.
+type ID[T any] string
+
+// Embeds embeds error, whose method breaks the rules.
+//
+//molgen:service
+type Embeds interface {
+	error
 }

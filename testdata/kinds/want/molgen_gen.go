@@ -8,7 +8,7 @@ import (
 	"net/netip"
 	"time"
 
-	sub "example.com/kinds/sub"
+	"example.com/kinds/sub"
 	"github.com/molgen/molgen/runtime"
 )
 

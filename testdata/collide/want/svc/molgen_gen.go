@@ -6,8 +6,8 @@ import (
 	"context"
 	"fmt"
 
-	model "example.com/collide/a/model"
-	model1 "example.com/collide/b/model"
+	"example.com/collide/a/model"
+	molgen_model "example.com/collide/b/model"
 	"github.com/molgen/molgen/runtime"
 )
 
@@ -46,7 +46,7 @@ func RegisterMixer(n *runtime.Node, impl Mixer) error {
 var (
 	_ Mixer = (*molgenClient_Mixer)(nil)
 	_ interface {
-		Mix(context.Context, model.Item, model1.Item) ([]model.Item, map[string]model1.Item, error)
+		Mix(context.Context, model.Item, molgen_model.Item) ([]model.Item, map[string]molgen_model.Item, error)
 	} = Mixer(nil)
 )
 
@@ -56,7 +56,7 @@ type molgenClient_Mixer struct {
 	c *runtime.Client
 }
 
-func (x *molgenClient_Mixer) Mix(ctx context.Context, a0 model.Item, a1 model1.Item) (r0 []model.Item, r1 map[string]model1.Item, err error) {
+func (x *molgenClient_Mixer) Mix(ctx context.Context, a0 model.Item, a1 molgen_model.Item) (r0 []model.Item, r1 map[string]molgen_model.Item, err error) {
 	if impl, ok := x.c.Local().(Mixer); ok {
 		defer func() {
 			if p := recover(); p != nil {
@@ -89,8 +89,8 @@ func molgenHandle_Mixer_Mix(ctx context.Context, impl any, d *runtime.Decoder) (
 
 // molgenRequest_Mixer_Mix holds the arguments of Mixer.Mix.
 type molgenRequest_Mixer_Mix struct {
-	A0 model.Item  // a
-	A1 model1.Item // b
+	A0 model.Item        // a
+	A1 molgen_model.Item // b
 }
 
 // MolgenEncode appends m to e.
@@ -108,7 +108,7 @@ func (m *molgenRequest_Mixer_Mix) MolgenDecode(d *runtime.Decoder) {
 // molgenResponse_Mixer_Mix holds the results of Mixer.Mix.
 type molgenResponse_Mixer_Mix struct {
 	R0 []model.Item
-	R1 map[string]model1.Item
+	R1 map[string]molgen_model.Item
 }
 
 // MolgenEncode appends m to e.
@@ -137,10 +137,10 @@ func (m *molgenResponse_Mixer_Mix) MolgenDecode(d *runtime.Decoder) {
 	if n0 := d.Len(2); n0 < 0 {
 		m.R1 = nil
 	} else {
-		m.R1 = make(map[string]model1.Item, n0)
+		m.R1 = make(map[string]molgen_model.Item, n0)
 		for i0 := 0; i0 < n0; i0++ {
 			var k0 string
-			var v0 model1.Item
+			var v0 molgen_model.Item
 			k0 = d.String()
 			molgenDec_model_Item_2(d, &v0)
 			m.R1[k0] = v0
@@ -150,7 +150,7 @@ func (m *molgenResponse_Mixer_Mix) MolgenDecode(d *runtime.Decoder) {
 
 // Compile-time check that the types encoded below are unchanged since this file
 // was generated. If it fails to compile, re-run 'molgen generate'.
-func _(v0 *model.Item, v1 *model1.Item) {
+func _(v0 *model.Item, v1 *molgen_model.Item) {
 	_ = (*struct {
 		A int
 	})(v0)
@@ -167,10 +167,10 @@ func molgenDec_model_Item(d *runtime.Decoder, v *model.Item) {
 	v.A = d.Int()
 }
 
-func molgenEnc_model_Item_2(e *runtime.Encoder, v *model1.Item) {
+func molgenEnc_model_Item_2(e *runtime.Encoder, v *molgen_model.Item) {
 	e.String(v.B)
 }
 
-func molgenDec_model_Item_2(d *runtime.Decoder, v *model1.Item) {
+func molgenDec_model_Item_2(d *runtime.Decoder, v *molgen_model.Item) {
 	v.B = d.String()
 }

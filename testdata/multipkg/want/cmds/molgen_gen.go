@@ -5,7 +5,7 @@ package cmds
 import (
 	"context"
 
-	api "example.com/multipkg/api"
+	"example.com/multipkg/api"
 	"github.com/molgen/molgen/runtime"
 )
 

@@ -5,7 +5,7 @@ package impl
 import (
 	"context"
 
-	api "example.com/multipkg/api"
+	"example.com/multipkg/api"
 	"github.com/molgen/molgen/runtime"
 )
 

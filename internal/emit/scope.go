@@ -1,0 +1,137 @@
+package emit
+
+import (
+	"path"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/dave/jennifer/jen"
+	"github.com/molgen/molgen/internal/model"
+)
+
+// scope decides the names a generated file declares and imports under, so
+// that they neither shadow nor clash with the user's package: a local
+// variable never takes the name of a type or package the code refers to,
+// and an import never takes the name of a package-level declaration.
+type scope struct {
+	taken map[string]bool // names generated code refers to (types, funcs, import names)
+}
+
+// stdImports are the packages generated code may import besides the user's.
+var stdImports = map[string]string{runtimePath: "runtime", "context": "context", "time": "time", "fmt": "fmt"}
+
+// newScope names the file's imports (aliasing those whose name a
+// package-level declaration uses) and records every name the code refers to.
+func newScope(f *jen.File, pkg *model.Package) *scope {
+	s := &scope{taken: map[string]bool{}}
+	declared := map[string]bool{}
+	for _, n := range pkg.Scope {
+		declared[n] = true
+	}
+	imports := map[string]string{} // path -> package name
+	for p, name := range stdImports {
+		imports[p] = name
+	}
+	local := func(name string) { s.taken[name] = true }
+	seen := map[*model.Type]bool{}
+	var walk func(t *model.Type)
+	walk = func(t *model.Type) {
+		if t == nil || seen[t] {
+			return
+		}
+		seen[t] = true
+		switch t.Kind {
+		case model.Named, model.Marshaler, model.Alias:
+			if t.Pkg == pkg.Path {
+				local(t.Name)
+			} else {
+				imports[t.Pkg] = t.PkgName
+			}
+		case model.Time:
+			imports["time"] = "time"
+		}
+		for _, a := range t.TypeArgs {
+			walk(a)
+		}
+		walk(t.Underlying)
+		walk(t.Elem)
+		walk(t.Key)
+		for _, fl := range t.Fields {
+			walk(fl.Type)
+		}
+	}
+	ref := func(r model.Ref) {
+		if r.Pkg == pkg.Path {
+			local(r.Iface)
+		} else {
+			imports[r.Pkg] = r.PkgName
+		}
+	}
+	for _, svc := range pkg.Services {
+		local(svc.Iface)
+		for _, m := range svc.Methods {
+			for _, v := range append(append([]model.Var{}, m.Params...), m.Results...) {
+				walk(v.Type)
+			}
+		}
+	}
+	for _, c := range pkg.Constructors {
+		local(c.Func)
+		ref(c.Service)
+		for _, d := range c.Deps {
+			ref(d)
+		}
+	}
+	for _, m := range pkg.Mains {
+		local(m.Func)
+		for _, d := range m.Deps {
+			ref(d)
+		}
+	}
+	for _, e := range pkg.Errors {
+		local(e)
+	}
+	// Import names: the package's own name unless the user's package
+	// declares it (or another import has it), then a molgen_ alias, which
+	// user code cannot declare.
+	used := map[string]bool{}
+	for _, p := range sortedKeys(imports) {
+		name := imports[p]
+		if name == "" {
+			name = path.Base(p)
+		}
+		if declared[name] || used[name] {
+			base := "molgen_" + name
+			name = base
+			for i := 2; used[name]; i++ {
+				name = base + strconv.Itoa(i)
+			}
+			f.ImportAlias(p, name)
+		} else {
+			f.ImportName(p, name)
+		}
+		used[name] = true
+		s.taken[name] = true
+	}
+	return s
+}
+
+// id returns the name for a local variable or parameter called name in
+// the generated code: name itself, or molgenName when the code refers to
+// something of that name.
+func (s *scope) id(name string) string {
+	if s.taken[name] {
+		return "molgen" + strings.ToUpper(name[:1]) + name[1:]
+	}
+	return name
+}
+
+func sortedKeys(m map[string]string) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
