@@ -121,6 +121,7 @@ type PanicError struct {
 	Stack           []byte
 }
 
+// Error names the service, the method and the panic value.
 func (e *PanicError) Error() string {
 	return fmt.Sprintf("molgen: %s.%s panicked: %v", e.Service, e.Method, e.Value)
 }
@@ -145,6 +146,7 @@ type CallError struct {
 	Err             error
 }
 
+// Error names the service and method and says what went wrong.
 func (e *CallError) Error() string {
 	return fmt.Sprintf("molgen: %s.%s: %v", e.Service, e.Method, e.Err)
 }

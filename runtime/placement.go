@@ -73,6 +73,7 @@ type PlacementProblem struct {
 	Msg       string
 }
 
+// Error lists the problems, one "file:line:col: message" per line.
 func (e *PlacementError) Error() string {
 	var b strings.Builder
 	for i, p := range e.Problems {

@@ -69,6 +69,7 @@ type Error struct {
 	Msg string
 }
 
+// Error formats e as "file:line:col: message".
 func (e *Error) Error() string {
 	if !e.Pos.IsValid() {
 		return e.Msg
@@ -111,6 +112,7 @@ func (l *List) Err() error {
 // Errors is a sorted list of diagnostics; Error prints one per line.
 type Errors []*Error
 
+// Error prints one diagnostic per line.
 func (es Errors) Error() string {
 	var b strings.Builder
 	for i, e := range es {
