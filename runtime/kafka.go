@@ -50,7 +50,11 @@ type kafkaTransport struct {
 	mu      sync.Mutex
 	pending map[uint64]chan kafka.Message
 	closing bool
-	nextID  atomic.Uint64
+	// done ends, when the node has drained, the writes and topic checks of
+	// calls still waiting (a call may have a long deadline).
+	done     context.Context
+	stopDone context.CancelFunc
+	nextID   atomic.Uint64
 	// session tells this process's correlation ids apart from those of an
 	// earlier process with the same reply topic (a fixed -instance).
 	session string
@@ -95,6 +99,8 @@ func newKafkaTransport(ctx context.Context, n *Node) (*kafkaTransport, error) {
 		parts:       p.Kafka.Partitions,
 		rf:          p.Kafka.ReplicationFactor,
 		pending:     map[uint64]chan kafka.Message{},
+		done:        context.Background(),
+		stopDone:    func() {},
 		topics:      map[string]bool{},
 		replyTopics: map[string]bool{},
 		session:     randomHex(8),
@@ -110,6 +116,7 @@ func newKafkaTransport(ctx context.Context, n *Node) (*kafkaTransport, error) {
 	}
 	t.admin = &kafka.Client{Addr: kafka.TCP(brokers...), Transport: t.tr, Timeout: 10 * time.Second}
 	t.dialer = &kafka.Dialer{Timeout: 5 * time.Second, DualStack: true, ClientID: "molgen-" + n.name}
+	t.done, t.stopDone = context.WithCancel(context.Background())
 
 	// Wait a little for a broker that is starting, then fail with a clear
 	// error naming the address.
@@ -205,6 +212,11 @@ func (t *kafkaTransport) startReplies(ctx context.Context) error {
 	t.replyTopic = replyTopic(t.app, t.node.name, t.node.instance)
 	if err := t.ensureTopic(ctx, t.replyTopic, 1, replyRetention); err != nil {
 		return err
+	}
+	// Replies are read from partition 0 only: a reply topic with more
+	// partitions (made by someone else) would lose replies.
+	if md, err := t.admin.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{t.replyTopic}}); err == nil && len(md.Topics) == 1 && len(md.Topics[0].Partitions) != 1 {
+		return fmt.Errorf("molgen: reply topic %s has %d partitions, not 1: delete it (or start with another -instance)", t.replyTopic, len(md.Topics[0].Partitions))
 	}
 	// A direct-partition Reader resolves LastOffset lazily, on its first
 	// fetch: a reply written before that would be skipped. Resolve the end
@@ -320,20 +332,37 @@ func (t *kafkaTransport) ensureTopic(ctx context.Context, topic string, partitio
 	return nil
 }
 
-// write sends messages, retrying for the errors a young topic or a moving
-// leader give, until ctx ends.
-func (t *kafkaTransport) write(ctx context.Context, msgs ...kafka.Message) error {
+// enter registers an operation that uses Kafka clients for a caller, so
+// that close waits for it; it fails once the node has drained.
+func (t *kafkaTransport) enter() bool {
 	t.mu.Lock()
+	defer t.mu.Unlock()
 	if t.closing {
-		t.mu.Unlock()
-		return ErrClosed
+		return false
 	}
 	t.writes.Add(1)
-	t.mu.Unlock()
-	defer t.writes.Done()
+	return true
+}
+
+func (t *kafkaTransport) exit() { t.writes.Done() }
+
+// write sends messages, retrying for the errors a young topic or a moving
+// leader give, until ctx ends or the node has drained.
+func (t *kafkaTransport) write(ctx context.Context, msgs ...kafka.Message) error {
+	if !t.enter() {
+		return ErrClosed
+	}
+	defer t.exit()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stop := context.AfterFunc(t.done, cancel)
+	defer stop()
 	backoff := 10 * time.Millisecond
 	for {
 		err := t.writer.WriteMessages(ctx, msgs...)
+		if t.done.Err() != nil && err != nil {
+			return ErrClosed
+		}
 		if err == nil || ctx.Err() != nil || !retriable(err) {
 			return err
 		}
@@ -354,13 +383,29 @@ func (t *kafkaTransport) knowReplyTopic(ctx context.Context, topic string) {
 		return
 	}
 	md, err := t.admin.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{topic}})
-	if err == nil && len(md.Topics) == 1 && md.Topics[0].Error != nil {
-		// Not cached yet: a metadata request that may auto-create makes the
-		// Transport ask the broker and cache the topic, which exists (its
-		// caller created it before sending the request).
-		t.tr.RoundTrip(ctx, t.admin.Addr, &metadataAPI.Request{TopicNames: []string{topic}, AllowAutoTopicCreation: true})
+	if err != nil || len(md.Topics) != 1 {
+		return
+	}
+	if md.Topics[0].Error != nil {
+		// Not cached. Ask a broker whether it exists (DescribeConfigs goes
+		// to the broker and creates nothing), and only then make the
+		// Transport fetch it with a metadata request that would
+		// auto-create a missing topic: a deleted reply topic is never
+		// brought back.
+		res, err := t.admin.DescribeConfigs(ctx, &kafka.DescribeConfigsRequest{Resources: []kafka.DescribeConfigRequestResource{{
+			ResourceType: kafka.ResourceTypeTopic, ResourceName: topic, ConfigNames: []string{"retention.ms"},
+		}}})
+		if err != nil || len(res.Resources) != 1 || res.Resources[0].Error != nil {
+			return
+		}
+		if _, err := t.tr.RoundTrip(ctx, t.admin.Addr, &metadataAPI.Request{TopicNames: []string{topic}, AllowAutoTopicCreation: true}); err != nil {
+			return
+		}
 	}
 	t.replyTopicsMu.Lock()
+	if len(t.replyTopics) > 10000 {
+		clear(t.replyTopics) // callers come and go; relearning one costs a lookup
+	}
 	t.replyTopics[topic] = true
 	t.replyTopicsMu.Unlock()
 }
@@ -420,7 +465,6 @@ func (t *kafkaTransport) replyLoop(ctx context.Context) {
 // connection.
 func (t *kafkaTransport) close() error {
 	var errs []error
-	t.node.preferLocalWhileDraining()
 	for _, s := range t.servers {
 		s.stopFetching()
 	}
@@ -436,6 +480,7 @@ func (t *kafkaTransport) close() error {
 		close(ch)
 	}
 	t.mu.Unlock()
+	t.stopDone()
 	t.writes.Wait()
 	if t.replies != nil {
 		t.replyStop()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime/debug"
 	"sync"
 	"time"
 
@@ -32,15 +33,20 @@ func (t *kafkaTransport) call(ctx context.Context, c *Client, method int, req, r
 	deadline, _ := ctx.Deadline()
 	topic := requestTopic(t.app, c.desc.Name)
 	if !c.svc.topicReady.Load() {
-		if err := t.ensureTopic(ctx, topic, t.parts, requestRetention); err != nil {
+		if !t.enter() {
+			return fail(ErrClosed)
+		}
+		err := t.ensureTopic(ctx, topic, t.parts, requestRetention)
+		t.exit()
+		if err != nil {
 			return fail(writeError(ctx, err))
 		}
 		c.svc.topicReady.Store(true)
 	}
 
 	e := encoderPool.Get().(*Encoder)
-	// A write cut short by ctx leaves the message queued in kafka-go,
-	// still pointing at e's buffer: such an encoder is never reused.
+	// A write cut short leaves the message queued in kafka-go, still
+	// pointing at e's buffer: after a failed write e is never reused.
 	abandoned := false
 	defer func() {
 		if !abandoned {
@@ -48,8 +54,7 @@ func (t *kafkaTransport) call(ctx context.Context, c *Client, method int, req, r
 			encoderPool.Put(e)
 		}
 	}()
-	req.MolgenEncode(e)
-	if err := e.Err(); err != nil {
+	if err := encodeRequest(c, m, req, e); err != nil {
 		return fail(err)
 	}
 	msg := kafka.Message{
@@ -69,7 +74,7 @@ func (t *kafkaTransport) call(ctx context.Context, c *Client, method int, req, r
 	if m.Oneway {
 		// Durably in Kafka (acks=all) is all a oneway call waits for.
 		if err := t.write(ctx, msg); err != nil {
-			abandoned = ctx.Err() != nil
+			abandoned = true // kafka-go may still hold the message
 			return fail(writeError(ctx, err))
 		}
 		return nil
@@ -103,7 +108,7 @@ func (t *kafkaTransport) call(ctx context.Context, c *Client, method int, req, r
 	var resendC <-chan time.Time
 	for attempt := 1; ; attempt++ {
 		if err := t.write(ctx, msg); err != nil {
-			abandoned = ctx.Err() != nil
+			abandoned = true // kafka-go may still hold the message
 			return fail(writeError(ctx, err))
 		}
 		if attempt < attempts {
@@ -137,8 +142,7 @@ func (t *kafkaTransport) readReply(c *Client, m *MethodDesc, reply kafka.Message
 	d := NewDecoder(reply.Value)
 	switch status := header(reply, hStatus); status {
 	case statusOK:
-		resp.MolgenDecode(d)
-		if err := d.Finish(); err != nil {
+		if err := decodeResponse(c, m, resp, d); err != nil {
 			return &CallError{Service: c.desc.Name, Method: m.Name, Err: fmt.Errorf("undecodable reply (is the server's code from another version?): %w", err)}
 		}
 		return nil
@@ -160,4 +164,28 @@ func writeError(ctx context.Context, err error) error {
 		return fmt.Errorf("%w (writing the request: %v)", ctx.Err(), err)
 	}
 	return err
+}
+
+// encodeRequest encodes req, turning a panic in user code it runs (a
+// MarshalBinary method) into an error, as a local call would.
+func encodeRequest(c *Client, m *MethodDesc, req Message, e *Encoder) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = &PanicError{Service: c.desc.Name, Method: m.Name, Value: fmt.Sprintf("encoding the request: %v", r), Stack: debug.Stack()}
+		}
+	}()
+	req.MolgenEncode(e)
+	return e.Err()
+}
+
+// decodeResponse decodes a reply into resp, turning a panic in user code
+// (an UnmarshalBinary method) into an error.
+func decodeResponse(c *Client, m *MethodDesc, resp Message, d *Decoder) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = &PanicError{Service: c.desc.Name, Method: m.Name, Value: fmt.Sprintf("decoding the reply: %v", r), Stack: debug.Stack()}
+		}
+	}()
+	resp.MolgenDecode(d)
+	return d.Finish()
 }

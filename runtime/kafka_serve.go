@@ -302,19 +302,44 @@ func (s *server) commit() error {
 	if len(offsets) == 0 {
 		return nil
 	}
-	msgs := make([]kafka.Message, 0, len(offsets))
-	for _, o := range offsets {
-		// CommitMessages commits msg.Offset+1, the next offset to read.
-		msgs = append(msgs, kafka.Message{Topic: s.reader.Config().Topic, Partition: o.partition, Offset: o.next - 1})
-	}
+	topic := s.reader.Config().Topic
 	ctx, cancel := context.WithTimeout(s.commitCtx, 5*time.Second)
 	defer cancel()
+	// kafka-go cannot tell which partitions this member still owns: after
+	// a rebalance, another member may have committed further. Never move a
+	// partition's committed offset backwards.
+	parts := make([]int, len(offsets))
+	for i, o := range offsets {
+		parts[i] = o.partition
+	}
+	current := map[int]int64{}
+	if res, err := s.t.admin.OffsetFetch(ctx, &kafka.OffsetFetchRequest{GroupID: s.reader.Config().GroupID, Topics: map[string][]int{topic: parts}}); err == nil {
+		for _, p := range res.Topics[topic] {
+			if p.Error == nil {
+				current[p.Partition] = p.CommittedOffset
+			}
+		}
+	}
+	msgs := make([]kafka.Message, 0, len(offsets))
+	var sent []partitionCommit
+	for _, o := range offsets {
+		if cur, ok := current[o.partition]; ok && cur >= o.next {
+			s.tracker.skip(o)
+			continue
+		}
+		// CommitMessages commits msg.Offset+1, the next offset to read.
+		msgs = append(msgs, kafka.Message{Topic: topic, Partition: o.partition, Offset: o.next - 1})
+		sent = append(sent, o)
+	}
+	if len(msgs) == 0 {
+		return nil
+	}
 	if err := s.reader.CommitMessages(ctx, msgs...); err != nil {
 		s.t.log.Debug("committing offsets", "service", s.svc.name, "err", err)
 		return err
 	}
-	for _, o := range offsets {
-		s.tracker.committed(o.partition, o.next)
+	for _, o := range sent {
+		s.tracker.committed(o)
 	}
 	return nil
 }
@@ -351,8 +376,9 @@ func (s *server) drain() error {
 // After a rebalance kafka-go fetches a partition again from its committed
 // offset: a fetch that does not follow the previous one starts a new
 // session of the partition, and requests of older sessions (whose messages
-// are fetched again) no longer hold its commits back. A session's commits
-// never go below its first offset.
+// are fetched again) no longer hold its commits back. Before committing,
+// the server reads the group's offsets and never moves one backwards (another
+// member may own the partition now).
 type offsetTracker struct {
 	mu    sync.Mutex
 	parts map[int]*partitionOffsets
@@ -361,15 +387,16 @@ type offsetTracker struct {
 type partitionOffsets struct {
 	session   int
 	inflight  map[int64]int // offset -> session
-	base      int64         // first offset fetched in this session
 	next      int64         // one past the last offset fetched
 	committed int64         // the last offset committed (the next to read)
-	dirty     bool          // something changed since the last commit
+	changes   int           // starts and ends seen
+	clean     int           // changes covered by the last commit
 }
 
 type partitionCommit struct {
 	partition int
 	next      int64
+	changes   int // the partition's changes when next was computed
 }
 
 func (t *offsetTracker) start(partition int, offset int64) {
@@ -377,17 +404,16 @@ func (t *offsetTracker) start(partition int, offset int64) {
 	defer t.mu.Unlock()
 	p := t.parts[partition]
 	if p == nil {
-		p = &partitionOffsets{inflight: map[int64]int{}, committed: -1, base: offset, next: offset}
+		p = &partitionOffsets{inflight: map[int64]int{}, committed: -1, next: offset}
 		t.parts[partition] = p
 	}
 	if offset != p.next {
 		p.session++
-		p.base = offset
 		p.committed = -1
 	}
 	p.inflight[offset] = p.session
 	p.next = offset + 1
-	p.dirty = true
+	p.changes++
 }
 
 func (t *offsetTracker) done(partition int, offset int64) {
@@ -395,7 +421,7 @@ func (t *offsetTracker) done(partition int, offset int64) {
 	defer t.mu.Unlock()
 	p := t.parts[partition]
 	delete(p.inflight, offset)
-	p.dirty = true
+	p.changes++
 }
 
 // committable returns, for each partition with news, the offset below which
@@ -405,7 +431,7 @@ func (t *offsetTracker) committable() []partitionCommit {
 	defer t.mu.Unlock()
 	var out []partitionCommit
 	for id, p := range t.parts {
-		if !p.dirty {
+		if p.changes == p.clean {
 			continue
 		}
 		next := p.next
@@ -414,27 +440,45 @@ func (t *offsetTracker) committable() []partitionCommit {
 				next = min(next, o)
 			}
 		}
-		if next > p.committed && next >= p.base {
-			out = append(out, partitionCommit{id, next})
+		if next > p.committed {
+			out = append(out, partitionCommit{id, next, p.changes})
+		} else if !t.holdsBack(p) {
+			p.clean = p.changes // nothing more to commit until something changes
 		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].partition < out[j].partition })
 	return out
 }
 
-func (t *offsetTracker) committed(partition int, next int64) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if p := t.parts[partition]; p != nil && next > p.committed {
-		p.committed = next
-		p.dirty = false
-		for _, session := range p.inflight {
-			if session == p.session {
-				p.dirty = true // more to commit when those finish
-				break
-			}
+// holdsBack reports whether requests of p's current session are running.
+func (t *offsetTracker) holdsBack(p *partitionOffsets) bool {
+	for _, session := range p.inflight {
+		if session == p.session {
+			return true
 		}
 	}
+	return false
+}
+
+// committed records a successful commit made from c.
+func (t *offsetTracker) committed(c partitionCommit) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	p := t.parts[c.partition]
+	if p == nil {
+		return
+	}
+	p.committed = max(p.committed, c.next)
+	// Changes since committable ran (a request started or ended while the
+	// commit was in flight) keep the partition due for the next commit.
+	if p.changes == c.changes && !t.holdsBack(p) {
+		p.clean = c.changes
+	}
+}
+
+// skip records that c need not be committed (the group is already past it).
+func (t *offsetTracker) skip(c partitionCommit) {
+	t.committed(c)
 }
 
 // lazyLogger adds a request's attributes to a log line only when one is

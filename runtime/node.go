@@ -30,7 +30,8 @@ type Options struct {
 	// DefaultTimeout bounds remote calls whose context has no deadline and
 	// whose method has no //molgen:timeout. Zero means 30s.
 	DefaultTimeout time.Duration
-	// MaxConcurrent bounds the requests a node serves at once. Zero means 1024.
+	// MaxConcurrent bounds the requests of each hosted service served at
+	// once. Zero means 1024.
 	MaxConcurrent int
 	// ConnectTimeout bounds how long Start waits for Kafka to answer before
 	// it fails with an error naming the brokers. Zero means 10s.
@@ -272,6 +273,9 @@ func (n *Node) Close() error {
 	if prev == nodeClosed || remote == nil {
 		return nil
 	}
+	// Requests still running may call services hosted here whose consumers
+	// are about to stop fetching: from now on such calls are direct.
+	n.preferLocalWhileDraining()
 	return remote.close()
 }
 
@@ -331,13 +335,18 @@ func (c *Client) Panicked(method int, value any) error {
 // the deadline of ctx, else the method's timeout, else the node's default.
 func (c *Client) Call(ctx context.Context, method int, req, resp Message) error {
 	m := &c.desc.Methods[method]
-	if c.node.state.Load() == nodeClosed {
-		return &CallError{Service: c.desc.Name, Method: m.Name, Err: ErrClosed}
-	}
+	// With Kafka, the transport decides: while the node drains, requests
+	// still running may call other nodes; once drained it refuses.
 	if t := c.node.remote.Load(); t != nil {
 		return t.call(ctx, c, method, req, resp)
 	}
-	if h := c.svc.hosted; h != nil && c.node.state.Load() != nodeNew {
+	if c.node.state.Load() == nodeClosed {
+		return &CallError{Service: c.desc.Name, Method: m.Name, Err: ErrClosed}
+	}
+	c.node.mu.Lock()
+	h := c.svc.hosted
+	c.node.mu.Unlock()
+	if h != nil && c.node.state.Load() != nodeNew {
 		// Hosted here but not called directly: only with prefer_local off,
 		// which needs Kafka; reaching this means the node was never started.
 		return &CallError{Service: c.desc.Name, Method: m.Name, Err: fmt.Errorf("%w: node not started", ErrNoRoute)}

@@ -13,7 +13,7 @@ const WireVersion = "1"
 // Header names of molgen's Kafka messages.
 const (
 	hVersion  = "molgen-version"  // "1"
-	hID       = "molgen-id"       // correlation id, decimal, unique per reply topic
+	hID       = "molgen-id"       // correlation id: "<session hex>.<decimal counter>", unique per reply topic
 	hService  = "molgen-service"  // service name (requests)
 	hMethod   = "molgen-method"   // method name (requests)
 	hReplyTo  = "molgen-reply-to" // reply topic (requests that await a reply)

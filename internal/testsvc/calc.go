@@ -154,6 +154,8 @@ type Relay interface {
 	Fail(ctx context.Context, depth int) error
 	// Sqrt calls Calc.Sqrt and wraps its error.
 	Sqrt(ctx context.Context, x int) (int, error)
+	// Later waits for d, then calls Calc.Sqrt.
+	Later(ctx context.Context, d time.Duration, x int) (int, error)
 }
 
 type relay struct{ calc Calc }
@@ -168,6 +170,15 @@ func (r relay) Fail(ctx context.Context, depth int) error {
 		return fmt.Errorf("relay: %w", err)
 	}
 	return nil
+}
+
+func (r relay) Later(ctx context.Context, d time.Duration, x int) (int, error) {
+	select {
+	case <-time.After(d):
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	}
+	return r.calc.Sqrt(ctx, x)
 }
 
 func (r relay) Sqrt(ctx context.Context, x int) (int, error) {

@@ -163,3 +163,45 @@ func TestCloseLeaksNoGoroutines(t *testing.T) {
 		goleak.IgnoreAnyFunction("github.com/twmb/franz-go/pkg/kfake.(*clientConn).write"),
 	)
 }
+
+// TestDrainingNodeStillCallsOtherNodes closes a node while one of its
+// handlers is about to call a service on another node: the nested call
+// goes through and the caller gets its answer.
+func TestDrainingNodeStillCallsOtherNodes(t *testing.T) {
+	app := kafkatest.App("draincall")
+	const yaml = `
+app: APP
+kafka:
+  partitions: 2
+nodes:
+  front: [relay]
+  back: [calc]
+  edge: [codec]
+`
+	remoteNode(t, app, yaml, "back", func(n *runtime.Node) error { return RegisterCalc(n, &CalcImpl{}) })
+	front := remoteNode(t, app, yaml, "front", func(n *runtime.Node) error {
+		return RegisterRelay(n, NewRelay(NewCalcClient(n)))
+	})
+	edge := remoteNode(t, app, yaml, "edge", func(n *runtime.Node) error { return RegisterCodec(n, echo{}) })
+	type result struct {
+		v   int
+		err error
+	}
+	res := make(chan result, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		v, err := NewRelayClient(edge).Later(ctx, 700*time.Millisecond, 49)
+		res <- result{v, err}
+	}()
+	time.Sleep(400 * time.Millisecond) // the relay handler is waiting
+	closed := make(chan error, 1)
+	go func() { closed <- front.Close() }()
+	r := <-res
+	if r.err != nil || r.v != 7 {
+		t.Fatalf("a call whose handler calls another node while its node drains: %d, %v", r.v, r.err)
+	}
+	if err := <-closed; err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+}

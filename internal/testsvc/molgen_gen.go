@@ -706,6 +706,7 @@ var molgenDesc_Relay = runtime.ServiceDesc{
 	Methods: []runtime.MethodDesc{
 		{Name: "Fail", Schema: "5a155f03ad348688"},
 		{Name: "Sqrt", Schema: "53eddab820fca501"},
+		{Name: "Later", Schema: "1ef916e918aca39e"},
 	},
 }
 
@@ -721,7 +722,7 @@ func RegisterRelay(n *runtime.Node, impl Relay) error {
 	if impl == nil {
 		return fmt.Errorf("molgen: RegisterRelay called with a nil Relay")
 	}
-	return n.Register(&molgenDesc_Relay, impl, []runtime.Handler{molgenHandle_Relay_Fail, molgenHandle_Relay_Sqrt})
+	return n.Register(&molgenDesc_Relay, impl, []runtime.Handler{molgenHandle_Relay_Fail, molgenHandle_Relay_Sqrt, molgenHandle_Relay_Later})
 }
 
 // Compile-time checks that Relay has the methods this file was generated for.
@@ -731,6 +732,7 @@ var (
 	_ interface {
 		Fail(context.Context, int) error
 		Sqrt(context.Context, int) (int, error)
+		Later(context.Context, time.Duration, int) (int, error)
 	} = Relay(nil)
 )
 
@@ -769,6 +771,25 @@ func (x *molgenClient_Relay) Sqrt(ctx context.Context, a0 int) (r0 int, err erro
 	req := molgenRequest_Relay_Sqrt{A0: a0}
 	var resp molgenResponse_Relay_Sqrt
 	err = x.c.Call(ctx, 1, &req, &resp)
+	return resp.R0, err
+}
+
+// Later waits for d, then calls Calc.Sqrt.
+func (x *molgenClient_Relay) Later(ctx context.Context, a0 time.Duration, a1 int) (r0 int, err error) {
+	if impl, ok := x.c.Local().(Relay); ok {
+		defer func() {
+			if p := recover(); p != nil {
+				err = x.c.Panicked(2, p)
+			}
+		}()
+		return impl.Later(ctx, a0, a1)
+	}
+	req := molgenRequest_Relay_Later{
+		A0: a0,
+		A1: a1,
+	}
+	var resp molgenResponse_Relay_Later
+	err = x.c.Call(ctx, 2, &req, &resp)
 	return resp.R0, err
 }
 
@@ -849,6 +870,52 @@ func (m *molgenResponse_Relay_Sqrt) MolgenEncode(e *runtime.Encoder) {
 
 // MolgenDecode reads m from d.
 func (m *molgenResponse_Relay_Sqrt) MolgenDecode(d *runtime.Decoder) {
+	m.R0 = d.Int()
+}
+
+// molgenHandle_Relay_Later serves Relay.Later requests.
+func molgenHandle_Relay_Later(ctx context.Context, impl any, d *runtime.Decoder) (runtime.Message, error) {
+	var req molgenRequest_Relay_Later
+	req.MolgenDecode(d)
+	if err := d.Finish(); err != nil {
+		return nil, runtime.BadRequest(err)
+	}
+	var resp molgenResponse_Relay_Later
+	var err error
+	resp.R0, err = impl.(Relay).Later(ctx, req.A0, req.A1)
+	return &resp, err
+}
+
+// molgenRequest_Relay_Later holds the arguments of Relay.Later.
+type molgenRequest_Relay_Later struct {
+	A0 time.Duration // d
+	A1 int           // x
+}
+
+// MolgenEncode appends m to e.
+func (m *molgenRequest_Relay_Later) MolgenEncode(e *runtime.Encoder) {
+	e.Int64(int64(m.A0))
+	e.Int64(int64(m.A1))
+}
+
+// MolgenDecode reads m from d.
+func (m *molgenRequest_Relay_Later) MolgenDecode(d *runtime.Decoder) {
+	m.A0 = time.Duration(d.Int64())
+	m.A1 = d.Int()
+}
+
+// molgenResponse_Relay_Later holds the results of Relay.Later.
+type molgenResponse_Relay_Later struct {
+	R0 int
+}
+
+// MolgenEncode appends m to e.
+func (m *molgenResponse_Relay_Later) MolgenEncode(e *runtime.Encoder) {
+	e.Int64(int64(m.R0))
+}
+
+// MolgenDecode reads m from d.
+func (m *molgenResponse_Relay_Later) MolgenDecode(d *runtime.Decoder) {
 	m.R0 = d.Int()
 }
 
