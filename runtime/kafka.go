@@ -353,18 +353,17 @@ func (t *kafkaTransport) write(ctx context.Context, msgs ...kafka.Message) error
 		return ErrClosed
 	}
 	defer t.exit()
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	stop := context.AfterFunc(t.done, cancel)
-	defer stop()
 	backoff := 10 * time.Millisecond
 	for {
+		// One WriteMessages is bounded by the Writer's own retries; between
+		// our retries, a drained node stops waiting (a call's deadline may
+		// be far away).
 		err := t.writer.WriteMessages(ctx, msgs...)
-		if t.done.Err() != nil && err != nil {
-			return ErrClosed
-		}
 		if err == nil || ctx.Err() != nil || !retriable(err) {
 			return err
+		}
+		if t.done.Err() != nil {
+			return ErrClosed
 		}
 		t.log.Debug("retrying write", "err", err)
 		sleep(ctx, backoff)
