@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -435,8 +436,8 @@ func (t *kafkaTransport) replyLoop(ctx context.Context) {
 		}
 		backoff = 10 * time.Millisecond
 		session, counter, _ := strings.Cut(header(msg, hID), ".")
-		id, ok := parseUint(counter)
-		if !ok || session != t.session {
+		id, err := strconv.ParseUint(counter, 10, 64)
+		if err != nil || session != t.session {
 			// A reply to an earlier process with this reply topic, or junk.
 			t.stats.lateReplies.Add(1)
 			continue
@@ -516,21 +517,6 @@ func header(m kafka.Message, key string) string {
 		}
 	}
 	return ""
-}
-
-func parseUint(s string) (uint64, bool) {
-	if s == "" {
-		return 0, false
-	}
-	var v uint64
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c < '0' || c > '9' || v > (1<<64-1)/10 {
-			return 0, false
-		}
-		v = v*10 + uint64(c-'0')
-	}
-	return v, true
 }
 
 func sleep(ctx context.Context, d time.Duration) {

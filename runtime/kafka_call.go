@@ -57,19 +57,13 @@ func (t *kafkaTransport) call(ctx context.Context, c *Client, method int, req, r
 	if err := encodeRequest(c, m, req, e); err != nil {
 		return fail(err)
 	}
+	static := t.requestHeaders(c, method)
+	headers := make([]kafka.Header, len(static), len(static)+3)
+	copy(headers, static)
 	msg := kafka.Message{
-		Topic: topic,
-		Value: e.Data(),
-		Headers: []kafka.Header{
-			{Key: hVersion, Value: []byte(WireVersion)},
-			{Key: hService, Value: []byte(c.desc.Name)},
-			{Key: hMethod, Value: []byte(m.Name)},
-			{Key: hDeadline, Value: []byte(formatDeadline(deadline))},
-			{Key: hCaller, Value: []byte(t.node.name + "/" + t.node.instance)},
-		},
-	}
-	if m.Schema != "" {
-		msg.Headers = append(msg.Headers, kafka.Header{Key: hSchema, Value: []byte(m.Schema)})
+		Topic:   topic,
+		Value:   e.Data(),
+		Headers: append(headers, kafka.Header{Key: hDeadline, Value: []byte(formatDeadline(deadline))}),
 	}
 	if m.Oneway {
 		// Durably in Kafka (acks=all) is all a oneway call waits for.
@@ -188,4 +182,28 @@ func decodeResponse(c *Client, m *MethodDesc, resp Message, d *Decoder) (err err
 	}()
 	resp.MolgenDecode(d)
 	return d.Finish()
+}
+
+// requestHeaders returns the headers that are the same for every request of
+// a method (version, service, method, schema, caller), built once per
+// client: kafka-go only reads header values, so calls share them.
+func (t *kafkaTransport) requestHeaders(c *Client, method int) []kafka.Header {
+	c.headersOnce.Do(func() {
+		caller := []byte(t.node.name + "/" + t.node.instance)
+		service := []byte(c.desc.Name)
+		c.headers = make([][]kafka.Header, len(c.desc.Methods))
+		for i, m := range c.desc.Methods {
+			h := []kafka.Header{
+				{Key: hVersion, Value: wireVersion},
+				{Key: hService, Value: service},
+				{Key: hMethod, Value: []byte(m.Name)},
+				{Key: hCaller, Value: caller},
+			}
+			if m.Schema != "" {
+				h = append(h, kafka.Header{Key: hSchema, Value: []byte(m.Schema)})
+			}
+			c.headers[i] = h
+		}
+	})
+	return c.headers[method]
 }

@@ -160,7 +160,7 @@ func (s *server) handle(msg kafka.Message) {
 			schema = string(h.Value)
 		}
 	}
-	log := lazyLogger{base: s.t.log, args: []any{"service", s.svc.name, "method", method, "partition", msg.Partition, "offset", msg.Offset}}
+	log := lazyLogger{base: s.t.log, service: s.svc.name, method: method, partition: msg.Partition, offset: msg.Offset}
 	log.Debug("serving a request")
 	if replyTo != "" && id == "" {
 		replyTo = "" // nothing to correlate a reply with
@@ -243,9 +243,9 @@ func (s *server) reply(ctx context.Context, log lazyLogger, replyTo, id string, 
 		Topic: replyTo,
 		Value: value,
 		Headers: []kafka.Header{
-			{Key: hVersion, Value: []byte(WireVersion)},
+			{Key: hVersion, Value: wireVersion},
 			{Key: hID, Value: []byte(id)},
-			{Key: hStatus, Value: []byte(status)},
+			{Key: hStatus, Value: status},
 		},
 	})
 	if err != nil && !errors.Is(err, context.DeadlineExceeded) {
@@ -255,13 +255,13 @@ func (s *server) reply(ctx context.Context, log lazyLogger, replyTo, id string, 
 
 // replyValue encodes a reply's value (a fresh buffer: kafka-go may keep it
 // after a write gives up).
-func (s *server) replyValue(resp Message, callErr error) (value []byte, status string) {
+func (s *server) replyValue(resp Message, callErr error) (value, status []byte) {
 	defer func() {
 		if r := recover(); r != nil {
 			s.t.stats.panics.Add(1)
 			e := NewEncoder(nil)
 			encodeError(e, &PanicError{Service: s.svc.name, Method: "(reply)", Value: fmt.Sprintf("encoding the reply: %v", r), Stack: debug.Stack()})
-			value, status = e.Data(), statusError
+			value, status = e.Data(), statusErrorValue
 		}
 	}()
 	e := NewEncoder(make([]byte, 0, 128))
@@ -274,9 +274,9 @@ func (s *server) replyValue(resp Message, callErr error) (value []byte, status s
 	}
 	if callErr != nil {
 		encodeError(e, callErr)
-		return e.Data(), statusError
+		return e.Data(), statusErrorValue
 	}
-	return e.Data(), statusOK
+	return e.Data(), statusOKValue
 }
 
 // commitLoop commits, every commitInterval, the offsets up to which every
@@ -324,7 +324,7 @@ func (s *server) commit() error {
 	var sent []partitionCommit
 	for _, o := range offsets {
 		if cur, ok := current[o.partition]; ok && cur >= o.next {
-			s.tracker.skip(o)
+			s.tracker.committed(o) // the group is already past it
 			continue
 		}
 		// CommitMessages commits msg.Offset+1, the next offset to read.
@@ -476,21 +476,20 @@ func (t *offsetTracker) committed(c partitionCommit) {
 	}
 }
 
-// skip records that c need not be committed (the group is already past it).
-func (t *offsetTracker) skip(c partitionCommit) {
-	t.committed(c)
-}
-
 // lazyLogger adds a request's attributes to a log line only when one is
-// written, keeping the hot path free of work for logs not enabled.
+// written: building them for every request would cost allocations on the
+// hot path for logs that are usually off.
 type lazyLogger struct {
-	base *slog.Logger
-	args []any
+	base            *slog.Logger
+	service, method string
+	partition       int
+	offset          int64
 }
 
 func (l lazyLogger) log(level slog.Level, msg string, args ...any) {
 	if l.base.Enabled(context.Background(), level) {
-		l.base.Log(context.Background(), level, msg, append(append([]any{}, l.args...), args...)...)
+		attrs := append([]any{"service", l.service, "method", l.method, "partition", l.partition, "offset", l.offset}, args...)
+		l.base.Log(context.Background(), level, msg, attrs...)
 	}
 }
 

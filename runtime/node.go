@@ -10,6 +10,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/segmentio/kafka-go"
 )
 
 // Options configure a Node. The zero value is a monolith: every service is
@@ -311,6 +313,9 @@ type Client struct {
 	node  *Node
 	svc   *service
 	desc  *ServiceDesc
+
+	headersOnce sync.Once
+	headers     [][]kafka.Header // per method, the request headers all calls share
 }
 
 // Local returns the implementation to call directly, or nil when the call

@@ -2,13 +2,16 @@ package runtime
 
 import (
 	"fmt"
+	"maps"
 	"net"
 	"os"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
 
+	"github.com/molgen/molgen/internal/suggest"
 	"gopkg.in/yaml.v3"
 )
 
@@ -406,7 +409,7 @@ func (p *Placement) Validate(services, mains []string) error {
 			if _, ok := known[name]; !ok {
 				pos := n.NameLines[i]
 				msg := fmt.Sprintf("node %q: unknown service or main %q", n.Name, name)
-				if s := closest(name, known); s != "" {
+				if s := suggest.Closest(name, slices.Collect(maps.Keys(known))); s != "" {
 					msg += fmt.Sprintf(" (did you mean %q?)", s)
 				}
 				perr.add(pos.Line, pos.Col, "%s", msg)
@@ -426,39 +429,4 @@ func (p *Placement) Validate(services, mains []string) error {
 		}
 	}
 	return perr.err()
-}
-
-func closest(name string, known map[string]string) string {
-	best, bestD := "", 3
-	var keys []string
-	for k := range known {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		if d := levenshtein(name, k); d < bestD {
-			best, bestD = k, d
-		}
-	}
-	return best
-}
-
-func levenshtein(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			c := 1
-			if a[i-1] == b[j-1] {
-				c = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+c)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
 }

@@ -29,6 +29,14 @@ const (
 	statusError = "error"
 )
 
+// Header values that never change, shared by every message (kafka-go only
+// reads them).
+var (
+	wireVersion      = []byte(WireVersion)
+	statusOKValue    = []byte(statusOK)
+	statusErrorValue = []byte(statusError)
+)
+
 // requestTopic names a service's request topic.
 func requestTopic(app, service string) string { return "molgen." + app + ".req." + service }
 

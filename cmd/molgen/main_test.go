@@ -2,35 +2,21 @@ package main
 
 import (
 	"bytes"
-	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/molgen/molgen/internal/testmod"
 )
 
 // module copies testdata/<name>/in into a temporary module using this
 // checkout, makes it the working directory and returns it.
 func module(t *testing.T, name string) string {
 	t.Helper()
-	root, _ := filepath.Abs(filepath.Join("..", ".."))
-	dir := t.TempDir()
-	src := filepath.Join(root, "testdata", name, "in")
-	filepath.WalkDir(src, func(path string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		rel, _ := filepath.Rel(src, path)
-		data, _ := os.ReadFile(path)
-		os.MkdirAll(filepath.Dir(filepath.Join(dir, rel)), 0o755)
-		return os.WriteFile(filepath.Join(dir, rel), data, 0o644)
-	})
-	gomod := "module example.com/" + name + "\n\ngo 1.24\n\nrequire github.com/molgen/molgen v0.0.0\n\nreplace github.com/molgen/molgen => " + root + "\n"
-	os.WriteFile(filepath.Join(dir, "go.mod"), []byte(gomod), 0o644)
-	sum, _ := os.ReadFile(filepath.Join(root, "go.sum"))
-	os.WriteFile(filepath.Join(dir, "go.sum"), sum, 0o644)
+	dir := testmod.New(t, name, filepath.Join(testmod.Root(t), "testdata", name, "in"))
 	t.Chdir(dir)
 	t.Setenv("GOFLAGS", "-mod=mod") // let go add molgen's own requirements to the new go.mod
 	return dir

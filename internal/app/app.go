@@ -4,6 +4,8 @@
 package app
 
 import (
+	"maps"
+	"slices"
 	"sort"
 
 	"github.com/molgen/molgen/internal/diag"
@@ -81,19 +83,10 @@ func checkDeps(a *App, errs *diag.List, fn string, pos diag.Pos, deps []model.Re
 }
 
 // ServiceNames returns the service names, sorted.
-func (a *App) ServiceNames() []string { return sortedKeys(a.Services) }
+func (a *App) ServiceNames() []string { return slices.Sorted(maps.Keys(a.Services)) }
 
 // MainNames returns the main names, sorted.
-func (a *App) MainNames() []string { return sortedKeys(a.Mains) }
-
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
-}
+func (a *App) MainNames() []string { return slices.Sorted(maps.Keys(a.Mains)) }
 
 // Edges returns the static call graph, sorted, without duplicates.
 func (a *App) Edges() []Edge {

@@ -36,35 +36,20 @@ func hasFunc(t *model.Type) bool {
 
 func newCodec(pkgPath string, methods []*model.Method, sc *scope) *codec {
 	c := &codec{pkgPath: pkgPath, sc: sc, aliases: map[*model.Type]*model.Type{}}
-	seen := map[*model.Type]bool{}
 	var funcs []*model.Type
-	var walk func(t *model.Type)
-	walk = func(t *model.Type) {
-		if t == nil || seen[t] {
-			return
-		}
-		seen[t] = true
+	var roots []*model.Type
+	for _, m := range methods {
+		roots = append(roots, model.Types(m.Params, m.Results)...)
+	}
+	// Type arguments are not walked: only what values encode needs a codec.
+	model.Walk(roots, false, func(t *model.Type) {
 		if hasFunc(t) {
 			funcs = append(funcs, t)
 		}
 		if t.Kind == model.Alias && c.aliases[t.Underlying] == nil {
 			c.aliases[t.Underlying] = t
 		}
-		walk(t.Underlying)
-		walk(t.Elem)
-		walk(t.Key)
-		for _, f := range t.Fields {
-			walk(f.Type)
-		}
-	}
-	for _, m := range methods {
-		for _, v := range m.Params {
-			walk(v.Type)
-		}
-		for _, v := range m.Results {
-			walk(v.Type)
-		}
-	}
+	})
 	c.names = codecNames(funcs, pkgPath)
 	c.order = funcs // sorted by codecNames
 	return c

@@ -5,7 +5,6 @@ import (
 	"hash/fnv"
 	"sort"
 	"strings"
-	"unicode"
 
 	"github.com/molgen/molgen/internal/model"
 )
@@ -77,15 +76,6 @@ func mangle(t *model.Type, pkgPath string) string {
 		return "struct"
 	}
 	return t.Kind.BasicName()
-}
-
-// exported returns s with its first letter in upper case.
-func exported(s string) string {
-	r := []rune(s)
-	if len(r) > 0 {
-		r[0] = unicode.ToUpper(r[0])
-	}
-	return string(r)
 }
 
 // codecNames assigns each defined type with a codec function a unique name

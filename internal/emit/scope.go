@@ -1,8 +1,9 @@
 package emit
 
 import (
+	"maps"
 	"path"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -34,13 +35,8 @@ func newScope(f *jen.File, pkg *model.Package) *scope {
 		imports[p] = name
 	}
 	local := func(name string) { s.taken[name] = true }
-	seen := map[*model.Type]bool{}
-	var walk func(t *model.Type)
-	walk = func(t *model.Type) {
-		if t == nil || seen[t] {
-			return
-		}
-		seen[t] = true
+	// Every type the code names, type arguments included.
+	visit := func(t *model.Type) {
 		switch t.Kind {
 		case model.Named, model.Marshaler, model.Alias:
 			if t.Pkg == pkg.Path {
@@ -50,15 +46,6 @@ func newScope(f *jen.File, pkg *model.Package) *scope {
 			}
 		case model.Time:
 			imports["time"] = "time"
-		}
-		for _, a := range t.TypeArgs {
-			walk(a)
-		}
-		walk(t.Underlying)
-		walk(t.Elem)
-		walk(t.Key)
-		for _, fl := range t.Fields {
-			walk(fl.Type)
 		}
 	}
 	ref := func(r model.Ref) {
@@ -71,9 +58,7 @@ func newScope(f *jen.File, pkg *model.Package) *scope {
 	for _, svc := range pkg.Services {
 		local(svc.Iface)
 		for _, m := range svc.Methods {
-			for _, v := range append(append([]model.Var{}, m.Params...), m.Results...) {
-				walk(v.Type)
-			}
+			model.Walk(model.Types(m.Params, m.Results), true, visit)
 		}
 	}
 	for _, c := range pkg.Constructors {
@@ -96,7 +81,7 @@ func newScope(f *jen.File, pkg *model.Package) *scope {
 	// declares it (or another import has it), then a molgen_ alias, which
 	// user code cannot declare.
 	used := map[string]bool{}
-	for _, p := range sortedKeys(imports) {
+	for _, p := range slices.Sorted(maps.Keys(imports)) {
 		name := imports[p]
 		if name == "" {
 			name = path.Base(p)
@@ -125,13 +110,4 @@ func (s *scope) id(name string) string {
 		return "molgen" + strings.ToUpper(name[:1]) + name[1:]
 	}
 	return name
-}
-
-func sortedKeys(m map[string]string) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/molgen/molgen/internal/generate"
 	"github.com/molgen/molgen/internal/load"
+	"github.com/molgen/molgen/internal/testmod"
 )
 
 // BenchmarkGenerate measures 'molgen generate' (load, check, emit, format)
@@ -15,8 +16,7 @@ import (
 //
 //	go test ./internal/generate -run '^$' -bench Generate -benchtime 5x
 func BenchmarkGenerate(b *testing.B) {
-	root, _ := filepath.Abs(filepath.Join("..", ".."))
-	dir := b.TempDir()
+	dir := testmod.New(b, "big", "")
 	var src strings.Builder
 	src.WriteString("package big\n\nimport (\n\t\"context\"\n\t\"time\"\n)\n\n")
 	for s := 0; s < 50; s++ {
@@ -27,9 +27,7 @@ func BenchmarkGenerate(b *testing.B) {
 		}
 		src.WriteString("}\n\n")
 	}
-	writeFile(b, filepath.Join(dir, "big.go"), []byte(src.String()))
-	gomod := "module example.com/big\n\ngo 1.24\n\nrequire github.com/molgen/molgen v0.0.0\n\nreplace github.com/molgen/molgen => " + root + "\n"
-	writeFile(b, filepath.Join(dir, "go.mod"), []byte(gomod))
+	testmod.WriteFile(b, filepath.Join(dir, "big.go"), []byte(src.String()))
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		results, _, err := generate.Generate(load.Config{Dir: dir})

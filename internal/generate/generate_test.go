@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"flag"
+	"fmt"
 	"go/format"
 	"io/fs"
 	"os"
@@ -16,6 +17,7 @@ import (
 	"github.com/molgen/molgen/internal/diag"
 	"github.com/molgen/molgen/internal/generate"
 	"github.com/molgen/molgen/internal/load"
+	"github.com/molgen/molgen/internal/testmod"
 )
 
 // update rewrites the golden files. Rerun the cases with:
@@ -29,7 +31,7 @@ var update = flag.Bool("update", false, "rewrite testdata/*/want from the genera
 // files, or want/errors.txt the expected errors. Every generated case is
 // then compiled and vetted.
 func TestGolden(t *testing.T) {
-	root := checkoutRoot(t)
+	root := testmod.Root(t)
 	entries, err := os.ReadDir(filepath.Join(root, "testdata"))
 	if err != nil {
 		t.Fatal(err)
@@ -41,7 +43,7 @@ func TestGolden(t *testing.T) {
 		name := e.Name()
 		t.Run(name, func(t *testing.T) {
 			caseDir := filepath.Join(root, "testdata", name)
-			mod := newModule(t, root, name, filepath.Join(caseDir, "in"))
+			mod := testmod.New(t, name, filepath.Join(caseDir, "in"))
 			results, _, err := generate.Generate(load.Config{Dir: mod, Patterns: []string{"./..."}})
 			wantErrs := filepath.Join(caseDir, "want", "errors.txt")
 			if _, statErr := os.Stat(wantErrs); statErr == nil || (*update && err != nil) {
@@ -91,7 +93,7 @@ func checkErrors(t *testing.T, mod, wantFile string, results []generate.Result, 
 	}
 	got := es.FormatRelative(mod)
 	if *update {
-		writeFile(t, wantFile, []byte(got))
+		testmod.WriteFile(t, wantFile, []byte(got))
 		return
 	}
 	want, rerr := os.ReadFile(wantFile)
@@ -120,7 +122,7 @@ func checkFiles(t *testing.T, mod, wantDir string, results []generate.Result) {
 	if *update {
 		os.RemoveAll(wantDir)
 		for rel, content := range got {
-			writeFile(t, filepath.Join(wantDir, rel), content)
+			testmod.WriteFile(t, filepath.Join(wantDir, rel), content)
 		}
 		return
 	}
@@ -162,36 +164,6 @@ func checkFiles(t *testing.T, mod, wantDir string, results []generate.Result) {
 	}
 }
 
-// newModule copies src into a new module named example.com/<name> that
-// uses this checkout of molgen.
-func newModule(t *testing.T, root, name, src string) string {
-	t.Helper()
-	dir := t.TempDir()
-	err := filepath.WalkDir(src, func(path string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		rel, _ := filepath.Rel(src, path)
-		data, err := os.ReadFile(path)
-		if err != nil {
-			return err
-		}
-		writeFile(t, filepath.Join(dir, rel), data)
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	gomod := "module example.com/" + name + "\n\ngo 1.24\n\nrequire github.com/molgen/molgen v0.0.0\n\nreplace github.com/molgen/molgen => " + root + "\n"
-	writeFile(t, filepath.Join(dir, "go.mod"), []byte(gomod))
-	sum, err := os.ReadFile(filepath.Join(root, "go.sum"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	writeFile(t, filepath.Join(dir, "go.sum"), sum)
-	return dir
-}
-
 func goCmd(t *testing.T, dir string, args ...string) {
 	t.Helper()
 	cmd := exec.Command("go", args...)
@@ -199,25 +171,6 @@ func goCmd(t *testing.T, dir string, args ...string) {
 	cmd.Env = append(os.Environ(), "GOFLAGS=-mod=mod")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("go %s: %v\n%s", strings.Join(args, " "), err, out)
-	}
-}
-
-func checkoutRoot(t *testing.T) string {
-	t.Helper()
-	root, err := filepath.Abs(filepath.Join("..", ".."))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return root
-}
-
-func writeFile(t testing.TB, path string, data []byte) {
-	t.Helper()
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(path, data, 0o644); err != nil {
-		t.Fatal(err)
 	}
 }
 
@@ -235,33 +188,19 @@ func lineDiff(want, got string) string {
 			gl = g[i]
 		}
 		if wl != gl {
-			b.WriteString("line " + itoa(i+1) + ":\n  want: " + wl + "\n  got:  " + gl + "\n")
+			fmt.Fprintf(&b, "line %d:\n  want: %s\n  got:  %s\n", i+1, wl, gl)
 			shown++
 		}
 	}
 	return b.String()
 }
 
-func itoa(i int) string { return fmtInt(i) }
-
-func fmtInt(i int) string {
-	if i == 0 {
-		return "0"
-	}
-	var d []byte
-	for i > 0 {
-		d = append([]byte{byte('0' + i%10)}, d...)
-		i /= 10
-	}
-	return string(d)
-}
-
 // TestOutputDoesNotDependOnPatterns generates package a of the embedforeign
 // case alone: the options of the methods it embeds from b must be the same
 // as when b is loaded too (as go:generate in a would run it).
 func TestOutputDoesNotDependOnPatterns(t *testing.T) {
-	root := checkoutRoot(t)
-	mod := newModule(t, root, "embedforeign", filepath.Join(root, "testdata", "embedforeign", "in"))
+	root := testmod.Root(t)
+	mod := testmod.New(t, "embedforeign", filepath.Join(root, "testdata", "embedforeign", "in"))
 	results, _, err := generate.Generate(load.Config{Dir: mod, Patterns: []string{"./a"}})
 	if err != nil {
 		t.Fatal(err)

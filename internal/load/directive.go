@@ -4,12 +4,15 @@ import (
 	"fmt"
 	"go/ast"
 	"go/token"
+	"maps"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/molgen/molgen/internal/diag"
+	"github.com/molgen/molgen/internal/suggest"
 )
 
 // directive is one //molgen:NAME [args] line.
@@ -58,7 +61,7 @@ func scanFile(fset *token.FileSet, f *ast.File, errs *diag.List) map[*ast.Commen
 			}
 			if _, known := directiveNames[d.Name]; !known {
 				msg := fmt.Sprintf("unknown directive %s", strings.TrimSpace(prefix+d.Name))
-				if s := suggest(d.Name); s != "" {
+				if s := suggest.Closest(d.Name, slices.Collect(maps.Keys(directiveNames))); s != "" {
 					msg += fmt.Sprintf(" (did you mean %s%s?)", prefix, s)
 				}
 				errs.Add(position(fset, c.Pos()), "%s", msg)
@@ -68,37 +71,6 @@ func scanFile(fset *token.FileSet, f *ast.File, errs *diag.List) map[*ast.Commen
 		}
 	}
 	return out
-}
-
-// suggest returns the known directive closest to name, if it is close.
-func suggest(name string) string {
-	best, bestDist := "", 3
-	for known := range directiveNames {
-		if d := editDistance(name, known); d < bestDist || (d == bestDist && known < best) {
-			best, bestDist = known, d
-		}
-	}
-	return best
-}
-
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
 }
 
 // nameRE is the form of service and main names.

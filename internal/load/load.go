@@ -6,7 +6,6 @@ package load
 
 import (
 	"bufio"
-	"bytes"
 	"fmt"
 	"go/ast"
 	"go/parser"
@@ -93,6 +92,7 @@ func Load(cfg Config) (*model.Program, error) {
 		services:   map[*types.TypeName]*model.Service{},
 		methodDirs: map[token.Pos][]directive{},
 		foreign:    map[string]map[string]string{},
+		files:      map[string]*foreignFile{},
 	}
 	return l.run(pkgs, overlay)
 }
@@ -121,6 +121,7 @@ type loader struct {
 	// foreign caches the services declared by packages that were not
 	// loaded from source: package path -> type name -> service name.
 	foreign map[string]map[string]string
+	files   map[string]*foreignFile // parsed files of those packages
 }
 
 // pkgInfo is a loaded package with its directives.
@@ -263,10 +264,7 @@ func (l *loader) collectServices(info *pkgInfo) {
 				if !ok {
 					continue
 				}
-				doc := ts.Doc
-				if doc == nil && len(gd.Specs) == 1 {
-					doc = gd.Doc
-				}
+				doc := typeDoc(gd, ts)
 				ds := info.dirs[doc]
 				if len(ds) > 0 {
 					info.used[doc] = true
@@ -513,29 +511,11 @@ func (l *loader) varPos(v *types.Var, fallback diag.Pos) diag.Pos {
 // collectNamed lists the defined types reachable from m's signature.
 func collectNamed(m *model.Method) []*model.Type {
 	var out []*model.Type
-	seen := map[*model.Type]bool{}
-	var walk func(t *model.Type)
-	walk = func(t *model.Type) {
-		if t == nil || seen[t] {
-			return
-		}
-		seen[t] = true
+	model.Walk(model.Types(m.Params, m.Results), true, func(t *model.Type) {
 		if t.Kind == model.Named {
 			out = append(out, t)
 		}
-		walk(t.Underlying)
-		walk(t.Elem)
-		walk(t.Key)
-		for _, a := range t.TypeArgs {
-			walk(a)
-		}
-		for _, f := range t.Fields {
-			walk(f.Type)
-		}
-	}
-	for _, v := range append(slices.Clone(m.Params), m.Results...) {
-		walk(v.Type)
-	}
+	})
 	return out
 }
 
@@ -714,16 +694,15 @@ func (l *loader) serviceRef(t types.Type) (model.Ref, bool) {
 	return model.Ref{Pkg: obj.Pkg().Path(), PkgName: obj.Pkg().Name(), Iface: obj.Name(), Name: name}, true
 }
 
-// foreignService reads the declaration of a type from a package that was not
-// loaded from source, to see whether it carries //molgen:service.
+// foreignService reads the declarations of a package that was not loaded
+// from source, to see whether a type carries //molgen:service.
 func (l *loader) foreignService(obj *types.TypeName) (string, bool) {
 	path := obj.Pkg().Path()
 	byType, done := l.foreign[path]
 	if !done {
 		byType = map[string]string{}
 		l.foreign[path] = byType
-		file := l.fset.Position(obj.Pos()).Filename
-		if file != "" {
+		if file := l.fset.Position(obj.Pos()).Filename; file != "" {
 			dir := filepath.Dir(file)
 			entries, _ := os.ReadDir(dir)
 			for _, e := range entries {
@@ -731,16 +710,11 @@ func (l *loader) foreignService(obj *types.TypeName) (string, bool) {
 				if !strings.HasSuffix(n, ".go") || strings.HasSuffix(n, "_test.go") || n == GeneratedFile {
 					continue
 				}
-				src, err := os.ReadFile(filepath.Join(dir, n))
-				if err != nil || !bytes.Contains(src, []byte(prefix+"service")) {
+				ff := l.parseForeign(filepath.Join(dir, n))
+				if ff == nil || ff.file.Name.Name != obj.Pkg().Name() {
 					continue
 				}
-				fset := token.NewFileSet()
-				f, err := parser.ParseFile(fset, n, src, parser.ParseComments|parser.SkipObjectResolution)
-				if err != nil || f.Name.Name != obj.Pkg().Name() {
-					continue
-				}
-				for _, decl := range f.Decls {
+				for _, decl := range ff.file.Decls {
 					gd, ok := decl.(*ast.GenDecl)
 					if !ok {
 						continue
@@ -750,25 +724,14 @@ func (l *loader) foreignService(obj *types.TypeName) (string, bool) {
 						if !ok {
 							continue
 						}
-						doc := ts.Doc
-						if doc == nil && len(gd.Specs) == 1 {
-							doc = gd.Doc
-						}
-						if doc == nil {
-							continue
-						}
-						for _, c := range doc.List {
-							fields := strings.Fields(strings.TrimPrefix(c.Text, prefix))
-							if !strings.HasPrefix(c.Text, prefix) || len(fields) == 0 || fields[0] != "service" {
-								continue
-							}
-							name := strings.ToLower(ts.Name.Name)
-							for _, a := range fields[1:] {
-								if v, ok := strings.CutPrefix(a, "name="); ok {
-									name = v
+						for _, d := range ff.dirs[typeDoc(gd, ts)] {
+							if d.Name == "service" {
+								name, _ := parseNameArg(ff.fset, d, &diag.List{})
+								if name == "" {
+									name = strings.ToLower(ts.Name.Name)
 								}
+								byType[ts.Name.Name] = name
 							}
-							byType[ts.Name.Name] = name
 						}
 					}
 				}
@@ -777,6 +740,69 @@ func (l *loader) foreignService(obj *types.TypeName) (string, bool) {
 	}
 	name, ok := byType[obj.Name()]
 	return name, ok
+}
+
+// foreignFile is a source file of a package not loaded from source,
+// parsed once for its directives.
+type foreignFile struct {
+	fset *token.FileSet
+	file *ast.File
+	dirs map[*ast.CommentGroup][]directive
+}
+
+// parseForeign parses the file at path, or returns nil when it cannot.
+// Problems in its directives are that package's own, reported when it is
+// generated itself.
+func (l *loader) parseForeign(path string) *foreignFile {
+	if ff, done := l.files[path]; done {
+		return ff
+	}
+	var ff *foreignFile
+	fset := token.NewFileSet()
+	if f, err := parser.ParseFile(fset, path, nil, parser.ParseComments|parser.SkipObjectResolution); err == nil {
+		ff = &foreignFile{fset: fset, file: f, dirs: scanFile(fset, f, &diag.List{})}
+	}
+	l.files[path] = ff
+	return ff
+}
+
+// typeDoc is a type declaration's doc comment: the spec's, or that of its
+// declaration when it declares only this type.
+func typeDoc(gd *ast.GenDecl, ts *ast.TypeSpec) *ast.CommentGroup {
+	if ts.Doc == nil && len(gd.Specs) == 1 {
+		return gd.Doc
+	}
+	return ts.Doc
+}
+
+// foreignMethodDirectives reads the directives of an interface method
+// declared in a package that was not loaded from source.
+func (l *loader) foreignMethodDirectives(fn *types.Func) []directive {
+	p := l.fset.Position(fn.Pos())
+	ff := l.parseForeign(p.Filename)
+	if p.Filename == "" || ff == nil {
+		return nil
+	}
+	var out []directive
+	ast.Inspect(ff.file, func(n ast.Node) bool {
+		field, ok := n.(*ast.Field)
+		if !ok {
+			return true
+		}
+		for _, name := range field.Names {
+			// Export data keeps lines, not always columns: match the line
+			// and the method's name.
+			if np := ff.fset.Position(name.Pos()); np.Line == p.Line && name.Name == fn.Name() {
+				out = append(append(out, ff.dirs[field.Doc]...), ff.dirs[field.Comment]...)
+			}
+		}
+		return true
+	})
+	// Positions in that file's own file set mean nothing here.
+	for i := range out {
+		out[i].Pos = fn.Pos()
+	}
+	return out
 }
 
 // checkReserved reports user declarations that would clash with the
@@ -800,41 +826,6 @@ func (l *loader) checkReserved(info *pkgInfo) {
 			l.errs.Add(position(l.fset, scope.Lookup(name).Pos()), "%s: package-level names starting with \"molgen\" are reserved for generated code", name)
 		}
 	}
-}
-
-// foreignMethodDirectives reads the directives of an interface method
-// declared in a package that was not loaded from source.
-func (l *loader) foreignMethodDirectives(fn *types.Func) []directive {
-	p := l.fset.Position(fn.Pos())
-	if p.Filename == "" {
-		return nil
-	}
-	fset := token.NewFileSet()
-	f, err := parser.ParseFile(fset, p.Filename, nil, parser.ParseComments|parser.SkipObjectResolution)
-	if err != nil {
-		return nil
-	}
-	dirs := scanFile(fset, f, &diag.List{})
-	var out []directive
-	ast.Inspect(f, func(n ast.Node) bool {
-		field, ok := n.(*ast.Field)
-		if !ok {
-			return true
-		}
-		for _, name := range field.Names {
-			// Export data keeps lines, not always columns: match the line
-			// and the method's name.
-			if np := fset.Position(name.Pos()); np.Line == p.Line && name.Name == fn.Name() {
-				out = append(append(out, dirs[field.Doc]...), dirs[field.Comment]...)
-			}
-		}
-		return true
-	})
-	// Positions in that file's own file set mean nothing here.
-	for i := range out {
-		out[i].Pos = fn.Pos()
-	}
-	return out
 }
 
 // reportMisplaced reports directives in comments that no rule consumed.

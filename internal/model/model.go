@@ -189,3 +189,43 @@ type Field struct {
 	Type     *Type
 	Tag      string // raw tag; part of an unnamed struct type's identity
 }
+
+// Walk calls visit once for each distinct type in roots and the types they
+// are made of: what their values encode (underlying, elements, keys, field
+// types) and, with typeArgs, the type arguments of generic instances.
+func Walk(roots []*Type, typeArgs bool, visit func(*Type)) {
+	seen := map[*Type]bool{}
+	var walk func(t *Type)
+	walk = func(t *Type) {
+		if t == nil || seen[t] {
+			return
+		}
+		seen[t] = true
+		visit(t)
+		if typeArgs {
+			for _, a := range t.TypeArgs {
+				walk(a)
+			}
+		}
+		walk(t.Underlying)
+		walk(t.Elem)
+		walk(t.Key)
+		for _, f := range t.Fields {
+			walk(f.Type)
+		}
+	}
+	for _, t := range roots {
+		walk(t)
+	}
+}
+
+// Types returns the types of vars.
+func Types(vars ...[]Var) []*Type {
+	var out []*Type
+	for _, vs := range vars {
+		for _, v := range vs {
+			out = append(out, v.Type)
+		}
+	}
+	return out
+}
