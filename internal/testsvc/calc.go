@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"sync/atomic"
 	"time"
 )
@@ -50,6 +51,48 @@ type Calc interface {
 	//
 	//molgen:retry 3
 	Slow(ctx context.Context, d time.Duration, s string) (string, error)
+	// Concat joins its arguments in order: several arguments of one type,
+	// so that a codec reading them in another order is caught.
+	Concat(ctx context.Context, a, b, c string) (string, error)
+	// Split returns the two halves of s around its first "|", in order.
+	Split(ctx context.Context, s string) (before, after string, err error)
+	// Deadline returns the deadline of the context the implementation ran
+	// with (the zero time when it had none).
+	Deadline(ctx context.Context) (time.Time, error)
+	// Hold waits for d (or until ctx is done) before it counts; callers do
+	// not wait for it.
+	//
+	//molgen:oneway
+	Hold(ctx context.Context, d time.Duration) error
+	// Echo returns f; Fragile's codec panics on chosen values.
+	Echo(ctx context.Context, f Fragile) (Fragile, error)
+}
+
+// Fragile is a BinaryMarshaler whose methods panic on chosen values, to
+// test that panics in user codecs become errors on every side of a call.
+type Fragile struct{ S string }
+
+// Values of Fragile whose MarshalBinary or UnmarshalBinary panics.
+const (
+	PanicOnMarshal   = "panic-on-marshal"
+	PanicOnUnmarshal = "panic-on-unmarshal"
+)
+
+// MarshalBinary panics when f.S is PanicOnMarshal.
+func (f Fragile) MarshalBinary() ([]byte, error) {
+	if f.S == PanicOnMarshal {
+		panic("Fragile.MarshalBinary")
+	}
+	return []byte(f.S), nil
+}
+
+// UnmarshalBinary panics when the bytes are PanicOnUnmarshal.
+func (f *Fragile) UnmarshalBinary(b []byte) error {
+	if string(b) == PanicOnUnmarshal {
+		panic("Fragile.UnmarshalBinary")
+	}
+	f.S = string(b)
+	return nil
 }
 
 // CalcImpl is the Calc implementation; tests use its counters.
@@ -58,7 +101,10 @@ type CalcImpl struct {
 	Sleeps   atomic.Int64 // Sleep calls that started
 	Wheres   atomic.Int64 // Where calls that started
 	Slows    atomic.Int64 // Slow calls that started
-	Instance string
+	Holds    atomic.Int64 // Hold calls that finished
+	// Running and MaxRunning count Where calls running now and at most.
+	Running, MaxRunning atomic.Int64
+	Instance            string
 }
 
 // NewCalc returns a Calc.
@@ -69,6 +115,14 @@ func NewCalc() Calc { return &CalcImpl{Instance: os.Getenv("MOLGEN_INSTANCE")} }
 // Where waits for d, then returns the instance's name.
 func (c *CalcImpl) Where(ctx context.Context, d time.Duration) (string, error) {
 	c.Wheres.Add(1)
+	running := c.Running.Add(1)
+	defer c.Running.Add(-1)
+	for {
+		max := c.MaxRunning.Load()
+		if running <= max || c.MaxRunning.CompareAndSwap(max, running) {
+			break
+		}
+	}
 	select {
 	case <-time.After(d):
 		return c.Instance, nil
@@ -127,6 +181,36 @@ func (c *CalcImpl) Sleep(ctx context.Context, d time.Duration) error {
 		return ctx.Err()
 	}
 }
+
+// Concat joins a, b and c with "|".
+func (c *CalcImpl) Concat(ctx context.Context, a, b, x string) (string, error) {
+	return a + "|" + b + "|" + x, nil
+}
+
+// Split cuts s at its first "|".
+func (c *CalcImpl) Split(ctx context.Context, s string) (string, string, error) {
+	before, after, _ := strings.Cut(s, "|")
+	return before, after, nil
+}
+
+// Deadline returns ctx's deadline.
+func (c *CalcImpl) Deadline(ctx context.Context) (time.Time, error) {
+	d, _ := ctx.Deadline()
+	return d, nil
+}
+
+// Hold waits for d, then counts in Holds.
+func (c *CalcImpl) Hold(ctx context.Context, d time.Duration) error {
+	select {
+	case <-time.After(d):
+	case <-ctx.Done():
+	}
+	c.Holds.Add(1)
+	return nil
+}
+
+// Echo returns f.
+func (c *CalcImpl) Echo(ctx context.Context, f Fragile) (Fragile, error) { return f, nil }
 
 // Panic panics.
 func (c *CalcImpl) Panic(ctx context.Context, msg string) error { panic(msg) }

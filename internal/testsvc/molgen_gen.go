@@ -42,6 +42,11 @@ var molgenDesc_Calc = runtime.ServiceDesc{
 		{Name: "Runs", Schema: "099345180562cba4"},
 		{Name: "Broken", Schema: "9fc88bb84861572d"},
 		{Name: "Slow", Schema: "aa379baf045b828e", Retry: 3},
+		{Name: "Concat", Schema: "8737ccfb6c2670d7"},
+		{Name: "Split", Schema: "bdce3c78b61d422a"},
+		{Name: "Deadline", Schema: "59a66f85f2200cb2"},
+		{Name: "Hold", Schema: "a8d66a9072a5f42e", Oneway: true},
+		{Name: "Echo", Schema: "a153a2505e1cc3f9"},
 	},
 }
 
@@ -57,7 +62,7 @@ func RegisterCalc(n *runtime.Node, impl Calc) error {
 	if impl == nil {
 		return fmt.Errorf("molgen: RegisterCalc called with a nil Calc")
 	}
-	return n.Register(&molgenDesc_Calc, impl, []runtime.Handler{molgenHandle_Calc_Add, molgenHandle_Calc_Sqrt, molgenHandle_Calc_Sleep, molgenHandle_Calc_Panic, molgenHandle_Calc_Fail, molgenHandle_Calc_Count, molgenHandle_Calc_Total, molgenHandle_Calc_Where, molgenHandle_Calc_Runs, molgenHandle_Calc_Broken, molgenHandle_Calc_Slow})
+	return n.Register(&molgenDesc_Calc, impl, []runtime.Handler{molgenHandle_Calc_Add, molgenHandle_Calc_Sqrt, molgenHandle_Calc_Sleep, molgenHandle_Calc_Panic, molgenHandle_Calc_Fail, molgenHandle_Calc_Count, molgenHandle_Calc_Total, molgenHandle_Calc_Where, molgenHandle_Calc_Runs, molgenHandle_Calc_Broken, molgenHandle_Calc_Slow, molgenHandle_Calc_Concat, molgenHandle_Calc_Split, molgenHandle_Calc_Deadline, molgenHandle_Calc_Hold, molgenHandle_Calc_Echo})
 }
 
 // Compile-time checks that Calc has the methods this file was generated for.
@@ -76,6 +81,11 @@ var (
 		Runs(context.Context) (int64, error)
 		Broken(context.Context) error
 		Slow(context.Context, time.Duration, string) (string, error)
+		Concat(context.Context, string, string, string) (string, error)
+		Split(context.Context, string) (string, string, error)
+		Deadline(context.Context) (time.Time, error)
+		Hold(context.Context, time.Duration) error
+		Echo(context.Context, Fragile) (Fragile, error)
 	} = Calc(nil)
 )
 
@@ -269,6 +279,99 @@ func (x *molgenClient_Calc) Slow(ctx context.Context, a0 time.Duration, a1 strin
 	}
 	var resp molgenResponse_Calc_Slow
 	err = x.c.Call(ctx, 10, &req, &resp)
+	return resp.R0, err
+}
+
+/*
+Concat joins its arguments in order: several arguments of one type,
+so that a codec reading them in another order is caught.
+*/
+func (x *molgenClient_Calc) Concat(ctx context.Context, a0 string, a1 string, a2 string) (r0 string, err error) {
+	if impl, ok := x.c.Local().(Calc); ok {
+		defer func() {
+			if p := recover(); p != nil {
+				err = x.c.Panicked(11, p)
+			}
+		}()
+		return impl.Concat(ctx, a0, a1, a2)
+	}
+	req := molgenRequest_Calc_Concat{
+		A0: a0,
+		A1: a1,
+		A2: a2,
+	}
+	var resp molgenResponse_Calc_Concat
+	err = x.c.Call(ctx, 11, &req, &resp)
+	return resp.R0, err
+}
+
+// Split returns the two halves of s around its first "|", in order.
+func (x *molgenClient_Calc) Split(ctx context.Context, a0 string) (r0 string, r1 string, err error) {
+	if impl, ok := x.c.Local().(Calc); ok {
+		defer func() {
+			if p := recover(); p != nil {
+				err = x.c.Panicked(12, p)
+			}
+		}()
+		return impl.Split(ctx, a0)
+	}
+	req := molgenRequest_Calc_Split{A0: a0}
+	var resp molgenResponse_Calc_Split
+	err = x.c.Call(ctx, 12, &req, &resp)
+	return resp.R0, resp.R1, err
+}
+
+/*
+Deadline returns the deadline of the context the implementation ran
+with (the zero time when it had none).
+*/
+func (x *molgenClient_Calc) Deadline(ctx context.Context) (r0 time.Time, err error) {
+	if impl, ok := x.c.Local().(Calc); ok {
+		defer func() {
+			if p := recover(); p != nil {
+				err = x.c.Panicked(13, p)
+			}
+		}()
+		return impl.Deadline(ctx)
+	}
+	req := molgenRequest_Calc_Deadline{}
+	var resp molgenResponse_Calc_Deadline
+	err = x.c.Call(ctx, 13, &req, &resp)
+	return resp.R0, err
+}
+
+/*
+Hold waits for d (or until ctx is done) before it counts; callers do
+not wait for it.
+*/
+func (x *molgenClient_Calc) Hold(ctx context.Context, a0 time.Duration) (err error) {
+	if impl, ok := x.c.Local().(Calc); ok {
+		defer func() {
+			if p := recover(); p != nil {
+				err = x.c.Panicked(14, p)
+			}
+		}()
+		return impl.Hold(ctx, a0)
+	}
+	req := molgenRequest_Calc_Hold{A0: a0}
+	var resp molgenResponse_Calc_Hold
+	err = x.c.Call(ctx, 14, &req, &resp)
+	return err
+}
+
+// Echo returns f; Fragile's codec panics on chosen values.
+func (x *molgenClient_Calc) Echo(ctx context.Context, a0 Fragile) (r0 Fragile, err error) {
+	if impl, ok := x.c.Local().(Calc); ok {
+		defer func() {
+			if p := recover(); p != nil {
+				err = x.c.Panicked(15, p)
+			}
+		}()
+		return impl.Echo(ctx, a0)
+	}
+	req := molgenRequest_Calc_Echo{A0: a0}
+	var resp molgenResponse_Calc_Echo
+	err = x.c.Call(ctx, 15, &req, &resp)
 	return resp.R0, err
 }
 
@@ -695,6 +798,218 @@ func (m *molgenResponse_Calc_Slow) MolgenEncode(e *runtime.Encoder) {
 // MolgenDecode reads m from d.
 func (m *molgenResponse_Calc_Slow) MolgenDecode(d *runtime.Decoder) {
 	m.R0 = d.String()
+}
+
+// molgenHandle_Calc_Concat serves Calc.Concat requests.
+func molgenHandle_Calc_Concat(ctx context.Context, impl any, d *runtime.Decoder) (runtime.Message, error) {
+	var req molgenRequest_Calc_Concat
+	req.MolgenDecode(d)
+	if err := d.Finish(); err != nil {
+		return nil, runtime.BadRequest(err)
+	}
+	var resp molgenResponse_Calc_Concat
+	var err error
+	resp.R0, err = impl.(Calc).Concat(ctx, req.A0, req.A1, req.A2)
+	return &resp, err
+}
+
+// molgenRequest_Calc_Concat holds the arguments of Calc.Concat.
+type molgenRequest_Calc_Concat struct {
+	A0 string // a
+	A1 string // b
+	A2 string // c
+}
+
+// MolgenEncode appends m to e.
+func (m *molgenRequest_Calc_Concat) MolgenEncode(e *runtime.Encoder) {
+	e.String(m.A0)
+	e.String(m.A1)
+	e.String(m.A2)
+}
+
+// MolgenDecode reads m from d.
+func (m *molgenRequest_Calc_Concat) MolgenDecode(d *runtime.Decoder) {
+	m.A0 = d.String()
+	m.A1 = d.String()
+	m.A2 = d.String()
+}
+
+// molgenResponse_Calc_Concat holds the results of Calc.Concat.
+type molgenResponse_Calc_Concat struct {
+	R0 string
+}
+
+// MolgenEncode appends m to e.
+func (m *molgenResponse_Calc_Concat) MolgenEncode(e *runtime.Encoder) {
+	e.String(m.R0)
+}
+
+// MolgenDecode reads m from d.
+func (m *molgenResponse_Calc_Concat) MolgenDecode(d *runtime.Decoder) {
+	m.R0 = d.String()
+}
+
+// molgenHandle_Calc_Split serves Calc.Split requests.
+func molgenHandle_Calc_Split(ctx context.Context, impl any, d *runtime.Decoder) (runtime.Message, error) {
+	var req molgenRequest_Calc_Split
+	req.MolgenDecode(d)
+	if err := d.Finish(); err != nil {
+		return nil, runtime.BadRequest(err)
+	}
+	var resp molgenResponse_Calc_Split
+	var err error
+	resp.R0, resp.R1, err = impl.(Calc).Split(ctx, req.A0)
+	return &resp, err
+}
+
+// molgenRequest_Calc_Split holds the arguments of Calc.Split.
+type molgenRequest_Calc_Split struct {
+	A0 string // s
+}
+
+// MolgenEncode appends m to e.
+func (m *molgenRequest_Calc_Split) MolgenEncode(e *runtime.Encoder) {
+	e.String(m.A0)
+}
+
+// MolgenDecode reads m from d.
+func (m *molgenRequest_Calc_Split) MolgenDecode(d *runtime.Decoder) {
+	m.A0 = d.String()
+}
+
+// molgenResponse_Calc_Split holds the results of Calc.Split.
+type molgenResponse_Calc_Split struct {
+	R0 string // before
+	R1 string // after
+}
+
+// MolgenEncode appends m to e.
+func (m *molgenResponse_Calc_Split) MolgenEncode(e *runtime.Encoder) {
+	e.String(m.R0)
+	e.String(m.R1)
+}
+
+// MolgenDecode reads m from d.
+func (m *molgenResponse_Calc_Split) MolgenDecode(d *runtime.Decoder) {
+	m.R0 = d.String()
+	m.R1 = d.String()
+}
+
+// molgenHandle_Calc_Deadline serves Calc.Deadline requests.
+func molgenHandle_Calc_Deadline(ctx context.Context, impl any, d *runtime.Decoder) (runtime.Message, error) {
+	var req molgenRequest_Calc_Deadline
+	req.MolgenDecode(d)
+	if err := d.Finish(); err != nil {
+		return nil, runtime.BadRequest(err)
+	}
+	var resp molgenResponse_Calc_Deadline
+	var err error
+	resp.R0, err = impl.(Calc).Deadline(ctx)
+	return &resp, err
+}
+
+// molgenRequest_Calc_Deadline holds the arguments of Calc.Deadline.
+type molgenRequest_Calc_Deadline struct{}
+
+// MolgenEncode appends m to e.
+func (m *molgenRequest_Calc_Deadline) MolgenEncode(e *runtime.Encoder) {}
+
+// MolgenDecode reads m from d.
+func (m *molgenRequest_Calc_Deadline) MolgenDecode(d *runtime.Decoder) {}
+
+// molgenResponse_Calc_Deadline holds the results of Calc.Deadline.
+type molgenResponse_Calc_Deadline struct {
+	R0 time.Time
+}
+
+// MolgenEncode appends m to e.
+func (m *molgenResponse_Calc_Deadline) MolgenEncode(e *runtime.Encoder) {
+	e.Time(m.R0)
+}
+
+// MolgenDecode reads m from d.
+func (m *molgenResponse_Calc_Deadline) MolgenDecode(d *runtime.Decoder) {
+	m.R0 = d.Time()
+}
+
+// molgenHandle_Calc_Hold serves Calc.Hold requests.
+func molgenHandle_Calc_Hold(ctx context.Context, impl any, d *runtime.Decoder) (runtime.Message, error) {
+	var req molgenRequest_Calc_Hold
+	req.MolgenDecode(d)
+	if err := d.Finish(); err != nil {
+		return nil, runtime.BadRequest(err)
+	}
+	var resp molgenResponse_Calc_Hold
+	var err error
+	err = impl.(Calc).Hold(ctx, req.A0)
+	return &resp, err
+}
+
+// molgenRequest_Calc_Hold holds the arguments of Calc.Hold.
+type molgenRequest_Calc_Hold struct {
+	A0 time.Duration // d
+}
+
+// MolgenEncode appends m to e.
+func (m *molgenRequest_Calc_Hold) MolgenEncode(e *runtime.Encoder) {
+	e.Int64(int64(m.A0))
+}
+
+// MolgenDecode reads m from d.
+func (m *molgenRequest_Calc_Hold) MolgenDecode(d *runtime.Decoder) {
+	m.A0 = time.Duration(d.Int64())
+}
+
+// molgenResponse_Calc_Hold holds the results of Calc.Hold.
+type molgenResponse_Calc_Hold struct{}
+
+// MolgenEncode appends m to e.
+func (m *molgenResponse_Calc_Hold) MolgenEncode(e *runtime.Encoder) {}
+
+// MolgenDecode reads m from d.
+func (m *molgenResponse_Calc_Hold) MolgenDecode(d *runtime.Decoder) {}
+
+// molgenHandle_Calc_Echo serves Calc.Echo requests.
+func molgenHandle_Calc_Echo(ctx context.Context, impl any, d *runtime.Decoder) (runtime.Message, error) {
+	var req molgenRequest_Calc_Echo
+	req.MolgenDecode(d)
+	if err := d.Finish(); err != nil {
+		return nil, runtime.BadRequest(err)
+	}
+	var resp molgenResponse_Calc_Echo
+	var err error
+	resp.R0, err = impl.(Calc).Echo(ctx, req.A0)
+	return &resp, err
+}
+
+// molgenRequest_Calc_Echo holds the arguments of Calc.Echo.
+type molgenRequest_Calc_Echo struct {
+	A0 Fragile // f
+}
+
+// MolgenEncode appends m to e.
+func (m *molgenRequest_Calc_Echo) MolgenEncode(e *runtime.Encoder) {
+	e.Marshal(&m.A0)
+}
+
+// MolgenDecode reads m from d.
+func (m *molgenRequest_Calc_Echo) MolgenDecode(d *runtime.Decoder) {
+	d.Unmarshal(&m.A0)
+}
+
+// molgenResponse_Calc_Echo holds the results of Calc.Echo.
+type molgenResponse_Calc_Echo struct {
+	R0 Fragile
+}
+
+// MolgenEncode appends m to e.
+func (m *molgenResponse_Calc_Echo) MolgenEncode(e *runtime.Encoder) {
+	e.Marshal(&m.R0)
+}
+
+// MolgenDecode reads m from d.
+func (m *molgenResponse_Calc_Echo) MolgenDecode(d *runtime.Decoder) {
+	d.Unmarshal(&m.R0)
 }
 
 // ---------------------------------------------------------------- Relay
