@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"sort"
 	"strings"
 	"syscall"
 	"testing"
@@ -34,6 +35,40 @@ func TestArchitectures(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			runPlacement(t, name, string(want))
 		})
+	}
+}
+
+// crossings says, per placement, which nodes send requests through Kafka to
+// each service: service -> caller nodes. What is not listed stays local.
+// posts -> users is local under mixed and crosses Kafka under all-remote
+// (prefer_local off), though both put the two services on one node.
+var crossings = map[string]map[string][]string{
+	"monolith":      {"users": nil, "posts": nil},
+	"microservices": {"users": {"demo", "gateway", "posts"}, "posts": {"demo", "gateway"}},
+	"mixed":         {"users": {"edge"}, "posts": {"edge"}},
+	"all-remote":    {"users": {"content", "edge"}, "posts": {"edge"}},
+}
+
+// checkCrossings reads every request in the app's request topics and
+// compares the nodes that sent them (the molgen-caller header) with
+// crossings[name].
+func checkCrossings(t *testing.T, name, app string) {
+	t.Helper()
+	for service, want := range crossings[name] {
+		callers := map[string]int{}
+		for _, m := range kafkatest.Records(t, "molgen."+app+".req."+service) {
+			caller, _ := kafkatest.Header(m, "molgen-caller")
+			node, _, _ := strings.Cut(caller, "/")
+			callers[node]++
+		}
+		var got []string
+		for node := range callers {
+			got = append(got, node)
+		}
+		sort.Strings(got)
+		if strings.Join(got, ",") != strings.Join(want, ",") {
+			t.Errorf("placement %s: requests to %s came through Kafka from nodes %v (%v); want from %v", name, service, got, callers, want)
+		}
 	}
 }
 
@@ -118,6 +153,8 @@ func runPlacement(t *testing.T, name, want string) {
 			t.Errorf("GET /users/u404 across processes: %v %v (errors.Is must see users.ErrNotFound)", resp.StatusCode, err)
 		}
 	}
+
+	checkCrossings(t, name, app)
 
 	for _, p := range servers {
 		p.Signal(syscall.SIGTERM)

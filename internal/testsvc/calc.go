@@ -64,7 +64,8 @@ type Calc interface {
 	//
 	//molgen:oneway
 	Hold(ctx context.Context, d time.Duration) error
-	// Echo returns f; Fragile's codec panics on chosen values.
+	// Echo returns f without a leading "reply:"; Fragile's codec panics on
+	// chosen values.
 	Echo(ctx context.Context, f Fragile) (Fragile, error)
 }
 
@@ -97,11 +98,11 @@ func (f *Fragile) UnmarshalBinary(b []byte) error {
 
 // CalcImpl is the Calc implementation; tests use its counters.
 type CalcImpl struct {
-	Counter  atomic.Int64
-	Sleeps   atomic.Int64 // Sleep calls that started
-	Wheres   atomic.Int64 // Where calls that started
-	Slows    atomic.Int64 // Slow calls that started
-	Holds    atomic.Int64 // Hold calls that finished
+	Counter atomic.Int64
+	Sleeps  atomic.Int64 // Sleep calls that started
+	Wheres  atomic.Int64 // Where calls that started
+	Slows   atomic.Int64 // Slow calls that started
+	Holds   atomic.Int64 // Hold calls that finished
 	// Running and MaxRunning count Where calls running now and at most.
 	Running, MaxRunning atomic.Int64
 	Instance            string
@@ -209,8 +210,11 @@ func (c *CalcImpl) Hold(ctx context.Context, d time.Duration) error {
 	return nil
 }
 
-// Echo returns f.
-func (c *CalcImpl) Echo(ctx context.Context, f Fragile) (Fragile, error) { return f, nil }
+// Echo returns f without a leading "reply:", so that a caller can choose a
+// reply whose encoding or decoding panics.
+func (c *CalcImpl) Echo(ctx context.Context, f Fragile) (Fragile, error) {
+	return Fragile{S: strings.TrimPrefix(f.S, "reply:")}, nil
+}
 
 // Panic panics.
 func (c *CalcImpl) Panic(ctx context.Context, msg string) error { panic(msg) }

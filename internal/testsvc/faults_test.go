@@ -33,7 +33,7 @@ func TestExpiredRequestIsNotRun(t *testing.T) {
 		t.Fatalf("call with no server: %v", err)
 	}
 	impl := &CalcImpl{}
-	remoteNode(t, app, serverClient, "server", func(n *runtime.Node) error {
+	server := remoteNode(t, app, serverClient, "server", func(n *runtime.Node) error {
 		if err := RegisterCalc(n, impl); err != nil {
 			return err
 		}
@@ -46,6 +46,18 @@ func TestExpiredRequestIsNotRun(t *testing.T) {
 	}
 	if n := impl.Sleeps.Load(); n != 0 {
 		t.Fatalf("the expired request ran (%d Sleep calls)", n)
+	}
+	// The earlier request (perhaps on another partition, fetched later) is
+	// skipped, and counted.
+	wait := time.Now().Add(10 * time.Second)
+	for server.Stats().ExpiredRequests == 0 && time.Now().Before(wait) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if n := impl.Sleeps.Load(); n != 0 {
+		t.Fatalf("the expired request ran (%d Sleep calls)", n)
+	}
+	if st := server.Stats(); st.ExpiredRequests != 1 || st.Served != 1 {
+		t.Fatalf("server stats %+v: want 1 expired request and 1 served", st)
 	}
 }
 

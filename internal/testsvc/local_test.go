@@ -141,3 +141,41 @@ func TestRegisterTwiceFails(t *testing.T) {
 		t.Fatal("Register(nil) succeeded")
 	}
 }
+
+// TestNodeLifecycleErrors: registering after Start, registering a service
+// that the placement puts on another node, and starting twice all fail with
+// a message that says what went wrong.
+func TestNodeLifecycleErrors(t *testing.T) {
+	n, _ := newMonolith(t) // started
+	if err := RegisterCodec(n, echo{}); err == nil || !strings.Contains(err.Error(), `"codec" registered after the node started`) {
+		t.Errorf("Register after Start: %v", err)
+	}
+	if err := n.Start(context.Background()); err == nil || !strings.Contains(err.Error(), "already started") {
+		t.Errorf("second Start: %v", err)
+	}
+	n.Close()
+	if err := RegisterCodec(n, echo{}); err == nil || !strings.Contains(err.Error(), "closed node") {
+		t.Errorf("Register after Close: %v", err)
+	}
+	if err := n.Start(context.Background()); err == nil {
+		t.Error("Start after Close succeeded")
+	}
+
+	pl, err := runtime.ParsePlacement("p.yaml", []byte("app: x\nnodes:\n  a: [calc]\n  b: [codec, relay]\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := runtime.NewNode(runtime.Options{Placement: pl, Node: "a", Logger: discard})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := RegisterCodec(a, echo{}); err == nil || !strings.Contains(err.Error(), `service "codec" is not placed on node "a" by p.yaml (it is on node b)`) {
+		t.Errorf("Register of a service placed elsewhere: %v", err)
+	}
+	if _, err := runtime.NewNode(runtime.Options{Placement: pl, Node: "c"}); err == nil || !strings.Contains(err.Error(), `node "c" is not in placement p.yaml`) {
+		t.Errorf("NewNode for a node not in the placement: %v", err)
+	}
+	if _, err := runtime.NewNode(runtime.Options{Placement: pl}); err == nil || !strings.Contains(err.Error(), "Options.Node is required") {
+		t.Errorf("NewNode with a placement and no node: %v", err)
+	}
+}

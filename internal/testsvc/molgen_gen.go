@@ -359,7 +359,10 @@ func (x *molgenClient_Calc) Hold(ctx context.Context, a0 time.Duration) (err err
 	return err
 }
 
-// Echo returns f; Fragile's codec panics on chosen values.
+/*
+Echo returns f without a leading "reply:"; Fragile's codec panics on
+chosen values.
+*/
 func (x *molgenClient_Calc) Echo(ctx context.Context, a0 Fragile) (r0 Fragile, err error) {
 	if impl, ok := x.c.Local().(Calc); ok {
 		defer func() {

@@ -56,13 +56,17 @@ func TestKilledServerCallIsServedByAnotherInstance(t *testing.T) {
 		err   error
 	}
 	res := make(chan result, 1)
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	go func() {
 		w, err := c.Where(ctx, 4*time.Second)
 		res <- result{w, err}
 	}()
 	a.WaitLog(t, "method=Where", 30*time.Second) // a has the request
+	// Let a few commit intervals (100ms) pass before b joins the group:
+	// a commit that ignored the running request would have gone through
+	// by then, and b would never see the request.
+	time.Sleep(600 * time.Millisecond)
 	b := startServer(t, dir, "b")
 	a.Kill()
 	a.Wait(t, 10*time.Second)

@@ -16,17 +16,27 @@ import (
 // fresh app name) that hosts the given services.
 func remoteNode(t testing.TB, app, yaml, node string, register func(*runtime.Node) error) *runtime.Node {
 	t.Helper()
+	return remoteNodeWith(t, app, yaml, node, nil, register)
+}
+
+// remoteNodeWith is remoteNode with options changed by opts.
+func remoteNodeWith(t testing.TB, app, yaml, node string, opts func(*runtime.Options), register func(*runtime.Node) error) *runtime.Node {
+	t.Helper()
 	pl, err := runtime.ParsePlacement("test.yaml", []byte(strings.ReplaceAll(yaml, "APP", app)))
 	if err != nil {
 		t.Fatal(err)
 	}
-	n, err := runtime.NewNode(runtime.Options{
+	o := runtime.Options{
 		Placement:      pl,
 		Node:           node,
 		Brokers:        kafkatest.Brokers(t),
 		Logger:         testLogger(t),
 		SessionTimeout: sessionTimeout(),
-	})
+	}
+	if opts != nil {
+		opts(&o)
+	}
+	n, err := runtime.NewNode(o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -92,6 +102,13 @@ func TestRemoteCallsGoThroughKafka(t *testing.T) {
 	var re *runtime.RemoteError
 	if !errors.As(err, &re) {
 		t.Fatalf("Sqrt(-9) did not cross Kafka: %T", err)
+	}
+	// Several arguments and results of one type keep their order.
+	if got, err := c.Concat(ctx, "a", "b", "c"); err != nil || got != "a|b|c" {
+		t.Fatalf("Concat(a, b, c) = %q, %v", got, err)
+	}
+	if before, after, err := c.Split(ctx, "left|right"); err != nil || before != "left" || after != "right" {
+		t.Fatalf("Split(left|right) = %q, %q, %v", before, after, err)
 	}
 	k := fullKinds()
 	got, err := NewCodecClient(n).Kinds(ctx, k)
