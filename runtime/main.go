@@ -122,6 +122,11 @@ func runNode(p NodeProgram, args []string, stderr io.Writer) int {
 		stop()
 		again := make(chan os.Signal, 1)
 		signal.Notify(again, os.Interrupt, syscall.SIGTERM)
+		// Said once a second signal is caught (tests wait for it); not
+		// when ctx ended because runNode returned.
+		if cause := context.Cause(ctx); cause != context.Canceled {
+			log.Info("draining: a second SIGINT or SIGTERM exits at once", "cause", cause)
+		}
 		<-again
 		log.Error("second signal: exiting without draining")
 		os.Exit(1)
