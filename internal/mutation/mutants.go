@@ -1,0 +1,237 @@
+package main
+
+// A mutant replaces one exact piece of text (which must occur once) in one
+// file, and names the tests that must then fail.
+type mutant struct {
+	name  string   // short id, for -run
+	what  string   // the breakage, as a reader would describe it
+	file  string   // relative to the checkout
+	from  string   // exact text, found once
+	to    string   // its replacement
+	pkgs  []string // packages whose tests guard it
+	tests string   // -run pattern within pkgs ("" = all)
+}
+
+const (
+	testsvc  = "./internal/testsvc"
+	rt       = "./runtime"
+	blog     = "./examples/blog"
+	cli      = "./cmd/molgen"
+	generate = "./internal/generate"
+)
+
+var mutants = []mutant{
+	// The server side of a remote call.
+	{
+		name: "server-ignores-deadline",
+		what: "the handler's context has no deadline",
+		file: "runtime/kafka_serve.go",
+		from: "ctx, cancel := context.WithDeadline(context.Background(), deadline)",
+		to:   "ctx, cancel := context.WithCancel(context.Background())",
+		pkgs: []string{testsvc}, tests: "Deadline",
+	},
+	{
+		name: "tracker-commits-running",
+		what: "the offset tracker commits past requests still running",
+		file: "runtime/kafka_serve.go",
+		from: "if session == p.session {\n\t\t\t\tnext = min(next, o)",
+		to:   "if false && session == p.session {\n\t\t\t\tnext = min(next, o)",
+		pkgs: []string{rt, testsvc}, tests: "Tracker|Offset|Killed",
+	},
+	{
+		name: "tracker-no-sessions",
+		what: "a fetch that does not follow the previous one starts no new session",
+		file: "runtime/kafka_serve.go",
+		from: "if offset != p.next {",
+		to:   "if false {",
+		pkgs: []string{rt}, tests: "Tracker|Offset",
+	},
+	{
+		name: "max-concurrent-ignored",
+		what: "Options.MaxConcurrent is ignored",
+		file: "runtime/kafka_serve.go",
+		from: "sem: make(chan struct{}, t.node.opts.MaxConcurrent),",
+		to:   "sem: make(chan struct{}, 1024),",
+		pkgs: []string{testsvc}, tests: "MaxConcurrent",
+	},
+	{
+		name: "expired-not-counted",
+		what: "expired requests are skipped but not counted",
+		file: "runtime/kafka_serve.go",
+		from: "s.t.stats.expired.Add(1)\n",
+		to:   "\n",
+		pkgs: []string{testsvc}, tests: "Expired",
+	},
+	{
+		name: "reply-lookup-creates",
+		what: "looking up a caller's reply topic may auto-create a deleted one (caught on real Kafka only: kfake creates nothing on lookups)",
+		file: "runtime/kafka.go",
+		from: "if err != nil || len(res.Resources) != 1 || res.Resources[0].Error != nil {",
+		to:   "if _ = res; err != nil && false {",
+		pkgs: []string{testsvc}, tests: "MissingTopic",
+	},
+
+	// The caller side.
+	{
+		name: "default-timeout-ignored",
+		what: "Options.DefaultTimeout is ignored",
+		file: "runtime/kafka_call.go",
+		from: "timeout = t.node.opts.DefaultTimeout",
+		to:   "timeout = 30 * time.Second",
+		pkgs: []string{testsvc}, tests: "DefaultTimeout",
+	},
+	{
+		name: "oneway-waits",
+		what: "a oneway call waits for a reply like any other",
+		file: "runtime/kafka_call.go",
+		from: "if m.Oneway {",
+		to:   "if false {",
+		pkgs: []string{testsvc}, tests: "Oneway",
+	},
+	{
+		name: "caller-encode-panic",
+		what: "a panic in the caller's MarshalBinary is not recovered",
+		file: "runtime/kafka_call.go",
+		from: "func encodeRequest(c *Client, m *MethodDesc, req Message, e *Encoder) (err error) {\n\tdefer func() {\n\t\tif r := recover(); r != nil {",
+		to:   "func encodeRequest(c *Client, m *MethodDesc, req Message, e *Encoder) (err error) {\n\tdefer func() {\n\t\tif r := recover(); false && r != nil {",
+		pkgs: []string{testsvc}, tests: "PanicsInUserCodecs",
+	},
+	{
+		name: "other-session-replies",
+		what: "replies of an earlier process with the same reply topic answer calls",
+		file: "runtime/kafka.go",
+		from: "if err != nil || session != t.session {",
+		to:   "if err != nil || session == \"\" {",
+		pkgs: []string{testsvc}, tests: "OtherSession|AnotherSession",
+	},
+	{
+		name: "reply-partitions-unchecked",
+		what: "a reply topic with several partitions is accepted",
+		file: "runtime/kafka.go",
+		from: "len(md.Topics[0].Partitions) != 1 {",
+		to:   "len(md.Topics[0].Partitions) < 1 {",
+		pkgs: []string{testsvc}, tests: "SeveralPartitions",
+	},
+	{
+		name: "reply-topic-kept",
+		what: "a generated instance's reply topic is not deleted on Close",
+		file: "runtime/kafka.go",
+		from: "if t.node.ephemeral {",
+		to:   "if false {",
+		pkgs: []string{testsvc}, tests: "ReplyTopicIsDeleted",
+	},
+	{
+		name: "drain-keeps-writing",
+		what: "writes still retry after the node has drained",
+		file: "runtime/kafka.go",
+		from: "if t.done.Err() != nil {\n\t\t\treturn ErrClosed\n\t\t}\n\t\tt.log.Debug(\"retrying write\"",
+		to:   "t.log.Debug(\"retrying write\"",
+		pkgs: []string{testsvc}, tests: "AbortsWrites",
+	},
+
+	// Routing by placement.
+	{
+		name: "colocated-over-kafka",
+		what: "co-located services are called over Kafka (prefer_local ignored)",
+		file: "runtime/node.go",
+		from: "if n.preferLocal() {\n\t\ts.client.local.Store(h)",
+		to:   "if false {\n\t\ts.client.local.Store(h)",
+		pkgs: []string{blog}, tests: "Architectures",
+	},
+	{
+		name: "all-local",
+		what: "hosted services are called directly even with prefer_local off",
+		file: "runtime/node.go",
+		from: "if n.preferLocal() {\n\t\ts.client.local.Store(h)",
+		to:   "if true {\n\t\ts.client.local.Store(h)",
+		pkgs: []string{blog, testsvc}, tests: "Architectures|ThroughKafka",
+	},
+	{
+		name: "register-after-start",
+		what: "a service may be registered after the node started",
+		file: "runtime/node.go",
+		from: "case nodeStarted:\n\t\treturn fmt.Errorf(",
+		to:   "case -1:\n\t\treturn fmt.Errorf(",
+		pkgs: []string{testsvc}, tests: "Lifecycle",
+	},
+
+	// The wire format and generated code.
+	{
+		name: "floats-big-endian",
+		what: "float64 is big endian both ways (docs/WIRE.md says little)",
+		file: "runtime/codec.go",
+		from: "e.buf = binary.LittleEndian.AppendUint64(e.buf, math.Float64bits(v))",
+		to:   "e.buf = binary.BigEndian.AppendUint64(e.buf, math.Float64bits(v))",
+		pkgs: []string{testsvc}, tests: "Wire",
+	},
+	{
+		name: "decoder-swaps-arguments",
+		what: "a request decoder reads two arguments of one type in swapped order",
+		file: "internal/testsvc/molgen_gen.go",
+		from: "\tm.A0 = d.String()\n\tm.A1 = d.String()\n\tm.A2 = d.String()\n",
+		to:   "\tm.A1 = d.String()\n\tm.A0 = d.String()\n\tm.A2 = d.String()\n",
+		pkgs: []string{testsvc}, tests: "Wire|ThroughKafka|Concat",
+	},
+
+	// The node binary.
+	{
+		name: "mains-not-cancelled",
+		what: "when a main fails, the node's other mains are not cancelled",
+		file: "runtime/main.go",
+		from: "status = 1\n\t\t\t\tmu.Unlock()\n\t\t\t\tcancel()",
+		to:   "status = 1\n\t\t\t\tmu.Unlock()",
+		pkgs: []string{rt}, tests: "RunNode",
+	},
+	{
+		name: "brokers-env-ignored",
+		what: "MOLGEN_KAFKA_BROKERS is ignored",
+		file: "runtime/main.go",
+		from: `fs.String("brokers", os.Getenv("MOLGEN_KAFKA_BROKERS"),`,
+		to:   `fs.String("brokers", "",`,
+		pkgs: []string{rt}, tests: "RunNode",
+	},
+	{
+		name: "second-signal-waits",
+		what: "a second signal while draining does not exit at once",
+		file: "runtime/main.go",
+		from: "os.Exit(1)",
+		to:   "_ = 1",
+		pkgs: []string{rt}, tests: "RunNode",
+	},
+
+	// Local calls.
+	{
+		name: "local-call-allocates",
+		what: "a local call allocates",
+		file: "runtime/node.go",
+		from: "if h := c.local.Load(); h != nil {\n\t\treturn h.impl",
+		to:   "if h := c.local.Load(); h != nil {\n\t\t_ = fmt.Sprint(h.desc.Name)\n\t\treturn h.impl",
+		pkgs: []string{testsvc}, tests: "Alloc",
+	},
+
+	// The tools.
+	{
+		name: "stale-generated-code",
+		what: "a service of the repository changed without re-running molgen generate",
+		file: "internal/testsvc/calc.go",
+		from: "// Add is the benchmark method.",
+		to:   "// Add adds.",
+		pkgs: []string{generate}, tests: "CheckedInGeneratedFilesAreCurrent",
+	},
+	{
+		name: "build-skips-regeneration",
+		what: "molgen build compiles stale generated files as they are",
+		file: "internal/build/build.go",
+		from: "a, pl, err := Analyze(cfg.Load, cfg.Placement, cfg.Log, true)",
+		to:   "a, pl, err := Analyze(cfg.Load, cfg.Placement, cfg.Log, false)",
+		pkgs: []string{cli}, tests: "BuildRegenerates",
+	},
+	{
+		name: "check-ignores-prefer-local",
+		what: "check and graph report a co-located call as local with prefer_local off",
+		file: "internal/app/layout.go",
+		from: "if l.PreferLocal && l.hosts(node, e.To) {",
+		to:   "if l.hosts(node, e.To) {",
+		pkgs: []string{cli}, tests: "",
+	},
+}
