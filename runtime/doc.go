@@ -14,6 +14,6 @@
 //
 // With a placement (LoadPlacement) naming several nodes, Start connects to
 // Kafka, creates the topics it needs and joins the consumer groups of the
-// services hosted here. Binaries built by 'molgen build' run RunNode, which
-// adds flags, signals and draining. The wire format is in docs/WIRE.md.
+// services hosted here. Binaries built by 'molgen build' run package
+// nodemain, which adds flags, signals and draining. The wire format is in docs/WIRE.md.
 package runtime

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/segmentio/kafka-go"
+
+	"github.com/molgen/molgen/runtime/placement"
 )
 
 // Options configure a Node. The zero value is a monolith: every service is
@@ -133,7 +135,7 @@ func NewNode(opts Options) (*Node, error) {
 	}
 	name := opts.Node
 	if name == "" {
-		name = "monolith"
+		name = placement.Monolith
 	}
 	instance := opts.Instance
 	if instance == "" {

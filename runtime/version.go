@@ -1,9 +1,11 @@
 package runtime
 
+import "github.com/molgen/molgen/runtime/apiversion"
+
 // APIVersion is the version of the contract between generated code and this
 // package. Generated files assert it at compile time, so a file made by an
 // incompatible molgen fails to build with a message saying what to do.
-const APIVersion = 1
+const APIVersion = apiversion.Current
 
 // Version is the type of the compile-time version assertion in generated
 // code; its type argument carries the version.

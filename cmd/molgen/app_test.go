@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/molgen/molgen/runtime"
+	"github.com/molgen/molgen/runtime/placement"
 )
 
 // inBlog makes the blog example the working directory.
@@ -88,7 +88,7 @@ func TestInitWritesAValidSkeletonAndDeployFiles(t *testing.T) {
 	if status != 0 {
 		t.Fatalf("init: %d %s", status, stderr)
 	}
-	pl, err := runtime.LoadPlacementFor(file, []string{"posts", "users"}, []string{"demo", "gateway"})
+	pl, err := placement.LoadFor(file, []string{"posts", "users"}, []string{"demo", "gateway"})
 	if err != nil {
 		t.Fatalf("the skeleton does not validate: %v", err)
 	}

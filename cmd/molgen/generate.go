@@ -7,10 +7,10 @@ import (
 	"github.com/molgen/molgen/internal/diag"
 	"github.com/molgen/molgen/internal/generate"
 	"github.com/molgen/molgen/internal/load"
-	"github.com/molgen/molgen/runtime"
+	"github.com/molgen/molgen/runtime/apiversion"
 )
 
-func runtimeAPI() int { return runtime.APIVersion }
+func runtimeAPI() int { return apiversion.Current }
 
 func runGenerate(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("generate", stderr, "[-tags T] [-n] [packages]")

@@ -14,14 +14,14 @@ import (
 	"github.com/molgen/molgen/internal/app"
 	"github.com/molgen/molgen/internal/build"
 	"github.com/molgen/molgen/internal/load"
-	"github.com/molgen/molgen/runtime"
+	"github.com/molgen/molgen/runtime/placement"
 	"github.com/molgen/molgen/templates"
 )
 
 func runInit(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("init", stderr, "[-o placement.yaml] [-placement FILE] [-deploy DIR] [-f] [packages]")
 	out := fs.String("o", "placement.yaml", "write a placement skeleton listing every service and main to `file` (unless -placement is given)")
-	placement := fs.String("placement", "", "an existing placement `file` to write deploy files for")
+	placementFile := fs.String("placement", "", "an existing placement `file` to write deploy files for")
 	deploy := fs.String("deploy", "", "write per-node deploy files (systemd units, compose.yaml) to `directory`")
 	bin := fs.String("bin", "/opt/molgen/bin", "directory the node binaries are installed in, for the deploy files")
 	appName := fs.String("app", "", "app name for a new placement (default: the module's last path element)")
@@ -34,7 +34,7 @@ func runInit(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	file := *placement
+	file := *placementFile
 	if file == "" {
 		file = *out
 		name := *appName
@@ -54,7 +54,7 @@ func runInit(args []string, stdout, stderr io.Writer) error {
 	if *deploy == "" {
 		return nil
 	}
-	pl, err := runtime.LoadPlacementFor(file, a.ServiceNames(), a.MainNames())
+	pl, err := placement.LoadFor(file, a.ServiceNames(), a.MainNames())
 	if err != nil {
 		return err
 	}

@@ -1,12 +1,12 @@
 package app
 
-import "github.com/molgen/molgen/runtime"
+import "github.com/molgen/molgen/runtime/placement"
 
 // Layout is an app placed on nodes. Without a placement it is one node,
 // "monolith", with everything on it.
 type Layout struct {
 	App         *App
-	Placement   *runtime.Placement // nil for the monolith
+	Placement   *placement.Placement // nil for the monolith
 	PreferLocal bool
 	Nodes       []NodeLayout
 }
@@ -27,10 +27,10 @@ type PlacedCall struct {
 }
 
 // NewLayout places a on pl (nil: the monolith).
-func NewLayout(a *App, pl *runtime.Placement) *Layout {
+func NewLayout(a *App, pl *placement.Placement) *Layout {
 	l := &Layout{App: a, Placement: pl, PreferLocal: pl == nil || pl.PreferLocal}
 	if pl == nil {
-		l.Nodes = []NodeLayout{{Name: "monolith", Services: a.ServiceNames(), Mains: a.MainNames()}}
+		l.Nodes = []NodeLayout{{Name: placement.Monolith, Services: a.ServiceNames(), Mains: a.MainNames()}}
 		return l
 	}
 	for _, n := range pl.Nodes {

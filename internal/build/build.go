@@ -19,11 +19,11 @@ import (
 	"github.com/molgen/molgen/internal/generate"
 	"github.com/molgen/molgen/internal/load"
 	"github.com/molgen/molgen/internal/model"
-	"github.com/molgen/molgen/runtime"
+	"github.com/molgen/molgen/runtime/placement"
 )
 
 // MonolithNode is the name of the binary built without a placement.
-const MonolithNode = "monolith"
+const MonolithNode = placement.Monolith
 
 // Config says what to build.
 type Config struct {
@@ -65,7 +65,7 @@ func Build(cfg Config) ([]Binary, error) {
 // Analyze loads the app and loads and validates the placement when one is
 // given. With write it brings stale generated files up to date; without,
 // it reports them to log.
-func Analyze(cfg load.Config, placementFile string, log io.Writer, write bool) (*app.App, *runtime.Placement, error) {
+func Analyze(cfg load.Config, placementFile string, log io.Writer, write bool) (*app.App, *placement.Placement, error) {
 	if len(cfg.Patterns) == 0 {
 		cfg.Patterns = []string{"./..."}
 	}
@@ -98,7 +98,7 @@ func Analyze(cfg load.Config, placementFile string, log io.Writer, write bool) (
 	if placementFile == "" {
 		return a, nil, nil
 	}
-	pl, err := runtime.LoadPlacementFor(placementFile, a.ServiceNames(), a.MainNames())
+	pl, err := placement.LoadFor(placementFile, a.ServiceNames(), a.MainNames())
 	if err != nil {
 		return nil, nil, err
 	}
@@ -128,7 +128,7 @@ func checkImportable(prog *model.Program) error {
 
 // Specs returns the node binaries a placement asks for; without a
 // placement, the monolith.
-func Specs(a *app.App, pl *runtime.Placement, placementFile string) ([]emit.NodeSpec, error) {
+func Specs(a *app.App, pl *placement.Placement, placementFile string) ([]emit.NodeSpec, error) {
 	services, mains := a.ServiceNames(), a.MainNames()
 	if pl == nil {
 		spec := emit.NodeSpec{Node: MonolithNode, Services: services, Mains: mains}
@@ -235,7 +235,11 @@ func compile(cfg Config, a *app.App, specs []emit.NodeSpec) ([]Binary, error) {
 	cmd.Stdout = cfg.Log
 	cmd.Stderr = &stderr
 	if err := cmd.Run(); err != nil {
-		return nil, fmt.Errorf("molgen build: go build failed:\n%s", strings.TrimSpace(stderr.String()))
+		msg := strings.TrimSpace(stderr.String())
+		if strings.Contains(msg, "missing go.sum entry") {
+			msg += "\n(generated code imports github.com/molgen/molgen/runtime: run 'go mod tidy' after 'molgen generate')"
+		}
+		return nil, fmt.Errorf("molgen build: go build failed:\n%s", msg)
 	}
 	for i := range bins {
 		b := &bins[i]

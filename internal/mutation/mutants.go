@@ -177,26 +177,26 @@ var mutants = []mutant{
 	{
 		name: "mains-not-cancelled",
 		what: "when a main fails, the node's other mains are not cancelled",
-		file: "runtime/main.go",
+		file: "runtime/nodemain/nodemain.go",
 		from: "status = 1\n\t\t\t\tmu.Unlock()\n\t\t\t\tcancel()",
 		to:   "status = 1\n\t\t\t\tmu.Unlock()",
-		pkgs: []string{rt}, tests: "RunNode",
+		pkgs: []string{"./runtime/nodemain"}, tests: "RunNode",
 	},
 	{
 		name: "brokers-env-ignored",
 		what: "MOLGEN_KAFKA_BROKERS is ignored",
-		file: "runtime/main.go",
+		file: "runtime/nodemain/nodemain.go",
 		from: `fs.String("brokers", os.Getenv("MOLGEN_KAFKA_BROKERS"),`,
 		to:   `fs.String("brokers", "",`,
-		pkgs: []string{rt}, tests: "RunNode",
+		pkgs: []string{"./runtime/nodemain"}, tests: "RunNode",
 	},
 	{
 		name: "second-signal-waits",
 		what: "a second signal while draining does not exit at once",
-		file: "runtime/main.go",
+		file: "runtime/nodemain/nodemain.go",
 		from: "os.Exit(1)",
 		to:   "_ = 1",
-		pkgs: []string{rt}, tests: "RunNode",
+		pkgs: []string{"./runtime/nodemain"}, tests: "RunNode",
 	},
 
 	// Local calls.

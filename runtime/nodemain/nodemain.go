@@ -1,4 +1,7 @@
-package runtime
+// Package nodemain is the command line of the node binaries that
+// 'molgen build' writes: flags, environment, signals, exit statuses. The
+// library API (runtime.NewNode and friends) knows nothing of it.
+package nodemain
 
 import (
 	"context"
@@ -13,12 +16,15 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/molgen/molgen/runtime"
+	"github.com/molgen/molgen/runtime/placement"
 )
 
-// NodeProgram is what a binary built by 'molgen build' runs: the node's
+// Program is what a binary built by 'molgen build' runs: the node's
 // name, the embedded placement, how to construct the services it hosts,
 // and the mains it runs. Generated node mains fill it in.
-type NodeProgram struct {
+type Program struct {
 	Node          string
 	PlacementFile string // the placement's file name, for messages
 	Placement     string // the placement's YAML; empty for a monolith
@@ -26,26 +32,26 @@ type NodeProgram struct {
 	// placement against.
 	Services, Mains []string
 	// Setup constructs the services hosted on this node and registers them.
-	Setup func(ctx context.Context, n *Node) error
+	Setup func(ctx context.Context, n *runtime.Node) error
 	// Run lists the mains placed on this node.
-	Run []MainFunc
+	Run []Main
 }
 
-// MainFunc is one //molgen:main, with its dependencies bound to clients of n.
-type MainFunc struct {
+// Main is one //molgen:main, with its dependencies bound to clients of n.
+type Main struct {
 	Name string
-	Run  func(ctx context.Context, n *Node) error
+	Run  func(ctx context.Context, n *runtime.Node) error
 }
 
-// RunNode runs a node binary: it parses the command line, builds the node,
+// Run runs a node binary: it parses the command line, builds the node,
 // starts its services, runs its mains and returns the exit status. With no
 // mains it serves until SIGINT or SIGTERM; in every case it drains in-flight
 // calls before exiting.
-func RunNode(p NodeProgram) int {
-	return runNode(p, os.Args[1:], os.Stderr)
+func Run(p Program) int {
+	return run(p, os.Args[1:], os.Stderr)
 }
 
-func runNode(p NodeProgram, args []string, stderr io.Writer) int {
+func run(p Program, args []string, stderr io.Writer) int {
 	fs := flag.NewFlagSet(p.Node, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	brokers := fs.String("brokers", os.Getenv("MOLGEN_KAFKA_BROKERS"), "Kafka bootstrap brokers `host:port,...` (env MOLGEN_KAFKA_BROKERS; default: the placement's kafka.brokers)")
@@ -76,9 +82,9 @@ func runNode(p NodeProgram, args []string, stderr io.Writer) int {
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lvl}))
 	slog.SetDefault(log) // services and mains that log with slog share the node's handler
 
-	opts := Options{Logger: log, Instance: *instance, SessionTimeout: *session, ConnectTimeout: *connect}
+	opts := runtime.Options{Logger: log, Instance: *instance, SessionTimeout: *session, ConnectTimeout: *connect}
 	if p.Placement != "" {
-		pl, err := CheckPlacement(p.PlacementFile, []byte(p.Placement), p.Services, p.Mains)
+		pl, err := placement.Check(p.PlacementFile, []byte(p.Placement), p.Services, p.Mains)
 		if err != nil {
 			fmt.Fprintln(stderr, err)
 			return 1
@@ -109,7 +115,7 @@ func runNode(p NodeProgram, args []string, stderr io.Writer) int {
 		}
 	}
 
-	n, err := NewNode(opts)
+	n, err := runtime.NewNode(opts)
 	if err != nil {
 		log.Error("creating node", "err", err)
 		return 1
@@ -123,7 +129,7 @@ func runNode(p NodeProgram, args []string, stderr io.Writer) int {
 		again := make(chan os.Signal, 1)
 		signal.Notify(again, os.Interrupt, syscall.SIGTERM)
 		// Said once a second signal is caught (tests wait for it); not
-		// when ctx ended because runNode returned.
+		// when ctx ended because run returned.
 		if cause := context.Cause(ctx); cause != context.Canceled {
 			log.Info("draining: a second SIGINT or SIGTERM exits at once", "cause", cause)
 		}
@@ -160,7 +166,7 @@ func runNode(p NodeProgram, args []string, stderr io.Writer) int {
 
 // runMains runs mains concurrently. When one fails the others are
 // cancelled; an error caused by a shutdown signal is not a failure.
-func runMains(ctx context.Context, log *slog.Logger, n *Node, mains []MainFunc) int {
+func runMains(ctx context.Context, log *slog.Logger, n *runtime.Node, mains []Main) int {
 	signalled := ctx
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -193,7 +199,7 @@ func runMains(ctx context.Context, log *slog.Logger, n *Node, mains []MainFunc) 
 }
 
 // runMain runs one main, turning a panic into an error.
-func runMain(ctx context.Context, n *Node, m MainFunc) (err error) {
+func runMain(ctx context.Context, n *runtime.Node, m Main) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("main %s panicked: %v", m.Name, r)
@@ -202,7 +208,7 @@ func runMain(ctx context.Context, n *Node, m MainFunc) (err error) {
 	return m.Run(ctx, n)
 }
 
-func mainNames(ms []MainFunc) string {
+func mainNames(ms []Main) string {
 	if len(ms) == 0 {
 		return "none"
 	}

@@ -1,4 +1,4 @@
-package runtime
+package placement
 
 import (
 	"strings"
@@ -6,7 +6,7 @@ import (
 )
 
 func TestParsePlacement(t *testing.T) {
-	p, err := ParsePlacement("p.yaml", []byte(`
+	p, err := Parse("p.yaml", []byte(`
 app: bank
 prefer_local: false
 kafka:
@@ -40,7 +40,7 @@ nodes:
 }
 
 func TestPlacementDefaults(t *testing.T) {
-	p, err := ParsePlacement("p.yaml", []byte("app: a\nnodes:\n  n: [x]\n"))
+	p, err := Parse("p.yaml", []byte("app: a\nnodes:\n  n: [x]\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,7 +66,7 @@ nodes:
   a: ["*"]
   b: ["*", "Bad Name", acounts]
 `
-	_, err := CheckPlacement("p.yaml", []byte(src), []string{"accounts", "ledger", "orphan"}, []string{"teller"})
+	_, err := Check("p.yaml", []byte(src), []string{"accounts", "ledger", "orphan"}, []string{"teller"})
 	if err == nil {
 		t.Fatal("no error")
 	}
@@ -97,13 +97,13 @@ nodes:
 }
 
 func TestPlacementMustPlaceEverything(t *testing.T) {
-	_, err := CheckPlacement("p.yaml", []byte("app: a\nnodes:\n  n: [users]\n"), []string{"users", "posts"}, []string{"gateway"})
+	_, err := Check("p.yaml", []byte("app: a\nnodes:\n  n: [users]\n"), []string{"users", "posts"}, []string{"gateway"})
 	if err == nil || !strings.Contains(err.Error(), `service "posts" is not placed on any node`) || !strings.Contains(err.Error(), `main "gateway" is not placed`) {
 		t.Fatalf("err = %v", err)
 	}
 	for _, src := range []string{"", "nodes: {}\napp: a", "app: a", "[1, 2]", "app: a\nnodes: [x]", "app: [\n"} {
-		if _, err := ParsePlacement("p.yaml", []byte(src)); err == nil || !strings.HasPrefix(err.Error(), "p.yaml:") {
-			t.Errorf("ParsePlacement(%q) = %v; want an error citing the file", src, err)
+		if _, err := Parse("p.yaml", []byte(src)); err == nil || !strings.HasPrefix(err.Error(), "p.yaml:") {
+			t.Errorf("Parse(%q) = %v; want an error citing the file", src, err)
 		}
 	}
 }

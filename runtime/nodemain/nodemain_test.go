@@ -1,9 +1,10 @@
-package runtime
+package nodemain
 
 import (
 	"bytes"
 	"context"
 	"errors"
+	"github.com/molgen/molgen/runtime"
 	"log"
 	"log/slog"
 	"os"
@@ -38,7 +39,7 @@ func (w *lockedBuffer) String() string {
 // runNodeInTest runs runNode in this process and returns its exit status
 // and what it wrote to stderr. It restores the default loggers runNode
 // replaces.
-func runNodeInTest(t *testing.T, p NodeProgram, args ...string) (int, string) {
+func runNodeInTest(t *testing.T, p Program, args ...string) (int, string) {
 	t.Helper()
 	old := slog.Default()
 	defer func() {
@@ -47,13 +48,13 @@ func runNodeInTest(t *testing.T, p NodeProgram, args ...string) (int, string) {
 		log.SetFlags(log.LstdFlags)
 	}()
 	var stderr lockedBuffer
-	status := runNode(p, args, &stderr)
+	status := run(p, args, &stderr)
 	return status, stderr.String()
 }
 
 // testProgram is a monolith node (no Kafka) running mains.
-func testProgram(mains ...MainFunc) NodeProgram {
-	p := NodeProgram{Node: "test", Setup: func(context.Context, *Node) error { return nil }, Run: mains}
+func testProgram(mains ...Main) Program {
+	p := Program{Node: "test", Setup: func(context.Context, *runtime.Node) error { return nil }, Run: mains}
 	for _, m := range mains {
 		p.Mains = append(p.Mains, m.Name)
 	}
@@ -68,11 +69,11 @@ func TestRunNodeFailingMainCancelsOthers(t *testing.T) {
 	sawDone := make(chan struct{})
 	var early error
 	status, out := runNodeInTest(t, testProgram(
-		MainFunc{Name: "failing", Run: func(ctx context.Context, n *Node) error {
+		Main{Name: "failing", Run: func(ctx context.Context, n *runtime.Node) error {
 			<-waiting
 			return errors.New("boom")
 		}},
-		MainFunc{Name: "waiter", Run: func(ctx context.Context, n *Node) error {
+		Main{Name: "waiter", Run: func(ctx context.Context, n *runtime.Node) error {
 			early = ctx.Err()
 			close(waiting)
 			select {
@@ -105,8 +106,8 @@ func TestRunNodeFailingMainCancelsOthers(t *testing.T) {
 func TestRunNodeMainsSucceed(t *testing.T) {
 	var mu sync.Mutex
 	ran := map[string]bool{}
-	main := func(name string) MainFunc {
-		return MainFunc{Name: name, Run: func(ctx context.Context, n *Node) error {
+	main := func(name string) Main {
+		return Main{Name: name, Run: func(ctx context.Context, n *runtime.Node) error {
 			mu.Lock()
 			ran[name] = true
 			mu.Unlock()
@@ -131,8 +132,8 @@ func TestRunNodeMainsSucceed(t *testing.T) {
 func TestRunNodeMainsFlag(t *testing.T) {
 	var mu sync.Mutex
 	var ran []string
-	main := func(name string) MainFunc {
-		return MainFunc{Name: name, Run: func(ctx context.Context, n *Node) error {
+	main := func(name string) Main {
+		return Main{Name: name, Run: func(ctx context.Context, n *runtime.Node) error {
 			mu.Lock()
 			ran = append(ran, name)
 			mu.Unlock()
@@ -176,7 +177,7 @@ func TestRunNodeFlags(t *testing.T) {
 	for _, c := range cases {
 		t.Run(strings.Join(c.args, " "), func(t *testing.T) {
 			ran := false
-			p := testProgram(MainFunc{Name: "m", Run: func(ctx context.Context, n *Node) error { ran = true; return nil }})
+			p := testProgram(Main{Name: "m", Run: func(ctx context.Context, n *runtime.Node) error { ran = true; return nil }})
 			status, out := runNodeInTest(t, p, c.args...)
 			if status != c.status {
 				t.Errorf("status = %d, want %d\n%s", status, c.status, out)
@@ -203,11 +204,11 @@ nodes:
 // message saying so. Nothing listens on 127.0.0.1:1 or :2, so the node
 // fails to start (status 1) naming the address it tried.
 func TestRunNodeBrokers(t *testing.T) {
-	p := NodeProgram{
+	p := Program{
 		Node: "a", PlacementFile: "p.yaml", Placement: twoNodes,
 		Services: []string{"svc"}, Mains: []string{"m"},
-		Setup: func(context.Context, *Node) error { return nil },
-		Run:   []MainFunc{{Name: "m", Run: func(ctx context.Context, n *Node) error { return nil }}},
+		Setup: func(context.Context, *runtime.Node) error { return nil },
+		Run:   []Main{{Name: "m", Run: func(ctx context.Context, n *runtime.Node) error { return nil }}},
 	}
 	cases := []struct {
 		name, env string
@@ -241,7 +242,7 @@ const childEnv = "MOLGEN_RUNTIME_TEST_NODE"
 
 // actAsNode makes this test process the node named by childEnv, when set:
 // it runs the node and exits with its status.
-func actAsNode(programs map[string]NodeProgram) {
+func actAsNode(programs map[string]Program) {
 	name := os.Getenv(childEnv)
 	if name == "" {
 		return
@@ -251,7 +252,7 @@ func actAsNode(programs map[string]NodeProgram) {
 		os.Stderr.WriteString("no test node " + name + "\n")
 		os.Exit(3)
 	}
-	os.Exit(runNode(p, nil, os.Stderr))
+	os.Exit(run(p, nil, os.Stderr))
 }
 
 // startNode runs the calling test again in a child process, as the node
@@ -265,9 +266,9 @@ func startNode(t *testing.T, name string) *proctest.Proc {
 // until SIGTERM, then drains and exits 0; and a node whose mains return
 // context.Canceled because of the signal also exits 0.
 func TestRunNodeServesUntilSignal(t *testing.T) {
-	actAsNode(map[string]NodeProgram{
+	actAsNode(map[string]Program{
 		"serve": testProgram(),
-		"stoppable": testProgram(MainFunc{Name: "loop", Run: func(ctx context.Context, n *Node) error {
+		"stoppable": testProgram(Main{Name: "loop", Run: func(ctx context.Context, n *runtime.Node) error {
 			<-ctx.Done()
 			return ctx.Err()
 		}}),
@@ -298,8 +299,8 @@ func TestRunNodeServesUntilSignal(t *testing.T) {
 // does not end: a second SIGTERM while the first one's drain waits for a
 // main that ignores its context exits at once, with status 1.
 func TestRunNodeSecondSignalExitsAtOnce(t *testing.T) {
-	actAsNode(map[string]NodeProgram{
-		"stuck": testProgram(MainFunc{Name: "stuck", Run: func(ctx context.Context, n *Node) error {
+	actAsNode(map[string]Program{
+		"stuck": testProgram(Main{Name: "stuck", Run: func(ctx context.Context, n *runtime.Node) error {
 			<-ctx.Done()
 			time.Sleep(30 * time.Second) // ignores the drain
 			return nil
@@ -329,12 +330,12 @@ func TestRunNodeSecondSignalExitsAtOnce(t *testing.T) {
 // with the runtime's crash status 2), logs the panic, and cancels its
 // other mains.
 func TestRunNodeMainPanics(t *testing.T) {
-	actAsNode(map[string]NodeProgram{
+	actAsNode(map[string]Program{
 		"panicky": testProgram(
-			MainFunc{Name: "panicky", Run: func(ctx context.Context, n *Node) error {
+			Main{Name: "panicky", Run: func(ctx context.Context, n *runtime.Node) error {
 				panic("kaboom-42")
 			}},
-			MainFunc{Name: "waiter", Run: func(ctx context.Context, n *Node) error {
+			Main{Name: "waiter", Run: func(ctx context.Context, n *runtime.Node) error {
 				select {
 				case <-ctx.Done():
 					n.Logger().Info("waiter cancelled")

@@ -1,0 +1,21 @@
+package main
+
+import (
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+// TestGeneratorDoesNotLinkKafka: the molgen command reads code and writes
+// code; the Kafka client belongs to the runtime alone.
+func TestGeneratorDoesNotLinkKafka(t *testing.T) {
+	out, err := exec.Command("go", "list", "-deps", ".").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go list -deps: %v\n%s", err, out)
+	}
+	for _, dep := range strings.Fields(string(out)) {
+		if strings.HasPrefix(dep, "github.com/segmentio/kafka-go") || dep == "github.com/molgen/molgen/runtime" {
+			t.Errorf("cmd/molgen links %s", dep)
+		}
+	}
+}
