@@ -22,9 +22,6 @@ import (
 	"github.com/molgen/molgen/runtime/placement"
 )
 
-// MonolithNode is the name of the binary built without a placement.
-const MonolithNode = placement.Monolith
-
 // Config says what to build.
 type Config struct {
 	Load      load.Config // package patterns default to "./..."
@@ -131,7 +128,7 @@ func checkImportable(prog *model.Program) error {
 func Specs(a *app.App, pl *placement.Placement, placementFile string) ([]emit.NodeSpec, error) {
 	services, mains := a.ServiceNames(), a.MainNames()
 	if pl == nil {
-		spec := emit.NodeSpec{Node: MonolithNode, Services: services, Mains: mains}
+		spec := emit.NodeSpec{Node: placement.Monolith, Services: services, Mains: mains}
 		for _, s := range services {
 			spec.Constructors = append(spec.Constructors, a.Constructors[s])
 		}

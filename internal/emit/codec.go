@@ -257,7 +257,7 @@ func (c *codec) encAt(t *model.Type, v, addr *jen.Statement, depth int, named bo
 		return []jen.Code{e().Dot("Marshal").Call(addr)}
 	case model.Named:
 		if hasFunc(t) {
-			return []jen.Code{jen.Id("molgenEnc_"+c.names[t]).Call(e(), addr)}
+			return []jen.Code{jen.Id(encFunc(c.names[t])).Call(e(), addr)}
 		}
 		return c.encAt(t.Underlying, v, addr, depth, true)
 	case model.Pointer:
@@ -366,7 +366,7 @@ func (c *codec) decAt(t *model.Type, v, addr *jen.Statement, depth int, conv jen
 		return []jen.Code{d().Dot("Unmarshal").Call(addr)}
 	case model.Named:
 		if hasFunc(t) {
-			return []jen.Code{jen.Id("molgenDec_"+c.names[t]).Call(d(), addr)}
+			return []jen.Code{jen.Id(decFunc(c.names[t])).Call(d(), addr)}
 		}
 		return c.decAt(t.Underlying, v, addr, depth, typeExpr(t))
 	case model.Pointer:
@@ -451,11 +451,11 @@ func (c *codec) funcs(f *jen.File) {
 			encBody = guard(e, encBody)
 			decBody = guard(d, decBody)
 		}
-		f.Func().Id("molgenEnc_"+name).Params(
+		f.Func().Id(encFunc(name)).Params(
 			jen.Id(e).Op("*").Qual(runtimePath, "Encoder"), jen.Id(v).Op("*").Add(typ),
 		).Block(encBody...)
 		f.Line()
-		f.Func().Id("molgenDec_"+name).Params(
+		f.Func().Id(decFunc(name)).Params(
 			jen.Id(d).Op("*").Qual(runtimePath, "Decoder"), jen.Id(v).Op("*").Add(typ),
 		).Block(decBody...)
 		f.Line()

@@ -58,7 +58,7 @@ func NodeMain(spec NodeSpec) ([]byte, error) {
 	for _, m := range spec.Run {
 		args := []jen.Code{jen.Id("ctx")}
 		for _, d := range m.Deps {
-			args = append(args, jen.Qual(d.Pkg, "New"+d.Iface+"Client").Call(jen.Id("n")))
+			args = append(args, jen.Qual(d.Pkg, d.NewClientFunc()).Call(jen.Id("n")))
 		}
 		runs = append(runs, jen.Values(
 			field("Name", jen.Lit(m.Name)),
@@ -88,7 +88,7 @@ func NodeMain(spec NodeSpec) ([]byte, error) {
 			args = append(args, jen.Id("ctx"))
 		}
 		for _, d := range c.Deps {
-			args = append(args, jen.Qual(d.Pkg, "New"+d.Iface+"Client").Call(jen.Id("n")))
+			args = append(args, jen.Qual(d.Pkg, d.NewClientFunc()).Call(jen.Id("n")))
 		}
 		call := jen.Qual(c.Pkg, c.Func).Call(args...)
 		if c.HasErr {
@@ -102,7 +102,7 @@ func NodeMain(spec NodeSpec) ([]byte, error) {
 			body = append(body, jen.Id(v).Op(":=").Add(call))
 		}
 		body = append(body, jen.If(
-			jen.Err().Op(":=").Qual(c.Service.Pkg, "Register"+c.Service.Iface).Call(jen.Id("n"), jen.Id(v)),
+			jen.Err().Op(":=").Qual(c.Service.Pkg, c.Service.RegisterFunc()).Call(jen.Id("n"), jen.Id(v)),
 			jen.Err().Op("!=").Nil(),
 		).Block(jen.Return(jen.Err())))
 	}

@@ -87,7 +87,7 @@ func newScope(f *jen.File, pkg *model.Package) *scope {
 			name = path.Base(p)
 		}
 		if declared[name] || used[name] {
-			base := "molgen_" + name
+			base := model.ReservedPrefix + "_" + name
 			name = base
 			for i := 2; used[name]; i++ {
 				name = base + strconv.Itoa(i)
@@ -107,7 +107,7 @@ func newScope(f *jen.File, pkg *model.Package) *scope {
 // something of that name.
 func (s *scope) id(name string) string {
 	if s.taken[name] {
-		return "molgen" + strings.ToUpper(name[:1]) + name[1:]
+		return model.ReservedPrefix + strings.ToUpper(name[:1]) + name[1:]
 	}
 	return name
 }

@@ -11,54 +11,6 @@ func rt(name string) *jen.Statement { return jen.Qual(runtimePath, name) }
 
 func ctxType() *jen.Statement { return jen.Qual("context", "Context") }
 
-// names of one service's generated identifiers.
-type svcNames struct {
-	desc, client, newClient, register string
-}
-
-// Generated identifiers start with a prefix per kind (molgenDesc_,
-// molgenClient_, molgenHandle_, molgenRequest_, molgenResponse_, molgenEnc_,
-// molgenDec_), so that names of different kinds never collide.
-func namesOf(s *model.Service) svcNames {
-	return svcNames{
-		desc:      "molgenDesc_" + s.Iface,
-		client:    "molgenClient_" + s.Iface,
-		newClient: "New" + s.Iface + "Client",
-		register:  "Register" + s.Iface,
-	}
-}
-
-func requestType(s *model.Service, m *model.Method) string {
-	return "molgenRequest_" + s.Iface + "_" + m.Name
-}
-
-func responseType(s *model.Service, m *model.Method) string {
-	return "molgenResponse_" + s.Iface + "_" + m.Name
-}
-
-func handlerName(s *model.Service, m *model.Method) string {
-	return "molgenHandle_" + s.Iface + "_" + m.Name
-}
-
-// checkNames reports generated names that two declarations would share
-// (possible only with underscores in names, e.g. A_B.C and A.B_C).
-func checkNames(pkg *model.Package) error {
-	seen := map[string]string{}
-	for _, s := range pkg.Services {
-		names := []string{namesOf(s).desc, namesOf(s).client, namesOf(s).newClient, namesOf(s).register}
-		for _, m := range s.Methods {
-			names = append(names, requestType(s, m), responseType(s, m), handlerName(s, m))
-		}
-		for _, n := range names {
-			if prev, dup := seen[n]; dup {
-				return fmt.Errorf("%s: services %s and %s would both generate %s: rename one of them (or a method)", s.Pos, prev, s.Iface, n)
-			}
-			seen[n] = s.Iface
-		}
-	}
-	return nil
-}
-
 // service emits everything for one service: its descriptor, client,
 // server shim, request/response types and compile-time checks.
 func service(f *jen.File, c *codec, s *model.Service) {

@@ -49,7 +49,7 @@ func Emit(prog *model.Program) ([]Result, error) {
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, Result{Path: filepath.Join(pkg.Dir, load.GeneratedFile), Content: src, Pkg: pkg})
+		out = append(out, Result{Path: filepath.Join(pkg.Dir, model.GeneratedFile), Content: src, Pkg: pkg})
 	}
 	for _, stale := range prog.Stale {
 		out = append(out, Result{Path: stale, Remove: true})

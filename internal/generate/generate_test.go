@@ -17,6 +17,7 @@ import (
 	"github.com/molgen/molgen/internal/diag"
 	"github.com/molgen/molgen/internal/generate"
 	"github.com/molgen/molgen/internal/load"
+	"github.com/molgen/molgen/internal/model"
 	"github.com/molgen/molgen/internal/testmod"
 )
 
@@ -105,7 +106,7 @@ func checkErrors(t *testing.T, mod, wantFile string, results []generate.Result, 
 	}
 	// Nothing was written.
 	filepath.WalkDir(mod, func(path string, d fs.DirEntry, err error) error {
-		if d != nil && d.Name() == load.GeneratedFile {
+		if d != nil && d.Name() == model.GeneratedFile {
 			t.Errorf("a failed run wrote %s", path)
 		}
 		return nil

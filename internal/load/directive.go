@@ -13,6 +13,7 @@ import (
 
 	"github.com/molgen/molgen/internal/diag"
 	"github.com/molgen/molgen/internal/suggest"
+	"github.com/molgen/molgen/runtime/placement"
 )
 
 // directive is one //molgen:NAME [args] line.
@@ -73,8 +74,12 @@ func scanFile(fset *token.FileSet, f *ast.File, errs *diag.List) map[*ast.Commen
 	return out
 }
 
-// nameRE is the form of service and main names.
-var nameRE = regexp.MustCompile(`^[a-z][a-z0-9_-]*$`)
+// nameRE is the form of service and main names, as placement files check
+// them; nameForm is that form as messages show it.
+var (
+	nameRE   = regexp.MustCompile(placement.NamePattern)
+	nameForm = strings.TrimSuffix(strings.TrimPrefix(placement.NamePattern, "^"), "$")
+)
 
 // parseNameArg reads the optional "name=N" argument of service and main.
 func parseNameArg(fset *token.FileSet, d directive, errs *diag.List) (string, bool) {
@@ -93,7 +98,7 @@ func parseNameArg(fset *token.FileSet, d directive, errs *diag.List) (string, bo
 			continue
 		}
 		if !nameRE.MatchString(v) {
-			errs.Add(position(fset, d.Pos), "//molgen:%s: invalid name %q: names match [a-z][a-z0-9_-]*", d.Name, v)
+			errs.Add(position(fset, d.Pos), "//molgen:%s: invalid name %q: names match %s", d.Name, v, nameForm)
 			ok = false
 			continue
 		}
