@@ -174,7 +174,25 @@ func parseMethodDirectives(fset *token.FileSet, ds []directive, errs *diag.List)
 	return o
 }
 
-func position(fset *token.FileSet, pos token.Pos) diag.Pos {
-	p := fset.Position(pos)
-	return diag.Pos{File: p.Filename, Line: p.Line, Col: p.Column}
+// typeDoc is a type declaration's doc comment: the spec's, or that of its
+// declaration when it declares only this type.
+func typeDoc(gd *ast.GenDecl, ts *ast.TypeSpec) *ast.CommentGroup {
+	if ts.Doc == nil && len(gd.Specs) == 1 {
+		return gd.Doc
+	}
+	return ts.Doc
+}
+
+// docText returns a doc comment's text without molgen directives.
+func docText(g *ast.CommentGroup) string {
+	if g == nil {
+		return ""
+	}
+	var lines []string
+	for _, line := range strings.Split(g.Text(), "\n") {
+		if !strings.HasPrefix(line, "molgen:") {
+			lines = append(lines, line)
+		}
+	}
+	return strings.TrimSpace(strings.Join(lines, "\n"))
 }
