@@ -6,7 +6,6 @@ import (
 	"strings"
 
 	"github.com/molgen/molgen/internal/app"
-	"github.com/molgen/molgen/internal/build"
 	"github.com/molgen/molgen/internal/load"
 )
 
@@ -20,7 +19,7 @@ func runCheck(args []string, stdout, stderr io.Writer) error {
 	if *placement == "" {
 		return &usageError{"-placement FILE is required"}
 	}
-	a, pl, err := build.Analyze(load.Config{Patterns: fs.Args(), Tags: *tags}, *placement, stderr, false)
+	a, pl, err := app.Analyze(load.Config{Patterns: fs.Args(), Tags: *tags}, *placement, stderr)
 	if err != nil {
 		return err
 	}

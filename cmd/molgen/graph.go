@@ -5,7 +5,6 @@ import (
 	"io"
 
 	"github.com/molgen/molgen/internal/app"
-	"github.com/molgen/molgen/internal/build"
 	"github.com/molgen/molgen/internal/graph"
 	"github.com/molgen/molgen/internal/load"
 )
@@ -21,7 +20,7 @@ func runGraph(args []string, stdout, stderr io.Writer) error {
 	if *format != "mermaid" && *format != "dot" {
 		return &usageError{fmt.Sprintf("-format %q: want mermaid or dot", *format)}
 	}
-	a, pl, err := build.Analyze(load.Config{Patterns: fs.Args(), Tags: *tags}, *placement, stderr, false)
+	a, pl, err := app.Analyze(load.Config{Patterns: fs.Args(), Tags: *tags}, *placement, stderr)
 	if err != nil {
 		return err
 	}

@@ -12,7 +12,6 @@ import (
 	"strings"
 
 	"github.com/molgen/molgen/internal/app"
-	"github.com/molgen/molgen/internal/build"
 	"github.com/molgen/molgen/internal/load"
 	"github.com/molgen/molgen/runtime/placement"
 	"github.com/molgen/molgen/templates"
@@ -30,7 +29,7 @@ func runInit(args []string, stdout, stderr io.Writer) error {
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	a, _, err := build.Analyze(load.Config{Patterns: fs.Args(), Tags: *tags}, "", stderr, false)
+	a, _, err := app.Analyze(load.Config{Patterns: fs.Args(), Tags: *tags}, "", stderr)
 	if err != nil {
 		return err
 	}

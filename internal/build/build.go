@@ -48,7 +48,11 @@ func Build(cfg Config) ([]Binary, error) {
 	if cfg.Out == "" {
 		return nil, fmt.Errorf("molgen build: -o DIR is required")
 	}
-	a, pl, err := Analyze(cfg.Load, cfg.Placement, cfg.Log, true)
+	prog, err := regenerate(cfg.Load, cfg.Log)
+	if err != nil {
+		return nil, err
+	}
+	a, pl, err := app.Place(prog, cfg.Placement)
 	if err != nil {
 		return nil, err
 	}
@@ -59,68 +63,23 @@ func Build(cfg Config) ([]Binary, error) {
 	return compile(cfg, a, specs)
 }
 
-// Analyze loads the app and loads and validates the placement when one is
-// given. With write it brings stale generated files up to date; without,
-// it reports them to log.
-func Analyze(cfg load.Config, placementFile string, log io.Writer, write bool) (*app.App, *placement.Placement, error) {
-	if len(cfg.Patterns) == 0 {
-		cfg.Patterns = []string{"./..."}
-	}
+// regenerate loads the packages cfg names and brings their generated
+// files up to date, so that the binaries are built from the code as it is.
+func regenerate(cfg load.Config, log io.Writer) (*model.Program, error) {
 	results, prog, err := generate.Generate(cfg)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	for _, r := range results {
-		if !write {
-			if r.Stale() && log != nil {
-				fmt.Fprintf(log, "molgen: note: %s is out of date (run molgen generate)\n", diag.Rel(r.Path))
-			}
-			continue
-		}
 		changed, err := r.Commit()
 		if err != nil {
-			return nil, nil, err
+			return nil, err
 		}
-		if changed && log != nil {
+		if changed {
 			fmt.Fprintf(log, "molgen: updated %s\n", diag.Rel(r.Path))
 		}
 	}
-	a, err := app.New(prog)
-	if err != nil {
-		return nil, nil, err
-	}
-	if err := checkImportable(prog); err != nil {
-		return nil, nil, err
-	}
-	if placementFile == "" {
-		return a, nil, nil
-	}
-	pl, err := placement.LoadFor(placementFile, a.ServiceNames(), a.MainNames())
-	if err != nil {
-		return nil, nil, err
-	}
-	return a, pl, nil
-}
-
-// checkImportable rejects declarations in package main, which generated
-// node mains cannot import.
-func checkImportable(prog *model.Program) error {
-	var errs diag.List
-	for _, p := range prog.Packages {
-		if p.Name != "main" {
-			continue
-		}
-		for _, s := range p.Services {
-			errs.Add(s.Pos, "service %s is declared in package main, which node binaries cannot import; move it to its own package", s.Name)
-		}
-		for _, c := range p.Constructors {
-			errs.Add(c.Pos, "constructor %s is declared in package main, which node binaries cannot import; move it to its own package", c.Func)
-		}
-		for _, m := range p.Mains {
-			errs.Add(m.Pos, "main %s is declared in package main, which node binaries cannot import; move it to its own package", m.Func)
-		}
-	}
-	return errs.Err()
+	return prog, nil
 }
 
 // Specs returns the node binaries a placement asks for; without a
