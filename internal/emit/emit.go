@@ -7,7 +7,6 @@ import (
 	"bytes"
 	"fmt"
 	"sort"
-	"time"
 
 	"github.com/dave/jennifer/jen"
 	"github.com/molgen/molgen/internal/model"
@@ -120,28 +119,6 @@ func errorRegistry(f *jen.File, pkg *model.Package) {
 		jen.Qual(runtimePath, "RegisterErrors").Call(jen.Lit(pkg.Path), jen.Map(jen.String()).Error().Add(multi(entries...))),
 	)
 	f.Line()
-}
-
-// multi is a composite literal body with one item per line.
-func multi(items ...jen.Code) *jen.Statement {
-	return jen.Custom(jen.Options{Open: "{", Close: "}", Separator: ",", Multi: true}, items...)
-}
-
-// field is "name: value" in a composite literal.
-func field(name string, value jen.Code) *jen.Statement { return jen.Id(name).Op(":").Add(value) }
-
-// durationExpr writes d as a readable constant expression.
-func durationExpr(d time.Duration) jen.Code {
-	units := []struct {
-		unit time.Duration
-		name string
-	}{{time.Hour, "Hour"}, {time.Minute, "Minute"}, {time.Second, "Second"}, {time.Millisecond, "Millisecond"}, {time.Microsecond, "Microsecond"}}
-	for _, u := range units {
-		if d%u.unit == 0 {
-			return jen.Lit(int(d/u.unit)).Op("*").Qual("time", u.name)
-		}
-	}
-	return jen.Qual("time", "Duration").Parens(jen.Lit(int(d)))
 }
 
 // funcChecks asserts the signatures of constructors and mains, so that a

@@ -72,8 +72,8 @@ func NodeMain(spec NodeSpec) ([]byte, error) {
 			field("Node", jen.Lit(spec.Node)),
 			field("PlacementFile", jen.Lit(spec.PlacementFile)),
 			field("Placement", placement),
-			field("Services", strings_(spec.Services)),
-			field("Mains", strings_(spec.Mains)),
+			field("Services", stringSlice(spec.Services)),
+			field("Mains", stringSlice(spec.Mains)),
 			field("Setup", jen.Id("setup")),
 			field("Run", jen.Index().Qual(nodemainPath, "Main").Add(multi(runs...))),
 		)))),
@@ -116,12 +116,4 @@ func NodeMain(spec NodeSpec) ([]byte, error) {
 		return nil, fmt.Errorf("rendering the main of node %s: %w", spec.Node, err)
 	}
 	return buf.Bytes(), nil
-}
-
-func strings_(ss []string) jen.Code {
-	items := make([]jen.Code, len(ss))
-	for i, s := range ss {
-		items[i] = jen.Lit(s)
-	}
-	return jen.Index().String().Values(items...)
 }

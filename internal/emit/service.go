@@ -7,10 +7,6 @@ import (
 	"github.com/molgen/molgen/internal/model"
 )
 
-func rt(name string) *jen.Statement { return jen.Qual(runtimePath, name) }
-
-func ctxType() *jen.Statement { return jen.Qual("context", "Context") }
-
 // service emits everything for one service: its descriptor, client,
 // server shim, request/response types and compile-time checks.
 func service(f *jen.File, c *codec, s *model.Service) {
