@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"sort"
 	"sync"
+
+	"github.com/molgen/molgen/runtime/internal/transport"
 )
 
 var (
@@ -14,15 +16,15 @@ var (
 	ErrPanic = errors.New("molgen: service panicked")
 	// ErrBadRequest is matched by the error a caller gets when the server
 	// could not decode its request (a version mismatch or corruption).
-	ErrBadRequest = errors.New("molgen: bad request")
+	ErrBadRequest = transport.ErrBadRequest
 	// ErrNoRoute is matched when no instance can be reached for a service:
 	// it is not hosted on this node and the node has no Kafka transport.
 	ErrNoRoute = errors.New("molgen: no route to service")
 	// ErrClosed is matched by calls made after the node was closed.
-	ErrClosed = errors.New("molgen: node closed")
+	ErrClosed = transport.ErrClosed
 	// ErrUnknownMethod is matched when a server does not know the method a
 	// request names (the caller's code is newer than the server's).
-	ErrUnknownMethod = errors.New("molgen: unknown method")
+	ErrUnknownMethod = transport.ErrUnknownMethod
 )
 
 // errorRegistry maps exported error variables to stable identities

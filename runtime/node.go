@@ -2,17 +2,19 @@ package runtime
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
 	"os"
-	"runtime/debug"
+	"sort"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/segmentio/kafka-go"
-
+	"github.com/molgen/molgen/runtime/internal/kafka"
+	"github.com/molgen/molgen/runtime/internal/transport"
 	"github.com/molgen/molgen/runtime/placement"
 )
 
@@ -31,11 +33,13 @@ type Options struct {
 	Instance string
 	// Logger receives the runtime's logs; nil means slog.Default().
 	Logger *slog.Logger
-	// DefaultTimeout bounds remote calls whose context has no deadline and
-	// whose method has no //molgen:timeout. Zero means 30s.
+	// DefaultTimeout bounds remote calls and oneway calls whose context
+	// has no deadline and whose method has no //molgen:timeout. Zero means
+	// 30s. (A local call without a deadline is not bounded: that would
+	// cost a context per call.)
 	DefaultTimeout time.Duration
-	// MaxConcurrent bounds the requests of each hosted service served at
-	// once. Zero means 1024.
+	// MaxConcurrent bounds the requests of each hosted service run at
+	// once: remote requests and local oneway calls. Zero means 1024.
 	MaxConcurrent int
 	// ConnectTimeout bounds how long Start waits for Kafka to answer before
 	// it fails with an error naming the brokers. Zero means 10s.
@@ -44,6 +48,9 @@ type Options struct {
 	// instance keeps its partitions before others take its requests over.
 	// Zero means 6s (the broker's usual minimum).
 	SessionTimeout time.Duration
+	// Observer, when set, sees every call the node makes or serves, local
+	// and remote (see Observer). Nil costs nothing.
+	Observer Observer
 }
 
 // ServiceDesc describes a service; generated code declares one per service.
@@ -75,29 +82,43 @@ type Node struct {
 	log       *slog.Logger
 	name      string
 	instance  string
-	ephemeral bool // the instance id was generated: its reply topic goes on Close
+	ephemeral bool     // the instance id was generated: its reply topic goes on Close
+	observer  Observer // Options.Observer; fixed at NewNode
 
 	mu       sync.Mutex
 	services map[string]*service
-	state    atomic.Int32 // nodeNew, nodeStarted, nodeClosed
+	state    atomic.Int32 // nodeNew, nodeStarting, nodeStarted, nodeClosed
 
-	remote atomic.Pointer[kafkaTransport] // nil unless the placement needs Kafka
+	remote atomic.Pointer[remote] // nil unless the placement needs Kafka
+	// oneways are local oneway calls still running; Close waits for them.
+	oneways sync.WaitGroup
+	stats   nodeStats
 }
 
 const (
 	nodeNew int32 = iota
+	nodeStarting
 	nodeStarted
 	nodeClosed
 )
 
-// service is a node's record of one service: its client and, when hosted
+// remote holds the transport to other nodes.
+type remote struct{ t transport.Transport }
+
+// nodeStats counts what the node itself sees; the transport counts the rest.
+type nodeStats struct {
+	served       atomic.Int64 // remote requests run
+	badMessages  atomic.Int64 // requests for unknown methods, other schemas, undecodable
+	panics       atomic.Int64
+	onewayErrors atomic.Int64
+}
+
+// service is a node's record of one service: its clients and, when hosted
 // here, its implementation.
 type service struct {
-	topicReady atomic.Bool // its request topic is known to exist
-	name       string
-	desc       *ServiceDesc
-	client     *Client
-	hosted     *hosted
+	name    string
+	clients []*Client // one per ServiceDesc (a node may hold clients of several versions)
+	hosted  *hosted
 }
 
 // hosted is an implementation registered on this node.
@@ -105,6 +126,11 @@ type hosted struct {
 	desc     *ServiceDesc
 	impl     any
 	handlers []Handler
+	methods  map[string]int // method index by name, for requests
+	// slots bounds the service's remote requests and local oneway calls
+	// running at once. Per service, not per node: a handler of one service
+	// waiting on another hosted here must not take the slots it needs.
+	slots chan struct{}
 }
 
 // NewNode returns a node configured by opts.
@@ -141,15 +167,15 @@ func NewNode(opts Options) (*Node, error) {
 	if instance == "" {
 		instance = randomInstance()
 	}
-	n := &Node{
+	return &Node{
 		ephemeral: opts.Instance == "",
 		opts:      opts,
 		name:      name,
 		instance:  instance,
+		observer:  opts.Observer,
 		log:       log.With("node", name, "instance", instance),
 		services:  map[string]*service{},
-	}
-	return n, nil
+	}, nil
 }
 
 // Name returns the node's name ("monolith" without a placement).
@@ -171,12 +197,11 @@ func (n *Node) placedHere(name string) bool {
 	return n.opts.Placement == nil || n.opts.Placement.Hosts(n.opts.Node, name)
 }
 
-func (n *Node) serviceLocked(desc *ServiceDesc) *service {
-	s := n.services[desc.Name]
+func (n *Node) serviceLocked(name string) *service {
+	s := n.services[name]
 	if s == nil {
-		s = &service{name: desc.Name, desc: desc}
-		s.client = &Client{node: n, svc: s, desc: desc}
-		n.services[desc.Name] = s
+		s = &service{name: name}
+		n.services[name] = s
 	}
 	return s
 }
@@ -186,12 +211,26 @@ func (n *Node) serviceLocked(desc *ServiceDesc) *service {
 func (n *Node) Client(desc *ServiceDesc) *Client {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	return n.serviceLocked(desc).client
+	s := n.serviceLocked(desc.Name)
+	for _, c := range s.clients {
+		if c.desc == desc {
+			return c
+		}
+	}
+	c := &Client{node: n, svc: s, desc: desc}
+	// Only the generated code of the implementation's own version may call
+	// it directly; a client of another version goes through the transport,
+	// where schemas are checked.
+	if h := s.hosted; h != nil && h.desc == desc && n.preferLocal() {
+		c.local.Store(h)
+	}
+	s.clients = append(s.clients, c)
+	return c
 }
 
 // Register hosts impl as the service desc describes. Generated RegisterX
 // functions call it. It fails when the service is registered twice, when
-// the placement puts it on another node, or after Start.
+// the placement puts it on another node, or once the node is starting.
 func (n *Node) Register(desc *ServiceDesc, impl any, handlers []Handler) error {
 	if len(handlers) != len(desc.Methods) {
 		return fmt.Errorf("molgen: service %q: %d handlers for %d methods (re-run molgen generate)", desc.Name, len(handlers), len(desc.Methods))
@@ -199,7 +238,7 @@ func (n *Node) Register(desc *ServiceDesc, impl any, handlers []Handler) error {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	switch n.state.Load() {
-	case nodeStarted:
+	case nodeStarting, nodeStarted:
 		return fmt.Errorf("molgen: service %q registered after the node started", desc.Name)
 	case nodeClosed:
 		return fmt.Errorf("molgen: service %q registered on a closed node", desc.Name)
@@ -208,14 +247,21 @@ func (n *Node) Register(desc *ServiceDesc, impl any, handlers []Handler) error {
 		return fmt.Errorf("molgen: service %q is not placed on node %q by %s (it is on %s)",
 			desc.Name, n.opts.Node, n.opts.Placement.Source, n.opts.Placement.NodesOf(desc.Name))
 	}
-	s := n.serviceLocked(desc)
+	s := n.serviceLocked(desc.Name)
 	if s.hosted != nil {
 		return fmt.Errorf("molgen: service %q is already registered on this node", desc.Name)
 	}
-	h := &hosted{desc: desc, impl: impl, handlers: handlers}
+	h := &hosted{desc: desc, impl: impl, handlers: handlers, methods: map[string]int{}, slots: make(chan struct{}, n.opts.MaxConcurrent)}
+	for i, m := range desc.Methods {
+		h.methods[m.Name] = i
+	}
 	s.hosted = h
 	if n.preferLocal() {
-		s.client.local.Store(h)
+		for _, c := range s.clients {
+			if c.desc == desc {
+				c.local.Store(h)
+			}
+		}
 	}
 	return nil
 }
@@ -227,8 +273,13 @@ func (n *Node) preferLocalWhileDraining() {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	for _, s := range n.services {
-		if s.hosted != nil {
-			s.client.local.Store(s.hosted)
+		if s.hosted == nil {
+			continue
+		}
+		for _, c := range s.clients {
+			if c.desc == s.hosted.desc {
+				c.local.Store(s.hosted)
+			}
 		}
 	}
 }
@@ -242,45 +293,111 @@ func (n *Node) needsKafka() bool {
 // Start starts serving. With a placement that spans several nodes (or
 // prefer_local off) it connects to Kafka, creates missing topics and joins
 // the consumer groups of the services hosted here; it returns once the node
-// can send and serve requests.
+// can send and serve requests. The node's lock is not held while it waits
+// on the network.
 func (n *Node) Start(ctx context.Context) error {
 	n.mu.Lock()
-	defer n.mu.Unlock()
-	if !n.state.CompareAndSwap(nodeNew, nodeStarted) {
+	if !n.state.CompareAndSwap(nodeNew, nodeStarting) {
+		n.mu.Unlock()
 		return errors.New("molgen: node already started or closed")
 	}
+	var hosted []*service
+	for _, s := range n.services {
+		if s.hosted != nil {
+			hosted = append(hosted, s)
+		}
+	}
+	n.mu.Unlock()
 	if !n.needsKafka() {
+		n.state.CompareAndSwap(nodeStarting, nodeStarted)
 		n.log.Debug("node started", "kafka", false)
 		return nil
+	}
+	sort.Slice(hosted, func(i, j int) bool { return hosted[i].name < hosted[j].name })
+	t, err := n.connect(ctx, hosted)
+	if err != nil {
+		n.state.Store(nodeClosed)
+		return err
+	}
+	n.mu.Lock()
+	if !n.state.CompareAndSwap(nodeStarting, nodeStarted) { // closed meanwhile
+		n.mu.Unlock()
+		t.Drain()
+		return fmt.Errorf("molgen: node closed while starting: %w", ErrClosed)
+	}
+	n.remote.Store(&remote{t})
+	n.mu.Unlock()
+	return nil
+}
+
+// connect opens the Kafka transport and serves the hosted services on it.
+func (n *Node) connect(ctx context.Context, hosted []*service) (transport.Transport, error) {
+	p := n.opts.Placement
+	brokers := n.opts.Brokers
+	if len(brokers) == 0 {
+		brokers = p.Kafka.Brokers
+	}
+	if len(brokers) == 0 {
+		return nil, fmt.Errorf("molgen: node %q needs Kafka (placement %s spans %d nodes or has prefer_local off) but no brokers are set: add kafka.brokers to the placement, or pass -brokers / MOLGEN_KAFKA_BROKERS",
+			n.name, p.Source, len(p.Nodes))
 	}
 	// Bound the whole start: topic creation and leader waits retry until
 	// their context ends.
 	ctx, cancel := context.WithTimeout(ctx, n.opts.ConnectTimeout+30*time.Second)
 	defer cancel()
-	t, err := newKafkaTransport(ctx, n)
+	set := kafka.DefaultSettings()
+	set.ConnectTimeout = n.opts.ConnectTimeout
+	set.SessionTimeout = n.opts.SessionTimeout
+	t, err := kafka.New(ctx, kafka.Config{
+		App:               p.App,
+		Node:              n.name,
+		Instance:          n.instance,
+		Ephemeral:         n.ephemeral,
+		Brokers:           brokers,
+		Partitions:        p.Kafka.Partitions,
+		ReplicationFactor: p.Kafka.ReplicationFactor,
+		Logger:            n.log,
+		ErrorReply:        errorReply,
+		Settings:          set,
+	})
 	if err != nil {
-		n.state.Store(nodeClosed)
-		return err
+		return nil, err
 	}
-	n.remote.Store(t)
-	return nil
+	for _, s := range hosted {
+		h := s.hosted
+		if err := t.Serve(ctx, transport.Service{Name: s.name, Handle: n.serve(h), Slots: h.slots}); err != nil {
+			t.Drain()
+			return nil, err
+		}
+	}
+	n.log.Info("serving", "services", len(hosted))
+	return t, nil
 }
 
-// Close stops taking requests, finishes and answers those in flight,
-// commits their offsets and releases every Kafka connection. It is safe to
-// call more than once.
+// Close stops taking requests, finishes and answers those in flight
+// (remote requests and local oneway calls), commits their offsets and
+// releases every Kafka connection. It is safe to call more than once.
 func (n *Node) Close() error {
 	n.mu.Lock()
 	prev := n.state.Swap(nodeClosed)
-	remote := n.remote.Load()
+	r := n.remote.Load()
 	n.mu.Unlock()
-	if prev == nodeClosed || remote == nil {
+	if prev == nodeClosed {
 		return nil
 	}
-	// Requests still running may call services hosted here whose consumers
-	// are about to stop fetching: from now on such calls are direct.
-	n.preferLocalWhileDraining()
-	return remote.close()
+	// Local oneway calls may still call other nodes: let them finish while
+	// the transport works.
+	n.oneways.Wait()
+	var err error
+	if r != nil {
+		// Requests still running may call services hosted here whose
+		// consumers are about to stop fetching: from now on such calls are
+		// direct.
+		n.preferLocalWhileDraining()
+		err = r.t.Drain()
+	}
+	n.oneways.Wait() // those that requests started while draining
+	return err
 }
 
 // Stats counts a node's remote traffic since it started.
@@ -290,83 +407,27 @@ type Stats struct {
 	LateReplies     int64 // replies dropped: the call was over or already answered (retries)
 	ExpiredRequests int64 // requests not run because their deadline had passed
 	BadMessages     int64 // messages answered or dropped as malformed
-	Panics          int64 // requests whose implementation panicked
+	Panics          int64 // calls whose implementation panicked (remote requests and local oneway calls)
+	OnewayErrors    int64 // oneway calls whose implementation failed (logged, as no caller waits)
 }
 
-// Stats returns the node's counters; they are zero for a node without Kafka.
+// Stats returns the node's counters; the transport's are zero for a node
+// without Kafka.
 func (n *Node) Stats() Stats {
-	t := n.remote.Load()
-	if t == nil {
-		return Stats{}
+	st := Stats{
+		Served:       n.stats.served.Load(),
+		BadMessages:  n.stats.badMessages.Load(),
+		Panics:       n.stats.panics.Load(),
+		OnewayErrors: n.stats.onewayErrors.Load(),
 	}
-	return Stats{
-		Calls:           t.stats.calls.Load(),
-		Served:          t.stats.served.Load(),
-		LateReplies:     t.stats.lateReplies.Load(),
-		ExpiredRequests: t.stats.expired.Load(),
-		BadMessages:     t.stats.badMessages.Load(),
-		Panics:          t.stats.panics.Load(),
+	if r := n.remote.Load(); r != nil {
+		ts := r.t.Stats()
+		st.Calls = ts.Calls
+		st.LateReplies = ts.LateReplies
+		st.ExpiredRequests = ts.Expired
+		st.BadMessages += ts.BadMessages
 	}
-}
-
-// Client is a node's handle on one service, used by generated clients.
-type Client struct {
-	local atomic.Pointer[hosted] // set when calls may go straight to a local implementation
-	node  *Node
-	svc   *service
-	desc  *ServiceDesc
-
-	headersOnce sync.Once
-	headers     [][]kafka.Header // per method, the request headers all calls share
-}
-
-// Local returns the implementation to call directly, or nil when the call
-// must go through Kafka.
-func (c *Client) Local() any {
-	if h := c.local.Load(); h != nil {
-		return h.impl
-	}
-	return nil
-}
-
-// Panicked turns the value a local call panicked with into a *PanicError
-// for the caller, and logs it. Generated clients call it from a deferred
-// recover around local calls.
-func (c *Client) Panicked(method int, value any) error {
-	pe := &PanicError{Service: c.desc.Name, Method: c.desc.Methods[method].Name, Value: value, Stack: debug.Stack()}
-	c.node.log.Error("service panicked", "service", pe.Service, "method", pe.Method, "panic", fmt.Sprint(value), "stack", string(pe.Stack))
-	return pe
-}
-
-// Call sends a request to the service and waits for its response, within
-// the deadline of ctx, else the method's timeout, else the node's default.
-func (c *Client) Call(ctx context.Context, method int, req, resp Message) error {
-	m := &c.desc.Methods[method]
-	// With Kafka, the transport decides: while the node drains, requests
-	// still running may call other nodes; once drained it refuses.
-	if t := c.node.remote.Load(); t != nil {
-		return t.call(ctx, c, method, req, resp)
-	}
-	if c.node.state.Load() == nodeClosed {
-		return &CallError{Service: c.desc.Name, Method: m.Name, Err: ErrClosed}
-	}
-	c.node.mu.Lock()
-	h := c.svc.hosted
-	c.node.mu.Unlock()
-	if h != nil && c.node.state.Load() != nodeNew {
-		// Hosted here but not called directly: only with prefer_local off,
-		// which needs Kafka; reaching this means the node was never started.
-		return &CallError{Service: c.desc.Name, Method: m.Name, Err: fmt.Errorf("%w: node not started", ErrNoRoute)}
-	}
-	if c.node.opts.Placement == nil {
-		return &CallError{Service: c.desc.Name, Method: m.Name,
-			Err: fmt.Errorf("%w: service %q is not registered on this node, and a node without a placement has no Kafka transport", ErrNoRoute, c.desc.Name)}
-	}
-	if c.node.state.Load() == nodeNew {
-		return &CallError{Service: c.desc.Name, Method: m.Name, Err: fmt.Errorf("%w: service %q is remote and the node is not started yet", ErrNoRoute, c.desc.Name)}
-	}
-	return &CallError{Service: c.desc.Name, Method: m.Name,
-		Err: fmt.Errorf("%w: service %q is placed on %s, not on node %q", ErrNoRoute, c.desc.Name, c.node.opts.Placement.NodesOf(c.desc.Name), c.node.opts.Node)}
+	return st
 }
 
 func randomInstance() string {
@@ -374,5 +435,11 @@ func randomInstance() string {
 	if host == "" {
 		host = "host"
 	}
-	return fmt.Sprintf("%s-%d-%s", sanitize(host), os.Getpid(), randomHex(4))
+	return fmt.Sprintf("%s-%d-%s", host, os.Getpid(), randomHex(4))
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	rand.Read(b)
+	return hex.EncodeToString(b)
 }

@@ -205,7 +205,7 @@ func runMain(ctx context.Context, n *runtime.Node, m Main) (err error) {
 			err = fmt.Errorf("main %s panicked: %v", m.Name, r)
 		}
 	}()
-	return m.Run(ctx, n)
+	return m.Run(runtime.WithCaller(ctx, m.Name), n)
 }
 
 func mainNames(ms []Main) string {

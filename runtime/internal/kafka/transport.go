@@ -1,4 +1,4 @@
-package runtime
+package kafka
 
 import (
 	"context"
@@ -7,49 +7,38 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/segmentio/kafka-go"
+	kafkago "github.com/segmentio/kafka-go"
 	metadataAPI "github.com/segmentio/kafka-go/protocol/metadata"
+
+	"github.com/molgen/molgen/runtime/internal/transport"
 )
 
-// Topic settings molgen uses when it creates topics.
-const (
-	requestRetention = 24 * time.Hour // requests older than this are past any deadline
-	replyRetention   = time.Hour
-	commitInterval   = 100 * time.Millisecond
-)
+// Transport carries calls between nodes over Kafka: one request topic and
+// consumer group per service, one reply topic per running instance. It
+// implements transport.Transport.
+type Transport struct {
+	cfg Config
+	set Settings
+	log *slog.Logger
 
-// kafkaTransport carries calls between nodes over Kafka: one request topic
-// and consumer group per service, one reply topic per running instance.
-//
-// kafka-go's defaults suit pipelines, not RPC, so every setting below is
-// deliberate: see the comments at each.
-type kafkaTransport struct {
-	node    *Node
-	log     *slog.Logger
-	app     string
-	brokers []string
-	parts   int
-	rf      int
-
-	tr     *kafka.Transport
-	admin  *kafka.Client
-	writer *kafka.Writer
-	dialer *kafka.Dialer
+	tr     *kafkago.Transport
+	admin  *kafkago.Client
+	writer *kafkago.Writer
+	dialer *kafkago.Dialer
 
 	replyTopic string
-	replies    *kafka.Reader
+	replies    *kafkago.Reader
 	replyStop  context.CancelFunc
 	replyDone  chan struct{}
 
 	mu      sync.Mutex
-	pending map[uint64]chan kafka.Message
+	pending map[uint64]chan kafkago.Message
 	closing bool
 	// done ends, when the node has drained, the writes and topic checks of
 	// calls still waiting (a call may have a long deadline).
@@ -67,86 +56,81 @@ type kafkaTransport struct {
 	topicsMu sync.Mutex
 	topics   map[string]bool // topics known to exist with leaders
 
-	servers []*server
+	routesMu sync.RWMutex
+	routes   map[string]*route // per service: its topic and request headers
 
-	stats transportStats
+	serversMu sync.Mutex
+	servers   []*server
+
+	stats stats
 }
 
-// transportStats counts events worth knowing about.
-type transportStats struct {
+var _ transport.Transport = (*Transport)(nil)
+
+// stats counts events worth knowing about.
+type stats struct {
 	calls       atomic.Int64 // requests sent that await a reply
-	served      atomic.Int64 // requests run by this node
+	served      atomic.Int64 // requests handed to a handler
 	lateReplies atomic.Int64 // replies for calls that were over or already answered
 	expired     atomic.Int64 // requests not run because their deadline had passed
 	badMessages atomic.Int64 // messages that could not be parsed
-	panics      atomic.Int64
 }
 
-func newKafkaTransport(ctx context.Context, n *Node) (*kafkaTransport, error) {
-	p := n.opts.Placement
-	brokers := n.opts.Brokers
-	if len(brokers) == 0 {
-		brokers = p.Kafka.Brokers
+// New connects to Kafka, creates this instance's reply topic and starts
+// reading it. It waits up to Settings.ConnectTimeout for a broker that is
+// starting, then fails with an error naming the brokers.
+func New(ctx context.Context, cfg Config) (*Transport, error) {
+	if len(cfg.Brokers) == 0 {
+		return nil, errors.New("molgen: no Kafka brokers")
 	}
-	if len(brokers) == 0 {
-		return nil, fmt.Errorf("molgen: node %q needs Kafka (placement %s spans %d nodes or has prefer_local off) but no brokers are set: add kafka.brokers to the placement, or pass -brokers / MOLGEN_KAFKA_BROKERS",
-			n.name, p.Source, len(p.Nodes))
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
 	}
-	t := &kafkaTransport{
-		node:        n,
-		log:         n.log,
-		app:         p.App,
-		brokers:     brokers,
-		parts:       p.Kafka.Partitions,
-		rf:          p.Kafka.ReplicationFactor,
-		pending:     map[uint64]chan kafka.Message{},
-		done:        context.Background(),
-		stopDone:    func() {},
+	set := cfg.Settings
+	t := &Transport{
+		cfg:         cfg,
+		set:         set,
+		log:         cfg.Logger,
+		pending:     map[uint64]chan kafkago.Message{},
 		topics:      map[string]bool{},
 		replyTopics: map[string]bool{},
+		routes:      map[string]*route{},
 		session:     randomHex(8),
 	}
-	// Our own Transport, never kafka.DefaultTransport: its goroutines and
-	// connections must end when the node closes. A short MetadataTTL makes
-	// topics created by other nodes visible quickly.
-	t.tr = &kafka.Transport{
-		DialTimeout: 5 * time.Second,
-		IdleTimeout: 30 * time.Second,
-		MetadataTTL: time.Second,
-		ClientID:    "molgen-" + n.name,
+	// Our own Transport, never kafkago.DefaultTransport: its goroutines and
+	// connections must end when the node closes.
+	t.tr = &kafkago.Transport{
+		DialTimeout: set.DialTimeout,
+		IdleTimeout: set.IdleTimeout,
+		MetadataTTL: set.MetadataTTL,
+		ClientID:    "molgen-" + cfg.Node,
 	}
-	t.admin = &kafka.Client{Addr: kafka.TCP(brokers...), Transport: t.tr, Timeout: 10 * time.Second}
-	t.dialer = &kafka.Dialer{Timeout: 5 * time.Second, DualStack: true, ClientID: "molgen-" + n.name}
+	t.admin = &kafkago.Client{Addr: kafkago.TCP(cfg.Brokers...), Transport: t.tr, Timeout: set.AdminTimeout}
+	t.dialer = &kafkago.Dialer{Timeout: set.DialTimeout, DualStack: true, ClientID: "molgen-" + cfg.Node}
 	t.done, t.stopDone = context.WithCancel(context.Background())
 
-	// Wait a little for a broker that is starting, then fail with a clear
-	// error naming the address.
-	if err := t.waitForKafka(ctx, n.opts.ConnectTimeout); err != nil {
+	if err := t.waitForKafka(ctx, set.ConnectTimeout); err != nil {
 		t.tr.CloseIdleConnections()
 		return nil, err
 	}
 
-	t.writer = &kafka.Writer{
-		Addr:      kafka.TCP(brokers...),
+	t.writer = &kafkago.Writer{
+		Addr:      kafkago.TCP(cfg.Brokers...),
 		Transport: t.tr,
 		// A Writer literal defaults to RequireNone: a request would count as
 		// sent before any broker has it. RPC needs "durable once written".
-		RequiredAcks: kafka.RequireAll,
-		// The default BatchTimeout is 1s, a second of latency per call. 1ms
-		// still lets concurrent calls share a produce request.
-		BatchTimeout: time.Millisecond,
-		BatchSize:    100,
-		BatchBytes:   16 << 20,
-		// Bounded retries so that a dead broker cannot stall a call or Close
-		// for long; calls carry their own deadlines anyway.
-		MaxAttempts:     3,
-		WriteBackoffMin: 20 * time.Millisecond,
-		WriteBackoffMax: 200 * time.Millisecond,
-		WriteTimeout:    10 * time.Second,
-		ReadTimeout:     10 * time.Second,
+		RequiredAcks:    kafkago.RequireAll,
+		BatchTimeout:    set.BatchTimeout,
+		BatchSize:       set.BatchSize,
+		BatchBytes:      set.MaxMessageBytes,
+		MaxAttempts:     set.WriteAttempts,
+		WriteBackoffMin: set.WriteBackoffMin,
+		WriteBackoffMax: set.WriteBackoffMax,
+		WriteTimeout:    set.WriteTimeout,
+		ReadTimeout:     set.ReadTimeout,
 		// Requests spread over the partitions, and so over the instances of
 		// the consumer group; reply topics have one partition.
-		Balancer: &kafka.RoundRobin{},
+		Balancer: &kafkago.RoundRobin{},
 		// Topics are created explicitly, with the partition count and
 		// retention molgen wants, never by a broker default.
 		AllowAutoTopicCreation: false,
@@ -156,35 +140,31 @@ func newKafkaTransport(ctx context.Context, n *Node) (*kafkaTransport, error) {
 		t.closeClients()
 		return nil, err
 	}
-	var hosted []*service
-	for _, s := range n.services {
-		if s.hosted != nil {
-			hosted = append(hosted, s)
-		}
-	}
-	sort.Slice(hosted, func(i, j int) bool { return hosted[i].name < hosted[j].name })
-	for _, s := range hosted {
-		srv, err := t.serve(ctx, s)
-		if err != nil {
-			t.close()
-			return nil, err
-		}
-		t.servers = append(t.servers, srv)
-	}
-	t.log.Info("connected to Kafka", "brokers", strings.Join(brokers, ","), "reply_topic", t.replyTopic, "serving", len(hosted))
+	t.log.Info("connected to Kafka", "brokers", strings.Join(cfg.Brokers, ","), "reply_topic", t.replyTopic)
 	return t, nil
+}
+
+// Stats returns the transport's counters.
+func (t *Transport) Stats() transport.Stats {
+	return transport.Stats{
+		Calls:       t.stats.calls.Load(),
+		Served:      t.stats.served.Load(),
+		LateReplies: t.stats.lateReplies.Load(),
+		Expired:     t.stats.expired.Load(),
+		BadMessages: t.stats.badMessages.Load(),
+	}
 }
 
 // waitForKafka asks the brokers for metadata until one answers, for at
 // most timeout.
-func (t *kafkaTransport) waitForKafka(ctx context.Context, timeout time.Duration) error {
+func (t *Transport) waitForKafka(ctx context.Context, timeout time.Duration) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	logged := false
 	var last error
 	for {
-		probe, stop := context.WithTimeout(ctx, 5*time.Second)
-		_, err := t.admin.Metadata(probe, &kafka.MetadataRequest{})
+		probe, stop := context.WithTimeout(ctx, t.set.MetadataProbe)
+		_, err := t.admin.Metadata(probe, &kafkago.MetadataRequest{})
 		stop()
 		if err == nil {
 			return nil
@@ -194,29 +174,29 @@ func (t *kafkaTransport) waitForKafka(ctx context.Context, timeout time.Duration
 			last = err
 		}
 		if ctx.Err() != nil {
-			return fmt.Errorf("molgen: cannot reach Kafka at %s (waited %v): %w", strings.Join(t.brokers, ","), timeout, last)
+			return fmt.Errorf("molgen: cannot reach Kafka at %s (waited %v): %w", strings.Join(t.cfg.Brokers, ","), timeout, last)
 		}
 		if !logged {
-			t.log.Info("waiting for Kafka", "brokers", strings.Join(t.brokers, ","), "err", err, "timeout", timeout)
+			t.log.Info("waiting for Kafka", "brokers", strings.Join(t.cfg.Brokers, ","), "err", err, "timeout", timeout)
 			logged = true
 		}
 		// The Transport caches a failed metadata fetch until its next
 		// refresh: start from a clean one.
 		t.tr.CloseIdleConnections()
-		sleep(ctx, 250*time.Millisecond)
+		sleep(ctx, t.set.ConnectRetry)
 	}
 }
 
 // startReplies creates this instance's reply topic and starts reading it
 // from its current end.
-func (t *kafkaTransport) startReplies(ctx context.Context) error {
-	t.replyTopic = replyTopic(t.app, t.node.name, t.node.instance)
-	if err := t.ensureTopic(ctx, t.replyTopic, 1, replyRetention); err != nil {
+func (t *Transport) startReplies(ctx context.Context) error {
+	t.replyTopic = replyTopic(t.cfg.App, t.cfg.Node, t.cfg.Instance)
+	if err := t.ensureTopic(ctx, t.replyTopic, 1, t.set.ReplyRetention); err != nil {
 		return err
 	}
 	// Replies are read from partition 0 only: a reply topic with more
 	// partitions (made by someone else) would lose replies.
-	if md, err := t.admin.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{t.replyTopic}}); err == nil && len(md.Topics) == 1 && len(md.Topics[0].Partitions) != 1 {
+	if md, err := t.admin.Metadata(ctx, &kafkago.MetadataRequest{Topics: []string{t.replyTopic}}); err == nil && len(md.Topics) == 1 && len(md.Topics[0].Partitions) != 1 {
 		return fmt.Errorf("molgen: reply topic %s has %d partitions, not 1: delete it (or start with another -instance)", t.replyTopic, len(md.Topics[0].Partitions))
 	}
 	// A direct-partition Reader resolves LastOffset lazily, on its first
@@ -226,20 +206,18 @@ func (t *kafkaTransport) startReplies(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	t.replies = kafka.NewReader(kafka.ReaderConfig{
-		Brokers:   t.brokers,
-		Topic:     t.replyTopic,
-		Partition: 0,
-		Dialer:    t.dialer,
-		MinBytes:  1, // answer a fetch as soon as one reply is there
-		MaxBytes:  16 << 20,
-		// The broker holds an idle fetch this long; Close waits for it, so
-		// keep it short (the default is 10s).
-		MaxWait:          500 * time.Millisecond,
-		ReadBatchTimeout: 5 * time.Second,
-		QueueCapacity:    1024,
-		ReadBackoffMin:   20 * time.Millisecond,
-		ReadBackoffMax:   500 * time.Millisecond,
+	t.replies = kafkago.NewReader(kafkago.ReaderConfig{
+		Brokers:          t.cfg.Brokers,
+		Topic:            t.replyTopic,
+		Partition:        0,
+		Dialer:           t.dialer,
+		MinBytes:         1, // answer a fetch as soon as one reply is there
+		MaxBytes:         t.set.FetchMaxBytes,
+		MaxWait:          t.set.FetchMaxWait,
+		ReadBatchTimeout: t.set.ReadBatchTimeout,
+		QueueCapacity:    t.set.ReplyQueue,
+		ReadBackoffMin:   t.set.ReadBackoffMin,
+		ReadBackoffMax:   t.set.ReadBackoffMax,
 		ReadLagInterval:  -1, // no background lag polling goroutine
 		Logger:           kafkaLogger(t.log, slog.LevelDebug),
 		ErrorLogger:      kafkaLogger(t.log, slog.LevelDebug),
@@ -254,15 +232,15 @@ func (t *kafkaTransport) startReplies(ctx context.Context) error {
 	return nil
 }
 
-func (t *kafkaTransport) endOffset(ctx context.Context, topic string) (int64, error) {
+func (t *Transport) endOffset(ctx context.Context, topic string) (int64, error) {
 	for {
-		res, err := t.admin.ListOffsets(ctx, &kafka.ListOffsetsRequest{
-			Topics: map[string][]kafka.OffsetRequest{topic: {kafka.LastOffsetOf(0)}},
+		res, err := t.admin.ListOffsets(ctx, &kafkago.ListOffsetsRequest{
+			Topics: map[string][]kafkago.OffsetRequest{topic: {kafkago.LastOffsetOf(0)}},
 		})
 		if err == nil {
 			parts := res.Topics[topic]
 			// A failed sub-request reports offset -1, which is also
-			// kafka.LastOffset: check the error, never use -1.
+			// kafkago.LastOffset: check the error, never use -1.
 			if len(parts) == 1 && parts[0].Error == nil && parts[0].LastOffset >= 0 {
 				return parts[0].LastOffset, nil
 			}
@@ -282,24 +260,24 @@ func (t *kafkaTransport) endOffset(ctx context.Context, topic string) (int64, er
 
 // ensureTopic creates topic when missing and waits until every partition
 // has a leader and this node's metadata cache knows it.
-func (t *kafkaTransport) ensureTopic(ctx context.Context, topic string, partitions int, retention time.Duration) error {
+func (t *Transport) ensureTopic(ctx context.Context, topic string, partitions int, retention time.Duration) error {
 	t.topicsMu.Lock()
 	ready := t.topics[topic]
 	t.topicsMu.Unlock()
 	if ready {
 		return nil
 	}
-	res, err := t.admin.CreateTopics(ctx, &kafka.CreateTopicsRequest{Topics: []kafka.TopicConfig{{
+	res, err := t.admin.CreateTopics(ctx, &kafkago.CreateTopicsRequest{Topics: []kafkago.TopicConfig{{
 		Topic:             topic,
 		NumPartitions:     partitions,
-		ReplicationFactor: t.rf,
-		ConfigEntries:     []kafka.ConfigEntry{{ConfigName: "retention.ms", ConfigValue: fmt.Sprint(retention.Milliseconds())}},
+		ReplicationFactor: t.cfg.ReplicationFactor,
+		ConfigEntries:     []kafkago.ConfigEntry{{ConfigName: "retention.ms", ConfigValue: fmt.Sprint(retention.Milliseconds())}},
 	}}})
 	if err != nil {
 		return fmt.Errorf("molgen: creating topic %s: %w", topic, err)
 	}
 	if e := res.Errors[topic]; e != nil {
-		if !errors.Is(e, kafka.TopicAlreadyExists) {
+		if !errors.Is(e, kafkago.TopicAlreadyExists) {
 			return fmt.Errorf("molgen: creating topic %s: %w", topic, e)
 		}
 		// Created by another node: a metadata request that allows
@@ -312,7 +290,7 @@ func (t *kafkaTransport) ensureTopic(ctx context.Context, topic string, partitio
 	}
 	// New topics briefly answer LeaderNotAvailable: wait for leaders.
 	for {
-		md, err := t.admin.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{topic}})
+		md, err := t.admin.Metadata(ctx, &kafkago.MetadataRequest{Topics: []string{topic}})
 		if err == nil && len(md.Topics) == 1 && md.Topics[0].Error == nil && len(md.Topics[0].Partitions) > 0 {
 			ok := true
 			for _, p := range md.Topics[0].Partitions {
@@ -335,7 +313,7 @@ func (t *kafkaTransport) ensureTopic(ctx context.Context, topic string, partitio
 
 // enter registers an operation that uses Kafka clients for a caller, so
 // that close waits for it; it fails once the node has drained.
-func (t *kafkaTransport) enter() bool {
+func (t *Transport) enter() bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.closing {
@@ -345,13 +323,13 @@ func (t *kafkaTransport) enter() bool {
 	return true
 }
 
-func (t *kafkaTransport) exit() { t.writes.Done() }
+func (t *Transport) exit() { t.writes.Done() }
 
 // write sends messages, retrying for the errors a young topic or a moving
 // leader give, until ctx ends or the node has drained.
-func (t *kafkaTransport) write(ctx context.Context, msgs ...kafka.Message) error {
+func (t *Transport) write(ctx context.Context, msgs ...kafkago.Message) error {
 	if !t.enter() {
-		return ErrClosed
+		return transport.ErrClosed
 	}
 	defer t.exit()
 	backoff := 10 * time.Millisecond
@@ -364,25 +342,25 @@ func (t *kafkaTransport) write(ctx context.Context, msgs ...kafka.Message) error
 			return err
 		}
 		if t.done.Err() != nil {
-			return ErrClosed
+			return transport.ErrClosed
 		}
 		t.log.Debug("retrying write", "err", err)
 		sleep(ctx, backoff)
-		backoff = min(2*backoff, 500*time.Millisecond)
+		backoff = min(2*backoff, t.set.RetryBackoffMax)
 	}
 }
 
 // knowReplyTopic makes sure this node's metadata cache holds a caller's
 // reply topic before a reply is written to it: a caller that started after
 // the last metadata refresh would otherwise wait for the next one.
-func (t *kafkaTransport) knowReplyTopic(ctx context.Context, topic string) {
+func (t *Transport) knowReplyTopic(ctx context.Context, topic string) {
 	t.replyTopicsMu.Lock()
 	known := t.replyTopics[topic]
 	t.replyTopicsMu.Unlock()
 	if known {
 		return
 	}
-	md, err := t.admin.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{topic}})
+	md, err := t.admin.Metadata(ctx, &kafkago.MetadataRequest{Topics: []string{topic}})
 	if err != nil || len(md.Topics) != 1 {
 		return
 	}
@@ -392,8 +370,8 @@ func (t *kafkaTransport) knowReplyTopic(ctx context.Context, topic string) {
 		// Transport fetch it with a metadata request that would
 		// auto-create a missing topic: a deleted reply topic is never
 		// brought back.
-		res, err := t.admin.DescribeConfigs(ctx, &kafka.DescribeConfigsRequest{Resources: []kafka.DescribeConfigRequestResource{{
-			ResourceType: kafka.ResourceTypeTopic, ResourceName: topic, ConfigNames: []string{"retention.ms"},
+		res, err := t.admin.DescribeConfigs(ctx, &kafkago.DescribeConfigsRequest{Resources: []kafkago.DescribeConfigRequestResource{{
+			ResourceType: kafkago.ResourceTypeTopic, ResourceName: topic, ConfigNames: []string{"retention.ms"},
 		}}})
 		if err != nil || len(res.Resources) != 1 || res.Resources[0].Error != nil {
 			return
@@ -411,7 +389,7 @@ func (t *kafkaTransport) knowReplyTopic(ctx context.Context, topic string) {
 }
 
 func retriable(err error) bool {
-	var ke kafka.Error
+	var ke kafkago.Error
 	if errors.As(err, &ke) {
 		return ke.Temporary()
 	}
@@ -420,7 +398,7 @@ func retriable(err error) bool {
 }
 
 // replyLoop hands each reply to the call waiting for it.
-func (t *kafkaTransport) replyLoop(ctx context.Context) {
+func (t *Transport) replyLoop(ctx context.Context) {
 	defer close(t.replyDone)
 	backoff := 10 * time.Millisecond
 	for {
@@ -460,20 +438,33 @@ func (t *kafkaTransport) replyLoop(ctx context.Context) {
 	}
 }
 
-// close drains: it stops taking requests, lets the ones in flight finish and
-// answer, commits their offsets, then releases every reader, writer and
-// connection.
-func (t *kafkaTransport) close() error {
-	var errs []error
-	for _, s := range t.servers {
+// Drain stops taking requests, lets the ones in flight finish and answer,
+// commits their offsets, then releases every reader, writer and
+// connection. Services drain in parallel. It is safe to call more than
+// once.
+func (t *Transport) Drain() error {
+	t.serversMu.Lock()
+	servers := t.servers
+	t.servers = nil
+	t.serversMu.Unlock()
+	for _, s := range servers {
 		s.stopFetching()
 	}
-	for _, s := range t.servers {
-		if err := s.drain(); err != nil {
-			errs = append(errs, err)
-		}
+	errs := make([]error, len(servers))
+	var wg sync.WaitGroup
+	for i, s := range servers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = s.drain()
+		}()
 	}
+	wg.Wait()
 	t.mu.Lock()
+	if t.closing {
+		t.mu.Unlock()
+		return errors.Join(errs...)
+	}
 	t.closing = true
 	for id, ch := range t.pending {
 		delete(t.pending, id)
@@ -482,35 +473,33 @@ func (t *kafkaTransport) close() error {
 	t.mu.Unlock()
 	t.stopDone()
 	t.writes.Wait()
-	if t.replies != nil {
-		t.replyStop()
-		<-t.replyDone
-		if err := t.replies.Close(); err != nil {
-			errs = append(errs, err)
+	t.replyStop()
+	<-t.replyDone
+	if err := t.replies.Close(); err != nil {
+		errs = append(errs, err)
+	}
+	if t.cfg.Ephemeral {
+		ctx, cancel := context.WithTimeout(context.Background(), t.set.AdminTimeout)
+		if _, err := t.admin.DeleteTopics(ctx, &kafkago.DeleteTopicsRequest{Topics: []string{t.replyTopic}}); err != nil {
+			t.log.Debug("deleting reply topic", "topic", t.replyTopic, "err", err)
 		}
-		if t.node.ephemeral {
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			if _, err := t.admin.DeleteTopics(ctx, &kafka.DeleteTopicsRequest{Topics: []string{t.replyTopic}}); err != nil {
-				t.log.Debug("deleting reply topic", "topic", t.replyTopic, "err", err)
-			}
-			cancel()
-		}
+		cancel()
 	}
 	t.closeClients()
 	t.log.Info("disconnected from Kafka",
 		"late_replies", t.stats.lateReplies.Load(), "expired_requests", t.stats.expired.Load(),
-		"bad_messages", t.stats.badMessages.Load(), "panics", t.stats.panics.Load())
+		"bad_messages", t.stats.badMessages.Load())
 	return errors.Join(errs...)
 }
 
-func (t *kafkaTransport) closeClients() {
+func (t *Transport) closeClients() {
 	if t.writer != nil {
 		t.writer.Close()
 	}
 	t.tr.CloseIdleConnections()
 }
 
-func header(m kafka.Message, key string) string {
+func header(m kafkago.Message, key string) string {
 	for _, h := range m.Headers {
 		if h.Key == key {
 			return string(h.Value)
@@ -529,8 +518,8 @@ func sleep(ctx context.Context, d time.Duration) {
 }
 
 // kafkaLogger adapts kafka-go's logging to slog.
-func kafkaLogger(log *slog.Logger, level slog.Level) kafka.Logger {
-	return kafka.LoggerFunc(func(format string, args ...any) {
+func kafkaLogger(log *slog.Logger, level slog.Level) kafkago.Logger {
+	return kafkago.LoggerFunc(func(format string, args ...any) {
 		if log.Enabled(context.Background(), level) {
 			log.Log(context.Background(), level, "kafka-go: "+fmt.Sprintf(format, args...))
 		}

@@ -1,4 +1,4 @@
-package runtime
+package kafka
 
 import (
 	"fmt"
@@ -23,6 +23,7 @@ const (
 	tkOpDone               // the request at part/off is answered
 	tkOpCheck              // committable() must report exactly want
 	tkOpCommit             // committed() for every commit check number ref reported
+	tkOpRebalance          // the group rebalances (the next start is told so)
 )
 
 type tkStep struct {
@@ -35,6 +36,10 @@ type tkStep struct {
 
 func tkStart(part int, off int64) tkStep { return tkStep{op: tkOpStart, part: part, off: off} }
 func tkDone(part int, off int64) tkStep  { return tkStep{op: tkOpDone, part: part, off: off} }
+
+// tkRebalance is a rebalance of the group, which the tracker learns of when
+// a fetch does not follow the previous one.
+func tkRebalance() tkStep { return tkStep{op: tkOpRebalance} }
 
 // tkCheck expects committable to report want, in partition order; no want
 // means nothing is due.
@@ -53,9 +58,10 @@ func tkAt(part int, next int64) tkCommit { return tkCommit{part, next} }
 // never pass a request of the current session that is still running (else
 // a crash loses it: at-least-once), must never repeat or go below what this
 // member already committed, must keep a partition due when something
-// changed while a commit was in flight, and must treat a fetch that does
-// not follow the previous one (a rebalance, or a gap in the offsets) as a
-// new session whose older requests no longer hold commits back.
+// changed while a commit was in flight, and must treat a fetch that goes
+// back, or skips ahead across a rebalance, as a new session whose older
+// requests no longer hold commits back, while a gap in the offsets with no
+// rebalance keeps the session (its running requests still hold commits).
 func TestOffsetTracker(t *testing.T) {
 	cases := []struct {
 		name  string
@@ -170,6 +176,7 @@ func TestOffsetTracker(t *testing.T) {
 				tkCommitLast(),
 				// The partition comes back after others served it up to 20;
 				// request 5 of the old session still runs here.
+				tkRebalance(),
 				tkStart(0, 20),
 				tkCheck(tkAt(0, 20)),
 				tkDone(0, 20),
@@ -212,35 +219,54 @@ func TestOffsetTracker(t *testing.T) {
 			},
 		},
 		{
-			// The tracker cannot tell a gap in the offsets (compacted
-			// records, transaction markers) from a rebalance: any fetch
-			// that does not follow the previous one is a new session.
-			// This documents that behaviour: a request before the gap no
-			// longer holds commits back.
-			name: "a gap in the offsets starts a new session",
+			name: "a gap in the offsets without a rebalance stays in the session",
 			steps: []tkStep{
 				tkStart(0, 5), tkDone(0, 5),
-				tkStart(0, 7), // 6 is never fetched
+				tkStart(0, 7), // 6 is never fetched (compacted, or a transaction marker)
 				tkCheck(tkAt(0, 7)),
 				tkDone(0, 7),
 				tkCheck(tkAt(0, 8)), // not stuck at 6
 				tkCommitLast(),
-				tkStart(0, 8), tkStart(0, 10), // 10 skips 9: another new session
+				tkStart(0, 8), tkStart(0, 10), // 10 skips 9
 				tkDone(0, 10),
-				tkCheck(tkAt(0, 11)), // 8, of the older session, still runs
+				tkCheck(), // 8 still runs: it holds the commit back
+				tkDone(0, 8),
+				tkCheck(tkAt(0, 11)),
+			},
+		},
+		{
+			name: "a rebalance is remembered until a fetch skips",
+			steps: []tkStep{
+				tkStart(0, 0),
+				tkRebalance(), // the partition stays: fetching goes on at 1
+				tkStart(0, 1),
+				tkDone(0, 1),
+				tkCheck(tkAt(0, 0)), // 0 still runs
+				tkStart(0, 5),       // a skip after the rebalance: a new session
+				tkDone(0, 5),
+				tkCheck(tkAt(0, 6)),
 			},
 		},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			tr := &offsetTracker{parts: map[int]*partitionOffsets{}}
+			rebalances := 0
+			rebalanced := func() bool {
+				r := rebalances > 0
+				rebalances = 0
+				return r
+			}
 			var reported [][]partitionCommit
 			var trace []string
 			for i, s := range c.steps {
 				switch s.op {
 				case tkOpStart:
-					tr.start(s.part, s.off)
+					tr.start(s.part, s.off, rebalanced)
 					trace = append(trace, fmt.Sprintf("start p%d@%d", s.part, s.off))
+				case tkOpRebalance:
+					rebalances++
+					trace = append(trace, "rebalance")
 				case tkOpDone:
 					tr.done(s.part, s.off)
 					trace = append(trace, fmt.Sprintf("done p%d@%d", s.part, s.off))

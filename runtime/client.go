@@ -1,0 +1,292 @@
+package runtime
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime/debug"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/molgen/molgen/runtime/internal/transport"
+)
+
+// Client is a node's handle on one service, used by generated clients.
+// Every call passes through it: a local call through Begin and End (or Go,
+// for oneway methods), a remote one through Call. Its rules are the same on
+// both paths:
+//
+//   - a call whose context is already done fails at once, without running;
+//   - a call whose context ends before it completes fails with a
+//     *CallError, "molgen: <service>.<Method>: <context error>", that
+//     errors.Is matches with the context's error;
+//   - a panic in the implementation is a *PanicError (errors.Is ErrPanic);
+//   - a oneway call returns once the request is accepted (in Kafka, or
+//     handed to a goroutine of the local service) and its error is logged.
+type Client struct {
+	local atomic.Pointer[hosted] // set when calls may go straight to a local implementation
+	node  *Node
+	svc   *service
+	desc  *ServiceDesc
+}
+
+// Local returns the implementation to call directly, or nil when the call
+// must go through Call.
+func (c *Client) Local() any {
+	if h := c.local.Load(); h != nil {
+		return h.impl
+	}
+	return nil
+}
+
+// Begin starts a local call of method: it fails when ctx is already done,
+// and otherwise returns the context to run the implementation with (ctx
+// itself unless an Observer is installed). Generated code calls it, then
+// defers End.
+func (c *Client) Begin(ctx context.Context, method int) (context.Context, error) {
+	if err := ctx.Err(); err != nil {
+		return ctx, c.fail(method, err)
+	}
+	if c.node.observer != nil {
+		return c.observeStart(ctx, method, false, 0), nil
+	}
+	return ctx, nil
+}
+
+// End finishes a local call begun with Begin; it must be deferred directly
+// (it recovers the implementation's panic). It turns a panic into a
+// *PanicError and an error caused by the end of ctx into a *CallError, as
+// a remote call would report them.
+func (c *Client) End(ctx context.Context, method int, err *error) {
+	if r := recover(); r != nil {
+		*err = c.panicked(method, r)
+	}
+	if *err != nil {
+		*err = c.settle(ctx, method, *err)
+	}
+	if c.node.observer != nil {
+		c.observeEnd(ctx, *err, 0)
+	}
+}
+
+// Go runs a local oneway call of method in its own goroutine and returns
+// once the service has taken it, as a remote oneway call returns once its
+// request is in Kafka. The call takes one of the service's MaxConcurrent
+// slots (waiting for one while ctx lasts), runs under ctx's deadline, else
+// the method's timeout, else the node's DefaultTimeout, but is not
+// cancelled with ctx; its error or panic is logged and counted, and Close
+// waits for it.
+func (c *Client) Go(ctx context.Context, method int, run func(ctx context.Context) error) error {
+	h := c.local.Load()
+	if h == nil {
+		return c.fail(method, fmt.Errorf("%w: service %q is not hosted on this node", ErrNoRoute, c.desc.Name))
+	}
+	if err := ctx.Err(); err != nil {
+		return c.fail(method, err)
+	}
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		deadline = time.Now().Add(c.timeout(method))
+	}
+	select {
+	case h.slots <- struct{}{}:
+	case <-ctx.Done():
+		return c.fail(method, ctx.Err())
+	}
+	rctx, cancel := context.WithDeadline(context.WithoutCancel(ctx), deadline)
+	if c.node.observer != nil {
+		rctx = c.observeStart(rctx, method, false, 0)
+	}
+	c.node.oneways.Add(1)
+	go func() {
+		defer c.node.oneways.Done()
+		defer func() { <-h.slots }()
+		defer cancel()
+		err := c.runOneway(rctx, method, run)
+		if c.node.observer != nil {
+			c.observeEnd(rctx, err, 0)
+		}
+	}()
+	return nil
+}
+
+// runOneway runs a local oneway call, logging and counting its failure.
+func (c *Client) runOneway(ctx context.Context, method int, run func(ctx context.Context) error) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = c.panicked(method, r)
+		}
+		if err != nil {
+			c.node.onewayFailed(c.desc.Name, c.desc.Methods[method].Name, err)
+		}
+	}()
+	return run(ctx)
+}
+
+// timeout is how long a call of method without a deadline may take.
+func (c *Client) timeout(method int) time.Duration {
+	if t := c.desc.Methods[method].Timeout; t > 0 {
+		return t
+	}
+	return c.node.opts.DefaultTimeout
+}
+
+// fail reports a call that failed in the runtime.
+func (c *Client) fail(method int, err error) error {
+	return &CallError{Service: c.desc.Name, Method: c.desc.Methods[method].Name, Err: err}
+}
+
+// settle makes an error that the end of the call's context caused read the
+// same on every path: "molgen: <service>.<Method>: <ctx.Err()>".
+func (c *Client) settle(ctx context.Context, method int, err error) error {
+	cerr := ctx.Err()
+	if cerr == nil || !errors.Is(err, cerr) {
+		return err
+	}
+	if ce, ok := err.(*CallError); ok && ce.Service == c.desc.Name && ce.Method == c.desc.Methods[method].Name {
+		return err
+	}
+	return c.fail(method, cerr)
+}
+
+// panicked turns the value a call panicked with into a *PanicError, and
+// logs and counts it.
+func (c *Client) panicked(method int, value any) error {
+	return c.node.panicked(c.desc.Name, c.desc.Methods[method].Name, value)
+}
+
+func (n *Node) panicked(service, method string, value any) error {
+	n.stats.panics.Add(1)
+	pe := &PanicError{Service: service, Method: method, Value: value, Stack: debug.Stack()}
+	n.log.Error("service panicked", "service", service, "method", method, "panic", fmt.Sprint(value), "stack", string(pe.Stack))
+	return pe
+}
+
+func (n *Node) onewayFailed(service, method string, err error) {
+	n.stats.onewayErrors.Add(1)
+	n.log.Warn("oneway call failed", "service", service, "method", method, "err", errorMessage(err))
+}
+
+var encoderPool = sync.Pool{New: func() any { return NewEncoder(make([]byte, 0, 256)) }}
+
+// Call sends a request to the service on another node (or, with
+// prefer_local off, to any instance) and waits for its response, within the
+// deadline of ctx, else the method's timeout, else the node's default. For
+// a oneway method it returns once the request is durably in Kafka.
+func (c *Client) Call(ctx context.Context, method int, req, resp Message) error {
+	m := &c.desc.Methods[method]
+	r := c.node.remote.Load()
+	if r == nil {
+		return c.noRoute(method)
+	}
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, c.timeout(method))
+		defer cancel()
+	}
+	if err := ctx.Err(); err != nil {
+		return c.fail(method, err)
+	}
+	e := encoderPool.Get().(*Encoder)
+	// A write cut short leaves the message queued in kafka-go, still
+	// pointing at e's buffer: after a failed write e is never reused.
+	abandoned := false
+	defer func() {
+		if !abandoned {
+			e.Reset()
+			encoderPool.Put(e)
+		}
+	}()
+	if err := c.encodeRequest(m, req, e); err != nil {
+		if _, ok := err.(*PanicError); ok {
+			return err // it names the call already
+		}
+		return c.fail(method, err)
+	}
+	deadline, _ := ctx.Deadline()
+	treq := transport.Request{Service: c.desc.Name, Method: m.Name, Schema: m.Schema, Deadline: deadline, Retry: m.Retry, Payload: e.Data()}
+	if c.node.observer != nil {
+		ctx = c.observeStart(ctx, method, true, len(treq.Payload))
+	}
+	var reply transport.Reply
+	var err error
+	if m.Oneway {
+		err = r.t.Send(ctx, &treq)
+	} else {
+		reply, err = r.t.Call(ctx, &treq)
+	}
+	if err != nil {
+		abandoned = true // the transport may still hold the payload
+		err = c.fail(method, err)
+	} else if !m.Oneway {
+		err = c.settle(ctx, method, c.readReply(m, reply, resp))
+	}
+	if c.node.observer != nil {
+		c.observeEnd(ctx, err, len(reply.Payload))
+	}
+	return err
+}
+
+// noRoute explains why a call can go nowhere.
+func (c *Client) noRoute(method int) error {
+	n := c.node
+	state := n.state.Load()
+	switch {
+	case state == nodeClosed:
+		return c.fail(method, ErrClosed)
+	case n.opts.Placement == nil:
+		return c.fail(method, fmt.Errorf("%w: service %q is not registered on this node, and a node without a placement has no Kafka transport", ErrNoRoute, c.desc.Name))
+	case state != nodeStarted:
+		return c.fail(method, fmt.Errorf("%w: service %q is remote and the node is not started yet", ErrNoRoute, c.desc.Name))
+	case n.placedHere(c.desc.Name):
+		// Placed here, prefer_local on, a single node: registered under
+		// another version, or not at all.
+		return c.fail(method, fmt.Errorf("%w: service %q is placed on this node but not registered here (by this version of its code)", ErrNoRoute, c.desc.Name))
+	}
+	return c.fail(method, fmt.Errorf("%w: service %q is placed on %s, not on node %q", ErrNoRoute, c.desc.Name, n.opts.Placement.NodesOf(c.desc.Name), n.opts.Node))
+}
+
+// readReply decodes a reply into resp, or into the service's error.
+func (c *Client) readReply(m *MethodDesc, reply transport.Reply, resp Message) error {
+	d := NewDecoder(reply.Payload)
+	if reply.Status == transport.StatusError {
+		rerr, err := decodeError(d, c.desc.Name, m.Name)
+		if err != nil {
+			return &CallError{Service: c.desc.Name, Method: m.Name, Err: fmt.Errorf("undecodable error reply: %w", err)}
+		}
+		return rerr
+	}
+	if err := c.decodeResponse(m, resp, d); err != nil {
+		return &CallError{Service: c.desc.Name, Method: m.Name, Err: fmt.Errorf("undecodable reply (is the server's code from another version?): %w", err)}
+	}
+	return nil
+}
+
+// encodeRequest encodes req, turning a panic in user code it runs (a
+// MarshalBinary method) into an error, as a local call would.
+func (c *Client) encodeRequest(m *MethodDesc, req Message, e *Encoder) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = &PanicError{Service: c.desc.Name, Method: m.Name, Value: fmt.Sprintf("encoding the request: %v", r), Stack: debug.Stack()}
+		}
+	}()
+	req.MolgenEncode(e)
+	return e.Err()
+}
+
+// decodeResponse decodes a reply into resp, turning a panic in user code
+// (an UnmarshalBinary method) into an error.
+func (c *Client) decodeResponse(m *MethodDesc, resp Message, d *Decoder) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = &PanicError{Service: c.desc.Name, Method: m.Name, Value: fmt.Sprintf("decoding the reply: %v", r), Stack: debug.Stack()}
+		}
+	}()
+	resp.MolgenDecode(d)
+	return d.Finish()
+}
+
+// Panicked is the API of version 1 generated code, kept until the emitter
+// moves to Begin/End. TEMPORARY.
+func (c *Client) Panicked(method int, value any) error { return c.panicked(method, value) }

@@ -1,0 +1,156 @@
+package kafka
+
+import (
+	"log/slog"
+	"time"
+)
+
+// Config is what a node tells its transport: who it is, where Kafka is,
+// and how to answer requests it cannot read.
+type Config struct {
+	App      string   // names topics and consumer groups
+	Node     string   // this node's name
+	Instance string   // this running copy's id; names its reply topic
+	Brokers  []string // bootstrap addresses
+	// Ephemeral means the instance id was generated: the reply topic is
+	// deleted when the transport drains.
+	Ephemeral bool
+	// Partitions and ReplicationFactor of the topics the transport creates.
+	Partitions, ReplicationFactor int
+	Logger                        *slog.Logger
+	// ErrorReply encodes an error as the value of an error reply (the
+	// runtime owns the error format and the identities it carries).
+	ErrorReply func(error) []byte
+	Settings   Settings
+}
+
+// Settings are the knobs of the Kafka clients, in one place. kafka-go's
+// defaults suit pipelines, not RPC: each value says why it is what it is.
+// DefaultSettings gives molgen's values; the node overrides the ones its
+// Options expose.
+type Settings struct {
+	// ConnectTimeout bounds how long New waits for a broker that is
+	// starting before it fails with an error naming the brokers.
+	ConnectTimeout time.Duration
+	// MetadataProbe bounds one metadata request while waiting for Kafka.
+	MetadataProbe time.Duration
+	// ConnectRetry is the pause between two probes of a broker that does
+	// not answer yet.
+	ConnectRetry time.Duration
+
+	// DialTimeout bounds opening one connection.
+	DialTimeout time.Duration
+	// IdleTimeout closes connections unused this long.
+	IdleTimeout time.Duration
+	// MetadataTTL is how often cached metadata is refreshed: short, so
+	// that topics created by other nodes become visible quickly.
+	MetadataTTL time.Duration
+	// AdminTimeout bounds one admin request (create topics, offsets).
+	AdminTimeout time.Duration
+
+	// BatchTimeout is how long the producer waits to fill a batch. kafka-go
+	// defaults to 1s, a second of latency per call; 1ms still lets
+	// concurrent calls share a produce request.
+	BatchTimeout time.Duration
+	// BatchSize is the most messages of one produce request.
+	BatchSize int
+	// MaxMessageBytes bounds a produce request (and so a request or reply).
+	MaxMessageBytes int64
+	// WriteAttempts bounds kafka-go's own retries of one write, so that a
+	// dead broker cannot stall a call or a drain for long; calls carry
+	// their own deadlines and molgen retries retriable errors itself.
+	WriteAttempts int
+	// WriteBackoffMin and WriteBackoffMax pace kafka-go's write retries.
+	WriteBackoffMin, WriteBackoffMax time.Duration
+	// WriteTimeout and ReadTimeout bound one produce request's I/O.
+	WriteTimeout, ReadTimeout time.Duration
+	// RetryBackoffMax caps the pause between molgen's own write retries.
+	RetryBackoffMax time.Duration
+
+	// FetchMaxWait is how long the broker holds an empty fetch. Close and
+	// rebalances wait for a fetch in flight: keep it short (kafka-go's
+	// default is 10s).
+	FetchMaxWait time.Duration
+	// FetchMaxBytes bounds one fetch.
+	FetchMaxBytes int
+	// ReadBatchTimeout bounds reading one fetched batch.
+	ReadBatchTimeout time.Duration
+	// RequestQueue is how many fetched requests wait for a free slot: few,
+	// so that fewer stale ones are held after a rebalance.
+	RequestQueue int
+	// ReplyQueue is how many fetched replies wait for their calls.
+	ReplyQueue int
+	// ReadBackoffMin and ReadBackoffMax pace fetch retries after errors.
+	ReadBackoffMin, ReadBackoffMax time.Duration
+
+	// SessionTimeout is the consumer-group session: how long a dead
+	// instance keeps its partitions before others take its requests.
+	SessionTimeout time.Duration
+	// RebalanceExtra is added to SessionTimeout for the rebalance timeout.
+	RebalanceExtra time.Duration
+	// JoinGroupBackoff paces attempts to rejoin the group.
+	JoinGroupBackoff time.Duration
+	// CommitInterval is how often offsets of finished requests are
+	// committed. molgen commits itself, only up to the first request of a
+	// partition still running; kafka-go's own commits are off.
+	CommitInterval time.Duration
+	// CommitTimeout bounds one commit.
+	CommitTimeout time.Duration
+	// CloseTimeout bounds leaving the group at the end of a drain, since
+	// kafka-go can wait on a broker that is gone.
+	CloseTimeout time.Duration
+
+	// RequestRetention and ReplyRetention are the retention of the topics
+	// molgen creates: requests older than a day are past any deadline, and
+	// replies are read at once.
+	RequestRetention, ReplyRetention time.Duration
+	// ReplyGrace is how long after a request's deadline its reply may
+	// still be written: a reply that is ready still goes out.
+	ReplyGrace time.Duration
+	// BadReplyTimeout bounds writing the error reply to a malformed request.
+	BadReplyTimeout time.Duration
+}
+
+// DefaultSettings returns molgen's settings for RPC over Kafka.
+func DefaultSettings() Settings {
+	return Settings{
+		ConnectTimeout: 10 * time.Second,
+		MetadataProbe:  5 * time.Second,
+		ConnectRetry:   250 * time.Millisecond,
+
+		DialTimeout:  5 * time.Second,
+		IdleTimeout:  30 * time.Second,
+		MetadataTTL:  time.Second,
+		AdminTimeout: 10 * time.Second,
+
+		BatchTimeout:    time.Millisecond,
+		BatchSize:       100,
+		MaxMessageBytes: 16 << 20,
+		WriteAttempts:   3,
+		WriteBackoffMin: 20 * time.Millisecond,
+		WriteBackoffMax: 200 * time.Millisecond,
+		WriteTimeout:    10 * time.Second,
+		ReadTimeout:     10 * time.Second,
+		RetryBackoffMax: 500 * time.Millisecond,
+
+		FetchMaxWait:     500 * time.Millisecond,
+		FetchMaxBytes:    16 << 20,
+		ReadBatchTimeout: 5 * time.Second,
+		RequestQueue:     64,
+		ReplyQueue:       1024,
+		ReadBackoffMin:   20 * time.Millisecond,
+		ReadBackoffMax:   500 * time.Millisecond,
+
+		SessionTimeout:   6 * time.Second,
+		RebalanceExtra:   4 * time.Second,
+		JoinGroupBackoff: 500 * time.Millisecond,
+		CommitInterval:   100 * time.Millisecond,
+		CommitTimeout:    5 * time.Second,
+		CloseTimeout:     15 * time.Second,
+
+		RequestRetention: 24 * time.Hour,
+		ReplyRetention:   time.Hour,
+		ReplyGrace:       time.Second,
+		BadReplyTimeout:  5 * time.Second,
+	}
+}

@@ -1,0 +1,104 @@
+// Package transport is the seam between a runtime.Node and the network
+// that carries calls between nodes. A Node knows only this interface; the
+// Kafka transport (package kafka beside it) implements it, and another
+// could without any change to the Node, its clients or generated code.
+//
+// A transport moves bytes: the runtime encodes arguments and results, runs
+// implementations, and encodes errors; the transport delivers requests to
+// the instances serving a service and brings their replies back.
+package transport
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Errors a transport returns; package runtime exports the same values.
+var (
+	// ErrClosed is returned by calls made after the transport was drained.
+	ErrClosed = errors.New("molgen: node closed")
+	// ErrBadRequest marks requests a server could not understand.
+	ErrBadRequest = errors.New("molgen: bad request")
+	// ErrUnknownMethod marks a request for a method the server lacks.
+	ErrUnknownMethod = errors.New("molgen: unknown method")
+)
+
+// Transport carries requests of a node to the instances serving them and
+// serves the services hosted on the node.
+type Transport interface {
+	// Call sends req and waits for its reply, until ctx ends (when it
+	// returns ctx's error, possibly wrapped). req.Retry extra copies may be
+	// sent when no reply comes. After an error the transport may still hold
+	// req.Payload: the caller must not reuse its buffer.
+	Call(ctx context.Context, req *Request) (Reply, error)
+	// Send delivers a oneway request: it returns once the request is
+	// durable, without waiting for it to run. The payload rule of Call
+	// holds.
+	Send(ctx context.Context, req *Request) error
+	// Serve starts taking the requests of one service.
+	Serve(ctx context.Context, svc Service) error
+	// Drain stops taking requests, lets those running finish and answer,
+	// records them as done (so no other instance runs them again), and then
+	// releases every connection. Calls keep working while requests run;
+	// afterwards they fail with ErrClosed.
+	Drain() error
+	// Stats returns the transport's counters.
+	Stats() Stats
+}
+
+// Request is one call on its way to a server.
+type Request struct {
+	Service, Method string
+	// Schema fingerprints the method's types on the caller (may be empty).
+	Schema string
+	// Deadline is when the caller stops waiting; a server that takes the
+	// request later does not run it.
+	Deadline time.Time
+	// Retry is how many more times the caller may send the request when
+	// no reply comes (Call only).
+	Retry int
+	// Payload is the encoded arguments.
+	Payload []byte
+	// Caller names the calling node and instance (informative; set by the
+	// transport on the serving side).
+	Caller string
+}
+
+// Status says whether a reply carries results or an error.
+type Status uint8
+
+// Reply statuses.
+const (
+	StatusOK    Status = iota // Payload holds the encoded results
+	StatusError               // Payload holds an encoded error
+)
+
+// Reply is a server's answer to a request.
+type Reply struct {
+	Status  Status
+	Payload []byte
+}
+
+// Handler serves one request of a service on this node. ctx carries the
+// request's deadline. It never panics (the runtime recovers).
+type Handler func(ctx context.Context, req *Request) Reply
+
+// Service is a service hosted on this node.
+type Service struct {
+	Name   string
+	Handle Handler
+	// Slots bounds the service's requests running at once: the transport
+	// takes a slot before it takes a request, and gives it back when the
+	// request is done. The node shares it with its local oneway calls.
+	Slots chan struct{}
+}
+
+// Stats counts a transport's traffic.
+type Stats struct {
+	Calls       int64 // requests sent that awaited a reply
+	Served      int64 // requests handed to a Handler
+	LateReplies int64 // replies dropped: the call was over or already answered
+	Expired     int64 // requests not run because their deadline had passed
+	BadMessages int64 // messages that could not be read (answered when possible)
+}

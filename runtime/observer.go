@@ -1,0 +1,104 @@
+package runtime
+
+import (
+	"context"
+	"time"
+)
+
+// Observer sees every call a node makes and every remote request it
+// serves: the one place where tracing, metrics and call counting hook in.
+// Install one with Options.Observer; with none, calls pay a nil check.
+//
+// Start is called as a call begins and returns the context the call goes
+// on with (a tracer puts its span there; nested calls see it). End is
+// called with the same context and CallInfo when the call is over. Both
+// must be safe for concurrent use and should be quick: they run on the
+// calling goroutine.
+type Observer interface {
+	Start(ctx context.Context, call *CallInfo) context.Context
+	End(ctx context.Context, call *CallInfo, err error)
+}
+
+// CallInfo describes one call to an Observer. Fields that End reads are
+// final when End is called.
+type CallInfo struct {
+	Service, Method string
+	// Caller is the service or main making the call, when known: the
+	// service whose request or local call is running, or the main.
+	Caller string
+	// Remote is true when the call crosses the transport (Kafka).
+	Remote bool
+	// Server is true on the serving side of a remote call; Caller is then
+	// the calling node/instance.
+	Server bool
+	// Oneway is true for //molgen:oneway methods.
+	Oneway bool
+	// Start is when the call began; Duration is set before End.
+	Start    time.Time
+	Duration time.Duration
+	// RequestBytes and ReplyBytes are the encoded sizes of a remote call's
+	// arguments and results (0 for local calls).
+	RequestBytes, ReplyBytes int
+}
+
+type callKey struct{}   // context key of the *CallInfo of the running call
+type callerKey struct{} // context key of the name of the running service or main
+
+// WithCaller returns ctx marked as running the service or main called
+// name: calls made with it report name as their Caller. Node binaries mark
+// the context of each main.
+func WithCaller(ctx context.Context, name string) context.Context {
+	return context.WithValue(ctx, callerKey{}, name)
+}
+
+func callerOf(ctx context.Context) string {
+	name, _ := ctx.Value(callerKey{}).(string)
+	return name
+}
+
+// observeStart begins observing a call of method made through c.
+func (c *Client) observeStart(ctx context.Context, method int, remote bool, requestBytes int) context.Context {
+	m := &c.desc.Methods[method]
+	info := &CallInfo{
+		Service: c.desc.Name, Method: m.Name, Caller: callerOf(ctx),
+		Remote: remote, Oneway: m.Oneway, Start: time.Now(), RequestBytes: requestBytes,
+	}
+	ctx = context.WithValue(ctx, callKey{}, info)
+	ctx = c.node.observer.Start(ctx, info)
+	if !remote {
+		ctx = WithCaller(ctx, c.desc.Name) // nested calls run in this service
+	}
+	return ctx
+}
+
+// observeEnd ends observing the call whose context ctx is.
+func (c *Client) observeEnd(ctx context.Context, err error, replyBytes int) {
+	c.node.observeDone(ctx, err, replyBytes)
+}
+
+// observeServe begins observing a remote request served here.
+func (n *Node) observeServe(ctx context.Context, desc *ServiceDesc, method int, caller string, requestBytes int) context.Context {
+	m := &desc.Methods[method]
+	info := &CallInfo{
+		Service: desc.Name, Method: m.Name, Caller: caller, Remote: true, Server: true, Oneway: m.Oneway,
+		Start: time.Now(), RequestBytes: requestBytes,
+	}
+	ctx = context.WithValue(ctx, callKey{}, info)
+	ctx = n.observer.Start(ctx, info)
+	return WithCaller(ctx, desc.Name)
+}
+
+// observeServed ends observing a remote request served here.
+func (n *Node) observeServed(ctx context.Context, err error, replyBytes int) {
+	n.observeDone(ctx, err, replyBytes)
+}
+
+func (n *Node) observeDone(ctx context.Context, err error, replyBytes int) {
+	info, _ := ctx.Value(callKey{}).(*CallInfo)
+	if info == nil {
+		return
+	}
+	info.Duration = time.Since(info.Start)
+	info.ReplyBytes = replyBytes
+	n.observer.End(ctx, info, err)
+}

@@ -1,0 +1,98 @@
+package runtime
+
+import (
+	"context"
+	"fmt"
+	"runtime/debug"
+
+	"github.com/molgen/molgen/runtime/internal/transport"
+)
+
+// serve returns the handler of a hosted service's remote requests: it
+// checks the method and its schema, decodes the arguments, runs the
+// implementation and encodes the reply. Panics anywhere in user code
+// (implementation, codecs, Error methods) are answered as ErrPanic.
+func (n *Node) serve(h *hosted) transport.Handler {
+	return func(ctx context.Context, req *transport.Request) transport.Reply {
+		idx, ok := h.methods[req.Method]
+		if !ok {
+			return n.badRequest(req, fmt.Errorf("%w: service %q has no method %q on this node", ErrUnknownMethod, req.Service, req.Method))
+		}
+		m := &h.desc.Methods[idx]
+		if req.Schema != "" && m.Schema != "" && req.Schema != m.Schema {
+			return n.badRequest(req, fmt.Errorf("%w: %s.%s was called with types (schema %s) other than this server's (schema %s): build and deploy caller and server from the same code",
+				ErrBadRequest, req.Service, req.Method, req.Schema, m.Schema))
+		}
+		if n.observer != nil {
+			ctx = n.observeServe(ctx, h.desc, idx, req.Caller, len(req.Payload))
+		}
+		resp, err := n.invoke(ctx, h, idx, req.Payload)
+		if _, undecodable := err.(*badRequest); undecodable {
+			n.stats.badMessages.Add(1)
+			n.log.Warn("bad request", "service", req.Service, "method", req.Method, "caller", req.Caller, "err", errorMessage(err))
+		} else {
+			n.stats.served.Add(1)
+		}
+		var reply transport.Reply
+		if m.Oneway {
+			if err != nil {
+				n.onewayFailed(req.Service, req.Method, err)
+			}
+		} else {
+			reply = n.replyOf(h, idx, resp, err)
+		}
+		if n.observer != nil {
+			n.observeServed(ctx, err, len(reply.Payload))
+		}
+		return reply
+	}
+}
+
+// badRequest answers a request the node cannot serve, and counts it.
+func (n *Node) badRequest(req *transport.Request, err error) transport.Reply {
+	n.stats.badMessages.Add(1)
+	n.log.Warn("bad request", "service", req.Service, "method", req.Method, "caller", req.Caller, "err", err)
+	return transport.Reply{Status: transport.StatusError, Payload: errorReply(err)}
+}
+
+// invoke decodes and runs a request, turning a panic into an error.
+func (n *Node) invoke(ctx context.Context, h *hosted, idx int, payload []byte) (resp Message, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			resp, err = nil, n.panicked(h.desc.Name, h.desc.Methods[idx].Name, r)
+		}
+	}()
+	return h.handlers[idx](ctx, h.impl, NewDecoder(payload))
+}
+
+// replyOf encodes a reply (in a fresh buffer: the transport may keep it
+// after a write gives up). It runs code of the service (MarshalBinary,
+// Error, Is methods); a panic there is answered as a panic of the call.
+func (n *Node) replyOf(h *hosted, idx int, resp Message, callErr error) (reply transport.Reply) {
+	defer func() {
+		if r := recover(); r != nil {
+			n.stats.panics.Add(1)
+			pe := &PanicError{Service: h.desc.Name, Method: h.desc.Methods[idx].Name, Value: fmt.Sprintf("encoding the reply: %v", r), Stack: debug.Stack()}
+			n.log.Error("service panicked", "service", pe.Service, "method", pe.Method, "panic", pe.Value, "stack", string(pe.Stack))
+			reply = transport.Reply{Status: transport.StatusError, Payload: errorReply(pe)}
+		}
+	}()
+	e := NewEncoder(make([]byte, 0, 128))
+	if callErr == nil && resp != nil {
+		resp.MolgenEncode(e)
+		if err := e.Err(); err != nil {
+			callErr = fmt.Errorf("molgen: encoding the response of %s: %w", h.desc.Name, err)
+		}
+	}
+	if callErr != nil {
+		return transport.Reply{Status: transport.StatusError, Payload: errorReply(callErr)}
+	}
+	return transport.Reply{Status: transport.StatusOK, Payload: e.Data()}
+}
+
+// errorReply encodes err as the value of an error reply.
+func errorReply(err error) []byte {
+	e := NewEncoder(nil)
+	encodeError(e, err)
+	return e.Data()
+}
