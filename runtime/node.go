@@ -218,10 +218,7 @@ func (n *Node) Client(desc *ServiceDesc) *Client {
 		}
 	}
 	c := &Client{node: n, svc: s, desc: desc}
-	// Only the generated code of the implementation's own version may call
-	// it directly; a client of another version goes through the transport,
-	// where schemas are checked.
-	if h := s.hosted; h != nil && h.desc == desc && n.preferLocal() {
+	if h := s.hosted; h != nil && n.callsDirectly(c, h) {
 		c.local.Store(h)
 	}
 	s.clients = append(s.clients, c)
@@ -256,14 +253,20 @@ func (n *Node) Register(desc *ServiceDesc, impl any, handlers []Handler) error {
 		h.methods[m.Name] = i
 	}
 	s.hosted = h
-	if n.preferLocal() {
-		for _, c := range s.clients {
-			if c.desc == desc {
-				c.local.Store(h)
-			}
+	for _, c := range s.clients {
+		if n.callsDirectly(c, h) {
+			c.local.Store(h)
 		}
 	}
 	return nil
+}
+
+// callsDirectly reports whether c calls the implementation h directly:
+// prefer_local is on, and c comes from the implementation's own generated
+// code (a client of another version goes through the transport, where
+// schemas are checked).
+func (n *Node) callsDirectly(c *Client, h *hosted) bool {
+	return c.desc == h.desc && n.preferLocal()
 }
 
 // preferLocalWhileDraining makes calls to services hosted here direct, even

@@ -121,4 +121,3 @@ func (t *offsetTracker) committed(c partitionCommit) {
 		p.clean = c.changes
 	}
 }
-

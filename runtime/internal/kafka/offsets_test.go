@@ -19,11 +19,11 @@ func (c tkCommit) String() string { return fmt.Sprintf("p%d@%d", c.partition, c.
 type tkOp int
 
 const (
-	tkOpStart  tkOp = iota // the fetch loop hands over the request at part/off
-	tkOpDone               // the request at part/off is answered
-	tkOpCheck              // committable() must report exactly want
-	tkOpCommit             // committed() for every commit check number ref reported
-	tkOpRebalance          // the group rebalances (the next start is told so)
+	tkOpStart     tkOp = iota // the fetch loop hands over the request at part/off
+	tkOpDone                  // the request at part/off is answered
+	tkOpCheck                 // committable() must report exactly want
+	tkOpCommit                // committed() for every commit check number ref reported
+	tkOpRebalance             // the group rebalances (the next start is told so)
 )
 
 type tkStep struct {

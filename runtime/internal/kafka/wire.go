@@ -52,4 +52,3 @@ func formatDeadline(t time.Time) string { return t.UTC().Format(time.RFC3339Nano
 func parseDeadline(s string) (time.Time, error) { return time.Parse(time.RFC3339Nano, s) }
 
 func formatID(id uint64) string { return strconv.FormatUint(id, 10) }
-
