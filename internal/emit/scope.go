@@ -111,3 +111,60 @@ func (s *scope) id(name string) string {
 	}
 	return name
 }
+
+// varNames names the parameters and results of a generated method whose
+// body declares locals (names before s.id): the user's names where they
+// are safe, generated ones (a0…, r0…) where the user gave none, gave "_",
+// or gave a name that would shadow or clash with something the method
+// refers to: one of its locals, a type or package of the file, a
+// predeclared identifier, or a generated name (model.ReservedPrefix).
+// The names are distinct from each other and from the locals.
+func (s *scope) varNames(params, results []model.Var, locals []string) (paramNames, resultNames []string) {
+	used := map[string]bool{}
+	for _, l := range locals {
+		used[l], used[s.id(l)] = true, true
+	}
+	// The user's names first, so that generated ones step around them.
+	keep := func(vars []model.Var) []string {
+		names := make([]string, len(vars))
+		for i, v := range vars {
+			n := v.Name
+			if n == "" || n == "_" || used[n] || s.taken[n] || predeclared[n] || strings.HasPrefix(n, model.ReservedPrefix) {
+				continue
+			}
+			names[i] = n
+			used[n] = true
+		}
+		return names
+	}
+	fill := func(names []string, prefix string) []string {
+		for i := range names {
+			if names[i] != "" {
+				continue
+			}
+			base := s.id(prefix + strconv.Itoa(i))
+			name := base
+			for k := 2; used[name]; k++ {
+				name = base + "_" + strconv.Itoa(k)
+			}
+			names[i] = name
+			used[name] = true
+		}
+		return names
+	}
+	paramNames, resultNames = keep(params), keep(results)
+	return fill(paramNames, "a"), fill(resultNames, "r")
+}
+
+// predeclared lists Go's predeclared identifiers, which a parameter of a
+// generated method must not shadow.
+var predeclared = map[string]bool{
+	"any": true, "bool": true, "byte": true, "comparable": true, "complex64": true, "complex128": true,
+	"error": true, "float32": true, "float64": true, "int": true, "int8": true, "int16": true,
+	"int32": true, "int64": true, "rune": true, "string": true, "uint": true, "uint8": true,
+	"uint16": true, "uint32": true, "uint64": true, "uintptr": true,
+	"true": true, "false": true, "iota": true, "nil": true,
+	"append": true, "cap": true, "clear": true, "close": true, "complex": true, "copy": true,
+	"delete": true, "imag": true, "len": true, "make": true, "max": true, "min": true, "new": true,
+	"panic": true, "print": true, "println": true, "real": true, "recover": true,
+}

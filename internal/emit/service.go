@@ -125,36 +125,43 @@ func checks(f *jen.File, s *model.Service, n svcNames) {
 	f.Line()
 }
 
-// clientMethod emits one client method.
+// clientLocals are the names clientMethod declares besides its parameters
+// and results (before scope renaming): a parameter or result never takes
+// one of them. A local added to clientMethod must be added here.
+var clientLocals = []string{"ctx", "x", "impl", "ok", "has", "cancel", "p", "req", "resp", "err"}
+
+// clientMethod emits one client method. Parameters and results keep the
+// names the user gave them where that is safe (see scope.varNames).
 //
-//	func (x *molgenClient_Users) Get(ctx context.Context, a0 UserID) (r0 User, err error) {
+//	func (x *molgenClient_Users) Get(ctx context.Context, id UserID) (r0 User, err error) {
 //		if impl, ok := x.c.Local().(Users); ok {
 //			defer func() {
 //				if p := recover(); p != nil {
 //					err = x.c.Panicked(0, p)
 //				}
 //			}()
-//			return impl.Get(ctx, a0)
+//			return impl.Get(ctx, id)
 //		}
-//		req := molgenRequest_Users_Get{A0: a0}
+//		req := molgenRequest_Users_Get{A0: id}
 //		var resp molgenResponse_Users_Get
 //		err = x.c.Call(ctx, 0, &req, &resp)
 //		return resp.R0, err
 //	}
 func clientMethod(f *jen.File, c *codec, s *model.Service, n svcNames, index int, m *model.Method) {
 	id := func(name string) *jen.Statement { return jen.Id(c.id(name)) }
+	paramNames, resultNames := c.sc.varNames(m.Params, m.Results, clientLocals)
 	params := []jen.Code{id("ctx").Add(ctxType())}
 	args := []jen.Code{id("ctx")}
 	reqFields := jen.Dict{}
 	for i, p := range m.Params {
-		a := fmt.Sprintf("a%d", i)
-		params = append(params, id(a).Add(typeExpr(p.Type)))
-		args = append(args, id(a))
-		reqFields[jen.Id(fmt.Sprintf("A%d", i))] = id(a)
+		a := paramNames[i]
+		params = append(params, jen.Id(a).Add(typeExpr(p.Type)))
+		args = append(args, jen.Id(a))
+		reqFields[jen.Id(fmt.Sprintf("A%d", i))] = jen.Id(a)
 	}
 	var results, respVals []jen.Code
 	for i, r := range m.Results {
-		results = append(results, id(fmt.Sprintf("r%d", i)).Add(typeExpr(r.Type)))
+		results = append(results, jen.Id(resultNames[i]).Add(typeExpr(r.Type)))
 		respVals = append(respVals, id("resp").Dot(fmt.Sprintf("R%d", i)))
 	}
 	results = append(results, id("err").Error())

@@ -96,18 +96,18 @@ type molgenClient_Calc struct {
 }
 
 // Add is the benchmark method.
-func (x *molgenClient_Calc) Add(ctx context.Context, a0 int, a1 int) (r0 int, err error) {
+func (x *molgenClient_Calc) Add(ctx context.Context, a int, b int) (r0 int, err error) {
 	if impl, ok := x.c.Local().(Calc); ok {
 		defer func() {
 			if p := recover(); p != nil {
 				err = x.c.Panicked(0, p)
 			}
 		}()
-		return impl.Add(ctx, a0, a1)
+		return impl.Add(ctx, a, b)
 	}
 	req := molgenRequest_Calc_Add{
-		A0: a0,
-		A1: a1,
+		A0: a,
+		A1: b,
 	}
 	var resp molgenResponse_Calc_Add
 	err = x.c.Call(ctx, 0, &req, &resp)
@@ -131,7 +131,7 @@ func (x *molgenClient_Calc) Sqrt(ctx context.Context, a0 int) (r0 int, err error
 }
 
 // Sleep waits for d or until ctx is done.
-func (x *molgenClient_Calc) Sleep(ctx context.Context, a0 time.Duration) (err error) {
+func (x *molgenClient_Calc) Sleep(ctx context.Context, d time.Duration) (err error) {
 	if impl, ok := x.c.Local().(Calc); ok {
 		if _, has := ctx.Deadline(); !has {
 			var cancel context.CancelFunc
@@ -143,41 +143,41 @@ func (x *molgenClient_Calc) Sleep(ctx context.Context, a0 time.Duration) (err er
 				err = x.c.Panicked(2, p)
 			}
 		}()
-		return impl.Sleep(ctx, a0)
+		return impl.Sleep(ctx, d)
 	}
-	req := molgenRequest_Calc_Sleep{A0: a0}
+	req := molgenRequest_Calc_Sleep{A0: d}
 	var resp molgenResponse_Calc_Sleep
 	err = x.c.Call(ctx, 2, &req, &resp)
 	return err
 }
 
 // Panic panics with msg.
-func (x *molgenClient_Calc) Panic(ctx context.Context, a0 string) (err error) {
+func (x *molgenClient_Calc) Panic(ctx context.Context, msg string) (err error) {
 	if impl, ok := x.c.Local().(Calc); ok {
 		defer func() {
 			if p := recover(); p != nil {
 				err = x.c.Panicked(3, p)
 			}
 		}()
-		return impl.Panic(ctx, a0)
+		return impl.Panic(ctx, msg)
 	}
-	req := molgenRequest_Calc_Panic{A0: a0}
+	req := molgenRequest_Calc_Panic{A0: msg}
 	var resp molgenResponse_Calc_Panic
 	err = x.c.Call(ctx, 3, &req, &resp)
 	return err
 }
 
 // Fail returns ErrWrapped wrapped depth times.
-func (x *molgenClient_Calc) Fail(ctx context.Context, a0 int) (err error) {
+func (x *molgenClient_Calc) Fail(ctx context.Context, depth int) (err error) {
 	if impl, ok := x.c.Local().(Calc); ok {
 		defer func() {
 			if p := recover(); p != nil {
 				err = x.c.Panicked(4, p)
 			}
 		}()
-		return impl.Fail(ctx, a0)
+		return impl.Fail(ctx, depth)
 	}
-	req := molgenRequest_Calc_Fail{A0: a0}
+	req := molgenRequest_Calc_Fail{A0: depth}
 	var resp molgenResponse_Calc_Fail
 	err = x.c.Call(ctx, 4, &req, &resp)
 	return err
@@ -216,16 +216,16 @@ func (x *molgenClient_Calc) Total(ctx context.Context) (r0 int64, err error) {
 }
 
 // Where waits for d, then names the instance that ran it ($MOLGEN_INSTANCE).
-func (x *molgenClient_Calc) Where(ctx context.Context, a0 time.Duration) (r0 string, err error) {
+func (x *molgenClient_Calc) Where(ctx context.Context, d time.Duration) (r0 string, err error) {
 	if impl, ok := x.c.Local().(Calc); ok {
 		defer func() {
 			if p := recover(); p != nil {
 				err = x.c.Panicked(7, p)
 			}
 		}()
-		return impl.Where(ctx, a0)
+		return impl.Where(ctx, d)
 	}
-	req := molgenRequest_Calc_Where{A0: a0}
+	req := molgenRequest_Calc_Where{A0: d}
 	var resp molgenResponse_Calc_Where
 	err = x.c.Call(ctx, 7, &req, &resp)
 	return resp.R0, err
@@ -264,18 +264,18 @@ func (x *molgenClient_Calc) Broken(ctx context.Context) (err error) {
 }
 
 // Slow waits for d and returns s; callers resend it when no reply came.
-func (x *molgenClient_Calc) Slow(ctx context.Context, a0 time.Duration, a1 string) (r0 string, err error) {
+func (x *molgenClient_Calc) Slow(ctx context.Context, d time.Duration, s string) (r0 string, err error) {
 	if impl, ok := x.c.Local().(Calc); ok {
 		defer func() {
 			if p := recover(); p != nil {
 				err = x.c.Panicked(10, p)
 			}
 		}()
-		return impl.Slow(ctx, a0, a1)
+		return impl.Slow(ctx, d, s)
 	}
 	req := molgenRequest_Calc_Slow{
-		A0: a0,
-		A1: a1,
+		A0: d,
+		A1: s,
 	}
 	var resp molgenResponse_Calc_Slow
 	err = x.c.Call(ctx, 10, &req, &resp)
@@ -286,19 +286,19 @@ func (x *molgenClient_Calc) Slow(ctx context.Context, a0 time.Duration, a1 strin
 Concat joins its arguments in order: several arguments of one type,
 so that a codec reading them in another order is caught.
 */
-func (x *molgenClient_Calc) Concat(ctx context.Context, a0 string, a1 string, a2 string) (r0 string, err error) {
+func (x *molgenClient_Calc) Concat(ctx context.Context, a string, b string, c string) (r0 string, err error) {
 	if impl, ok := x.c.Local().(Calc); ok {
 		defer func() {
 			if p := recover(); p != nil {
 				err = x.c.Panicked(11, p)
 			}
 		}()
-		return impl.Concat(ctx, a0, a1, a2)
+		return impl.Concat(ctx, a, b, c)
 	}
 	req := molgenRequest_Calc_Concat{
-		A0: a0,
-		A1: a1,
-		A2: a2,
+		A0: a,
+		A1: b,
+		A2: c,
 	}
 	var resp molgenResponse_Calc_Concat
 	err = x.c.Call(ctx, 11, &req, &resp)
@@ -306,16 +306,16 @@ func (x *molgenClient_Calc) Concat(ctx context.Context, a0 string, a1 string, a2
 }
 
 // Split returns the two halves of s around its first "|", in order.
-func (x *molgenClient_Calc) Split(ctx context.Context, a0 string) (r0 string, r1 string, err error) {
+func (x *molgenClient_Calc) Split(ctx context.Context, s string) (before string, after string, err error) {
 	if impl, ok := x.c.Local().(Calc); ok {
 		defer func() {
 			if p := recover(); p != nil {
 				err = x.c.Panicked(12, p)
 			}
 		}()
-		return impl.Split(ctx, a0)
+		return impl.Split(ctx, s)
 	}
-	req := molgenRequest_Calc_Split{A0: a0}
+	req := molgenRequest_Calc_Split{A0: s}
 	var resp molgenResponse_Calc_Split
 	err = x.c.Call(ctx, 12, &req, &resp)
 	return resp.R0, resp.R1, err
@@ -344,16 +344,16 @@ func (x *molgenClient_Calc) Deadline(ctx context.Context) (r0 time.Time, err err
 Hold waits for d (or until ctx is done) before it counts; callers do
 not wait for it.
 */
-func (x *molgenClient_Calc) Hold(ctx context.Context, a0 time.Duration) (err error) {
+func (x *molgenClient_Calc) Hold(ctx context.Context, d time.Duration) (err error) {
 	if impl, ok := x.c.Local().(Calc); ok {
 		defer func() {
 			if p := recover(); p != nil {
 				err = x.c.Panicked(14, p)
 			}
 		}()
-		return impl.Hold(ctx, a0)
+		return impl.Hold(ctx, d)
 	}
-	req := molgenRequest_Calc_Hold{A0: a0}
+	req := molgenRequest_Calc_Hold{A0: d}
 	var resp molgenResponse_Calc_Hold
 	err = x.c.Call(ctx, 14, &req, &resp)
 	return err
@@ -363,16 +363,16 @@ func (x *molgenClient_Calc) Hold(ctx context.Context, a0 time.Duration) (err err
 Echo returns f without a leading "reply:"; Fragile's codec panics on
 chosen values.
 */
-func (x *molgenClient_Calc) Echo(ctx context.Context, a0 Fragile) (r0 Fragile, err error) {
+func (x *molgenClient_Calc) Echo(ctx context.Context, f Fragile) (r0 Fragile, err error) {
 	if impl, ok := x.c.Local().(Calc); ok {
 		defer func() {
 			if p := recover(); p != nil {
 				err = x.c.Panicked(15, p)
 			}
 		}()
-		return impl.Echo(ctx, a0)
+		return impl.Echo(ctx, f)
 	}
-	req := molgenRequest_Calc_Echo{A0: a0}
+	req := molgenRequest_Calc_Echo{A0: f}
 	var resp molgenResponse_Calc_Echo
 	err = x.c.Call(ctx, 15, &req, &resp)
 	return resp.R0, err
@@ -1061,16 +1061,16 @@ type molgenClient_Relay struct {
 }
 
 // Fail calls Calc.Fail and wraps its error.
-func (x *molgenClient_Relay) Fail(ctx context.Context, a0 int) (err error) {
+func (x *molgenClient_Relay) Fail(ctx context.Context, depth int) (err error) {
 	if impl, ok := x.c.Local().(Relay); ok {
 		defer func() {
 			if p := recover(); p != nil {
 				err = x.c.Panicked(0, p)
 			}
 		}()
-		return impl.Fail(ctx, a0)
+		return impl.Fail(ctx, depth)
 	}
-	req := molgenRequest_Relay_Fail{A0: a0}
+	req := molgenRequest_Relay_Fail{A0: depth}
 	var resp molgenResponse_Relay_Fail
 	err = x.c.Call(ctx, 0, &req, &resp)
 	return err
@@ -1093,17 +1093,17 @@ func (x *molgenClient_Relay) Sqrt(ctx context.Context, a0 int) (r0 int, err erro
 }
 
 // Later waits for d, then calls Calc.Sqrt.
-func (x *molgenClient_Relay) Later(ctx context.Context, a0 time.Duration, a1 int) (r0 int, err error) {
+func (x *molgenClient_Relay) Later(ctx context.Context, d time.Duration, a1 int) (r0 int, err error) {
 	if impl, ok := x.c.Local().(Relay); ok {
 		defer func() {
 			if p := recover(); p != nil {
 				err = x.c.Panicked(2, p)
 			}
 		}()
-		return impl.Later(ctx, a0, a1)
+		return impl.Later(ctx, d, a1)
 	}
 	req := molgenRequest_Relay_Later{
-		A0: a0,
+		A0: d,
 		A1: a1,
 	}
 	var resp molgenResponse_Relay_Later
@@ -1284,51 +1284,51 @@ type molgenClient_Codec struct {
 	c *runtime.Client
 }
 
-func (x *molgenClient_Codec) Kinds(ctx context.Context, a0 Kinds) (r0 Kinds, err error) {
+func (x *molgenClient_Codec) Kinds(ctx context.Context, k Kinds) (r0 Kinds, err error) {
 	if impl, ok := x.c.Local().(Codec); ok {
 		defer func() {
 			if p := recover(); p != nil {
 				err = x.c.Panicked(0, p)
 			}
 		}()
-		return impl.Kinds(ctx, a0)
+		return impl.Kinds(ctx, k)
 	}
-	req := molgenRequest_Codec_Kinds{A0: a0}
+	req := molgenRequest_Codec_Kinds{A0: k}
 	var resp molgenResponse_Codec_Kinds
 	err = x.c.Call(ctx, 0, &req, &resp)
 	return resp.R0, err
 }
 
-func (x *molgenClient_Codec) Many(ctx context.Context, a0 int, a1 string, a2 []Kinds, a3 map[Level]Blob) (r0 int, r1 string, r2 []Kinds, r3 map[Level]Blob, err error) {
+func (x *molgenClient_Codec) Many(ctx context.Context, a int, b string, c []Kinds, d map[Level]Blob) (r0 int, r1 string, r2 []Kinds, r3 map[Level]Blob, err error) {
 	if impl, ok := x.c.Local().(Codec); ok {
 		defer func() {
 			if p := recover(); p != nil {
 				err = x.c.Panicked(1, p)
 			}
 		}()
-		return impl.Many(ctx, a0, a1, a2, a3)
+		return impl.Many(ctx, a, b, c, d)
 	}
 	req := molgenRequest_Codec_Many{
-		A0: a0,
-		A1: a1,
-		A2: a2,
-		A3: a3,
+		A0: a,
+		A1: b,
+		A2: c,
+		A3: d,
 	}
 	var resp molgenResponse_Codec_Many
 	err = x.c.Call(ctx, 1, &req, &resp)
 	return resp.R0, resp.R1, resp.R2, resp.R3, err
 }
 
-func (x *molgenClient_Codec) Tree(ctx context.Context, a0 *Tree) (r0 *Tree, err error) {
+func (x *molgenClient_Codec) Tree(ctx context.Context, t *Tree) (r0 *Tree, err error) {
 	if impl, ok := x.c.Local().(Codec); ok {
 		defer func() {
 			if p := recover(); p != nil {
 				err = x.c.Panicked(2, p)
 			}
 		}()
-		return impl.Tree(ctx, a0)
+		return impl.Tree(ctx, t)
 	}
-	req := molgenRequest_Codec_Tree{A0: a0}
+	req := molgenRequest_Codec_Tree{A0: t}
 	var resp molgenResponse_Codec_Tree
 	err = x.c.Call(ctx, 2, &req, &resp)
 	return resp.R0, err

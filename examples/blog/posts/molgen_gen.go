@@ -72,20 +72,20 @@ type molgenClient_Posts struct {
 }
 
 // Publish stores a post by an existing author.
-func (x *molgenClient_Posts) Publish(ctx context.Context, a0 users.UserID, a1 string, a2 string, a3 []string) (r0 Post, err error) {
+func (x *molgenClient_Posts) Publish(ctx context.Context, author users.UserID, title string, body string, tags []string) (r0 Post, err error) {
 	if impl, ok := x.c.Local().(Posts); ok {
 		defer func() {
 			if p := recover(); p != nil {
 				err = x.c.Panicked(0, p)
 			}
 		}()
-		return impl.Publish(ctx, a0, a1, a2, a3)
+		return impl.Publish(ctx, author, title, body, tags)
 	}
 	req := molgenRequest_Posts_Publish{
-		A0: a0,
-		A1: a1,
-		A2: a2,
-		A3: a3,
+		A0: author,
+		A1: title,
+		A2: body,
+		A3: tags,
 	}
 	var resp molgenResponse_Posts_Publish
 	err = x.c.Call(ctx, 0, &req, &resp)
@@ -93,16 +93,16 @@ func (x *molgenClient_Posts) Publish(ctx context.Context, a0 users.UserID, a1 st
 }
 
 // Get returns one post with its author's name.
-func (x *molgenClient_Posts) Get(ctx context.Context, a0 PostID) (r0 PostView, err error) {
+func (x *molgenClient_Posts) Get(ctx context.Context, id PostID) (r0 PostView, err error) {
 	if impl, ok := x.c.Local().(Posts); ok {
 		defer func() {
 			if p := recover(); p != nil {
 				err = x.c.Panicked(1, p)
 			}
 		}()
-		return impl.Get(ctx, a0)
+		return impl.Get(ctx, id)
 	}
-	req := molgenRequest_Posts_Get{A0: a0}
+	req := molgenRequest_Posts_Get{A0: id}
 	var resp molgenResponse_Posts_Get
 	err = x.c.Call(ctx, 1, &req, &resp)
 	return resp.R0, err
@@ -125,16 +125,16 @@ func (x *molgenClient_Posts) List(ctx context.Context) (r0 []PostView, err error
 }
 
 // View counts a read of a post; callers do not wait for it.
-func (x *molgenClient_Posts) View(ctx context.Context, a0 PostID) (err error) {
+func (x *molgenClient_Posts) View(ctx context.Context, id PostID) (err error) {
 	if impl, ok := x.c.Local().(Posts); ok {
 		defer func() {
 			if p := recover(); p != nil {
 				err = x.c.Panicked(3, p)
 			}
 		}()
-		return impl.View(ctx, a0)
+		return impl.View(ctx, id)
 	}
-	req := molgenRequest_Posts_View{A0: a0}
+	req := molgenRequest_Posts_View{A0: id}
 	var resp molgenResponse_Posts_View
 	err = x.c.Call(ctx, 3, &req, &resp)
 	return err

@@ -69,23 +69,23 @@ type molgenClient_Users struct {
 }
 
 // Create registers a user.
-func (x *molgenClient_Users) Create(ctx context.Context, a0 string) (r0 User, err error) {
+func (x *molgenClient_Users) Create(ctx context.Context, name string) (r0 User, err error) {
 	if impl, ok := x.c.Local().(Users); ok {
 		defer func() {
 			if p := recover(); p != nil {
 				err = x.c.Panicked(0, p)
 			}
 		}()
-		return impl.Create(ctx, a0)
+		return impl.Create(ctx, name)
 	}
-	req := molgenRequest_Users_Create{A0: a0}
+	req := molgenRequest_Users_Create{A0: name}
 	var resp molgenResponse_Users_Create
 	err = x.c.Call(ctx, 0, &req, &resp)
 	return resp.R0, err
 }
 
 // Get returns one user.
-func (x *molgenClient_Users) Get(ctx context.Context, a0 UserID) (r0 User, err error) {
+func (x *molgenClient_Users) Get(ctx context.Context, id UserID) (r0 User, err error) {
 	if impl, ok := x.c.Local().(Users); ok {
 		if _, has := ctx.Deadline(); !has {
 			var cancel context.CancelFunc
@@ -97,25 +97,25 @@ func (x *molgenClient_Users) Get(ctx context.Context, a0 UserID) (r0 User, err e
 				err = x.c.Panicked(1, p)
 			}
 		}()
-		return impl.Get(ctx, a0)
+		return impl.Get(ctx, id)
 	}
-	req := molgenRequest_Users_Get{A0: a0}
+	req := molgenRequest_Users_Get{A0: id}
 	var resp molgenResponse_Users_Get
 	err = x.c.Call(ctx, 1, &req, &resp)
 	return resp.R0, err
 }
 
 // GetMany returns the users with the given IDs that exist.
-func (x *molgenClient_Users) GetMany(ctx context.Context, a0 []UserID) (r0 map[UserID]User, err error) {
+func (x *molgenClient_Users) GetMany(ctx context.Context, ids []UserID) (r0 map[UserID]User, err error) {
 	if impl, ok := x.c.Local().(Users); ok {
 		defer func() {
 			if p := recover(); p != nil {
 				err = x.c.Panicked(2, p)
 			}
 		}()
-		return impl.GetMany(ctx, a0)
+		return impl.GetMany(ctx, ids)
 	}
-	req := molgenRequest_Users_GetMany{A0: a0}
+	req := molgenRequest_Users_GetMany{A0: ids}
 	var resp molgenResponse_Users_GetMany
 	err = x.c.Call(ctx, 2, &req, &resp)
 	return resp.R0, err

@@ -64,18 +64,18 @@ the wire, but another shape (schema "(int64,int64)(int64)" instead of
 "(int,int)(int)"), so an old server must refuse it rather than
 decode it.
 */
-func (x *molgenClient_Calc) Add(ctx context.Context, a0 int64, a1 int64) (r0 int64, err error) {
+func (x *molgenClient_Calc) Add(ctx context.Context, a int64, b int64) (r0 int64, err error) {
 	if impl, ok := x.c.Local().(Calc); ok {
 		defer func() {
 			if p := recover(); p != nil {
 				err = x.c.Panicked(0, p)
 			}
 		}()
-		return impl.Add(ctx, a0, a1)
+		return impl.Add(ctx, a, b)
 	}
 	req := molgenRequest_Calc_Add{
-		A0: a0,
-		A1: a1,
+		A0: a,
+		A1: b,
 	}
 	var resp molgenResponse_Calc_Add
 	err = x.c.Call(ctx, 0, &req, &resp)
@@ -99,18 +99,18 @@ func (x *molgenClient_Calc) Sqrt(ctx context.Context, a0 int) (r0 int, err error
 }
 
 // Mul is new: testsvc.Calc has no such method.
-func (x *molgenClient_Calc) Mul(ctx context.Context, a0 int, a1 int) (r0 int, err error) {
+func (x *molgenClient_Calc) Mul(ctx context.Context, a int, b int) (r0 int, err error) {
 	if impl, ok := x.c.Local().(Calc); ok {
 		defer func() {
 			if p := recover(); p != nil {
 				err = x.c.Panicked(2, p)
 			}
 		}()
-		return impl.Mul(ctx, a0, a1)
+		return impl.Mul(ctx, a, b)
 	}
 	req := molgenRequest_Calc_Mul{
-		A0: a0,
-		A1: a1,
+		A0: a,
+		A1: b,
 	}
 	var resp molgenResponse_Calc_Mul
 	err = x.c.Call(ctx, 2, &req, &resp)

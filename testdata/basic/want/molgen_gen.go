@@ -70,22 +70,22 @@ type molgenClient_Accounts struct {
 }
 
 // Open creates an account.
-func (x *molgenClient_Accounts) Open(ctx context.Context, a0 string) (r0 AccountID, err error) {
+func (x *molgenClient_Accounts) Open(ctx context.Context, owner string) (r0 AccountID, err error) {
 	if impl, ok := x.c.Local().(Accounts); ok {
 		defer func() {
 			if p := recover(); p != nil {
 				err = x.c.Panicked(0, p)
 			}
 		}()
-		return impl.Open(ctx, a0)
+		return impl.Open(ctx, owner)
 	}
-	req := molgenRequest_Accounts_Open{A0: a0}
+	req := molgenRequest_Accounts_Open{A0: owner}
 	var resp molgenResponse_Accounts_Open
 	err = x.c.Call(ctx, 0, &req, &resp)
 	return resp.R0, err
 }
 
-func (x *molgenClient_Accounts) Balance(ctx context.Context, a0 AccountID) (r0 Money, err error) {
+func (x *molgenClient_Accounts) Balance(ctx context.Context, id AccountID) (r0 Money, err error) {
 	if impl, ok := x.c.Local().(Accounts); ok {
 		if _, has := ctx.Deadline(); !has {
 			var cancel context.CancelFunc
@@ -97,39 +97,39 @@ func (x *molgenClient_Accounts) Balance(ctx context.Context, a0 AccountID) (r0 M
 				err = x.c.Panicked(1, p)
 			}
 		}()
-		return impl.Balance(ctx, a0)
+		return impl.Balance(ctx, id)
 	}
-	req := molgenRequest_Accounts_Balance{A0: a0}
+	req := molgenRequest_Accounts_Balance{A0: id}
 	var resp molgenResponse_Accounts_Balance
 	err = x.c.Call(ctx, 1, &req, &resp)
 	return resp.R0, err
 }
 
-func (x *molgenClient_Accounts) Touch(ctx context.Context, a0 AccountID) (err error) {
+func (x *molgenClient_Accounts) Touch(ctx context.Context, id AccountID) (err error) {
 	if impl, ok := x.c.Local().(Accounts); ok {
 		defer func() {
 			if p := recover(); p != nil {
 				err = x.c.Panicked(2, p)
 			}
 		}()
-		return impl.Touch(ctx, a0)
+		return impl.Touch(ctx, id)
 	}
-	req := molgenRequest_Accounts_Touch{A0: a0}
+	req := molgenRequest_Accounts_Touch{A0: id}
 	var resp molgenResponse_Accounts_Touch
 	err = x.c.Call(ctx, 2, &req, &resp)
 	return err
 }
 
-func (x *molgenClient_Accounts) Close(ctx context.Context, a0 AccountID) (err error) {
+func (x *molgenClient_Accounts) Close(ctx context.Context, id AccountID) (err error) {
 	if impl, ok := x.c.Local().(Accounts); ok {
 		defer func() {
 			if p := recover(); p != nil {
 				err = x.c.Panicked(3, p)
 			}
 		}()
-		return impl.Close(ctx, a0)
+		return impl.Close(ctx, id)
 	}
-	req := molgenRequest_Accounts_Close{A0: a0}
+	req := molgenRequest_Accounts_Close{A0: id}
 	var resp molgenResponse_Accounts_Close
 	err = x.c.Call(ctx, 3, &req, &resp)
 	return err

@@ -57,16 +57,16 @@ type molgenClient_Base struct {
 	c *runtime.Client
 }
 
-func (x *molgenClient_Base) Touch(ctx context.Context, a0 string) (err error) {
+func (x *molgenClient_Base) Touch(ctx context.Context, key string) (err error) {
 	if impl, ok := x.c.Local().(Base); ok {
 		defer func() {
 			if p := recover(); p != nil {
 				err = x.c.Panicked(0, p)
 			}
 		}()
-		return impl.Touch(ctx, a0)
+		return impl.Touch(ctx, key)
 	}
-	req := molgenRequest_Base_Touch{A0: a0}
+	req := molgenRequest_Base_Touch{A0: key}
 	var resp molgenResponse_Base_Touch
 	err = x.c.Call(ctx, 0, &req, &resp)
 	return err
@@ -214,7 +214,7 @@ type molgenClient_Store struct {
 	c *runtime.Client
 }
 
-func (x *molgenClient_Store) Put(ctx context.Context, a0 Event, a1 struct {
+func (x *molgenClient_Store) Put(ctx context.Context, e Event, meta struct {
 	Owner string "json:\"owner\" db:\"owner_id\""
 	Size  int
 }) (err error) {
@@ -224,11 +224,11 @@ func (x *molgenClient_Store) Put(ctx context.Context, a0 Event, a1 struct {
 				err = x.c.Panicked(0, p)
 			}
 		}()
-		return impl.Put(ctx, a0, a1)
+		return impl.Put(ctx, e, meta)
 	}
 	req := molgenRequest_Store_Put{
-		A0: a0,
-		A1: a1,
+		A0: e,
+		A1: meta,
 	}
 	var resp molgenResponse_Store_Put
 	err = x.c.Call(ctx, 0, &req, &resp)
@@ -255,16 +255,16 @@ func (x *molgenClient_Store) Ping(ctx context.Context) (r0 time.Duration, err er
 	return resp.R0, err
 }
 
-func (x *molgenClient_Store) Touch(ctx context.Context, a0 string) (err error) {
+func (x *molgenClient_Store) Touch(ctx context.Context, key string) (err error) {
 	if impl, ok := x.c.Local().(Store); ok {
 		defer func() {
 			if p := recover(); p != nil {
 				err = x.c.Panicked(2, p)
 			}
 		}()
-		return impl.Touch(ctx, a0)
+		return impl.Touch(ctx, key)
 	}
-	req := molgenRequest_Store_Touch{A0: a0}
+	req := molgenRequest_Store_Touch{A0: key}
 	var resp molgenResponse_Store_Touch
 	err = x.c.Call(ctx, 2, &req, &resp)
 	return err

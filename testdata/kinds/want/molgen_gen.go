@@ -63,55 +63,55 @@ type molgenClient_Kinds struct {
 	c *runtime.Client
 }
 
-func (x *molgenClient_Kinds) Walk(ctx context.Context, a0 *Node) (r0 Node, err error) {
+func (x *molgenClient_Kinds) Walk(ctx context.Context, n *Node) (r0 Node, err error) {
 	if impl, ok := x.c.Local().(Kinds); ok {
 		defer func() {
 			if p := recover(); p != nil {
 				err = x.c.Panicked(0, p)
 			}
 		}()
-		return impl.Walk(ctx, a0)
+		return impl.Walk(ctx, n)
 	}
-	req := molgenRequest_Kinds_Walk{A0: a0}
+	req := molgenRequest_Kinds_Walk{A0: n}
 	var resp molgenResponse_Kinds_Walk
 	err = x.c.Call(ctx, 0, &req, &resp)
 	return resp.R0, err
 }
 
-func (x *molgenClient_Kinds) Fill(ctx context.Context, a0 Basket, a1 []string) (r0 Basket, err error) {
+func (x *molgenClient_Kinds) Fill(ctx context.Context, b Basket, names []string) (r0 Basket, err error) {
 	if impl, ok := x.c.Local().(Kinds); ok {
 		defer func() {
 			if p := recover(); p != nil {
 				err = x.c.Panicked(1, p)
 			}
 		}()
-		return impl.Fill(ctx, a0, a1)
+		return impl.Fill(ctx, b, names)
 	}
 	req := molgenRequest_Kinds_Fill{
-		A0: a0,
-		A1: a1,
+		A0: b,
+		A1: names,
 	}
 	var resp molgenResponse_Kinds_Fill
 	err = x.c.Call(ctx, 1, &req, &resp)
 	return resp.R0, err
 }
 
-func (x *molgenClient_Kinds) Scalars(ctx context.Context, a0 bool, a1 int8, a2 uint16, a3 float64, a4 string, a5 []byte) (r0 uintptr, err error) {
+func (x *molgenClient_Kinds) Scalars(ctx context.Context, a bool, b int8, c uint16, d float64, e string, f []byte) (r0 uintptr, err error) {
 	if impl, ok := x.c.Local().(Kinds); ok {
 		defer func() {
 			if p := recover(); p != nil {
 				err = x.c.Panicked(2, p)
 			}
 		}()
-		return impl.Scalars(ctx, a0, a1, a2, a3, a4, a5)
+		return impl.Scalars(ctx, a, b, c, d, e, f)
 	}
 	req := molgenRequest_Kinds_Scalars{
-		A0: a0,
-		A1: a1,
-		A2: a2,
-		A3: a3,
-		A4: a4,
-		A5: a5,
+		A0: a,
+		A1: b,
+		A2: c,
+		A3: d,
+		A4: e,
+		A5: f,
 	}
 	var resp molgenResponse_Kinds_Scalars
 	err = x.c.Call(ctx, 2, &req, &resp)
@@ -119,19 +119,19 @@ func (x *molgenClient_Kinds) Scalars(ctx context.Context, a0 bool, a1 int8, a2 u
 }
 
 // Empties have values that encode as a constant byte.
-func (x *molgenClient_Kinds) Empties(ctx context.Context, a0 []struct{}, a1 map[struct{}]struct{}, a2 [2][0]int) (r0 map[string]struct{}, err error) {
+func (x *molgenClient_Kinds) Empties(ctx context.Context, s []struct{}, m map[struct{}]struct{}, a [2][0]int) (r0 map[string]struct{}, err error) {
 	if impl, ok := x.c.Local().(Kinds); ok {
 		defer func() {
 			if p := recover(); p != nil {
 				err = x.c.Panicked(3, p)
 			}
 		}()
-		return impl.Empties(ctx, a0, a1, a2)
+		return impl.Empties(ctx, s, m, a)
 	}
 	req := molgenRequest_Kinds_Empties{
-		A0: a0,
-		A1: a1,
-		A2: a2,
+		A0: s,
+		A1: m,
+		A2: a,
 	}
 	var resp molgenResponse_Kinds_Empties
 	err = x.c.Call(ctx, 3, &req, &resp)

@@ -63,19 +63,19 @@ type molgenClient_Text struct {
 }
 
 // Concat returns a+b+c.
-func (x *molgenClient_Text) Concat(ctx context.Context, a0 string, a1 string, a2 string) (r0 string, err error) {
+func (x *molgenClient_Text) Concat(ctx context.Context, a string, b string, c string) (r0 string, err error) {
 	if impl, ok := x.c.Local().(Text); ok {
 		defer func() {
 			if p := recover(); p != nil {
 				err = x.c.Panicked(0, p)
 			}
 		}()
-		return impl.Concat(ctx, a0, a1, a2)
+		return impl.Concat(ctx, a, b, c)
 	}
 	req := molgenRequest_Text_Concat{
-		A0: a0,
-		A1: a1,
-		A2: a2,
+		A0: a,
+		A1: b,
+		A2: c,
 	}
 	var resp molgenResponse_Text_Concat
 	err = x.c.Call(ctx, 0, &req, &resp)
@@ -83,34 +83,34 @@ func (x *molgenClient_Text) Concat(ctx context.Context, a0 string, a1 string, a2
 }
 
 // Split cuts s at its first comma.
-func (x *molgenClient_Text) Split(ctx context.Context, a0 string) (r0 string, r1 string, err error) {
+func (x *molgenClient_Text) Split(ctx context.Context, s string) (before string, after string, err error) {
 	if impl, ok := x.c.Local().(Text); ok {
 		defer func() {
 			if p := recover(); p != nil {
 				err = x.c.Panicked(1, p)
 			}
 		}()
-		return impl.Split(ctx, a0)
+		return impl.Split(ctx, s)
 	}
-	req := molgenRequest_Text_Split{A0: a0}
+	req := molgenRequest_Text_Split{A0: s}
 	var resp molgenResponse_Text_Split
 	err = x.c.Call(ctx, 1, &req, &resp)
 	return resp.R0, resp.R1, err
 }
 
 // Divmod returns a/b and a%b.
-func (x *molgenClient_Text) Divmod(ctx context.Context, a0 int64, a1 int64) (r0 int64, r1 int64, err error) {
+func (x *molgenClient_Text) Divmod(ctx context.Context, a int64, b int64) (quo int64, rem int64, err error) {
 	if impl, ok := x.c.Local().(Text); ok {
 		defer func() {
 			if p := recover(); p != nil {
 				err = x.c.Panicked(2, p)
 			}
 		}()
-		return impl.Divmod(ctx, a0, a1)
+		return impl.Divmod(ctx, a, b)
 	}
 	req := molgenRequest_Text_Divmod{
-		A0: a0,
-		A1: a1,
+		A0: a,
+		A1: b,
 	}
 	var resp molgenResponse_Text_Divmod
 	err = x.c.Call(ctx, 2, &req, &resp)
@@ -121,18 +121,18 @@ func (x *molgenClient_Text) Divmod(ctx context.Context, a0 int64, a1 int64) (r0 
 Reorder returns its spans swapped, and one made of s's fields in
 another order.
 */
-func (x *molgenClient_Text) Reorder(ctx context.Context, a0 Span, a1 Span) (r0 Span, r1 Span, r2 Span, err error) {
+func (x *molgenClient_Text) Reorder(ctx context.Context, s Span, t Span) (r0 Span, r1 Span, r2 Span, err error) {
 	if impl, ok := x.c.Local().(Text); ok {
 		defer func() {
 			if p := recover(); p != nil {
 				err = x.c.Panicked(3, p)
 			}
 		}()
-		return impl.Reorder(ctx, a0, a1)
+		return impl.Reorder(ctx, s, t)
 	}
 	req := molgenRequest_Text_Reorder{
-		A0: a0,
-		A1: a1,
+		A0: s,
+		A1: t,
 	}
 	var resp molgenResponse_Text_Reorder
 	err = x.c.Call(ctx, 3, &req, &resp)
@@ -140,18 +140,18 @@ func (x *molgenClient_Text) Reorder(ctx context.Context, a0 Span, a1 Span) (r0 S
 }
 
 // Lookup returns m[k] for each k of keys.
-func (x *molgenClient_Text) Lookup(ctx context.Context, a0 map[string]string, a1 []string) (r0 []string, err error) {
+func (x *molgenClient_Text) Lookup(ctx context.Context, m map[string]string, keys []string) (r0 []string, err error) {
 	if impl, ok := x.c.Local().(Text); ok {
 		defer func() {
 			if p := recover(); p != nil {
 				err = x.c.Panicked(4, p)
 			}
 		}()
-		return impl.Lookup(ctx, a0, a1)
+		return impl.Lookup(ctx, m, keys)
 	}
 	req := molgenRequest_Text_Lookup{
-		A0: a0,
-		A1: a1,
+		A0: m,
+		A1: keys,
 	}
 	var resp molgenResponse_Text_Lookup
 	err = x.c.Call(ctx, 4, &req, &resp)

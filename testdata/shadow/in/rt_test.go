@@ -1,6 +1,8 @@
 package shadow
 
 import (
+	"context"
+	"fmt"
 	"net/netip"
 	"reflect"
 	"testing"
@@ -39,4 +41,34 @@ func TestRoundTrips(t *testing.T) {
 	roundTrip(t, &molgenRequest_Odd_Pointers{}, &molgenRequest_Odd_Pointers{})
 	roundTrip(t, &molgenRequest_Odd_Phantom{A0: "acct-1", A1: Stamp(time.Date(2026, 1, 2, 3, 4, 5, 6, time.UTC))}, &molgenRequest_Odd_Phantom{})
 	roundTrip(t, &molgenRequest_Odd_Empty{A0: []Hollow{{}, {}}, A1: map[string]struct{ A [0]int }{"k": {}}}, &molgenRequest_Odd_Empty{})
+}
+
+// names implements Named: it reports the arguments it was given in order.
+type names struct{}
+
+func (names) Names(_ context.Context, ctx string, req int, impl bool, p int8, a0 string, u uint, context int, len int, molgenX int, x int, keep string) (string, int, bool, int8, string, error) {
+	return fmt.Sprintln(ctx, req, impl, p, a0, u, context, len, molgenX, x, keep), req, impl, p, keep, nil
+}
+
+// TestClientPassesArgumentsInOrder calls Named through its client: the
+// parameters it renamed still reach the implementation in their places.
+func TestClientPassesArgumentsInOrder(t *testing.T) {
+	n, err := molgenruntime.NewNode(molgenruntime.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := RegisterNamed(n, names{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := n.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	s, i, ok, p, k, err := NewNamedClient(n).Names(context.Background(), "c", 1, true, 2, "a", 3, 4, 5, 6, 7, "k")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "c 1 true 2 a 3 4 5 6 7 k\n"; s != want || i != 1 || !ok || p != 2 || k != "k" {
+		t.Fatalf("got %q %d %v %d %q, want %q 1 true 2 \"k\"", s, i, ok, p, k, want)
+	}
 }

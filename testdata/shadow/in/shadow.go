@@ -1,5 +1,6 @@
 // Package shadow declares names that generated code also uses: locals (d,
-// v, m, e), imports (other, runtime), and type aliases, plus types that
+// v, m, e), imports (other, runtime), type aliases, and parameters named
+// like the client's locals (Named), plus types that
 // need care: pointers to pointers to structs, named pointers to
 // BinaryMarshalers, phantom type parameters, types defined from time.Time,
 // and structs whose fields are all empty.
@@ -67,4 +68,14 @@ type Odd interface {
 		B [0]string
 		C struct{}
 	}) error
+}
+
+// Named has parameters and results named like what a generated client
+// method declares or refers to (its locals, an import, a predeclared
+// identifier, a generated name, a generated fallback): those get generated
+// names, the others keep theirs.
+//
+//molgen:service
+type Named interface {
+	Names(c context.Context, ctx string, req int, impl bool, p int8, a0 string, _ uint, context int, len int, molgenX int, x int, keep string) (resp string, r0 int, ok bool, _ int8, kept string, err error)
 }

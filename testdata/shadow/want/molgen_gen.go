@@ -80,47 +80,47 @@ type molgenClient_Odd struct {
 	c *molgen_runtime.Client
 }
 
-func (x *molgenClient_Odd) Locals(ctx context.Context, a0 d, a1 *v, a2 m, a3 e, a4 []molgen_d.T) (r0 d, err error) {
+func (x *molgenClient_Odd) Locals(ctx context.Context, a0 d, y *v, z m, w e, t []molgen_d.T) (r0 d, err error) {
 	if molgenImpl, ok := x.c.Local().(Odd); ok {
 		defer func() {
 			if p := recover(); p != nil {
 				err = x.c.Panicked(0, p)
 			}
 		}()
-		return molgenImpl.Locals(ctx, a0, a1, a2, a3, a4)
+		return molgenImpl.Locals(ctx, a0, y, z, w, t)
 	}
 	req := molgenRequest_Odd_Locals{
 		A0: a0,
-		A1: a1,
-		A2: a2,
-		A3: a3,
-		A4: a4,
+		A1: y,
+		A2: z,
+		A3: w,
+		A4: t,
 	}
 	var resp molgenResponse_Odd_Locals
 	err = x.c.Call(ctx, 0, &req, &resp)
 	return resp.R0, err
 }
 
-func (x *molgenClient_Odd) Imports(ctx context.Context, a0 molgen_other.Thing, a1 other, a2 runtime) (r0 other, err error) {
+func (x *molgenClient_Odd) Imports(ctx context.Context, a molgen_other.Thing, b other, c runtime) (r0 other, err error) {
 	if molgenImpl, ok := x.c.Local().(Odd); ok {
 		defer func() {
 			if p := recover(); p != nil {
 				err = x.c.Panicked(1, p)
 			}
 		}()
-		return molgenImpl.Imports(ctx, a0, a1, a2)
+		return molgenImpl.Imports(ctx, a, b, c)
 	}
 	req := molgenRequest_Odd_Imports{
-		A0: a0,
-		A1: a1,
-		A2: a2,
+		A0: a,
+		A1: b,
+		A2: c,
 	}
 	var resp molgenResponse_Odd_Imports
 	err = x.c.Call(ctx, 1, &req, &resp)
 	return resp.R0, err
 }
 
-func (x *molgenClient_Odd) Aliases(ctx context.Context, a0 api.Point, a1 struct {
+func (x *molgenClient_Odd) Aliases(ctx context.Context, a0 api.Point, s struct {
 	A
 }) (r0 api.Point, err error) {
 	if molgenImpl, ok := x.c.Local().(Odd); ok {
@@ -129,20 +129,20 @@ func (x *molgenClient_Odd) Aliases(ctx context.Context, a0 api.Point, a1 struct 
 				err = x.c.Panicked(2, p)
 			}
 		}()
-		return molgenImpl.Aliases(ctx, a0, a1)
+		return molgenImpl.Aliases(ctx, a0, s)
 	}
 	req := molgenRequest_Odd_Aliases{
 		A0: a0,
-		A1: a1,
+		A1: s,
 	}
 	var resp molgenResponse_Odd_Aliases
 	err = x.c.Call(ctx, 2, &req, &resp)
 	return resp.R0, err
 }
 
-func (x *molgenClient_Odd) Pointers(ctx context.Context, a0 **struct {
+func (x *molgenClient_Odd) Pointers(ctx context.Context, pp **struct {
 	A int
-}, a1 AddrPtr) (r0 **struct {
+}, ap AddrPtr) (r0 **struct {
 	A int
 }, err error) {
 	if molgenImpl, ok := x.c.Local().(Odd); ok {
@@ -151,38 +151,38 @@ func (x *molgenClient_Odd) Pointers(ctx context.Context, a0 **struct {
 				err = x.c.Panicked(3, p)
 			}
 		}()
-		return molgenImpl.Pointers(ctx, a0, a1)
+		return molgenImpl.Pointers(ctx, pp, ap)
 	}
 	req := molgenRequest_Odd_Pointers{
-		A0: a0,
-		A1: a1,
+		A0: pp,
+		A1: ap,
 	}
 	var resp molgenResponse_Odd_Pointers
 	err = x.c.Call(ctx, 3, &req, &resp)
 	return resp.R0, err
 }
 
-func (x *molgenClient_Odd) Phantom(ctx context.Context, a0 ID[Account], a1 Stamp) (r0 ID[*Account], err error) {
+func (x *molgenClient_Odd) Phantom(ctx context.Context, id ID[Account], s Stamp) (r0 ID[*Account], err error) {
 	if molgenImpl, ok := x.c.Local().(Odd); ok {
 		defer func() {
 			if p := recover(); p != nil {
 				err = x.c.Panicked(4, p)
 			}
 		}()
-		return molgenImpl.Phantom(ctx, a0, a1)
+		return molgenImpl.Phantom(ctx, id, s)
 	}
 	req := molgenRequest_Odd_Phantom{
-		A0: a0,
-		A1: a1,
+		A0: id,
+		A1: s,
 	}
 	var resp molgenResponse_Odd_Phantom
 	err = x.c.Call(ctx, 4, &req, &resp)
 	return resp.R0, err
 }
 
-func (x *molgenClient_Odd) Empty(ctx context.Context, a0 []Hollow, a1 map[string]struct {
+func (x *molgenClient_Odd) Empty(ctx context.Context, h []Hollow, hm map[string]struct {
 	A [0]int
-}, a2 [2]struct {
+}, ha [2]struct {
 	B [0]string
 	C struct{}
 }) (err error) {
@@ -192,12 +192,12 @@ func (x *molgenClient_Odd) Empty(ctx context.Context, a0 []Hollow, a1 map[string
 				err = x.c.Panicked(5, p)
 			}
 		}()
-		return molgenImpl.Empty(ctx, a0, a1, a2)
+		return molgenImpl.Empty(ctx, h, hm, ha)
 	}
 	req := molgenRequest_Odd_Empty{
-		A0: a0,
-		A1: a1,
-		A2: a2,
+		A0: h,
+		A1: hm,
+		A2: ha,
 	}
 	var resp molgenResponse_Odd_Empty
 	err = x.c.Call(ctx, 5, &req, &resp)
@@ -602,6 +602,159 @@ func (molgenM *molgenResponse_Odd_Empty) MolgenEncode(molgenE *molgen_runtime.En
 
 // MolgenDecode reads molgenM from molgenD.
 func (molgenM *molgenResponse_Odd_Empty) MolgenDecode(molgenD *molgen_runtime.Decoder) {}
+
+// ---------------------------------------------------------------- Named
+
+// molgenDesc_Named describes service "named" to the runtime.
+var molgenDesc_Named = molgen_runtime.ServiceDesc{
+	Name:      "named",
+	Interface: "example.com/shadow.Named",
+	Methods: []molgen_runtime.MethodDesc{
+		{Name: "Names", Schema: "32f548082f7e592a"},
+	},
+}
+
+// NewNamedClient returns a Named that routes each call by n's placement: a direct
+// call when service "named" is hosted on n, a request over Kafka otherwise.
+func NewNamedClient(n *molgen_runtime.Node) Named {
+	return &molgenClient_Named{c: n.Client(&molgenDesc_Named)}
+}
+
+// RegisterNamed hosts impl as service "named" on n: local clients call it directly and,
+// once n is started with Kafka, it serves requests from other nodes.
+func RegisterNamed(n *molgen_runtime.Node, molgenImpl Named) error {
+	if molgenImpl == nil {
+		return fmt.Errorf("molgen: RegisterNamed called with a nil Named")
+	}
+	return n.Register(&molgenDesc_Named, molgenImpl, []molgen_runtime.Handler{molgenHandle_Named_Names})
+}
+
+// Compile-time checks that Named has the methods this file was generated for.
+// If they fail to compile, re-run 'molgen generate'.
+var (
+	_ Named = (*molgenClient_Named)(nil)
+	_ interface {
+		Names(context.Context, string, int, bool, int8, string, uint, int, int, int, int, string) (string, int, bool, int8, string, error)
+	} = Named(nil)
+)
+
+// molgenClient_Named is the client side of Named: each method calls the implementation
+// directly when it is hosted on the same node, and sends a request otherwise.
+type molgenClient_Named struct {
+	c *molgen_runtime.Client
+}
+
+func (x *molgenClient_Named) Names(ctx context.Context, a0_2 string, a1 int, a2 bool, a3 int8, a0 string, a5 uint, a6 int, a7 int, a8 int, a9 int, keep string) (r0_2 string, r0 int, r2 bool, r3 int8, kept string, err error) {
+	if molgenImpl, ok := x.c.Local().(Named); ok {
+		defer func() {
+			if p := recover(); p != nil {
+				err = x.c.Panicked(0, p)
+			}
+		}()
+		return molgenImpl.Names(ctx, a0_2, a1, a2, a3, a0, a5, a6, a7, a8, a9, keep)
+	}
+	req := molgenRequest_Named_Names{
+		A0:  a0_2,
+		A1:  a1,
+		A10: keep,
+		A2:  a2,
+		A3:  a3,
+		A4:  a0,
+		A5:  a5,
+		A6:  a6,
+		A7:  a7,
+		A8:  a8,
+		A9:  a9,
+	}
+	var resp molgenResponse_Named_Names
+	err = x.c.Call(ctx, 0, &req, &resp)
+	return resp.R0, resp.R1, resp.R2, resp.R3, resp.R4, err
+}
+
+// molgenHandle_Named_Names serves Named.Names requests.
+func molgenHandle_Named_Names(ctx context.Context, molgenImpl any, molgenD *molgen_runtime.Decoder) (molgen_runtime.Message, error) {
+	var req molgenRequest_Named_Names
+	req.MolgenDecode(molgenD)
+	if err := molgenD.Finish(); err != nil {
+		return nil, molgen_runtime.BadRequest(err)
+	}
+	var resp molgenResponse_Named_Names
+	var err error
+	resp.R0, resp.R1, resp.R2, resp.R3, resp.R4, err = molgenImpl.(Named).Names(ctx, req.A0, req.A1, req.A2, req.A3, req.A4, req.A5, req.A6, req.A7, req.A8, req.A9, req.A10)
+	return &resp, err
+}
+
+// molgenRequest_Named_Names holds the arguments of Named.Names.
+type molgenRequest_Named_Names struct {
+	A0  string // ctx
+	A1  int    // req
+	A2  bool   // impl
+	A3  int8   // p
+	A4  string // a0
+	A5  uint
+	A6  int    // context
+	A7  int    // len
+	A8  int    // molgenX
+	A9  int    // x
+	A10 string // keep
+}
+
+// MolgenEncode appends molgenM to molgenE.
+func (molgenM *molgenRequest_Named_Names) MolgenEncode(molgenE *molgen_runtime.Encoder) {
+	molgenE.String(molgenM.A0)
+	molgenE.Int64(int64(molgenM.A1))
+	molgenE.Bool(molgenM.A2)
+	molgenE.Int64(int64(molgenM.A3))
+	molgenE.String(molgenM.A4)
+	molgenE.Uint64(uint64(molgenM.A5))
+	molgenE.Int64(int64(molgenM.A6))
+	molgenE.Int64(int64(molgenM.A7))
+	molgenE.Int64(int64(molgenM.A8))
+	molgenE.Int64(int64(molgenM.A9))
+	molgenE.String(molgenM.A10)
+}
+
+// MolgenDecode reads molgenM from molgenD.
+func (molgenM *molgenRequest_Named_Names) MolgenDecode(molgenD *molgen_runtime.Decoder) {
+	molgenM.A0 = molgenD.String()
+	molgenM.A1 = molgenD.Int()
+	molgenM.A2 = molgenD.Bool()
+	molgenM.A3 = molgenD.Int8()
+	molgenM.A4 = molgenD.String()
+	molgenM.A5 = molgenD.Uint()
+	molgenM.A6 = molgenD.Int()
+	molgenM.A7 = molgenD.Int()
+	molgenM.A8 = molgenD.Int()
+	molgenM.A9 = molgenD.Int()
+	molgenM.A10 = molgenD.String()
+}
+
+// molgenResponse_Named_Names holds the results of Named.Names.
+type molgenResponse_Named_Names struct {
+	R0 string // resp
+	R1 int    // r0
+	R2 bool   // ok
+	R3 int8
+	R4 string // kept
+}
+
+// MolgenEncode appends molgenM to molgenE.
+func (molgenM *molgenResponse_Named_Names) MolgenEncode(molgenE *molgen_runtime.Encoder) {
+	molgenE.String(molgenM.R0)
+	molgenE.Int64(int64(molgenM.R1))
+	molgenE.Bool(molgenM.R2)
+	molgenE.Int64(int64(molgenM.R3))
+	molgenE.String(molgenM.R4)
+}
+
+// MolgenDecode reads molgenM from molgenD.
+func (molgenM *molgenResponse_Named_Names) MolgenDecode(molgenD *molgen_runtime.Decoder) {
+	molgenM.R0 = molgenD.String()
+	molgenM.R1 = molgenD.Int()
+	molgenM.R2 = molgenD.Bool()
+	molgenM.R3 = molgenD.Int8()
+	molgenM.R4 = molgenD.String()
+}
 
 // Compile-time check that the types encoded below are unchanged since this file
 // was generated. If it fails to compile, re-run 'molgen generate'.

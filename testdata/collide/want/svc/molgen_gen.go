@@ -56,18 +56,18 @@ type molgenClient_Mixer struct {
 	c *runtime.Client
 }
 
-func (x *molgenClient_Mixer) Mix(ctx context.Context, a0 model.Item, a1 molgen_model.Item) (r0 []model.Item, r1 map[string]molgen_model.Item, err error) {
+func (x *molgenClient_Mixer) Mix(ctx context.Context, a model.Item, b molgen_model.Item) (r0 []model.Item, r1 map[string]molgen_model.Item, err error) {
 	if impl, ok := x.c.Local().(Mixer); ok {
 		defer func() {
 			if p := recover(); p != nil {
 				err = x.c.Panicked(0, p)
 			}
 		}()
-		return impl.Mix(ctx, a0, a1)
+		return impl.Mix(ctx, a, b)
 	}
 	req := molgenRequest_Mixer_Mix{
-		A0: a0,
-		A1: a1,
+		A0: a,
+		A1: b,
 	}
 	var resp molgenResponse_Mixer_Mix
 	err = x.c.Call(ctx, 0, &req, &resp)

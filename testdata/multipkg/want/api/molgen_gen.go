@@ -62,16 +62,16 @@ type molgenClient_Auth struct {
 	c *runtime.Client
 }
 
-func (x *molgenClient_Auth) Check(ctx context.Context, a0 string) (r0 bool, err error) {
+func (x *molgenClient_Auth) Check(ctx context.Context, token string) (r0 bool, err error) {
 	if impl, ok := x.c.Local().(Auth); ok {
 		defer func() {
 			if p := recover(); p != nil {
 				err = x.c.Panicked(0, p)
 			}
 		}()
-		return impl.Check(ctx, a0)
+		return impl.Check(ctx, token)
 	}
-	req := molgenRequest_Auth_Check{A0: a0}
+	req := molgenRequest_Auth_Check{A0: token}
 	var resp molgenResponse_Auth_Check
 	err = x.c.Call(ctx, 0, &req, &resp)
 	return resp.R0, err
@@ -161,18 +161,18 @@ type molgenClient_OrderBook struct {
 	c *runtime.Client
 }
 
-func (x *molgenClient_OrderBook) Place(ctx context.Context, a0 string, a1 int) (r0 int64, err error) {
+func (x *molgenClient_OrderBook) Place(ctx context.Context, token string, qty int) (r0 int64, err error) {
 	if impl, ok := x.c.Local().(OrderBook); ok {
 		defer func() {
 			if p := recover(); p != nil {
 				err = x.c.Panicked(0, p)
 			}
 		}()
-		return impl.Place(ctx, a0, a1)
+		return impl.Place(ctx, token, qty)
 	}
 	req := molgenRequest_OrderBook_Place{
-		A0: a0,
-		A1: a1,
+		A0: token,
+		A1: qty,
 	}
 	var resp molgenResponse_OrderBook_Place
 	err = x.c.Call(ctx, 0, &req, &resp)
