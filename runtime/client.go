@@ -25,10 +25,11 @@ import (
 //   - a oneway call returns once the request is accepted (in Kafka, or
 //     handed to a goroutine of the local service) and its error is logged.
 type Client struct {
-	local atomic.Pointer[hosted] // set when calls may go straight to a local implementation
-	node  *Node
-	svc   *service
-	desc  *ServiceDesc
+	local    atomic.Pointer[hosted] // set when calls may go straight to a local implementation
+	observed bool                   // the node has an Observer
+	node     *Node
+	svc      *service
+	desc     *ServiceDesc
 }
 
 // Local returns the implementation to call directly, or nil when the call
@@ -40,19 +41,30 @@ func (c *Client) Local() any {
 	return nil
 }
 
-// Begin starts a local call of method: it fails when ctx is already done,
-// and otherwise returns the context to run the implementation with (ctx
-// itself unless an Observer is installed). Generated code calls it, then
-// defers End.
-func (c *Client) Begin(ctx context.Context, method int) (context.Context, error) {
-	if err := ctx.Err(); err != nil {
+// Begin starts a local call of method when ctx is already done or an
+// Observer is installed, and generated code calls it only then:
+//
+//	if err = ctx.Err(); err != nil || x.c.Observed() {
+//		if ctx, err = x.c.Begin(ctx, 0, err); err != nil {
+//			return r0, err
+//		}
+//	}
+//	defer x.c.End(ctx, 0, &err)
+//
+// It fails the call when ctx is done (err is ctx.Err()), without running
+// it, and otherwise returns the context to run the implementation with.
+func (c *Client) Begin(ctx context.Context, method int, err error) (context.Context, error) {
+	if err != nil {
 		return ctx, c.fail(method, err)
 	}
-	if c.node.observer != nil {
+	if c.observed {
 		return c.observeStart(ctx, method, false, 0), nil
 	}
 	return ctx, nil
 }
+
+// Observed reports whether calls through c are observed (Options.Observer).
+func (c *Client) Observed() bool { return c.observed }
 
 // End finishes a local call begun with Begin; it must be deferred directly
 // (it recovers the implementation's panic). It turns a panic into a
@@ -62,10 +74,17 @@ func (c *Client) End(ctx context.Context, method int, err *error) {
 	if r := recover(); r != nil {
 		*err = c.panicked(method, r)
 	}
+	if *err != nil || c.observed {
+		c.end(ctx, method, err)
+	}
+}
+
+//go:noinline
+func (c *Client) end(ctx context.Context, method int, err *error) {
 	if *err != nil {
 		*err = c.settle(ctx, method, *err)
 	}
-	if c.node.observer != nil {
+	if c.observed {
 		c.observeEnd(ctx, *err, 0)
 	}
 }
@@ -95,7 +114,7 @@ func (c *Client) Go(ctx context.Context, method int, run func(ctx context.Contex
 		return c.fail(method, ctx.Err())
 	}
 	rctx, cancel := context.WithDeadline(context.WithoutCancel(ctx), deadline)
-	if c.node.observer != nil {
+	if c.observed {
 		rctx = c.observeStart(rctx, method, false, 0)
 	}
 	c.node.oneways.Add(1)
@@ -104,7 +123,7 @@ func (c *Client) Go(ctx context.Context, method int, run func(ctx context.Contex
 		defer func() { <-h.slots }()
 		defer cancel()
 		err := c.runOneway(rctx, method, run)
-		if c.node.observer != nil {
+		if c.observed {
 			c.observeEnd(rctx, err, 0)
 		}
 	}()
@@ -206,7 +225,7 @@ func (c *Client) Call(ctx context.Context, method int, req, resp Message) error 
 	}
 	deadline, _ := ctx.Deadline()
 	treq := transport.Request{Service: c.desc.Name, Method: m.Name, Schema: m.Schema, Deadline: deadline, Retry: m.Retry, Payload: e.Data()}
-	if c.node.observer != nil {
+	if c.observed {
 		ctx = c.observeStart(ctx, method, true, len(treq.Payload))
 	}
 	var reply transport.Reply
@@ -222,7 +241,7 @@ func (c *Client) Call(ctx context.Context, method int, req, resp Message) error 
 	} else if !m.Oneway {
 		err = c.settle(ctx, method, c.readReply(m, reply, resp))
 	}
-	if c.node.observer != nil {
+	if c.observed {
 		c.observeEnd(ctx, err, len(reply.Payload))
 	}
 	return err
@@ -286,7 +305,3 @@ func (c *Client) decodeResponse(m *MethodDesc, resp Message, d *Decoder) (err er
 	resp.MolgenDecode(d)
 	return d.Finish()
 }
-
-// Panicked is the API of version 1 generated code, kept until the emitter
-// moves to Begin/End. TEMPORARY.
-func (c *Client) Panicked(method int, value any) error { return c.panicked(method, value) }

@@ -217,7 +217,7 @@ func (n *Node) Client(desc *ServiceDesc) *Client {
 			return c
 		}
 	}
-	c := &Client{node: n, svc: s, desc: desc}
+	c := &Client{node: n, svc: s, desc: desc, observed: n.observer != nil}
 	if h := s.hosted; h != nil && n.callsDirectly(c, h) {
 		c.local.Store(h)
 	}

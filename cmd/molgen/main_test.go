@@ -2,6 +2,8 @@ package main
 
 import (
 	"bytes"
+	"fmt"
+	"github.com/molgen/molgen/runtime/apiversion"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -134,7 +136,11 @@ func TestVersionTrapNamesTheFix(t *testing.T) {
 	molgen("generate")
 	gen := filepath.Join(dir, "molgen_gen.go")
 	data, _ := os.ReadFile(gen)
-	data = bytes.Replace(data, []byte("runtime.Version[[0][1]struct{}]"), []byte("runtime.Version[[0][999]struct{}]"), 1)
+	current := fmt.Sprintf("runtime.Version[[0][%d]struct{}]", apiversion.Current)
+	if !bytes.Contains(data, []byte(current)) {
+		t.Fatalf("the generated file does not assert %s", current)
+	}
+	data = bytes.Replace(data, []byte(current), []byte("runtime.Version[[0][999]struct{}]"), 1)
 	os.WriteFile(gen, data, 0o644)
 	out, err := goBuild(t, dir)
 	if err == nil || !strings.Contains(out, "Re-run 'molgen generate'") {

@@ -128,18 +128,22 @@ func checks(f *jen.File, s *model.Service, n svcNames) {
 // clientLocals are the names clientMethod declares besides its parameters
 // and results (before scope renaming): a parameter or result never takes
 // one of them. A local added to clientMethod must be added here.
-var clientLocals = []string{"ctx", "x", "impl", "ok", "has", "cancel", "p", "req", "resp", "err"}
+var clientLocals = []string{"ctx", "x", "impl", "ok", "has", "cancel", "req", "resp", "err"}
 
 // clientMethod emits one client method. Parameters and results keep the
-// names the user gave them where that is safe (see scope.varNames).
+// names the user gave them where that is safe (see scope.varNames). A call
+// to a local implementation goes through the client's Begin and End (the
+// runtime's one call path: context checks, panics, errors, observers), a
+// oneway one through Go, and a remote one through Call.
 //
 //	func (x *molgenClient_Users) Get(ctx context.Context, id UserID) (r0 User, err error) {
 //		if impl, ok := x.c.Local().(Users); ok {
-//			defer func() {
-//				if p := recover(); p != nil {
-//					err = x.c.Panicked(0, p)
+//			if err = ctx.Err(); err != nil || x.c.Observed() {
+//				if ctx, err = x.c.Begin(ctx, 0, err); err != nil {
+//					return r0, err
 //				}
-//			}()
+//			}
+//			defer x.c.End(ctx, 0, &err)
 //			return impl.Get(ctx, id)
 //		}
 //		req := molgenRequest_Users_Get{A0: id}
@@ -147,6 +151,10 @@ var clientLocals = []string{"ctx", "x", "impl", "ok", "has", "cancel", "p", "req
 //		err = x.c.Call(ctx, 0, &req, &resp)
 //		return resp.R0, err
 //	}
+//
+// and for a oneway method, locally:
+//
+//	return x.c.Go(ctx, 2, func(ctx context.Context) error { return impl.Touch(ctx, id) })
 func clientMethod(f *jen.File, c *codec, s *model.Service, n svcNames, index int, m *model.Method) {
 	id := func(name string) *jen.Statement { return jen.Id(c.id(name)) }
 	paramNames, resultNames := c.sc.varNames(m.Params, m.Results, clientLocals)
@@ -168,21 +176,34 @@ func clientMethod(f *jen.File, c *codec, s *model.Service, n svcNames, index int
 	respVals = append(respVals, id("err"))
 
 	local := []jen.Code{}
-	if m.Timeout > 0 {
+	if m.Oneway {
+		// The runtime applies the method's timeout to oneway calls itself.
+		local = append(local, jen.Return(id("x").Dot("c").Dot("Go").Call(id("ctx"), jen.Lit(index),
+			jen.Func().Params(id("ctx").Add(ctxType())).Error().Block(jen.Return(id("impl").Dot(m.Name).Call(args...))))))
+	}
+	if m.Timeout > 0 && !m.Oneway {
 		local = append(local, jen.If(jen.List(jen.Id("_"), id("has")).Op(":=").Add(id("ctx")).Dot("Deadline").Call(), jen.Op("!").Add(id("has"))).Block(
 			jen.Var().Add(id("cancel")).Qual("context", "CancelFunc"),
 			jen.List(id("ctx"), id("cancel")).Op("=").Qual("context", "WithTimeout").Call(id("ctx"), durationExpr(m.Timeout)),
 			jen.Defer().Add(id("cancel")).Call(),
 		))
 	}
-	local = append(local,
-		jen.Defer().Func().Params().Block(
-			jen.If(id("p").Op(":=").Recover(), id("p").Op("!=").Nil()).Block(
-				id("err").Op("=").Add(id("x")).Dot("c").Dot("Panicked").Call(jen.Lit(index), id("p")),
+	if !m.Oneway {
+		zero := make([]jen.Code, 0, len(m.Results)+1)
+		for _, r := range resultNames {
+			zero = append(zero, jen.Id(r))
+		}
+		zero = append(zero, id("err"))
+		local = append(local,
+			jen.If(id("err").Op("=").Add(id("ctx")).Dot("Err").Call(), id("err").Op("!=").Nil().Op("||").Add(id("x")).Dot("c").Dot("Observed").Call()).Block(
+				jen.If(jen.List(id("ctx"), id("err")).Op("=").Add(id("x")).Dot("c").Dot("Begin").Call(id("ctx"), jen.Lit(index), id("err")), id("err").Op("!=").Nil()).Block(
+					jen.Return(zero...),
+				),
 			),
-		).Call(),
-		jen.Return(id("impl").Dot(m.Name).Call(args...)),
-	)
+			jen.Defer().Add(id("x")).Dot("c").Dot("End").Call(id("ctx"), jen.Lit(index), jen.Op("&").Add(id("err"))),
+			jen.Return(id("impl").Dot(m.Name).Call(args...)),
+		)
+	}
 	if m.Doc != "" {
 		f.Comment(m.Doc)
 	}

@@ -111,8 +111,13 @@ func TestLocalOnewayRuns(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// Local oneway calls run on their own goroutines, as remote ones run on
+	// the server; Close waits for them.
+	if err := n.Close(); err != nil {
+		t.Fatal(err)
+	}
 	if got := impl.Counter.Load(); got != 3 {
-		t.Fatalf("counter = %d after 3 local oneway calls", got)
+		t.Fatalf("counter = %d after 3 local oneway calls and Close", got)
 	}
 }
 
