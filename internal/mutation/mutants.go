@@ -36,7 +36,7 @@ var mutants = []mutant{
 		file: "runtime/internal/kafka/offsets.go",
 		from: "if session == p.session {\n\t\t\t\tnext = min(next, o)",
 		to:   "if false && session == p.session {\n\t\t\t\tnext = min(next, o)",
-		pkgs: []string{rt, testsvc}, tests: "Tracker|Offset|Killed",
+		pkgs: []string{"./runtime/internal/kafka", testsvc}, tests: "Tracker|Offset|Killed",
 	},
 	{
 		name: "tracker-no-sessions",
@@ -44,7 +44,7 @@ var mutants = []mutant{
 		file: "runtime/internal/kafka/offsets.go",
 		from: "if r := rebalanced(); r || offset < p.next {",
 		to:   "if r := rebalanced(); r {",
-		pkgs: []string{rt}, tests: "Tracker|Offset",
+		pkgs: []string{"./runtime/internal/kafka"}, tests: "Tracker|Offset",
 	},
 	{
 		name: "max-concurrent-ignored",
@@ -155,6 +155,49 @@ var mutants = []mutant{
 		pkgs: []string{testsvc}, tests: "Lifecycle",
 	},
 
+	// The same behaviour on every placement (local calls take the path of
+	// remote ones).
+	{
+		name: "local-canceled-runs",
+		what: "a local call with a context already done runs the implementation",
+		file: "runtime/client.go",
+		from: "if err != nil {\n\t\treturn ctx, c.fail(method, err)\n\t}",
+		to:   "if false {\n\t\treturn ctx, c.fail(method, err)\n\t}",
+		pkgs: []string{testsvc}, tests: "Parity",
+	},
+	{
+		name: "context-error-unwrapped",
+		what: "a call whose context ends returns the bare context error locally",
+		file: "runtime/client.go",
+		from: "if cerr == nil || !errors.Is(err, cerr) {",
+		to:   "if cerr == nil || !errors.Is(err, cerr) || true {",
+		pkgs: []string{testsvc}, tests: "Parity",
+	},
+	{
+		name: "local-oneway-waits",
+		what: "a local oneway call runs on the caller's goroutine",
+		file: "runtime/client.go",
+		from: "c.node.oneways.Add(1)\n\tgo func() {",
+		to:   "c.node.oneways.Add(1)\n\tfunc() {",
+		pkgs: []string{testsvc}, tests: "Parity",
+	},
+	{
+		name: "observer-misses-local",
+		what: "an Observer does not see local calls",
+		file: "runtime/client.go",
+		from: "if c.observed {\n\t\treturn c.observeStart(ctx, method, false, 0), nil",
+		to:   "if false {\n\t\treturn c.observeStart(ctx, method, false, 0), nil",
+		pkgs: []string{testsvc}, tests: "Observer",
+	},
+	{
+		name: "tracker-gap-new-session",
+		what: "a gap in the offsets without a rebalance starts a new session",
+		file: "runtime/internal/kafka/offsets.go",
+		from: "if r := rebalanced(); r || offset < p.next {",
+		to:   "if r := rebalanced(); true || r {",
+		pkgs: []string{"./runtime/internal/kafka"}, tests: "Tracker",
+	},
+
 	// The wire format and generated code.
 	{
 		name: "floats-big-endian",
@@ -203,7 +246,7 @@ var mutants = []mutant{
 	{
 		name: "local-call-allocates",
 		what: "a local call allocates",
-		file: "runtime/node.go",
+		file: "runtime/client.go",
 		from: "if h := c.local.Load(); h != nil {\n\t\treturn h.impl",
 		to:   "if h := c.local.Load(); h != nil {\n\t\t_ = fmt.Sprint(h.desc.Name)\n\t\treturn h.impl",
 		pkgs: []string{testsvc}, tests: "Alloc",
@@ -222,8 +265,8 @@ var mutants = []mutant{
 		name: "build-skips-regeneration",
 		what: "molgen build compiles stale generated files as they are",
 		file: "internal/build/build.go",
-		from: "a, pl, err := Analyze(cfg.Load, cfg.Placement, cfg.Log, true)",
-		to:   "a, pl, err := Analyze(cfg.Load, cfg.Placement, cfg.Log, false)",
+		from: "changed, err := r.Commit()",
+		to:   "changed, err := r.Stale(), error(nil)",
 		pkgs: []string{cli}, tests: "BuildRegenerates",
 	},
 	{
