@@ -123,19 +123,27 @@ func run(p Program, args []string, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	// A second signal while draining exits at once.
+	returned := make(chan struct{})
+	defer close(returned)
 	go func() {
 		<-ctx.Done()
-		stop()
+		// Listen for the second signal before the first listener goes:
+		// in between, a signal would take its default action (death).
 		again := make(chan os.Signal, 1)
 		signal.Notify(again, os.Interrupt, syscall.SIGTERM)
+		defer signal.Stop(again)
+		stop()
 		// Said once a second signal is caught (tests wait for it); not
 		// when ctx ended because run returned.
 		if cause := context.Cause(ctx); cause != context.Canceled {
 			log.Info("draining: a second SIGINT or SIGTERM exits at once", "cause", cause)
 		}
-		<-again
-		log.Error("second signal: exiting without draining")
-		os.Exit(1)
+		select {
+		case <-again:
+			log.Error("second signal: exiting without draining")
+			os.Exit(1)
+		case <-returned:
+		}
 	}()
 
 	status := 0
