@@ -25,6 +25,12 @@ var (
 	// ErrUnknownMethod is matched when a server does not know the method a
 	// request names (the caller's code is newer than the server's).
 	ErrUnknownMethod = transport.ErrUnknownMethod
+	// ErrTooLarge is matched when a request or its reply is over the size
+	// limit of the transport (Kafka's message.max.bytes).
+	ErrTooLarge = transport.ErrTooLarge
+	// ErrNoInstance is matched when no running instance serves the
+	// service called (its consumer group has no members).
+	ErrNoInstance = transport.ErrNoInstance
 )
 
 // errorRegistry maps exported error variables to stable identities
@@ -40,6 +46,7 @@ func init() {
 	RegisterErrors("github.com/molgen/molgen/runtime", map[string]error{
 		"ErrPanic": ErrPanic, "ErrBadRequest": ErrBadRequest, "ErrNoRoute": ErrNoRoute,
 		"ErrClosed": ErrClosed, "ErrUnknownMethod": ErrUnknownMethod,
+		"ErrTooLarge": ErrTooLarge, "ErrNoInstance": ErrNoInstance,
 	})
 }
 

@@ -412,6 +412,8 @@ type Stats struct {
 	BadMessages     int64 // messages answered or dropped as malformed
 	Panics          int64 // calls whose implementation panicked (remote requests and local oneway calls)
 	OnewayErrors    int64 // oneway calls whose implementation failed (logged, as no caller waits)
+	OrphanedReplies int64 // replies dropped because the caller's reply topic was gone
+	TooLarge        int64 // replies over the size limit, answered with ErrTooLarge instead
 }
 
 // Stats returns the node's counters; the transport's are zero for a node
@@ -429,6 +431,8 @@ func (n *Node) Stats() Stats {
 		st.LateReplies = ts.LateReplies
 		st.ExpiredRequests = ts.Expired
 		st.BadMessages += ts.BadMessages
+		st.OrphanedReplies = ts.Orphaned
+		st.TooLarge = ts.TooLarge
 	}
 	return st
 }

@@ -109,6 +109,19 @@ type Settings struct {
 	ReplyGrace time.Duration
 	// BadReplyTimeout bounds writing the error reply to a malformed request.
 	BadReplyTimeout time.Duration
+
+	// MaxDeadline bounds how far in the future a request's deadline may
+	// be: a later one (a hostile or broken caller, or a caller with no
+	// limit) is clamped to it, so that no request holds a slot longer.
+	MaxDeadline time.Duration
+	// RebalanceGrace is how long a member whose partitions are being
+	// reassigned (another instance joins or leaves) lets the requests it
+	// runs finish, and commits them, before it rejoins the group: requests
+	// that finish within it are never run again elsewhere.
+	RebalanceGrace time.Duration
+	// DrainTimeout bounds a drain: requests still running after it are
+	// left uncommitted (another instance runs them) and the drain ends.
+	DrainTimeout time.Duration
 }
 
 // DefaultSettings returns molgen's settings for RPC over Kafka.
@@ -152,5 +165,9 @@ func DefaultSettings() Settings {
 		ReplyRetention:   time.Hour,
 		ReplyGrace:       time.Second,
 		BadReplyTimeout:  5 * time.Second,
+
+		MaxDeadline:    15 * time.Minute,
+		RebalanceGrace: 10 * time.Second,
+		DrainTimeout:   30 * time.Second,
 	}
 }

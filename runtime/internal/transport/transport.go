@@ -22,6 +22,11 @@ var (
 	ErrBadRequest = errors.New("molgen: bad request")
 	// ErrUnknownMethod marks a request for a method the server lacks.
 	ErrUnknownMethod = errors.New("molgen: unknown method")
+	// ErrTooLarge marks a request or reply over the transport's size limit.
+	ErrTooLarge = errors.New("molgen: message too large")
+	// ErrNoInstance marks a call to a service that no running instance
+	// serves.
+	ErrNoInstance = errors.New("molgen: no running instance serves the service")
 )
 
 // Transport carries requests of a node to the instances serving them and
@@ -101,4 +106,6 @@ type Stats struct {
 	LateReplies int64 // replies dropped: the call was over or already answered
 	Expired     int64 // requests not run because their deadline had passed
 	BadMessages int64 // messages that could not be read (answered when possible)
+	Orphaned    int64 // replies dropped because the caller's reply topic is gone
+	TooLarge    int64 // replies over the size limit, answered with ErrTooLarge instead
 }
