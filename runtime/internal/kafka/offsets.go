@@ -1,123 +1,65 @@
 package kafka
 
-import (
-	"sort"
-	"sync"
-)
+import "sync"
 
-// offsetTracker knows, per partition, which fetched requests are still in
-// flight, so that an offset is committed only when every request before it
-// is done (requests of a partition finish out of order).
-//
-// After a rebalance kafka-go fetches a partition again from its committed
-// offset: a fetch that goes back, or one that skips ahead across a
-// rebalance (another member committed further meanwhile), starts a new
-// session of the partition, and requests of older sessions (whose messages
-// are fetched again, here or elsewhere) no longer hold its commits back. A
-// fetch that skips ahead with no rebalance (offsets with gaps, e.g. a
-// compacted topic or transaction markers) stays in its session. Before
-// committing, the server reads the group's offsets and never moves one
-// backwards (another member may own the partition now).
-type offsetTracker struct {
-	mu    sync.Mutex
-	parts map[int]*partitionOffsets
+// partition tracks the requests of one partition fetched in one generation
+// of the group, so that an offset is committed only when every request
+// before it is done (requests of a partition finish out of order): a
+// crash then loses none (at-least-once). Each generation starts a fresh
+// partition at the group's committed offset; offsets with gaps (compacted
+// records, transaction markers) need nothing special.
+type partition struct {
+	id    int
+	start int64 // where the generation starts reading (may be kafka-go's FirstOffset)
+
+	mu         sync.Mutex
+	inflight   map[int64]bool // fetched, not done
+	next       int64          // one past the last offset fetched
+	anyFetched bool           // something was fetched
+	committed  int64          // the last offset committed (the next to read), -1 for none
 }
 
-type partitionOffsets struct {
-	session   int
-	inflight  map[int64]int // offset -> session
-	next      int64         // one past the last offset fetched
-	committed int64         // the last offset committed (the next to read)
-	changes   int           // starts and ends seen
-	clean     int           // changes covered by the last commit
-}
-
-type partitionCommit struct {
-	partition int
-	next      int64
-	changes   int // the partition's changes when next was computed
-}
-
-// start records a request fetched at offset. rebalanced reports whether
-// the group rebalanced since it was last asked; it is asked only when the
-// fetch does not follow the previous one.
-func (t *offsetTracker) start(partition int, offset int64, rebalanced func() bool) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	p := t.parts[partition]
-	if p == nil {
-		p = &partitionOffsets{inflight: map[int64]int{}, committed: -1, next: offset}
-		t.parts[partition] = p
-	}
-	if offset != p.next {
-		// Always ask (the answer covers the time since the last question),
-		// but a fetch that goes back is a new session whatever it says.
-		if r := rebalanced(); r || offset < p.next {
-			p.session++
-			p.committed = -1
-		}
-	}
-	p.inflight[offset] = p.session
+// fetched records a request taken at offset.
+func (p *partition) fetched(offset int64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.inflight[offset] = true
 	p.next = offset + 1
-	p.changes++
+	p.anyFetched = true
 }
 
-func (t *offsetTracker) done(partition int, offset int64) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	p := t.parts[partition]
+// done records that the request at offset is finished.
+func (p *partition) done(offset int64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	delete(p.inflight, offset)
-	p.changes++
 }
 
-// committable returns, for each partition with news, the offset below which
-// every request of its current session is done.
-func (t *offsetTracker) committable() []partitionCommit {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	var out []partitionCommit
-	for id, p := range t.parts {
-		if p.changes == p.clean {
-			continue
-		}
-		next := p.next
-		for o, session := range p.inflight {
-			if session == p.session {
-				next = min(next, o)
-			}
-		}
-		if next > p.committed {
-			out = append(out, partitionCommit{id, next, p.changes})
-		} else if !t.holdsBack(p) {
-			p.clean = p.changes // nothing more to commit until something changes
-		}
+// committable returns the offset below which every fetched request is
+// done, and whether it is past what was committed.
+func (p *partition) committable() (int64, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !p.anyFetched {
+		return 0, false
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].partition < out[j].partition })
-	return out
+	next := p.next
+	for o := range p.inflight {
+		next = min(next, o)
+	}
+	return next, next > p.committed
 }
 
-// holdsBack reports whether requests of p's current session are running.
-func (t *offsetTracker) holdsBack(p *partitionOffsets) bool {
-	for _, session := range p.inflight {
-		if session == p.session {
-			return true
-		}
-	}
-	return false
+// committedTo records a successful commit of next.
+func (p *partition) committedTo(next int64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.committed = max(p.committed, next)
 }
 
-// committed records a successful commit made from c.
-func (t *offsetTracker) committed(c partitionCommit) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	p := t.parts[c.partition]
-	if p == nil {
-		return
-	}
-	p.committed = max(p.committed, c.next)
-	// Changes since committable ran (a request started or ended while the
-	// commit was in flight) keep the partition due for the next commit.
-	if p.changes == c.changes && !t.holdsBack(p) {
-		p.clean = c.changes
-	}
+// running returns how many fetched requests are not done.
+func (p *partition) running() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.inflight)
 }

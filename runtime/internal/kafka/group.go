@@ -1,0 +1,414 @@
+package kafka
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"sync"
+	"time"
+
+	kafkago "github.com/segmentio/kafka-go"
+
+	"github.com/molgen/molgen/runtime/internal/transport"
+)
+
+// server serves one hosted service: it is a member of the service's
+// consumer group and reads each partition of the request topic assigned to
+// it, running each request in its own goroutine, bounded by the service's
+// slots.
+//
+// kafka-go's group Reader rebalances eagerly: every member drops its
+// partitions at once and fetches them again from their committed offsets,
+// so requests running or finished but not yet committed run again. This
+// server uses kafka-go's ConsumerGroup instead and ends each generation
+// cooperatively: when a rebalance begins (an instance joins or leaves), a
+// member stops fetching, lets the requests it runs finish (for at most
+// Settings.RebalanceGrace, heartbeating meanwhile), commits them and only
+// then rejoins. So clean rebalances run no request twice; only a crash (or
+// a request running longer than the grace) does.
+type server struct {
+	t     *Transport
+	svc   transport.Service
+	topic string
+	group string
+	cg    *kafkago.ConsumerGroup
+
+	ctx  context.Context // ends when the server drains
+	stop context.CancelFunc
+	done chan struct{} // run has returned
+
+	// live holds the requests running, across generations, so that a
+	// request fetched again (after a rebalance that gave its partition back
+	// to this member) is not run twice; finished holds those done but
+	// perhaps not committed.
+	mu       sync.Mutex
+	live     map[partOff]chan struct{}
+	finished map[partOff]bool
+	requests sync.WaitGroup // every request started, all generations
+}
+
+type partOff struct {
+	partition int
+	offset    int64
+}
+
+// Serve joins the consumer group of svc's request topic and serves its
+// requests with svc.Handle until Drain.
+func (t *Transport) Serve(ctx context.Context, svc transport.Service) error {
+	r := t.routeOf(svc.Name)
+	// Create the topic first: a group member of a topic that does not
+	// exist yet gets no partitions.
+	if err := t.ensureTopic(ctx, r.topic, t.cfg.Partitions, t.set.RequestRetention); err != nil {
+		return err
+	}
+	r.ready.Store(true)
+	set := t.set
+	group := groupID(t.cfg.App, svc.Name)
+	cg, err := kafkago.NewConsumerGroup(kafkago.ConsumerGroupConfig{
+		ID:                group,
+		Brokers:           t.cfg.Brokers,
+		Dialer:            t.dialer,
+		Topics:            []string{r.topic},
+		HeartbeatInterval: set.SessionTimeout / 6,
+		SessionTimeout:    set.SessionTimeout,
+		// The broker waits this long for every member to rejoin: members
+		// finish their requests (RebalanceGrace) before they do.
+		RebalanceTimeout: set.RebalanceGrace + set.RebalanceExtra,
+		JoinGroupBackoff: set.JoinGroupBackoff,
+		// A new group starts at the oldest request: those written before
+		// the first server joined are served (expired ones are skipped).
+		StartOffset: kafkago.FirstOffset,
+		Timeout:     set.AdminTimeout,
+		Logger:      kafkaLogger(t.log, -8),
+		ErrorLogger: kafkaLogger(t.log, -4),
+	})
+	if err != nil {
+		return fmt.Errorf("molgen: joining consumer group %s: %w", group, err)
+	}
+	s := &server{
+		t: t, svc: svc, topic: r.topic, group: group, cg: cg,
+		done:     make(chan struct{}),
+		live:     map[partOff]chan struct{}{},
+		finished: map[partOff]bool{},
+	}
+	s.ctx, s.stop = context.WithCancel(context.Background())
+	t.serversMu.Lock()
+	if t.closing {
+		t.serversMu.Unlock()
+		cg.Close()
+		return transport.ErrClosed
+	}
+	t.servers = append(t.servers, s)
+	t.serversMu.Unlock()
+	go s.run()
+	return nil
+}
+
+// run takes the group's generations one after another until the server
+// drains.
+func (s *server) run() {
+	defer close(s.done)
+	backoff := 100 * time.Millisecond
+	for {
+		gen, err := s.cg.Next(s.ctx)
+		if err != nil {
+			if s.ctx.Err() != nil {
+				return
+			}
+			s.t.log.Debug("joining the consumer group", "group", s.group, "err", err)
+			sleep(s.ctx, backoff)
+			backoff = min(2*backoff, 2*time.Second)
+			continue
+		}
+		backoff = 100 * time.Millisecond
+		s.serveGeneration(gen)
+	}
+}
+
+// generation is one generation of the group as this member lives it.
+type generation struct {
+	s         *server
+	gen       *kafkago.Generation
+	parts     []*partition
+	consumers sync.WaitGroup
+	commitMu  sync.Mutex // one commit at a time: commits never go backwards
+}
+
+// serveGeneration starts a consumer per assigned partition, a commit loop
+// and a keep-alive that heartbeats while the generation winds down.
+func (s *server) serveGeneration(gen *kafkago.Generation) {
+	g := &generation{s: s, gen: gen}
+	var ids []int
+	for _, pa := range gen.Assignments[s.topic] {
+		g.parts = append(g.parts, &partition{id: pa.ID, start: pa.Offset, committed: -1, inflight: map[int64]bool{}})
+		ids = append(ids, pa.ID)
+	}
+	sort.Ints(ids)
+	s.t.log.Info("serving requests", "service", s.svc.Name, "generation", gen.ID, "partitions", fmt.Sprint(ids))
+	for _, p := range g.parts {
+		g.consumers.Add(1)
+		gen.Start(func(ctx context.Context) {
+			defer g.consumers.Done()
+			g.consume(ctx, p)
+		})
+	}
+	gen.Start(g.commitLoop)
+	gen.Start(g.keepAlive)
+}
+
+// consume reads one partition until the generation ends or the server
+// drains, then lets the requests it started finish and commits them.
+func (g *generation) consume(gctx context.Context, p *partition) {
+	s := g.s
+	ctx, cancel := context.WithCancel(gctx)
+	defer cancel()
+	stop := context.AfterFunc(s.ctx, cancel) // draining stops fetching too
+	defer stop()
+	set := s.t.set
+	r := kafkago.NewReader(kafkago.ReaderConfig{
+		Brokers:   s.t.cfg.Brokers,
+		Topic:     s.topic,
+		Partition: p.id,
+		Dialer:    s.t.dialer,
+		// Hand over each request as soon as it is written.
+		MinBytes:         1,
+		MaxBytes:         set.FetchMaxBytes,
+		MaxWait:          set.FetchMaxWait,
+		ReadBatchTimeout: set.ReadBatchTimeout,
+		QueueCapacity:    set.RequestQueue,
+		ReadBackoffMin:   set.ReadBackoffMin,
+		ReadBackoffMax:   set.ReadBackoffMax,
+		ReadLagInterval:  -1,
+		MaxAttempts:      3,
+		Logger:           kafkaLogger(s.t.log, -8),
+		ErrorLogger:      kafkaLogger(s.t.log, -4),
+	})
+	if err := r.SetOffset(p.start); err != nil {
+		s.t.log.Warn("reading requests", "service", s.svc.Name, "partition", p.id, "err", err)
+	}
+	var requests sync.WaitGroup // this partition's, in this generation
+	backoff := 10 * time.Millisecond
+	for ctx.Err() == nil {
+		select {
+		case s.svc.Slots <- struct{}{}:
+		case <-ctx.Done():
+			continue
+		}
+		msg, err := r.FetchMessage(ctx)
+		if err != nil {
+			<-s.svc.Slots
+			if ctx.Err() != nil {
+				break
+			}
+			s.t.log.Warn("fetching requests", "service", s.svc.Name, "partition", p.id, "err", err)
+			sleep(ctx, backoff)
+			backoff = min(2*backoff, time.Second)
+			continue
+		}
+		backoff = 10 * time.Millisecond
+		p.fetched(msg.Offset)
+		requests.Add(1)
+		s.start(p, msg, &requests)
+	}
+	// Reader.Close waits for a fetch in flight (FetchMaxWait at most).
+	r.Close()
+
+	// Let the requests finish: a drain waits up to DrainTimeout, a
+	// rebalance up to RebalanceGrace (the keep-alive heartbeats meanwhile).
+	grace := set.RebalanceGrace
+	why := "rebalance"
+	if s.ctx.Err() != nil {
+		grace, why = set.DrainTimeout, "drain"
+	}
+	if !waitFor(&requests, grace) {
+		s.t.log.Warn("requests still running after the "+why+" grace: another instance may run them again",
+			"service", s.svc.Name, "partition", p.id, "grace", grace, "running", p.running())
+	}
+	if err := g.commit(); err != nil && !errors.Is(err, context.Canceled) {
+		s.t.log.Debug("committing offsets", "service", s.svc.Name, "err", err)
+	}
+}
+
+// start runs a fetched request, unless this member already runs it (it
+// was fetched again after a rebalance) or has finished it.
+func (s *server) start(p *partition, msg kafkago.Message, requests *sync.WaitGroup) {
+	key := partOff{msg.Partition, msg.Offset}
+	s.mu.Lock()
+	running, isLive := s.live[key]
+	finished := s.finished[key]
+	var done chan struct{}
+	if !isLive && !finished {
+		done = make(chan struct{})
+		s.live[key] = done
+	}
+	s.mu.Unlock()
+	switch {
+	case finished:
+		<-s.svc.Slots
+		p.done(msg.Offset)
+		requests.Done()
+	case isLive:
+		// Running since an earlier generation: count it in this one, but
+		// run it once.
+		<-s.svc.Slots
+		go func() {
+			<-running
+			p.done(msg.Offset)
+			requests.Done()
+		}()
+	default:
+		s.requests.Add(1)
+		go func() {
+			defer func() {
+				// Last line of defence: nothing a request does stops the node.
+				if r := recover(); r != nil {
+					s.t.log.Error("panic while serving a request", "service", s.svc.Name, "panic", fmt.Sprint(r))
+				}
+				s.mu.Lock()
+				delete(s.live, key)
+				s.finished[key] = true
+				s.mu.Unlock()
+				close(done)
+				p.done(msg.Offset)
+				requests.Done()
+				<-s.svc.Slots
+				s.requests.Done()
+			}()
+			s.handle(msg)
+		}()
+	}
+}
+
+// commitLoop commits, every CommitInterval, the offsets below which every
+// request of each partition is done, until the generation ends.
+func (g *generation) commitLoop(ctx context.Context) {
+	tick := time.NewTicker(g.s.t.set.CommitInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-tick.C:
+			if err := g.commit(); err != nil {
+				g.s.t.log.Debug("committing offsets", "service", g.s.svc.Name, "err", err)
+			}
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// commit commits what each partition has done since its last commit. A
+// generation's members own their partitions, so a commit never overwrites
+// another member's; the broker refuses commits of an ended generation.
+func (g *generation) commit() error {
+	g.commitMu.Lock()
+	defer g.commitMu.Unlock()
+	offsets := map[int]int64{}
+	var due []*partition
+	for _, p := range g.parts {
+		if next, ok := p.committable(); ok {
+			offsets[p.id] = next
+			due = append(due, p)
+		}
+	}
+	if len(offsets) == 0 {
+		return nil
+	}
+	if err := g.gen.CommitOffsets(map[string]map[int]int64{g.s.topic: offsets}); err != nil {
+		return err
+	}
+	for _, p := range due {
+		p.committedTo(offsets[p.id])
+	}
+	g.s.forget(offsets)
+	return nil
+}
+
+// forget drops the finished requests below committed offsets: they are
+// never fetched again.
+func (s *server) forget(committed map[int]int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for k := range s.finished {
+		if next, ok := committed[k.partition]; ok && k.offset < next {
+			delete(s.finished, k)
+		}
+	}
+}
+
+// keepAlive heartbeats for the member while the generation winds down:
+// kafka-go stops its heartbeats when a rebalance begins, and the broker
+// would drop a member silent for SessionTimeout while it lets its requests
+// finish.
+func (g *generation) keepAlive(ctx context.Context) {
+	<-ctx.Done()
+	finished := make(chan struct{})
+	go func() {
+		g.consumers.Wait()
+		close(finished)
+	}()
+	tick := time.NewTicker(g.s.t.set.SessionTimeout / 6)
+	defer tick.Stop()
+	for {
+		select {
+		case <-finished:
+			return
+		case <-tick.C:
+			hctx, cancel := context.WithTimeout(context.Background(), g.s.t.set.SessionTimeout/3)
+			_, err := g.s.t.admin.Heartbeat(hctx, &kafkago.HeartbeatRequest{
+				GroupID: g.gen.GroupID, GenerationID: g.gen.ID, MemberID: g.gen.MemberID,
+			})
+			cancel()
+			if err != nil {
+				g.s.t.log.Debug("heartbeat while finishing requests", "group", g.gen.GroupID, "err", err)
+			}
+		}
+	}
+}
+
+func (s *server) stopFetching() { s.stop() }
+
+// drain stops fetching, lets every partition finish (within DrainTimeout)
+// and commit its requests, then leaves the group.
+func (s *server) drain() error {
+	s.stop()
+	// Close ends the current generation without joining another: it waits
+	// for the partitions to wind down (each bounded by DrainTimeout), then
+	// leaves the group.
+	bound := s.t.set.DrainTimeout + s.t.set.CloseTimeout
+	closed := make(chan error, 1)
+	go func() { closed <- s.cg.Close() }()
+	var err error
+	select {
+	case err = <-closed:
+		if errors.Is(err, kafkago.ErrGroupClosed) {
+			err = nil
+		}
+		if err != nil {
+			err = fmt.Errorf("molgen: leaving consumer group %s: %w", s.group, err)
+		}
+	case <-time.After(bound):
+		err = fmt.Errorf("molgen: leaving consumer group %s took over %v", s.group, bound)
+	}
+	<-s.done
+	// Requests that a grace left running still answer their callers.
+	waitFor(&s.requests, s.t.set.CloseTimeout)
+	return err
+}
+
+// waitFor waits for wg at most d, and reports whether it is done.
+func waitFor(wg *sync.WaitGroup, d time.Duration) bool {
+	done := make(chan struct{})
+	go func() {
+		wg.Wait()
+		close(done)
+	}()
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-done:
+		return true
+	case <-t.C:
+		return false
+	}
+}
