@@ -406,3 +406,37 @@ func deleteTopic(t *testing.T, topic string) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// TestFarDeadlinesAreClamped: a request whose deadline is a century away
+// runs under the server's maximum (15 minutes), so no request can hold a
+// slot for longer.
+func TestFarDeadlinesAreClamped(t *testing.T) {
+	app := kafkatest.App("clamp")
+	remoteNode(t, app, serverClient, "server", func(n *runtime.Node) error {
+		if err := RegisterCalc(n, &CalcImpl{}); err != nil {
+			return err
+		}
+		return RegisterRelay(n, NewRelay(NewCalcClient(n)))
+	})
+	replies := "molgen." + app + ".test-replies"
+	createTopic(t, replies, 1)
+	far := time.Now().Add(100 * 365 * 24 * time.Hour).UTC().Format(time.RFC3339Nano)
+	writeRaw(t, "molgen."+app+".req.calc", kafka.Message{Headers: headers(
+		"molgen-version", "1", "molgen-method", "Deadline", "molgen-deadline", far, "molgen-id", "x.1", "molgen-reply-to", replies)})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	r := kafka.NewReader(kafka.ReaderConfig{Brokers: kafkatest.Brokers(t), Topic: replies, MaxWait: 200 * time.Millisecond, ReadLagInterval: -1})
+	defer r.Close()
+	m, err := r.ReadMessage(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := runtime.NewDecoder(m.Value)
+	got := d.Time()
+	if err := d.Finish(); err != nil {
+		t.Fatalf("reply %q: %v", m.Value, err)
+	}
+	if limit := time.Now().Add(15 * time.Minute); got.After(limit) || got.Before(limit.Add(-time.Minute)) {
+		t.Fatalf("the handler ran with deadline %v; want about 15 minutes from now", got)
+	}
+}

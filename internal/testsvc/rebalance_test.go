@@ -118,7 +118,9 @@ func TestCleanRebalancesRunNothingTwice(t *testing.T) {
 	}
 	warmup := runsOf(a) + runsOf(b)
 
-	l := startLoad(c, 8, 150*time.Millisecond)
+	// Calls last longer than a fetch's wait (500ms), so that requests are
+	// running when partitions move.
+	l := startLoad(c, 16, time.Second)
 	time.Sleep(time.Second)
 	// Scale out: a third instance joins while calls run.
 	x := startServer(t, dir, "x")

@@ -34,9 +34,10 @@ type server struct {
 	group string
 	cg    *kafkago.ConsumerGroup
 
-	ctx  context.Context // ends when the server drains
-	stop context.CancelFunc
-	done chan struct{} // run has returned
+	ctx    context.Context // ends when the server drains
+	stop   context.CancelFunc
+	done   chan struct{} // run has returned
+	joined bool          // a first generation was assigned (under t.serversMu)
 
 	// live holds the requests running, across generations, so that a
 	// request fetched again (after a rebalance that gave its partition back
@@ -146,6 +147,7 @@ func (s *server) serveGeneration(gen *kafkago.Generation) {
 	}
 	sort.Ints(ids)
 	s.t.log.Info("serving requests", "service", s.svc.Name, "generation", gen.ID, "partitions", fmt.Sprint(ids))
+	s.t.noteJoined(s)
 	for _, p := range g.parts {
 		g.consumers.Add(1)
 		gen.Start(func(ctx context.Context) {
@@ -394,6 +396,24 @@ func (s *server) drain() error {
 	// Requests that a grace left running still answer their callers.
 	waitFor(&s.requests, s.t.set.CloseTimeout)
 	return err
+}
+
+// noteJoined records that s was assigned a generation, and logs "ready"
+// when that makes every service served here joined (once: the flags only
+// change under the lock).
+func (t *Transport) noteJoined(s *server) {
+	t.serversMu.Lock()
+	defer t.serversMu.Unlock()
+	if s.joined {
+		return
+	}
+	s.joined = true
+	for _, o := range t.servers {
+		if !o.joined {
+			return
+		}
+	}
+	t.log.Info("ready: every service served here has joined its consumer group", "services", len(t.servers))
 }
 
 // waitFor waits for wg at most d, and reports whether it is done.

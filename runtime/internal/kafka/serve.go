@@ -58,10 +58,17 @@ func (s *server) handle(msg kafkago.Message) {
 		bad("invalid %s %q", hDeadline, deadlineText)
 		return
 	}
-	if time.Now().After(deadline) {
+	now := time.Now()
+	if now.After(deadline) {
 		s.t.stats.expired.Add(1)
 		log.Debug("skipping a request whose deadline has passed", "deadline", deadlineText)
 		return
+	}
+	// A request holds a slot until its deadline: bound what a caller (a
+	// hostile one, or one without limits) may ask for.
+	if limit := now.Add(s.t.set.MaxDeadline); deadline.After(limit) {
+		log.Debug("clamping a request's deadline", "deadline", deadlineText, "max", s.t.set.MaxDeadline)
+		deadline = limit
 	}
 	s.t.stats.served.Add(1)
 	// The request runs to its deadline even while the node drains.
