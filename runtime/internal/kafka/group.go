@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -146,6 +147,7 @@ func (s *server) serveGeneration(gen *kafkago.Generation) {
 		ids = append(ids, pa.ID)
 	}
 	sort.Ints(ids)
+	s.keepOnly(ids)
 	s.t.log.Info("serving requests", "service", s.svc.Name, "generation", gen.ID, "partitions", fmt.Sprint(ids))
 	s.t.noteJoined(s)
 	for _, p := range g.parts {
@@ -324,6 +326,18 @@ func (g *generation) commit() error {
 	}
 	g.s.forget(offsets)
 	return nil
+}
+
+// keepOnly forgets the finished requests of partitions this member no
+// longer reads: it will not fetch them again.
+func (s *server) keepOnly(partitions []int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for k := range s.finished {
+		if _, mine := slices.BinarySearch(partitions, k.partition); !mine {
+			delete(s.finished, k)
+		}
+	}
 }
 
 // forget drops the finished requests below committed offsets: they are
