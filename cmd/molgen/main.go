@@ -10,6 +10,7 @@
 //	molgen graph [-placement FILE] [-format dot|mermaid] [packages]
 //	molgen init [-o FILE] [-deploy DIR] [packages]   write a placement skeleton and deploy files
 //	molgen broker [-addr 127.0.0.1:9092]             run an embedded Kafka-protocol broker
+//	molgen topics -brokers B -app A [-idle 1h] [-delete] list (and remove) unused reply topics
 //	molgen version
 //
 // Whole-app commands (build, check, graph, init) default to the packages
@@ -55,6 +56,7 @@ func commands() []command {
 		{"graph", "draw services, mains, calls and nodes", runGraph},
 		{"init", "write a placement skeleton and per-node deploy files", runInit},
 		{"broker", "run an embedded Kafka-protocol broker for development", runBroker},
+		{"topics", "list an app's reply topics no running instance uses; -delete removes them", runTopics},
 		{"version", "print molgen's version", func(_ []string, stdout, _ io.Writer) error {
 			_, err := fmt.Fprintf(stdout, "molgen %s (runtime API %d)\n", Version, runtimeAPI())
 			return err
