@@ -63,6 +63,12 @@ type Transport struct {
 	servers   []*server
 
 	stats stats
+
+	// rec watches the reply topic and the topics in use, and recovers
+	// them when the broker lost them (recover.go).
+	rec recovery
+	// limiter rate-limits repeated warnings (logs.go).
+	limiter logLimiter
 }
 
 var _ transport.Transport = (*Transport)(nil)
@@ -228,7 +234,9 @@ func (t *Transport) startReplies(ctx context.Context) error {
 	rctx, stop := context.WithCancel(context.Background())
 	t.replyStop = stop
 	t.replyDone = make(chan struct{})
+	t.rec.poke = make(chan struct{}, 1)
 	go t.replyLoop(rctx)
+	t.startWatch()
 	return nil
 }
 
@@ -297,6 +305,9 @@ func (t *Transport) ensureTopic(ctx context.Context, topic string, partitions in
 				ok = ok && p.Error == nil && p.Leader.Host != ""
 			}
 			if ok {
+				if n := len(md.Topics[0].Partitions); n != partitions {
+					t.warnPartitions(topic, n, partitions)
+				}
 				break
 			}
 		}
@@ -401,18 +412,34 @@ func retriable(err error) bool {
 func (t *Transport) replyLoop(ctx context.Context) {
 	defer close(t.replyDone)
 	backoff := 10 * time.Millisecond
+	var failing time.Time // since when reading fails
 	for {
 		msg, err := t.replies.FetchMessage(ctx)
 		if err != nil {
 			if ctx.Err() != nil {
 				return
 			}
-			t.log.Warn("reading replies", "topic", t.replyTopic, "err", err)
+			// The watch finds out why (Kafka down, the topic lost) and says
+			// so once; an error it cannot explain is warned about when it
+			// lasts.
+			t.pokeWatch()
+			if failing.IsZero() {
+				failing = time.Now()
+			}
+			t.log.Debug("reading replies", "topic", t.replyTopic, "err", err)
+			if time.Since(failing) > 5*time.Second && !t.rec.outage.isDown() {
+				t.warnLimited("read replies", "reading replies", "topic", t.replyTopic, "err", err, "failing_for", time.Since(failing).Round(time.Second))
+			}
 			sleep(ctx, backoff)
 			backoff = min(2*backoff, time.Second)
 			continue
 		}
 		backoff = 10 * time.Millisecond
+		failing = time.Time{}
+		t.sawRecord()
+		if header(msg, hHeartbeat) != "" {
+			continue // this instance's own heartbeat
+		}
 		session, counter, _ := strings.Cut(header(msg, hID), ".")
 		id, err := strconv.ParseUint(counter, 10, 64)
 		if err != nil || session != t.session {
@@ -460,6 +487,10 @@ func (t *Transport) Drain() error {
 		}()
 	}
 	wg.Wait()
+	// A broker that lost its data (or dropped this member) refuses to let
+	// a member leave a group it no longer knows: the requests were served,
+	// so that is no failure of the drain (see forgotten).
+	errs = t.withoutForgotten(errs)
 	t.mu.Lock()
 	if t.closing {
 		t.mu.Unlock()
@@ -472,11 +503,12 @@ func (t *Transport) Drain() error {
 	}
 	t.mu.Unlock()
 	t.stopDone()
+	t.stopWatch()
 	t.writes.Wait()
 	t.replyStop()
 	<-t.replyDone
 	if err := t.replies.Close(); err != nil {
-		errs = append(errs, err)
+		errs = append(errs, t.withoutForgotten([]error{err})...)
 	}
 	if t.cfg.Ephemeral {
 		ctx, cancel := context.WithTimeout(context.Background(), t.set.AdminTimeout)
@@ -490,6 +522,40 @@ func (t *Transport) Drain() error {
 		"late_replies", t.stats.lateReplies.Load(), "expired_requests", t.stats.expired.Load(),
 		"bad_messages", t.stats.badMessages.Load())
 	return errors.Join(errs...)
+}
+
+// forgetTopics drops what the transport believes about topics: that they
+// exist with leaders (ensureTopic's cache), that a route's request topic
+// is ready, that a caller's reply topic is known. The next use of each
+// checks (and creates) it again. No names means every topic. The watch
+// calls it when the broker lost topics (deleted, or its data gone).
+func (t *Transport) forgetTopics(topics ...string) {
+	drop := make(map[string]bool, len(topics))
+	for _, topic := range topics {
+		drop[topic] = true
+	}
+	all := len(topics) == 0
+	t.topicsMu.Lock()
+	for topic := range t.topics {
+		if all || drop[topic] {
+			delete(t.topics, topic)
+		}
+	}
+	t.topicsMu.Unlock()
+	t.routesMu.RLock()
+	for _, r := range t.routes {
+		if all || drop[r.topic] {
+			r.ready.Store(false)
+		}
+	}
+	t.routesMu.RUnlock()
+	t.replyTopicsMu.Lock()
+	for topic := range t.replyTopics {
+		if all || drop[topic] {
+			delete(t.replyTopics, topic)
+		}
+	}
+	t.replyTopicsMu.Unlock()
 }
 
 func (t *Transport) closeClients() {
