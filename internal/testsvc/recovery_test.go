@@ -231,7 +231,9 @@ func TestCallerResumesAfterBrokerRestart(t *testing.T) {
 	if err := before.Close(); err != nil {
 		t.Fatal(err)
 	}
-	b.restart(t, time.Second)
+	// Down for a while: the caller's probes fail several times, and it
+	// says so once.
+	b.restart(t, 3*time.Second)
 	remoteNodeWith(t, app, serverClient, "server", b.use(nil), hostCalc)
 	took := callUntilOK(t, c, 20*time.Second)
 	t.Logf("calls succeeded again %v after the broker came back", took.Round(time.Millisecond))

@@ -194,7 +194,10 @@ func (t *Transport) watch(ctx context.Context) {
 		if !suspect || now.Before(rec.nextProbe) {
 			continue
 		}
-		if t.probe(ctx) {
+		// Back off while all is well, and while a recovery keeps failing
+		// (say, topics may not be created); probe at once again after
+		// anything else (an outage: notice its end soon).
+		if t.probe(ctx) || rec.lost != "" {
 			rec.probeGap = min(2*rec.probeGap, probeMaxGap)
 		} else {
 			rec.probeGap = probeMinGap
@@ -321,6 +324,14 @@ func (t *Transport) probe(ctx context.Context) bool {
 	pctx, cancel := context.WithTimeout(ctx, t.set.MetadataProbe)
 	defer cancel()
 	exists, retention, err := t.describeRetention(pctx, t.replyTopic)
+	var refused *brokerRefused
+	if errors.As(err, &refused) {
+		// A broker answered, with an error (say, not authorized to
+		// describe the topic): Kafka is there, the probe cannot tell more.
+		t.rec.outage.answered(t.log, strings.Join(t.cfg.Brokers, ","))
+		t.warnLimited("probe reply topic", "cannot check the reply topic", "topic", t.replyTopic, "err", err)
+		return true
+	}
 	if err != nil {
 		if ctx.Err() == nil {
 			t.rec.outage.failed(t.log, strings.Join(t.cfg.Brokers, ","), err)
@@ -423,7 +434,8 @@ func (t *Transport) restoreReplySettings(ctx context.Context) {
 
 // describeRetention asks a broker whether topic exists, and its retention.ms.
 // Unlike a metadata request, DescribeConfigs never creates the topic. err
-// is set when no broker answered.
+// is a *brokerRefused when a broker answered with an error, else no broker
+// answered.
 func (t *Transport) describeRetention(ctx context.Context, topic string) (exists bool, retention string, err error) {
 	res, err := t.admin.DescribeConfigs(ctx, &kafkago.DescribeConfigsRequest{Resources: []kafkago.DescribeConfigRequestResource{{
 		ResourceType: kafkago.ResourceTypeTopic, ResourceName: topic, ConfigNames: []string{"retention.ms"},
@@ -438,7 +450,7 @@ func (t *Transport) describeRetention(ctx context.Context, topic string) (exists
 		if errors.Is(e, kafkago.UnknownTopicOrPartition) {
 			return false, "", nil
 		}
-		return false, "", e
+		return false, "", &brokerRefused{e}
 	}
 	for _, c := range res.Resources[0].ConfigEntries {
 		if c.ConfigName == "retention.ms" {
@@ -447,6 +459,14 @@ func (t *Transport) describeRetention(ctx context.Context, topic string) (exists
 	}
 	return true, retention, nil
 }
+
+// brokerRefused is an error a broker answered with. (kafka-go makes up
+// some kafka.Error values itself, such as BrokerNotAvailable for a broker
+// it has no connection to: their type does not tell that Kafka answered.)
+type brokerRefused struct{ err error }
+
+func (e *brokerRefused) Error() string { return e.err.Error() }
+func (e *brokerRefused) Unwrap() error { return e.err }
 
 // offsets returns the first and end offsets of partition 0 of topic, in
 // one attempt.
