@@ -51,6 +51,11 @@ type Kafka struct {
 	Partitions int
 	// ReplicationFactor of topics created by molgen (default 1).
 	ReplicationFactor int
+	// WaitForInstances makes a call to a service that no running instance
+	// serves wait for one until its deadline (default false: it fails with
+	// ErrNoInstance within about a second), for deployments that start
+	// callers before the services they call.
+	WaitForInstances bool
 }
 
 // Node is one entry of nodes.
@@ -268,8 +273,15 @@ func parseKafka(v *yaml.Node, p *Placement, perr *Error) {
 			} else {
 				p.Kafka.ReplicationFactor = n
 			}
+		case "wait_for_instances":
+			b, err := strconv.ParseBool(val.Value)
+			if val.Kind != yaml.ScalarNode || err != nil {
+				perr.add(val.Line, val.Column, "kafka.wait_for_instances must be true or false, not %q", val.Value)
+				continue
+			}
+			p.Kafka.WaitForInstances = b
 		default:
-			perr.add(k.Line, k.Column, "unknown key kafka.%s (want brokers, partitions or replication_factor)", k.Value)
+			perr.add(k.Line, k.Column, "unknown key kafka.%s (want brokers, partitions, replication_factor or wait_for_instances)", k.Value)
 		}
 	}
 }

@@ -107,3 +107,26 @@ func TestPlacementMustPlaceEverything(t *testing.T) {
 		}
 	}
 }
+
+func TestPlacementWaitForInstances(t *testing.T) {
+	p, err := Parse("p.yaml", []byte("app: a\nkafka:\n  wait_for_instances: true\nnodes:\n  n: [x]\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !p.Kafka.WaitForInstances {
+		t.Fatalf("kafka.wait_for_instances: true parsed as %+v", p.Kafka)
+	}
+	p, err = Parse("p.yaml", []byte("app: a\nnodes:\n  n: [x]\n"))
+	if err != nil || p.Kafka.WaitForInstances {
+		t.Fatalf("default kafka.wait_for_instances: %+v, %v; want false", p, err)
+	}
+	for src, want := range map[string]string{
+		"app: a\nkafka:\n  wait_for_instances: often\nnodes:\n  n: [x]\n": `p.yaml:3:23: kafka.wait_for_instances must be true or false, not "often"`,
+		"app: a\nkafka:\n  wait_for_instances: [1]\nnodes:\n  n: [x]\n":   `p.yaml:3:23: kafka.wait_for_instances must be true or false`,
+		"app: a\nkafka:\n  wait_for_instance: true\nnodes:\n  n: [x]\n":   `p.yaml:3:3: unknown key kafka.wait_for_instance (want brokers, partitions, replication_factor or wait_for_instances)`,
+	} {
+		if _, err := Parse("p.yaml", []byte(src)); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("Parse(%q) = %v; want %q", src, err, want)
+		}
+	}
+}
