@@ -361,6 +361,7 @@ func (n *Node) connect(ctx context.Context, hosted []*service) (transport.Transp
 		ReplicationFactor: p.Kafka.ReplicationFactor,
 		Logger:            n.log,
 		ErrorReply:        errorReply,
+		WaitForInstances:  p.Kafka.WaitForInstances,
 		Settings:          set,
 	})
 	if err != nil {

@@ -14,10 +14,13 @@ import (
 )
 
 // route is what requests of one service share: their topic, whether the
-// topic is known to exist, and per method the headers that never change.
+// topic is known to exist and how large a request to it may be, per method
+// the headers that never change, and whether the service has instances.
 type route struct {
 	topic   string
 	ready   atomic.Bool
+	limit   atomic.Int64 // the most bytes of a request; 0 until learned
+	inst    instanceState
 	caller  []byte
 	service []byte
 	mu      sync.RWMutex
@@ -74,20 +77,14 @@ func (r *route) staticHeaders(method, schema string) []kafkago.Header {
 	return h
 }
 
-// message builds the Kafka message of req, creating the request topic on
-// first use.
-func (t *Transport) message(ctx context.Context, req *transport.Request, extra int) (kafkago.Message, error) {
+// message builds the Kafka message of req, preparing the service's route
+// (its request topic and size limit) on first use.
+func (t *Transport) message(ctx context.Context, req *transport.Request, extra int) (kafkago.Message, *route, error) {
 	r := t.routeOf(req.Service)
-	if !r.ready.Load() {
-		if !t.enter() {
-			return kafkago.Message{}, transport.ErrClosed
+	if !r.ready.Load() || r.limit.Load() == 0 {
+		if err := t.prepareRoute(ctx, r); err != nil {
+			return kafkago.Message{}, nil, writeError(ctx, err)
 		}
-		err := t.ensureTopic(ctx, r.topic, t.cfg.Partitions, t.set.RequestRetention)
-		t.exit()
-		if err != nil {
-			return kafkago.Message{}, writeError(ctx, err)
-		}
-		r.ready.Store(true)
 	}
 	static := r.staticHeaders(req.Method, req.Schema)
 	headers := make([]kafkago.Header, len(static), len(static)+1+extra)
@@ -96,34 +93,64 @@ func (t *Transport) message(ctx context.Context, req *transport.Request, extra i
 		Topic:   r.topic,
 		Value:   req.Payload,
 		Headers: append(headers, kafkago.Header{Key: hDeadline, Value: []byte(formatDeadline(req.Deadline))}),
-	}, nil
+	}, r, nil
 }
 
-// Send writes a oneway request: durably in Kafka (acks=all) is all it
-// waits for.
-func (t *Transport) Send(ctx context.Context, req *transport.Request) error {
-	msg, err := t.message(ctx, req, 0)
-	if err != nil {
-		return err
-	}
-	if err := t.write(ctx, msg); err != nil {
-		return writeError(ctx, err)
+// checkSize fails a request over the size limit of its topic at once,
+// before it reaches the producer.
+func checkSize(r *route, msg *kafkago.Message) error {
+	if size, limit := messageSize(msg), r.limit.Load(); limit > 0 && size > limit {
+		return &tooLargeError{what: "the request", topic: r.topic, size: size, limit: limit}
 	}
 	return nil
 }
 
-// Call sends one request and waits for its reply until ctx ends.
+// requestError is the error of a request's failed write.
+func requestError(ctx context.Context, err error) error {
+	var tl *tooLargeError
+	if errors.As(err, &tl) {
+		tl.what = "the request"
+		return err
+	}
+	return writeError(ctx, err)
+}
+
+// Send writes a oneway request: durably in Kafka (acks=all) is all it
+// waits for. A oneway request has no id that would tell a copy from the
+// original, so a write is retried only after errors that say nothing was
+// written.
+func (t *Transport) Send(ctx context.Context, req *transport.Request) error {
+	msg, r, err := t.message(ctx, req, 0)
+	if err != nil {
+		return err
+	}
+	if err := checkSize(r, &msg); err != nil {
+		return err
+	}
+	if err := t.produce(ctx, t.writer, false, nil, msg); err != nil {
+		return requestError(ctx, err)
+	}
+	return nil
+}
+
+// Call sends one request and waits for its reply until ctx ends. Unless
+// Config.WaitForInstances, a call whose reply has not come after
+// Settings.InstanceCheck fails with ErrNoInstance once the service's
+// consumer group is known to have no members (see noInstance).
 func (t *Transport) Call(ctx context.Context, req *transport.Request) (transport.Reply, error) {
-	msg, err := t.message(ctx, req, 2)
+	msg, r, err := t.message(ctx, req, 2)
 	if err != nil {
 		return transport.Reply{}, err
 	}
-	t.stats.calls.Add(1)
 	id := t.nextID.Add(1)
 	msg.Headers = append(msg.Headers,
 		kafkago.Header{Key: hID, Value: []byte(t.session + "." + formatID(id))},
 		kafkago.Header{Key: hReplyTo, Value: []byte(t.replyTopic)},
 	)
+	if err := checkSize(r, &msg); err != nil {
+		return transport.Reply{}, err
+	}
+	t.stats.calls.Add(1)
 	ch := make(chan kafkago.Message, 1)
 	t.mu.Lock()
 	if t.closing {
@@ -140,38 +167,76 @@ func (t *Transport) Call(ctx context.Context, req *transport.Request) (transport
 
 	// With //molgen:retry N the request is sent again, with the same id,
 	// when no reply came within an equal share of the time left; the first
-	// reply to arrive answers the call and later ones are dropped.
+	// reply to arrive answers the call and later ones are dropped. One
+	// timer serves the resends and the instance checks.
 	attempts := 1 + req.Retry
-	var resend *time.Timer
-	var resendC <-chan time.Time
+	var timer *time.Timer
+	var resendAt, checkAt time.Time // zero: none due
 	for attempt := 1; ; attempt++ {
-		if err := t.write(ctx, msg); err != nil {
-			return transport.Reply{}, writeError(ctx, err)
+		// A request has the id its reply is matched with: a copy written
+		// twice is answered once, so every retriable error is retried.
+		if err := t.produce(ctx, t.writer, true, nil, msg); err != nil {
+			return transport.Reply{}, requestError(ctx, err)
 		}
+		if attempt == 1 && !t.cfg.WaitForInstances && t.set.InstanceCheck > 0 {
+			checkAt = time.Now().Add(t.set.InstanceCheck)
+		}
+		resendAt = time.Time{}
 		if attempt < attempts {
-			share := time.Until(req.Deadline) / time.Duration(attempts-attempt+1)
-			if resend == nil {
-				resend = time.NewTimer(share)
-				defer resend.Stop()
-			} else {
-				resend.Reset(share)
-			}
-			resendC = resend.C
-		} else {
-			resendC = nil
+			resendAt = time.Now().Add(time.Until(req.Deadline) / time.Duration(attempts-attempt+1))
 		}
-		select {
-		case reply, ok := <-ch:
-			if !ok {
-				return transport.Reply{}, transport.ErrClosed
+	wait:
+		for {
+			var wake <-chan time.Time
+			if next := earliest(resendAt, checkAt); !next.IsZero() {
+				if timer == nil {
+					timer = time.NewTimer(time.Until(next))
+					defer timer.Stop()
+				} else {
+					timer.Reset(time.Until(next))
+				}
+				wake = timer.C
 			}
-			return readReply(reply)
-		case <-ctx.Done():
-			return transport.Reply{}, ctx.Err()
-		case <-resendC:
-			t.log.Debug("no reply yet: sending the request again", "service", req.Service, "method", req.Method, "attempt", attempt+1)
+			select {
+			case reply, ok := <-ch:
+				return received(reply, ok)
+			case <-ctx.Done():
+				return transport.Reply{}, ctx.Err()
+			case now := <-wake:
+				if !checkAt.IsZero() && !now.Before(checkAt) {
+					if t.noInstance(ctx, r) {
+						select {
+						case reply, ok := <-ch: // it came meanwhile
+							return received(reply, ok)
+						default:
+						}
+						return transport.Reply{}, &noInstanceError{service: req.Service, group: groupID(t.cfg.App, req.Service)}
+					}
+					checkAt = time.Now().Add(t.set.InstanceCheck / 2)
+				}
+				if !resendAt.IsZero() && !now.Before(resendAt) {
+					t.log.Debug("no reply yet: sending the request again", "service", req.Service, "method", req.Method, "attempt", attempt+1)
+					break wait
+				}
+			}
 		}
 	}
+}
+
+// received reads the reply a call was handed (ok false: the node drained).
+func received(reply kafkago.Message, ok bool) (transport.Reply, error) {
+	if !ok {
+		return transport.Reply{}, transport.ErrClosed
+	}
+	return readReply(reply)
+}
+
+// earliest returns the earlier of two times, ignoring zero ones.
+func earliest(a, b time.Time) time.Time {
+	if a.IsZero() || (!b.IsZero() && b.Before(a)) {
+		return b
+	}
+	return a
 }
 
 // readReply reads a reply's status and value.

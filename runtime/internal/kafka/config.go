@@ -21,7 +21,11 @@ type Config struct {
 	// ErrorReply encodes an error as the value of an error reply (the
 	// runtime owns the error format and the identities it carries).
 	ErrorReply func(error) []byte
-	Settings   Settings
+	// WaitForInstances makes a call to a service without a running
+	// instance wait for one until its deadline, rather than fail with
+	// ErrNoInstance (placement kafka.wait_for_instances).
+	WaitForInstances bool
+	Settings         Settings
 }
 
 // Settings are the knobs of the Kafka clients, in one place. kafka-go's
@@ -122,6 +126,14 @@ type Settings struct {
 	// DrainTimeout bounds a drain: requests still running after it are
 	// left uncommitted (another instance runs them) and the drain ends.
 	DrainTimeout time.Duration
+
+	// InstanceCheck is how long a call waits for its reply before it asks
+	// whether its service has a running instance (whether the service's
+	// consumer group has members). A call fails with ErrNoInstance when
+	// lookups InstanceCheck/2 apart found no member in a row; the lookups
+	// of a service are shared by its calls and cached for InstanceCheck/2,
+	// so a call answered sooner costs none. Zero turns the check off.
+	InstanceCheck time.Duration
 }
 
 // DefaultSettings returns molgen's settings for RPC over Kafka.
@@ -169,5 +181,7 @@ func DefaultSettings() Settings {
 		MaxDeadline:    15 * time.Minute,
 		RebalanceGrace: 10 * time.Second,
 		DrainTimeout:   30 * time.Second,
+
+		InstanceCheck: time.Second,
 	}
 }

@@ -84,24 +84,13 @@ func (s *server) handle(msg kafkago.Message) {
 
 // reply writes the answer to a request to the caller's reply topic.
 func (s *server) reply(log lazyLogger, replyTo, id string, deadline time.Time, reply transport.Reply) {
-	status := statusOKValue
-	if reply.Status == transport.StatusError {
-		status = statusErrorValue
-	}
 	// Past the deadline the caller has given up; a little grace still
 	// lets a reply that is ready go out.
 	wctx, cancel := context.WithDeadline(context.Background(), deadline.Add(s.t.set.ReplyGrace))
 	defer cancel()
-	s.t.knowReplyTopic(wctx, replyTo)
-	err := s.t.write(wctx, kafkago.Message{
-		Topic: replyTo,
-		Value: reply.Payload,
-		Headers: []kafkago.Header{
-			{Key: hVersion, Value: wireVersion},
-			{Key: hID, Value: []byte(id)},
-			{Key: hStatus, Value: status},
-		},
-	})
+	// A reply whose topic is gone is dropped, one over the size limit
+	// becomes an ErrTooLarge error reply (produce.go).
+	err := s.t.writeReply(wctx, s.svc.Name, log.method, replyTo, id, reply)
 	if err != nil && !errors.Is(err, context.DeadlineExceeded) {
 		log.Warn("writing a reply", "reply_to", replyTo, "err", err)
 	}

@@ -63,6 +63,9 @@ type Transport struct {
 	servers   []*server
 
 	stats stats
+	// rel holds the state of writes, topic preparations and instance
+	// lookups (produce.go, prepare.go, instances.go).
+	rel reliability
 
 	// rec watches the reply topic and the topics in use, and recovers
 	// them when the broker lost them (recover.go).
@@ -80,6 +83,10 @@ type stats struct {
 	lateReplies atomic.Int64 // replies for calls that were over or already answered
 	expired     atomic.Int64 // requests not run because their deadline had passed
 	badMessages atomic.Int64 // messages that could not be parsed
+	orphaned    atomic.Int64 // replies dropped: the caller's reply topic is gone
+	tooLarge    atomic.Int64 // replies over the size limit, answered with ErrTooLarge
+	// createTopics counts CreateTopics requests (for tests).
+	createTopics atomic.Int64
 }
 
 // New connects to Kafka, creates this instance's reply topic and starts
@@ -128,7 +135,7 @@ func New(ctx context.Context, cfg Config) (*Transport, error) {
 		RequiredAcks:    kafkago.RequireAll,
 		BatchTimeout:    set.BatchTimeout,
 		BatchSize:       set.BatchSize,
-		BatchBytes:      set.MaxMessageBytes,
+		BatchBytes:      t.learnBatchLimit(ctx), // a broker refuses a batch over its message.max.bytes
 		MaxAttempts:     set.WriteAttempts,
 		WriteBackoffMin: set.WriteBackoffMin,
 		WriteBackoffMax: set.WriteBackoffMax,
@@ -158,6 +165,8 @@ func (t *Transport) Stats() transport.Stats {
 		LateReplies: t.stats.lateReplies.Load(),
 		Expired:     t.stats.expired.Load(),
 		BadMessages: t.stats.badMessages.Load(),
+		Orphaned:    t.stats.orphaned.Load(),
+		TooLarge:    t.stats.tooLarge.Load(),
 	}
 }
 
@@ -266,15 +275,17 @@ func (t *Transport) endOffset(ctx context.Context, topic string) (int64, error) 
 	}
 }
 
-// ensureTopic creates topic when missing and waits until every partition
-// has a leader and this node's metadata cache knows it.
-func (t *Transport) ensureTopic(ctx context.Context, topic string, partitions int, retention time.Duration) error {
+// prepareTopic creates topic when missing and waits until every partition
+// has a leader and this node's metadata cache knows it: one attempt of
+// ensureTopic (prepare.go).
+func (t *Transport) prepareTopic(ctx context.Context, topic string, partitions int, retention time.Duration) error {
 	t.topicsMu.Lock()
 	ready := t.topics[topic]
 	t.topicsMu.Unlock()
 	if ready {
 		return nil
 	}
+	t.stats.createTopics.Add(1)
 	res, err := t.admin.CreateTopics(ctx, &kafkago.CreateTopicsRequest{Topics: []kafkago.TopicConfig{{
 		Topic:             topic,
 		NumPartitions:     partitions,
@@ -335,78 +346,6 @@ func (t *Transport) enter() bool {
 }
 
 func (t *Transport) exit() { t.writes.Done() }
-
-// write sends messages, retrying for the errors a young topic or a moving
-// leader give, until ctx ends or the node has drained.
-func (t *Transport) write(ctx context.Context, msgs ...kafkago.Message) error {
-	if !t.enter() {
-		return transport.ErrClosed
-	}
-	defer t.exit()
-	backoff := 10 * time.Millisecond
-	for {
-		// One WriteMessages is bounded by the Writer's own retries; between
-		// our retries, a drained node stops waiting (a call's deadline may
-		// be far away).
-		err := t.writer.WriteMessages(ctx, msgs...)
-		if err == nil || ctx.Err() != nil || !retriable(err) {
-			return err
-		}
-		if t.done.Err() != nil {
-			return transport.ErrClosed
-		}
-		t.log.Debug("retrying write", "err", err)
-		sleep(ctx, backoff)
-		backoff = min(2*backoff, t.set.RetryBackoffMax)
-	}
-}
-
-// knowReplyTopic makes sure this node's metadata cache holds a caller's
-// reply topic before a reply is written to it: a caller that started after
-// the last metadata refresh would otherwise wait for the next one.
-func (t *Transport) knowReplyTopic(ctx context.Context, topic string) {
-	t.replyTopicsMu.Lock()
-	known := t.replyTopics[topic]
-	t.replyTopicsMu.Unlock()
-	if known {
-		return
-	}
-	md, err := t.admin.Metadata(ctx, &kafkago.MetadataRequest{Topics: []string{topic}})
-	if err != nil || len(md.Topics) != 1 {
-		return
-	}
-	if md.Topics[0].Error != nil {
-		// Not cached. Ask a broker whether it exists (DescribeConfigs goes
-		// to the broker and creates nothing), and only then make the
-		// Transport fetch it with a metadata request that would
-		// auto-create a missing topic: a deleted reply topic is never
-		// brought back.
-		res, err := t.admin.DescribeConfigs(ctx, &kafkago.DescribeConfigsRequest{Resources: []kafkago.DescribeConfigRequestResource{{
-			ResourceType: kafkago.ResourceTypeTopic, ResourceName: topic, ConfigNames: []string{"retention.ms"},
-		}}})
-		if err != nil || len(res.Resources) != 1 || res.Resources[0].Error != nil {
-			return
-		}
-		if _, err := t.tr.RoundTrip(ctx, t.admin.Addr, &metadataAPI.Request{TopicNames: []string{topic}, AllowAutoTopicCreation: true}); err != nil {
-			return
-		}
-	}
-	t.replyTopicsMu.Lock()
-	if len(t.replyTopics) > 10000 {
-		clear(t.replyTopics) // callers come and go; relearning one costs a lookup
-	}
-	t.replyTopics[topic] = true
-	t.replyTopicsMu.Unlock()
-}
-
-func retriable(err error) bool {
-	var ke kafkago.Error
-	if errors.As(err, &ke) {
-		return ke.Temporary()
-	}
-	msg := err.Error()
-	return strings.Contains(msg, "has no leader") || strings.Contains(msg, "no topic")
-}
 
 // replyLoop hands each reply to the call waiting for it.
 func (t *Transport) replyLoop(ctx context.Context) {
@@ -559,6 +498,7 @@ func (t *Transport) forgetTopics(topics ...string) {
 }
 
 func (t *Transport) closeClients() {
+	t.closeSolo()
 	if t.writer != nil {
 		t.writer.Close()
 	}
