@@ -214,9 +214,12 @@ func TestReplyToAMissingTopicDoesNotCreateIt(t *testing.T) {
 // answers a call of this one, even with the same counter.
 func TestRepliesOfAnotherSessionAreDropped(t *testing.T) {
 	app := kafkatest.App("session")
-	client := remoteNodeWith(t, app, serverClient, "client", func(o *runtime.Options) { o.Instance = "fixed" },
+	// No server runs calc: only the forged reply could answer. The call
+	// waits for it (kafka.wait_for_instances) rather than fail with
+	// ErrNoInstance.
+	yaml := strings.Replace(serverClient, "  partitions: 2\n", "  partitions: 2\n  wait_for_instances: true\n", 1)
+	client := remoteNodeWith(t, app, yaml, "client", func(o *runtime.Options) { o.Instance = "fixed" },
 		func(n *runtime.Node) error { return RegisterCodec(n, echo{}) })
-	// No server runs calc: only the forged reply could answer.
 	res := make(chan error, 1)
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
