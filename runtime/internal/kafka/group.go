@@ -194,14 +194,8 @@ func (g *generation) consume(gctx context.Context, p *partition) {
 	var requests sync.WaitGroup // this partition's, in this generation
 	backoff := 10 * time.Millisecond
 	for ctx.Err() == nil {
-		select {
-		case s.svc.Slots <- struct{}{}:
-		case <-ctx.Done():
-			continue
-		}
 		msg, err := r.FetchMessage(ctx)
 		if err != nil {
-			<-s.svc.Slots
 			if ctx.Err() != nil {
 				break
 			}
@@ -211,6 +205,14 @@ func (g *generation) consume(gctx context.Context, p *partition) {
 			continue
 		}
 		backoff = 10 * time.Millisecond
+		// A slot of the service, taken once a request is in hand: an idle
+		// partition holds none. While none is free, fetching here waits
+		// (kafka-go prefetches at most RequestQueue more).
+		select {
+		case s.svc.Slots <- struct{}{}:
+		case <-ctx.Done():
+			continue // not started: fetched again by whoever reads next
+		}
 		p.fetched(msg.Offset)
 		requests.Add(1)
 		s.start(p, msg, &requests)
