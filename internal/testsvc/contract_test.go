@@ -443,3 +443,26 @@ func TestFarDeadlinesAreClamped(t *testing.T) {
 		t.Fatalf("the handler ran with deadline %v; want about 15 minutes from now", got)
 	}
 }
+
+// TestOneSlotServesEveryPartition: with MaxConcurrent 1 and a request topic
+// of two partitions, requests on both partitions are served (a fetcher
+// waiting on an idle partition must not hold the only slot).
+func TestOneSlotServesEveryPartition(t *testing.T) {
+	app := kafkatest.App("oneslot")
+	remoteNodeWith(t, app, serverClient, "server", func(o *runtime.Options) { o.MaxConcurrent = 1 }, func(n *runtime.Node) error {
+		if err := RegisterCalc(n, &CalcImpl{}); err != nil {
+			return err
+		}
+		return RegisterRelay(n, NewRelay(NewCalcClient(n)))
+	})
+	client := remoteNode(t, app, serverClient, "client", func(n *runtime.Node) error { return RegisterCodec(n, echo{}) })
+	c := NewCalcClient(client)
+	for i := range 6 { // round-robin: both partitions
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		got, err := c.Add(ctx, i, 1)
+		cancel()
+		if err != nil || got != i+1 {
+			t.Fatalf("call %d with one slot: %d, %v", i, got, err)
+		}
+	}
+}
