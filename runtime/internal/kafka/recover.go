@@ -89,42 +89,44 @@ type recovery struct {
 	warnedMu sync.Mutex
 	warned   map[string]bool // topics whose partition count was reported
 
-	lostMu    sync.Mutex
-	lostEpoch uint64        // how many times topics were found lost
-	lostC     chan struct{} // closed (and replaced) when they are
+	lostMu sync.Mutex
+	lostC  map[string]chan struct{} // per topic: closed when it was lost and is back
 }
 
-// topicsLost returns a channel that is closed the next time the watch
-// finds that the broker lost topics this transport uses (they vanished
-// from its metadata, the reply topic was lost, or the cluster id changed),
-// after it has created them again; and the count of such losses so far.
+// topicLost returns a channel that is closed the next time the watch
+// finds that topic was lost (the broker no longer had it: deleted, or
+// the broker's data gone) and has created it again; ask again for the
+// time after.
 //
 // Servers need it: a consumer-group generation that started while its
-// topic was missing has no partitions and, in kafka-go, never gets any;
-// and offsets remembered from before (requests finished but not
-// committed) name records of a topic that no longer exists. A server
-// ends its generation when the channel closes (kafka-go then rejoins and
-// the new topic's partitions are assigned) and drops what it remembers of
-// partitions when the count changed.
-func (t *Transport) topicsLost() (<-chan struct{}, uint64) {
+// topic was missing has no partitions and, in kafka-go, never gets any
+// (nothing rebalances the group when the topic comes back). A server ends
+// its generation when the channel of its request topic closes; kafka-go
+// then rejoins and the new topic's partitions are assigned.
+func (t *Transport) topicLost(topic string) <-chan struct{} {
 	t.rec.lostMu.Lock()
 	defer t.rec.lostMu.Unlock()
 	if t.rec.lostC == nil {
-		t.rec.lostC = make(chan struct{})
+		t.rec.lostC = map[string]chan struct{}{}
 	}
-	return t.rec.lostC, t.rec.lostEpoch
+	c := t.rec.lostC[topic]
+	if c == nil {
+		c = make(chan struct{})
+		t.rec.lostC[topic] = c
+	}
+	return c
 }
 
-// lostTopics tells topicsLost's waiters that topics were lost (and are
-// back).
-func (t *Transport) lostTopics() {
+// lostTopics tells topicLost's waiters that topics were lost and are back.
+func (t *Transport) lostTopics(topics []string) {
 	t.rec.lostMu.Lock()
 	defer t.rec.lostMu.Unlock()
-	t.rec.lostEpoch++
-	if t.rec.lostC != nil {
-		close(t.rec.lostC)
+	for _, topic := range topics {
+		if c := t.rec.lostC[topic]; c != nil {
+			close(c)
+			delete(t.rec.lostC, topic)
+		}
 	}
-	t.rec.lostC = make(chan struct{})
 }
 
 // startWatch starts the watch of the reply topic and the topics in use.
@@ -267,7 +269,8 @@ func (t *Transport) checkCache(ctx context.Context) bool {
 		t.log.Info("topics gone from Kafka: creating them again", "topics", strings.Join(gone, ","))
 		t.forgetTopics(gone...)
 		t.restoreTopics(ctx, gone)
-		t.lostTopics()
+		// Whoever created them again, they were lost.
+		t.lostTopics(gone)
 	}
 	return suspect
 }
@@ -297,25 +300,34 @@ func (t *Transport) requestTopics() []string {
 	return out
 }
 
-// restoreTopics creates request topics again, with molgen's settings,
-// before a broker that auto-creates topics makes them with its defaults.
-// A failure is left to the next use of the topic.
-func (t *Transport) restoreTopics(ctx context.Context, topics []string) {
+// restoreTopics creates the request topics among topics that the broker
+// no longer has again, with molgen's settings, before a broker that
+// auto-creates topics makes them with its defaults. It returns those it
+// created. A failure is left to the next use of the topic.
+func (t *Transport) restoreTopics(ctx context.Context, topics []string) (restored []string) {
+	seen := map[string]bool{}
 	for _, topic := range topics {
-		if topic == t.replyTopic || !strings.HasPrefix(topic, requestTopic(t.cfg.App, "")) {
+		if seen[topic] || topic == t.replyTopic || !strings.HasPrefix(topic, requestTopic(t.cfg.App, "")) {
 			continue
 		}
+		seen[topic] = true
 		if !t.enter() {
 			return
 		}
 		cctx, cancel := context.WithTimeout(ctx, t.set.AdminTimeout)
-		err := t.ensureTopic(cctx, topic, t.cfg.Partitions, t.set.RequestRetention)
+		exists, _, err := t.describeRetention(cctx, topic)
+		if err == nil && !exists {
+			if err = t.ensureTopic(cctx, topic, t.cfg.Partitions, t.set.RequestRetention); err == nil {
+				restored = append(restored, topic)
+			}
+		}
 		cancel()
 		t.exit()
 		if err != nil {
 			t.log.Debug("creating a topic again", "topic", topic, "err", err)
 		}
 	}
+	return restored
 }
 
 // probe asks the broker about the reply topic, and recovers it when it
@@ -405,8 +417,11 @@ func (t *Transport) recoverReplies(ctx context.Context, why string, create bool)
 	}
 	t.rec.lost = ""
 	t.rec.resetAt.Store(time.Now().UnixNano())
-	t.restoreTopics(ctx, known)
-	t.lostTopics()
+	if restored := t.restoreTopics(ctx, known); len(restored) > 0 {
+		// Request topics were gone too: the broker lost its data, and all
+		// of them were lost, whoever was first to create some again.
+		t.lostTopics(known)
+	}
 	// A record to read proves the reply path works, even with no call.
 	t.heartbeat(ctx)
 }
