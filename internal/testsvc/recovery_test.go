@@ -388,3 +388,23 @@ func TestInstanceWritesHeartbeatsToItsReplyTopic(t *testing.T) {
 		t.Errorf("stats %+v: the heartbeat counted as a late reply", st)
 	}
 }
+
+// TestRequestTopicWithOtherPartitionsIsReported: a request topic that
+// exists with another partition count than molgen's (auto-created by a
+// broker with its defaults, or made by hand) works, and is reported once.
+func TestRequestTopicWithOtherPartitionsIsReported(t *testing.T) {
+	app := kafkatest.App("otherparts")
+	createTopic(t, "molgen."+app+".req.calc", 1)
+	logs, withLogs := recordLogs(t)
+	remoteNodeWith(t, app, serverClient, "server", withLogs, hostCalc)
+	client := remoteNodeWith(t, app, serverClient, "client", withLogs, func(n *runtime.Node) error { return RegisterCodec(n, echo{}) })
+	for i := range 3 {
+		if got, err := NewCalcClient(client).Add(context.Background(), i, 1); err != nil || got != i+1 {
+			t.Fatalf("Add = %d, %v", got, err)
+		}
+	}
+	// Each node reports it once.
+	if got := logs.lines("WARN", "molgen."+app+".req.calc"); len(got) != 2 || !strings.Contains(got[0], "partitions=1 molgen_partitions=2") {
+		t.Errorf("want one WARN per node about the partition count, got %d:\n%s", len(got), strings.Join(got, "\n"))
+	}
+}
