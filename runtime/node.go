@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/molgen/molgen/runtime/internal/kafka"
+	"github.com/molgen/molgen/runtime/internal/ratelog"
 	"github.com/molgen/molgen/runtime/internal/transport"
 	"github.com/molgen/molgen/runtime/placement"
 )
@@ -91,8 +92,9 @@ type Node struct {
 
 	remote atomic.Pointer[remote] // nil unless the placement needs Kafka
 	// oneways are local oneway calls still running; Close waits for them.
-	oneways sync.WaitGroup
-	stats   nodeStats
+	oneways  sync.WaitGroup
+	stats    nodeStats
+	warnings ratelog.Limiter // repeated warnings (bad requests) at most every 10s
 }
 
 const (

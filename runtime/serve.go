@@ -3,6 +3,7 @@ package runtime
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"runtime/debug"
 
 	"github.com/molgen/molgen/runtime/internal/transport"
@@ -29,7 +30,7 @@ func (n *Node) serve(h *hosted) transport.Handler {
 		resp, err := n.invoke(ctx, h, idx, req.Payload)
 		if _, undecodable := err.(*badRequest); undecodable {
 			n.stats.badMessages.Add(1)
-			n.log.Warn("bad request", "service", req.Service, "method", req.Method, "caller", req.Caller, "err", errorMessage(err))
+			n.warnings.Log(n.log, slog.LevelWarn, "bad request", "bad request", "service", req.Service, "method", req.Method, "caller", req.Caller, "err", errorMessage(err))
 		} else {
 			n.stats.served.Add(1)
 		}
@@ -51,7 +52,7 @@ func (n *Node) serve(h *hosted) transport.Handler {
 // badRequest answers a request the node cannot serve, and counts it.
 func (n *Node) badRequest(req *transport.Request, err error) transport.Reply {
 	n.stats.badMessages.Add(1)
-	n.log.Warn("bad request", "service", req.Service, "method", req.Method, "caller", req.Caller, "err", err)
+	n.warnings.Log(n.log, slog.LevelWarn, "bad request", "bad request", "service", req.Service, "method", req.Method, "caller", req.Caller, "err", err)
 	return transport.Reply{Status: transport.StatusError, Payload: errorReply(err)}
 }
 

@@ -267,7 +267,6 @@ func TestCallerResumesAfterBrokerRestart(t *testing.T) {
 // must get the new topics' partitions, and forget the requests it
 // finished on the old ones.
 func TestNodesResumeAfterBrokerRestart(t *testing.T) {
-	t.Skip("needs the server side: a generation must end when Transport.topicLost(its request topic) closes (recover.go), else a member that rejoined while the topic was missing keeps no partitions")
 	b := startRestartable(t)
 	app := kafkatest.App("restart")
 	serverLogs, withServerLogs := recordLogs(t)

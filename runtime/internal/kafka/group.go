@@ -141,6 +141,16 @@ type generation struct {
 // and a keep-alive that heartbeats while the generation winds down.
 func (s *server) serveGeneration(gen *kafkago.Generation) {
 	g := &generation{s: s, gen: gen}
+	// A member that joined while its topic was missing (a broker that lost
+	// its data) has no partitions, and kafka-go never rebalances it: end
+	// the generation when the topic is back.
+	lost := s.t.topicLost(s.topic)
+	gen.Start(func(ctx context.Context) {
+		select {
+		case <-ctx.Done():
+		case <-lost:
+		}
+	})
 	var ids []int
 	for _, pa := range gen.Assignments[s.topic] {
 		g.parts = append(g.parts, &partition{id: pa.ID, start: pa.Offset, committed: -1, inflight: map[int64]bool{}})
@@ -199,7 +209,7 @@ func (g *generation) consume(gctx context.Context, p *partition) {
 			if ctx.Err() != nil {
 				break
 			}
-			s.t.log.Warn("fetching requests", "service", s.svc.Name, "partition", p.id, "err", err)
+			s.t.warnLimited("fetch", "fetching requests", "service", s.svc.Name, "partition", p.id, "err", err)
 			sleep(ctx, backoff)
 			backoff = min(2*backoff, time.Second)
 			continue

@@ -43,7 +43,7 @@ func (s *server) handle(msg kafkago.Message) {
 	bad := func(format string, args ...any) {
 		s.t.stats.badMessages.Add(1)
 		err := fmt.Errorf("%w: %s", transport.ErrBadRequest, fmt.Sprintf(format, args...))
-		log.Warn("bad request", "err", err)
+		s.t.warnLimited("bad request", "bad request", "service", s.svc.Name, "method", method, "partition", msg.Partition, "offset", msg.Offset, "err", err)
 		if replyTo != "" {
 			s.reply(log, replyTo, id, time.Now().Add(s.t.set.BadReplyTimeout),
 				transport.Reply{Status: transport.StatusError, Payload: s.t.cfg.ErrorReply(err)})

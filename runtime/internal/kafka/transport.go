@@ -17,6 +17,8 @@ import (
 	metadataAPI "github.com/segmentio/kafka-go/protocol/metadata"
 
 	"github.com/molgen/molgen/runtime/internal/transport"
+
+	"github.com/molgen/molgen/runtime/internal/ratelog"
 )
 
 // Transport carries calls between nodes over Kafka: one request topic and
@@ -71,7 +73,7 @@ type Transport struct {
 	// them when the broker lost them (recover.go).
 	rec recovery
 	// limiter rate-limits repeated warnings (logs.go).
-	limiter logLimiter
+	limiter ratelog.Limiter
 }
 
 var _ transport.Transport = (*Transport)(nil)
