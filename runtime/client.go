@@ -117,9 +117,9 @@ func (c *Client) Go(ctx context.Context, method int, run func(ctx context.Contex
 	if c.observed {
 		rctx = c.observeStart(rctx, method, false, 0)
 	}
-	c.node.oneways.Add(1)
+	c.node.oneways.add()
 	go func() {
-		defer c.node.oneways.Done()
+		defer c.node.oneways.done()
 		defer func() { <-h.slots }()
 		defer cancel()
 		err := c.runOneway(rctx, method, run)

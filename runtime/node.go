@@ -92,7 +92,7 @@ type Node struct {
 
 	remote atomic.Pointer[remote] // nil unless the placement needs Kafka
 	// oneways are local oneway calls still running; Close waits for them.
-	oneways  sync.WaitGroup
+	oneways  inflight
 	stats    nodeStats
 	warnings ratelog.Limiter // repeated warnings (bad requests) at most every 10s
 }
@@ -393,7 +393,7 @@ func (n *Node) Close() error {
 	}
 	// Local oneway calls may still call other nodes: let them finish while
 	// the transport works.
-	n.oneways.Wait()
+	n.oneways.wait()
 	var err error
 	if r != nil {
 		// Requests still running may call services hosted here whose
@@ -402,7 +402,7 @@ func (n *Node) Close() error {
 		n.preferLocalWhileDraining()
 		err = r.t.Drain()
 	}
-	n.oneways.Wait() // those that requests started while draining
+	n.oneways.wait() // those that requests started while draining
 	return err
 }
 
@@ -438,6 +438,42 @@ func (n *Node) Stats() Stats {
 		st.TooLarge = ts.TooLarge
 	}
 	return st
+}
+
+// inflight counts work that Close waits for. Unlike a sync.WaitGroup it
+// may gain work while someone waits (a request running during a drain may
+// start a local oneway call).
+type inflight struct {
+	mu   sync.Mutex
+	n    int
+	idle *sync.Cond
+}
+
+func (f *inflight) add() {
+	f.mu.Lock()
+	f.n++
+	f.mu.Unlock()
+}
+
+func (f *inflight) done() {
+	f.mu.Lock()
+	f.n--
+	if f.n == 0 && f.idle != nil {
+		f.idle.Broadcast()
+	}
+	f.mu.Unlock()
+}
+
+// wait returns once nothing is in flight.
+func (f *inflight) wait() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.idle == nil {
+		f.idle = sync.NewCond(&f.mu)
+	}
+	for f.n > 0 {
+		f.idle.Wait()
+	}
 }
 
 func randomInstance() string {
