@@ -5,11 +5,19 @@
 #
 # Usage:
 #   kafka.sh start [-port N]   start (fresh data dir), wait until ready, print "127.0.0.1:N" last on stdout
-#   kafka.sh stop              SIGTERM, bounded wait, then SIGKILL; idempotent
+#   kafka.sh start -keep [-port N]
+#                              start on the data dir of the previous run (its topics, offsets and
+#                              groups), on its port unless -port or MOLGEN_KAFKA_PORT says otherwise;
+#                              a dir that holds no formatted data is started fresh
+#   kafka.sh restart [-port N] stop, then start -keep: a broker restart that keeps its data
+#   kafka.sh stop              SIGTERM, bounded wait, then SIGKILL; idempotent (resumes a paused broker first)
 #   kafka.sh status            exit 0 and print "running ..." if up, else exit 1 and print "not running"
+#   kafka.sh pause             SIGSTOP the broker's JVM: a broker that hangs (connections stay open)
+#   kafka.sh resume            SIGCONT the broker's JVM after pause
 #
 # Environment (all optional):
-#   MOLGEN_KAFKA_DIR            data/config/log dir, wiped on every start   (default /tmp/molgen-kafka)
+#   MOLGEN_KAFKA_DIR            data/config/log dir, wiped on every start
+#                               but start -keep and restart                 (default /tmp/molgen-kafka)
 #   MOLGEN_KAFKA_CACHE          jar cache                                   (default $HOME/.cache/molgen/kafka-<version>)
 #   MOLGEN_KAFKA_VERSION        Kafka version to fetch                      (default: <kafka.version> in pom.xml)
 #   MOLGEN_KAFKA_PORT           PLAINTEXT port if -port is not given        (default 9092)
@@ -31,12 +39,17 @@ die() { printf '%s: error: %s\n' "$PROG" "$*" >&2; exit 1; }
 
 usage() {
 	cat >&2 <<EOF
-usage: $PROG start [-port N] | stop | status
+usage: $PROG start [-port N] [-keep] | restart [-port N] | stop | status | pause | resume
   start   fetch Kafka (cached), format a fresh data dir, start the broker in the
           background and wait until it serves requests; prints the bootstrap
           address (127.0.0.1:PORT) as the last line on stdout
+          -keep: keep the data dir of the previous run (topics, offsets, groups)
+          and its port; a dir without formatted data is started fresh
+  restart stop, then start -keep (a broker restart that keeps its data)
   stop    stop the broker (SIGTERM, then SIGKILL after \$MOLGEN_KAFKA_STOP_TIMEOUT s)
-  status  exit 0 if the broker is running, 1 if not
+  status  exit 0 if the broker is running (or paused), 1 if not
+  pause   SIGSTOP the broker's JVM (it hangs: connections stay open, nothing is answered)
+  resume  SIGCONT the broker's JVM after pause
 EOF
 	exit 2
 }
@@ -100,6 +113,7 @@ on_exit() {
 	local pid i
 	if [[ -n "$PENDING_PID" ]] && pid="$(running_pid)"; then
 		printf '%s: start did not finish; stopping broker pid %s\n' "$PROG" "$pid" >&2
+		kill -CONT "$pid" 2>/dev/null || true
 		kill -TERM "$pid" 2>/dev/null || true
 		for ((i = 0; i < 50; i++)); do
 			running_pid >/dev/null || break
@@ -405,7 +419,7 @@ EOF
 }
 
 cmd_start() {
-	local port="${MOLGEN_KAFKA_PORT:-9092}"
+	local port="" keep=0
 	while (($#)); do
 		case "$1" in
 		-port | --port)
@@ -417,10 +431,31 @@ cmd_start() {
 			port="${1#*=}"
 			shift
 			;;
+		-keep | --keep)
+			keep=1
+			shift
+			;;
 		-h | --help) usage ;;
-		*) die "unknown start option '$1' (usage: $PROG start [-port N])" ;;
+		*) die "unknown start option '$1' (usage: $PROG start [-port N] [-keep])" ;;
 		esac
 	done
+	# Data worth keeping: a directory of ours whose storage was formatted.
+	local kept=0
+	if ((keep)); then
+		if [[ -f "$MARKER" && -f "$DIR/data/meta.properties" ]]; then
+			kept=1
+		else
+			log "no formatted data in $DIR to keep: starting fresh"
+		fi
+	fi
+	if [[ -z "$port" ]]; then
+		port="${MOLGEN_KAFKA_PORT:-}"
+		# A kept broker comes back on its address unless told otherwise.
+		if [[ -z "$port" ]] && ((kept)) && [[ -f "$PORTFILE" ]]; then
+			port="$(tr -dc '0-9' <"$PORTFILE" 2>/dev/null || true)"
+		fi
+		port="${port:-9092}"
+	fi
 	if ! [[ "$port" =~ ^[1-9][0-9]{0,4}$ ]] || ((port > 65535)); then die "bad port '$port'"; fi
 	local cport="${MOLGEN_KAFKA_CONTROLLER_PORT:-$((port + 1))}"
 	if ! [[ "$cport" =~ ^[1-9][0-9]{0,4}$ ]] || ((cport > 65535 || cport == port)); then die "bad controller port '$cport'"; fi
@@ -450,9 +485,16 @@ cmd_start() {
 
 	ensure_jars
 
-	rm -rf -- "$DIR"
-	mkdir -p -- "$DIR" "$CONF" "$LOGS" "$DIR/data"
-	: >"$MARKER"
+	if ((kept)); then
+		# Same data (cluster id, topics, offsets, groups); the config is
+		# written again, for this port.
+		mkdir -p -- "$CONF" "$LOGS"
+		log "keeping the data in $DIR/data"
+	else
+		rm -rf -- "$DIR"
+		mkdir -p -- "$DIR" "$CONF" "$LOGS" "$DIR/data"
+		: >"$MARKER"
+	fi
 	printf '%s\n' "$port" >"$PORTFILE"
 	write_config "$port" "$cport"
 	ensure_ready_checker
@@ -462,7 +504,7 @@ cmd_start() {
 
 	local cluster_id
 	cluster_id="$(random_cluster_id)"
-	if ! "$JAVA" "${TOOL_JVM_OPTS[@]}" "${log_props[@]}" -Dmolgen.kafka.logfile=format.log \
+	if ((!kept)) && ! "$JAVA" "${TOOL_JVM_OPTS[@]}" "${log_props[@]}" -Dmolgen.kafka.logfile=format.log \
 		-cp "$cp" kafka.tools.StorageTool format -t "$cluster_id" -c "$SERVER_PROPS" >>"$LOGS/format.log" 2>&1; then
 		log_tail
 		die "formatting $DIR/data failed"
@@ -523,6 +565,8 @@ cmd_stop() {
 		return 0
 	fi
 	log "stopping broker (pid $pid)"
+	# A paused (SIGSTOPped) JVM cannot act on SIGTERM: let it run first.
+	kill -CONT "$pid" 2>/dev/null || true
 	kill -TERM "$pid" 2>/dev/null || true
 	local deadline=$((SECONDS + STOP_TIMEOUT))
 	while running_pid >/dev/null && ((SECONDS < deadline)); do
@@ -542,13 +586,46 @@ cmd_stop() {
 }
 
 cmd_status() {
-	local pid
+	local pid paused=""
 	if pid="$(running_pid)"; then
-		printf 'running (pid %s) on 127.0.0.1:%s, Kafka %s, dir %s\n' "$pid" "$(cat "$PORTFILE" 2>/dev/null || echo '?')" "$KAFKA_VERSION" "$DIR"
+		is_paused "$pid" && paused=", paused: run '$PROG resume'"
+		printf 'running (pid %s%s) on 127.0.0.1:%s, Kafka %s, dir %s\n' "$pid" "$paused" "$(cat "$PORTFILE" 2>/dev/null || echo '?')" "$KAFKA_VERSION" "$DIR"
 		return 0
 	fi
 	printf 'not running\n'
 	return 1
+}
+
+# ------------------------------------------------------ restart/pause/resume --
+
+# restart: a broker restart that keeps its data (and its port, unless told).
+cmd_restart() {
+	cmd_stop
+	cmd_start -keep "$@"
+}
+
+# Is pid stopped by a signal (state T)?
+is_paused() {
+	local state
+	state="$(awk '/^State:/{print $2}' "/proc/$1/status" 2>/dev/null || true)"
+	[[ "$state" == "T" ]]
+}
+
+# pause: SIGSTOP the JVM. Its sockets stay open and the kernel still
+# accepts connections, but nothing is answered: a hung broker, as a long
+# GC pause or a frozen VM would make it.
+cmd_pause() {
+	local pid
+	pid="$(running_pid)" || die "no broker running from $DIR"
+	kill -STOP "$pid" || die "could not pause pid $pid"
+	log "paused broker (pid $pid); '$PROG resume' lets it run again"
+}
+
+cmd_resume() {
+	local pid
+	pid="$(running_pid)" || die "no broker running from $DIR"
+	kill -CONT "$pid" || die "could not resume pid $pid"
+	log "resumed broker (pid $pid)"
 }
 
 (($#)) || usage
@@ -556,8 +633,11 @@ cmd="$1"
 shift
 case "$cmd" in
 start) cmd_start "$@" ;;
+restart) cmd_restart "$@" ;;
 stop) (($# == 0)) || usage; cmd_stop ;;
 status) (($# == 0)) || usage; cmd_status ;;
+pause) (($# == 0)) || usage; cmd_pause ;;
+resume) (($# == 0)) || usage; cmd_resume ;;
 -h | --help | help) usage ;;
 *) usage ;;
 esac
