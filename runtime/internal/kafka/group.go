@@ -7,6 +7,7 @@ import (
 	"slices"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	kafkago "github.com/segmentio/kafka-go"
@@ -45,12 +46,14 @@ type server struct {
 	// to this member) is not run twice; finished holds those done but
 	// perhaps not committed.
 	mu       sync.Mutex
+	epoch    int // see partOff
 	live     map[partOff]chan struct{}
 	finished map[partOff]bool
 	requests sync.WaitGroup // every request started, all generations
 }
 
 type partOff struct {
+	epoch     int // which life of the topic: forgetAll starts a new one
 	partition int
 	offset    int64
 }
@@ -134,7 +137,8 @@ type generation struct {
 	gen       *kafkago.Generation
 	parts     []*partition
 	consumers sync.WaitGroup
-	commitMu  sync.Mutex // one commit at a time: commits never go backwards
+	commitMu  sync.Mutex  // one commit at a time: commits never go backwards
+	lost      atomic.Bool // the topic was lost (the broker lost its data): commit nothing more
 }
 
 // serveGeneration starts a consumer per assigned partition, a commit loop
@@ -149,6 +153,10 @@ func (s *server) serveGeneration(gen *kafkago.Generation) {
 		select {
 		case <-ctx.Done():
 		case <-lost:
+			// The topic this generation read is gone: its positions and
+			// the requests it finished mean nothing in the new one.
+			g.lost.Store(true)
+			s.forgetAll()
 		}
 	})
 	var ids []int
@@ -249,8 +257,8 @@ func (g *generation) consume(gctx context.Context, p *partition) {
 // start runs a fetched request, unless this member already runs it (it
 // was fetched again after a rebalance) or has finished it.
 func (s *server) start(p *partition, msg kafkago.Message, requests *sync.WaitGroup) {
-	key := partOff{msg.Partition, msg.Offset}
 	s.mu.Lock()
+	key := partOff{s.epoch, msg.Partition, msg.Offset}
 	running, isLive := s.live[key]
 	finished := s.finished[key]
 	var done chan struct{}
@@ -282,8 +290,10 @@ func (s *server) start(p *partition, msg kafkago.Message, requests *sync.WaitGro
 					s.t.log.Error("panic while serving a request", "service", s.svc.Name, "panic", fmt.Sprint(r))
 				}
 				s.mu.Lock()
-				delete(s.live, key)
-				s.finished[key] = true
+				if key.epoch == s.epoch {
+					delete(s.live, key)
+					s.finished[key] = true
+				}
 				s.mu.Unlock()
 				close(done)
 				p.done(msg.Offset)
@@ -319,6 +329,9 @@ func (g *generation) commitLoop(ctx context.Context) {
 func (g *generation) commit() error {
 	g.commitMu.Lock()
 	defer g.commitMu.Unlock()
+	if g.lost.Load() {
+		return nil
+	}
 	offsets := map[int]int64{}
 	var due []*partition
 	for _, p := range g.parts {
@@ -338,6 +351,17 @@ func (g *generation) commit() error {
 	}
 	g.s.forget(offsets)
 	return nil
+}
+
+// forgetAll forgets every request run or finished: after the broker lost
+// its data, offsets name other requests. Requests still running finish
+// and answer; the new topic's offsets are new requests.
+func (s *server) forgetAll() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.epoch++
+	clear(s.finished)
+	clear(s.live)
 }
 
 // keepOnly forgets the finished requests of partitions this member no
