@@ -72,11 +72,11 @@ var mutants = []mutant{
 	},
 	{
 		name: "reply-lookup-creates",
-		what: "looking up a caller's reply topic may auto-create a deleted one (caught on real Kafka only: kfake creates nothing on lookups)",
-		file: "runtime/internal/kafka/transport.go",
-		from: "if err != nil || len(res.Resources) != 1 || res.Resources[0].Error != nil {",
-		to:   "if _ = res; err != nil && false {",
-		pkgs: []string{testsvc}, tests: "MissingTopic",
+		what: "a reply is written (and its topic looked up in a way that may auto-create it) though the caller's reply topic is gone",
+		file: "runtime/internal/kafka/produce.go",
+		from: "if !exists {\n\t\treturn false\n\t}",
+		to:   "if _ = exists; false {\n\t\treturn false\n\t}",
+		pkgs: []string{testsvc}, tests: "MissingTopic|GoneCaller",
 	},
 
 	// The caller side.
@@ -128,14 +128,6 @@ var mutants = []mutant{
 		to:   "if false {",
 		pkgs: []string{testsvc}, tests: "ReplyTopicIsDeleted",
 	},
-	{
-		name: "drain-keeps-writing",
-		what: "writes still retry after the node has drained",
-		file: "runtime/internal/kafka/transport.go",
-		from: "if t.done.Err() != nil {\n\t\t\treturn transport.ErrClosed\n\t\t}\n\t\tt.log.Debug(\"retrying write\"",
-		to:   "t.log.Debug(\"retrying write\"",
-		pkgs: []string{testsvc}, tests: "AbortsWrites",
-	},
 
 	// Routing by placement.
 	{
@@ -185,8 +177,8 @@ var mutants = []mutant{
 		name: "local-oneway-waits",
 		what: "a local oneway call runs on the caller's goroutine",
 		file: "runtime/client.go",
-		from: "c.node.oneways.Add(1)\n\tgo func() {",
-		to:   "c.node.oneways.Add(1)\n\tfunc() {",
+		from: "c.node.oneways.add()\n\tgo func() {",
+		to:   "c.node.oneways.add()\n\tfunc() {",
 		pkgs: []string{testsvc}, tests: "Parity",
 	},
 	{
