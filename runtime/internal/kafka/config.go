@@ -94,6 +94,10 @@ type Settings struct {
 	RebalanceExtra time.Duration
 	// JoinGroupBackoff paces attempts to rejoin the group.
 	JoinGroupBackoff time.Duration
+	// PartitionWatch is how often a group member checks its topic's
+	// partition count (a metadata request): a change ends the generation,
+	// so that partitions that appear are served.
+	PartitionWatch time.Duration
 	// CommitInterval is how often offsets of finished requests are
 	// committed. molgen commits itself, only up to the first request of a
 	// partition still running; kafka-go's own commits are off.
@@ -169,6 +173,7 @@ func DefaultSettings() Settings {
 		SessionTimeout:   6 * time.Second,
 		RebalanceExtra:   4 * time.Second,
 		JoinGroupBackoff: 500 * time.Millisecond,
+		PartitionWatch:   2 * time.Second,
 		CommitInterval:   100 * time.Millisecond,
 		CommitTimeout:    5 * time.Second,
 		CloseTimeout:     15 * time.Second,

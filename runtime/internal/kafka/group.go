@@ -81,6 +81,12 @@ func (t *Transport) Serve(ctx context.Context, svc transport.Service) error {
 		// finish their requests (RebalanceGrace) before they do.
 		RebalanceTimeout: set.RebalanceGrace + set.RebalanceExtra,
 		JoinGroupBackoff: set.JoinGroupBackoff,
+		// A member that joined while its topic was missing (a broker that
+		// lost its data, another node recreating it) gets no partitions;
+		// the watcher ends such a generation when the topic's partition
+		// count changes, and also when an operator adds partitions.
+		WatchPartitionChanges:  true,
+		PartitionWatchInterval: set.PartitionWatch,
 		// A new group starts at the oldest request: those written before
 		// the first server joined are served (expired ones are skipped).
 		StartOffset: kafkago.FirstOffset,
@@ -127,7 +133,16 @@ func (s *server) run() {
 			continue
 		}
 		backoff = 100 * time.Millisecond
+		began := time.Now()
 		s.serveGeneration(gen)
+		// A generation that ends at once (kafka-go ends one whose topic it
+		// cannot read, e.g. while a broker has lost it) must not spin.
+		if len(gen.Assignments[s.topic]) == 0 {
+			wait := s.t.set.JoinGroupBackoff - time.Since(began)
+			if wait > 0 {
+				sleep(s.ctx, wait)
+			}
+		}
 	}
 }
 
@@ -166,6 +181,9 @@ func (s *server) serveGeneration(gen *kafkago.Generation) {
 	}
 	sort.Ints(ids)
 	s.keepOnly(ids)
+	if len(ids) == 0 {
+		gen.Start(g.watchUnassigned)
+	}
 	s.t.log.Info("serving requests", "service", s.svc.Name, "generation", gen.ID, "partitions", fmt.Sprint(ids))
 	s.t.noteJoined(s)
 	for _, p := range g.parts {
@@ -303,6 +321,41 @@ func (s *server) start(p *partition, msg kafkago.Message, requests *sync.WaitGro
 			}()
 			s.handle(msg)
 		}()
+	}
+}
+
+// watchUnassigned ends a generation that gave this member no partition
+// when no member of the group has any while the topic has some: the
+// assignment was made before the topic existed (it was being created
+// again after a broker lost its data), and kafka-go would keep it. A
+// member left without partitions because the group has more members than
+// the topic has partitions keeps its generation.
+func (g *generation) watchUnassigned(ctx context.Context) {
+	s := g.s
+	tick := time.NewTicker(s.t.set.PartitionWatch)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		rctx, cancel := context.WithTimeout(ctx, s.t.set.AdminTimeout)
+		res, err := s.t.admin.DescribeGroups(rctx, &kafkago.DescribeGroupsRequest{GroupIDs: []string{s.group}})
+		cancel()
+		if err != nil || len(res.Groups) != 1 || res.Groups[0].Error != nil {
+			continue
+		}
+		assigned := false
+		for _, m := range res.Groups[0].Members {
+			for _, t := range m.MemberAssignments.Topics {
+				assigned = assigned || (t.Topic == s.topic && len(t.Partitions) > 0)
+			}
+		}
+		if !assigned && len(res.Groups[0].Members) > 0 {
+			s.t.log.Info("no member of the group has a partition of its topic: joining again", "group", s.group)
+			return
+		}
 	}
 }
 
