@@ -85,7 +85,7 @@ func (c *Client) end(ctx context.Context, method int, err *error) {
 		*err = c.settle(ctx, method, *err)
 	}
 	if c.observed {
-		c.observeEnd(ctx, *err, 0)
+		c.node.observeEnd(ctx, *err, 0)
 	}
 }
 
@@ -124,7 +124,7 @@ func (c *Client) Go(ctx context.Context, method int, run func(ctx context.Contex
 		defer cancel()
 		err := c.runOneway(rctx, method, run)
 		if c.observed {
-			c.observeEnd(rctx, err, 0)
+			c.node.observeEnd(rctx, err, 0)
 		}
 	}()
 	return nil
@@ -242,7 +242,7 @@ func (c *Client) Call(ctx context.Context, method int, req, resp Message) error 
 		err = c.settle(ctx, method, c.readReply(m, reply, resp))
 	}
 	if c.observed {
-		c.observeEnd(ctx, err, len(reply.Payload))
+		c.node.observeEnd(ctx, err, len(reply.Payload))
 	}
 	return err
 }

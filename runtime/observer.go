@@ -59,41 +59,37 @@ func callerOf(ctx context.Context) string {
 // observeStart begins observing a call of method made through c.
 func (c *Client) observeStart(ctx context.Context, method int, remote bool, requestBytes int) context.Context {
 	m := &c.desc.Methods[method]
-	info := &CallInfo{
+	ctx = c.node.observeStart(ctx, &CallInfo{
 		Service: c.desc.Name, Method: m.Name, Caller: callerOf(ctx),
-		Remote: remote, Oneway: m.Oneway, Start: time.Now(), RequestBytes: requestBytes,
-	}
-	ctx = context.WithValue(ctx, callKey{}, info)
-	ctx = c.node.observer.Start(ctx, info)
+		Remote: remote, Oneway: m.Oneway, RequestBytes: requestBytes,
+	})
 	if !remote {
 		ctx = WithCaller(ctx, c.desc.Name) // nested calls run in this service
 	}
 	return ctx
 }
 
-// observeEnd ends observing the call whose context ctx is.
-func (c *Client) observeEnd(ctx context.Context, err error, replyBytes int) {
-	c.node.observeDone(ctx, err, replyBytes)
-}
-
-// observeServe begins observing a remote request served here.
+// observeServe begins observing a remote request served here; nested
+// calls run in the service.
 func (n *Node) observeServe(ctx context.Context, desc *ServiceDesc, method int, caller string, requestBytes int) context.Context {
 	m := &desc.Methods[method]
-	info := &CallInfo{
+	ctx = n.observeStart(ctx, &CallInfo{
 		Service: desc.Name, Method: m.Name, Caller: caller, Remote: true, Server: true, Oneway: m.Oneway,
-		Start: time.Now(), RequestBytes: requestBytes,
-	}
-	ctx = context.WithValue(ctx, callKey{}, info)
-	ctx = n.observer.Start(ctx, info)
+		RequestBytes: requestBytes,
+	})
 	return WithCaller(ctx, desc.Name)
 }
 
-// observeServed ends observing a remote request served here.
-func (n *Node) observeServed(ctx context.Context, err error, replyBytes int) {
-	n.observeDone(ctx, err, replyBytes)
+// observeStart starts info's call for the Observer and keeps info in the
+// context, for observeEnd.
+func (n *Node) observeStart(ctx context.Context, info *CallInfo) context.Context {
+	info.Start = time.Now()
+	ctx = context.WithValue(ctx, callKey{}, info)
+	return n.observer.Start(ctx, info)
 }
 
-func (n *Node) observeDone(ctx context.Context, err error, replyBytes int) {
+// observeEnd ends observing the call whose context ctx is (made or served).
+func (n *Node) observeEnd(ctx context.Context, err error, replyBytes int) {
 	info, _ := ctx.Value(callKey{}).(*CallInfo)
 	if info == nil {
 		return

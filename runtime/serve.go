@@ -43,7 +43,7 @@ func (n *Node) serve(h *hosted) transport.Handler {
 			reply = n.replyOf(h, idx, resp, err)
 		}
 		if n.observer != nil {
-			n.observeServed(ctx, err, len(reply.Payload))
+			n.observeEnd(ctx, err, len(reply.Payload))
 		}
 		return reply
 	}

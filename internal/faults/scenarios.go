@@ -36,94 +36,80 @@ func (e *env) kafkaAddr() []string {
 	return []string{e.s.kafka.Addr()}
 }
 
-// 1. Two instances serve; one is killed with SIGKILL while calls flow.
-// Its requests in flight are run again by the other (at-least-once), so
-// calls may see re-runs but should not fail for long.
-func killOne(e *env) error {
-	if err := e.up(e.kafkaAddr(), "a", "b"); err != nil {
+// underLoad starts the named server instances on the scenario's Kafka,
+// runs the load for cfg.pre, injects fault as the fault window (it ends
+// when fault returns, unless fault set e.faultEnd itself), then lets the
+// load run for post.
+func (e *env) underLoad(instances []string, post time.Duration, fault func() error) error {
+	if err := e.up(e.kafkaAddr(), instances...); err != nil {
 		return err
 	}
 	e.startLoad()
 	sleep(e.cfg.pre)
-	a := e.servers[0]
 	e.faultStart = time.Now()
-	a.Signal(syscall.SIGKILL)
-	a.Wait(10 * time.Second)
-	e.faultEnd = time.Now()
-	sleep(e.cfg.post)
+	if err := fault(); err != nil {
+		return err
+	}
+	if e.faultEnd.IsZero() {
+		e.faultEnd = time.Now()
+	}
+	sleep(post)
 	return nil
+}
+
+// 1. Two instances serve; one is killed with SIGKILL while calls flow.
+// Its requests in flight are run again by the other (at-least-once), so
+// calls may see re-runs but should not fail for long.
+func killOne(e *env) error {
+	return e.underLoad([]string{"a", "b"}, e.cfg.post, func() error {
+		a := e.servers[0]
+		a.Signal(syscall.SIGKILL)
+		a.Wait(10 * time.Second)
+		return nil
+	})
 }
 
 // 2. The only instance is killed with SIGKILL, stays dead for a while and
 // is started again under the same instance name. Calls fail meanwhile
 // (deadline, or ErrNoInstance) and succeed again after the restart.
 func killOnly(e *env) error {
-	if err := e.up(e.kafkaAddr(), "a"); err != nil {
-		return err
-	}
-	e.startLoad()
-	sleep(e.cfg.pre)
-	a := e.servers[0]
-	e.faultStart = time.Now()
-	a.Signal(syscall.SIGKILL)
-	a.Wait(10 * time.Second)
-	sleep(e.cfg.down)
-	restarted := time.Now()
-	if _, err := e.startServer("a"); err != nil {
-		return err
-	}
-	e.faultEnd = time.Now()
-	e.note("a was down %v; restarted, it took %v to start", e.cfg.down, e.faultEnd.Sub(restarted).Round(10*time.Millisecond))
-	sleep(e.cfg.post)
-	return nil
+	return e.underLoad([]string{"a"}, e.cfg.post, func() error {
+		a := e.servers[0]
+		a.Signal(syscall.SIGKILL)
+		a.Wait(10 * time.Second)
+		sleep(e.cfg.down)
+		restarted := time.Now()
+		if _, err := e.startServer("a"); err != nil {
+			return err
+		}
+		e.faultEnd = time.Now()
+		e.note("a was down %v; restarted, it took %v to start", e.cfg.down, e.faultEnd.Sub(restarted).Round(10*time.Millisecond))
+		return nil
+	})
 }
 
 // 3. Two instances serve; one gets SIGTERM while calls flow. It drains:
 // every call succeeds, none runs twice, and it exits 0 within the bound.
 func sigtermOne(e *env) error {
-	if err := e.up(e.kafkaAddr(), "a", "b"); err != nil {
-		return err
-	}
-	e.startLoad()
-	sleep(e.cfg.pre)
-	e.faultStart = time.Now()
-	e.faultEnd = e.term(e.servers[1], true)
-	sleep(e.cfg.post)
-	return nil
+	return e.underLoad([]string{"a", "b"}, e.cfg.post, func() error {
+		e.faultEnd = e.term(e.servers[1], true)
+		return nil
+	})
 }
 
 // 4. Two instances serve; a third joins while calls flow. The cooperative
 // rebalance moves partitions without failing or re-running a call.
 func scaleOut(e *env) error {
-	if err := e.up(e.kafkaAddr(), "a", "b"); err != nil {
+	return e.underLoad([]string{"a", "b"}, e.cfg.post, func() error {
+		_, err := e.startServer("x")
 		return err
-	}
-	e.startLoad()
-	sleep(e.cfg.pre)
-	e.faultStart = time.Now()
-	if _, err := e.startServer("x"); err != nil {
-		return err
-	}
-	e.faultEnd = time.Now()
-	sleep(e.cfg.post)
-	return nil
+	})
 }
 
 // 5. The broker is stopped cleanly and started again on its data
 // (kafka.sh restart) while calls flow.
 func brokerRestart(e *env) error {
-	if err := e.up(e.kafkaAddr(), "a", "b"); err != nil {
-		return err
-	}
-	e.startLoad()
-	sleep(e.cfg.pre)
-	e.faultStart = time.Now()
-	if err := e.s.kafka.Restart(); err != nil {
-		return err
-	}
-	e.faultEnd = time.Now()
-	sleep(e.cfg.postBroker)
-	return nil
+	return e.underLoad([]string{"a", "b"}, e.cfg.postBroker, e.s.kafka.Restart)
 }
 
 // 6. The broker is stopped and started on a wiped data directory (a new
@@ -151,22 +137,13 @@ func brokerWipe(e *env) error {
 // 7. The broker's JVM is stopped with SIGSTOP for cfg.stall and then
 // continued: connections stay open, nothing answers.
 func brokerStall(e *env) error {
-	if err := e.up(e.kafkaAddr(), "a", "b"); err != nil {
-		return err
-	}
-	e.startLoad()
-	sleep(e.cfg.pre)
-	e.faultStart = time.Now()
-	if err := e.s.kafka.Pause(); err != nil {
-		return err
-	}
-	sleep(e.cfg.stall)
-	if err := e.s.kafka.Resume(); err != nil {
-		return err
-	}
-	e.faultEnd = time.Now()
-	sleep(e.cfg.postBroker)
-	return nil
+	return e.underLoad([]string{"a", "b"}, e.cfg.postBroker, func() error {
+		if err := e.s.kafka.Pause(); err != nil {
+			return err
+		}
+		sleep(e.cfg.stall)
+		return e.s.kafka.Resume()
+	})
 }
 
 // 8. The embedded broker (internal/broker, what 'molgen broker' runs)
