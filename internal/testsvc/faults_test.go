@@ -76,21 +76,10 @@ func TestPoisonMessagesAreAnsweredAndSkipped(t *testing.T) {
 	brokers := kafkatest.Brokers(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	tr := &kafka.Transport{}
-	defer tr.CloseIdleConnections()
-	cl := &kafka.Client{Addr: kafka.TCP(brokers...), Transport: tr}
 	replyTopic := "molgen." + app + ".test-replies"
-	if _, err := cl.CreateTopics(ctx, &kafka.CreateTopicsRequest{Topics: []kafka.TopicConfig{{Topic: replyTopic, NumPartitions: 1, ReplicationFactor: 1}}}); err != nil {
-		t.Fatal(err)
-	}
+	createTopic(t, replyTopic, 1)
 	deadline := time.Now().Add(time.Minute).UTC().Format(time.RFC3339Nano)
-	hdr := func(kv ...string) []kafka.Header {
-		var h []kafka.Header
-		for i := 0; i < len(kv); i += 2 {
-			h = append(h, kafka.Header{Key: kv[i], Value: []byte(kv[i+1])})
-		}
-		return h
-	}
+	hdr := headers
 	poison := []kafka.Message{
 		{Value: []byte("no headers at all")},
 		{Value: []byte{0xff, 0xff, 0xff}, Headers: hdr("molgen-version", "1", "molgen-method", "Add", "molgen-deadline", deadline, "molgen-id", "1", "molgen-reply-to", replyTopic)},
@@ -99,18 +88,7 @@ func TestPoisonMessagesAreAnsweredAndSkipped(t *testing.T) {
 		{Value: nil, Headers: hdr("molgen-version", "1", "molgen-method", "Add", "molgen-deadline", "tomorrow", "molgen-id", "4", "molgen-reply-to", replyTopic)},
 		{Value: []byte{2, 4}, Headers: hdr("molgen-version", "1", "molgen-method", "Add", "molgen-deadline", deadline, "molgen-id", "5", "molgen-reply-to", replyTopic, "molgen-schema", "0123456789abcdef")},
 	}
-	w := &kafka.Writer{Addr: kafka.TCP(brokers...), Transport: tr, Topic: "molgen." + app + ".req.calc", RequiredAcks: kafka.RequireAll, BatchTimeout: time.Millisecond}
-	defer w.Close()
-	for attempt := 0; ; attempt++ {
-		err := w.WriteMessages(ctx, poison...)
-		if err == nil {
-			break
-		}
-		if attempt > 50 {
-			t.Fatal(err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	writeRaw(t, "molgen."+app+".req.calc", poison...)
 	r := kafka.NewReader(kafka.ReaderConfig{Brokers: brokers, Topic: replyTopic, MaxWait: 200 * time.Millisecond, ReadLagInterval: -1})
 	defer r.Close()
 	want := map[string]string{"1": "bad request", "2": `unsupported molgen-version "99"`, "3": `no method "Nope"`, "4": "invalid molgen-deadline",
