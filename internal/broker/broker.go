@@ -4,6 +4,8 @@
 package broker
 
 import (
+	"crypto/rand"
+	"encoding/hex"
 	"fmt"
 	"net"
 	"strconv"
@@ -47,11 +49,21 @@ func Start(addr string) (*Broker, error) {
 		// Let tests use short consumer-group sessions (Kafka's default
 		// minimum is 6s).
 		kfake.GroupMinSessionTimeout(100*time.Millisecond),
+		// A broker started again keeps nothing: it is a new cluster, and
+		// says so by its id (nodes then know that every topic, offset and
+		// group of the old one is gone).
+		kfake.ClusterID("kfake-"+randomID()),
 	)
 	if err != nil {
 		return nil, fmt.Errorf("starting the embedded broker on %s: %w", addr, err)
 	}
 	return &Broker{c: c}, nil
+}
+
+func randomID() string {
+	var b [8]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
 }
 
 // Addr returns the broker's address.

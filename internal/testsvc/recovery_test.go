@@ -412,3 +412,95 @@ func TestRequestTopicWithOtherPartitionsIsReported(t *testing.T) {
 		t.Errorf("want one WARN per node about the partition count, got %d:\n%s", len(got), strings.Join(got, "\n"))
 	}
 }
+
+// TestServerRunsTheNewTopicsRequestsAfterBrokerLostData: calls flow while
+// the broker restarts without its data. The server finished requests that
+// it could not commit before the broker went; the request topic is created
+// again (by whichever node is first) and its offsets start at 0 again. Once
+// calls succeed again, every call must: a server that took the new topic's
+// offsets for the old one's would skip requests at offsets it had finished
+// before, and their callers would wait out their deadlines.
+func TestServerRunsTheNewTopicsRequestsAfterBrokerLostData(t *testing.T) {
+	b := startRestartable(t)
+	app := kafkatest.App("reincarnate")
+	remoteNodeWith(t, app, serverClient, "server", b.use(nil), hostCalc)
+	client := remoteNodeWith(t, app, serverClient, "client", b.use(nil), func(n *runtime.Node) error { return RegisterCodec(n, echo{}) })
+	c := NewCalcClient(client)
+
+	var (
+		mu        sync.Mutex
+		restarted time.Time // when the broker was back
+		recovered time.Time // the first call that succeeded after it
+		before    int       // calls that succeeded before the restart
+		after     int       // calls started after recovery + slack
+		failed    []string  // of those, the failures
+	)
+	const slack = 3 * time.Second
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for w := range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				began := time.Now()
+				ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+				got, err := c.Add(ctx, w, i)
+				cancel()
+				ok := err == nil && got == w+i
+				mu.Lock()
+				switch {
+				case restarted.IsZero():
+					if ok {
+						before++
+					}
+				case ok && recovered.IsZero() && began.After(restarted):
+					recovered = time.Now()
+				case !recovered.IsZero() && began.After(recovered.Add(slack)):
+					after++
+					if !ok {
+						failed = append(failed, fmt.Sprintf("Add(%d, %d) = %d, %v", w, i, got, err))
+					}
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	// Enough requests per partition that the new topic's offsets take a
+	// while to reach the old ones.
+	time.Sleep(1500 * time.Millisecond)
+	b.restart(t, 500*time.Millisecond)
+	mu.Lock()
+	restarted = time.Now()
+	n := before
+	mu.Unlock()
+	// Run until the new topic has more requests than the old one had.
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		time.Sleep(200 * time.Millisecond)
+		mu.Lock()
+		done := after > 2*n+200
+		mu.Unlock()
+		if done || time.Now().After(deadline) {
+			break
+		}
+	}
+	close(stop)
+	wg.Wait()
+	t.Logf("%d calls before the restart; recovered %v after it; %d calls after recovery + %v, %d failed",
+		n, recovered.Sub(restarted).Round(time.Millisecond), after, slack, len(failed))
+	if recovered.IsZero() {
+		t.Fatal("no call succeeded after the broker came back")
+	}
+	if after <= n {
+		t.Fatalf("only %d calls after recovery, fewer than the %d before the restart: the new topic's offsets never reached the old ones", after, n)
+	}
+	if len(failed) > 0 {
+		t.Errorf("%d of %d calls failed after recovery; first ones:\n%s", len(failed), after, strings.Join(failed[:min(5, len(failed))], "\n"))
+	}
+}

@@ -46,7 +46,8 @@ type server struct {
 	// to this member) is not run twice; finished holds those done but
 	// perhaps not committed.
 	mu       sync.Mutex
-	epoch    int // see partOff
+	lost     <-chan struct{} // closes when the watch finds s.topic lost; held across generations
+	epoch    int             // see partOff
 	live     map[partOff]chan struct{}
 	finished map[partOff]bool
 	requests sync.WaitGroup // every request started, all generations
@@ -162,8 +163,25 @@ func (s *server) serveGeneration(gen *kafkago.Generation) {
 	g := &generation{s: s, gen: gen}
 	// A member that joined while its topic was missing (a broker that lost
 	// its data) has no partitions, and kafka-go never rebalances it: end
-	// the generation when the topic is back.
-	lost := s.t.topicLost(s.topic)
+	// the generation when the topic is back. The server holds the signal
+	// across generations: a loss found while no generation runs (the
+	// member was rejoining) still makes it forget the old topic's requests.
+	s.mu.Lock()
+	if s.lost == nil {
+		s.lost = s.t.topicLost(s.topic)
+	}
+	lost := s.lost
+	s.mu.Unlock()
+	select {
+	case <-lost:
+		s.forgetAll()
+		lost = s.lostSignal()
+	default:
+	}
+	// The topic may also have started anew without this member hearing of
+	// it (another node created it again first): check the partitions it
+	// gets against what it knows of them.
+	s.checkIncarnation(gen)
 	gen.Start(func(ctx context.Context) {
 		select {
 		case <-ctx.Done():
@@ -415,6 +433,77 @@ func (s *server) forgetAll() {
 	s.epoch++
 	clear(s.finished)
 	clear(s.live)
+	s.lost = s.t.topicLost(s.topic)
+}
+
+// lostSignal returns the channel that closes when the server's topic is
+// next found lost.
+func (s *server) lostSignal() <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.lost
+}
+
+// checkIncarnation compares the partitions a generation assigned to this
+// member with what the member remembers of them (requests running or
+// finished, and where the generation starts). A partition whose end is not
+// past the highest offset the member ran, or that would start reading past
+// its end, belongs to a topic created again since (the broker lost its
+// data): the member forgets every request it ran, and reads such a
+// partition from its start. Otherwise a request of the new topic at an
+// offset the old one had finished would be skipped, and a reader past the
+// end would wait, silently, for records that never come.
+func (s *server) checkIncarnation(gen *kafkago.Generation) {
+	assigned := gen.Assignments[s.topic]
+	if len(assigned) == 0 {
+		return
+	}
+	s.mu.Lock()
+	known := map[int]int64{}
+	for k := range s.finished {
+		known[k.partition] = max(known[k.partition], k.offset)
+	}
+	for k := range s.live {
+		known[k.partition] = max(known[k.partition], k.offset)
+	}
+	s.mu.Unlock()
+	reqs := make([]kafkago.OffsetRequest, 0, 2*len(assigned))
+	for _, pa := range assigned {
+		reqs = append(reqs, kafkago.FirstOffsetOf(pa.ID), kafkago.LastOffsetOf(pa.ID))
+	}
+	ctx, cancel := context.WithTimeout(s.ctx, s.t.set.AdminTimeout)
+	res, err := s.t.admin.ListOffsets(ctx, &kafkago.ListOffsetsRequest{Topics: map[string][]kafkago.OffsetRequest{s.topic: reqs}})
+	cancel()
+	if err != nil {
+		s.t.log.Debug("listing the offsets of assigned partitions", "topic", s.topic, "err", err)
+		return
+	}
+	ends := map[int]kafkago.PartitionOffsets{}
+	for _, po := range res.Topics[s.topic] {
+		if po.Error == nil {
+			ends[po.Partition] = po
+		}
+	}
+	anew := false
+	for i, pa := range assigned {
+		po, ok := ends[pa.ID]
+		if !ok {
+			continue
+		}
+		if off, ok := known[pa.ID]; ok && po.LastOffset <= off {
+			anew = true
+		}
+		if pa.Offset > po.LastOffset {
+			s.t.log.Info("a committed request offset is past the end of its partition: the topic was created again; reading it from its start",
+				"topic", s.topic, "partition", pa.ID, "committed", pa.Offset, "end", po.LastOffset)
+			assigned[i].Offset = po.FirstOffset
+			anew = true
+		}
+	}
+	if anew {
+		s.t.log.Info("request topic created again since this member last read it: forgetting the requests it ran", "topic", s.topic)
+		s.forgetAll()
+	}
 }
 
 // keepOnly forgets the finished requests of partitions this member no

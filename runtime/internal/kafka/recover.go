@@ -249,6 +249,10 @@ func (t *Transport) checkCache(ctx context.Context) bool {
 	if md.ClusterID != "" && t.rec.clusterID != "" && md.ClusterID != t.rec.clusterID {
 		t.log.Warn("Kafka's cluster id changed: its topics and consumer groups start anew", "was", t.rec.clusterID, "now", md.ClusterID)
 		t.forgetTopics()
+		// A new cluster has none of the old one's topics: whoever creates
+		// them again, servers must not take the new topics' offsets for
+		// the old ones'.
+		t.lostTopics(t.requestTopics())
 		suspect = true
 	}
 	if md.ClusterID != "" {
