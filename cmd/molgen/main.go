@@ -28,6 +28,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+
+	"github.com/molgen/molgen/internal/suggest"
 )
 
 // Version is molgen's version.
@@ -101,7 +103,15 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return 1
 		}
 	}
-	fmt.Fprintf(stderr, "molgen: unknown command %q\n", args[0])
+	msg := fmt.Sprintf("molgen: unknown command %q", args[0])
+	var names []string
+	for _, c := range commands() {
+		names = append(names, c.name)
+	}
+	if s := suggest.Closest(args[0], names); s != "" {
+		msg += fmt.Sprintf(" (did you mean %s?)", s)
+	}
+	fmt.Fprintln(stderr, msg)
 	usage(stderr)
 	return 2
 }

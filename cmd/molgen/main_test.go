@@ -160,3 +160,20 @@ func lineOf(t *testing.T, file, s string) string {
 	t.Fatalf("%s not found in %s", s, file)
 	return ""
 }
+
+// TestUnknownCommandSuggestsTheClosest checks the "did you mean" of a
+// mistyped command, and that a name far from every command gets none.
+func TestUnknownCommandSuggestsTheClosest(t *testing.T) {
+	for args, want := range map[string]string{
+		"buidl":    "molgen: unknown command \"buidl\" (did you mean build?)\n",
+		"genrate":  "molgen: unknown command \"genrate\" (did you mean generate?)\n",
+		"chekc":    "molgen: unknown command \"chekc\" (did you mean check?)\n",
+		"frobnize": "molgen: unknown command \"frobnize\"\n",
+	} {
+		status, _, stderr := molgen(args)
+		first, _, _ := strings.Cut(stderr, "usage:")
+		if status != 2 || first != want {
+			t.Errorf("molgen %s: status %d, stderr starts %q; want 2 and %q", args, status, first, want)
+		}
+	}
+}
