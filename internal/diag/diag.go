@@ -87,6 +87,11 @@ func (l *List) Add(pos Pos, format string, args ...any) {
 	l.errs = append(l.errs, &Error{Pos: pos, Msg: fmt.Sprintf(format, args...)})
 }
 
+// Drop removes the diagnostics recorded so far for which drop returns true.
+func (l *List) Drop(drop func(*Error) bool) {
+	l.errs = slices.DeleteFunc(l.errs, drop)
+}
+
 // Len reports how many diagnostics were recorded.
 func (l *List) Len() int { return len(l.errs) }
 

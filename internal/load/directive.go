@@ -36,37 +36,77 @@ var directiveNames = map[string]string{
 
 const prefix = "//molgen:"
 
-// spacedDirective matches prose that looks like a directive with a space,
-// e.g. "// molgen:service", which Go would not treat as a directive.
-var spacedDirective = regexp.MustCompile(`^//\s+molgen:([a-z]+)\b`)
+// nearDirective matches comments that look like a directive but are not
+// one, because of a space after // or capitals in "molgen":
+// "// molgen:service", "//Molgen:timeout 2s", "//MOLGEN:oneway".
+var nearDirective = regexp.MustCompile(`(?i)^//(\s*)molgen:(\S*)`)
 
 // scanFile finds every //molgen: line in f's comments, keyed by the comment
-// group holding it, and reports malformed lines.
-func scanFile(fset *token.FileSet, f *ast.File, errs *diag.List) map[*ast.CommentGroup][]directive {
+// group holding it, and reports malformed lines. A line that is not a
+// directive but is near one (a misspelt name, a space after //, capitals)
+// is reported with a "did you mean" and then taken as the directive meant,
+// so that what follows from it is checked as the author intended instead of
+// adding errors that only follow from the misspelling; guessed records
+// where that was done.
+func scanFile(fset *token.FileSet, f *ast.File, errs *diag.List, guessed map[token.Pos]bool) map[*ast.CommentGroup][]directive {
 	out := map[*ast.CommentGroup][]directive{}
+	names := slices.Collect(maps.Keys(directiveNames))
 	for _, g := range f.Comments {
 		for _, c := range g.List {
-			if m := spacedDirective.FindStringSubmatch(c.Text); m != nil {
-				if _, known := directiveNames[m[1]]; known {
-					errs.Add(position(fset, c.Pos()), "%q is not a directive: write //molgen:%s with no space after //", c.Text, m[1])
+			var rest string
+			if r, ok := strings.CutPrefix(c.Text, prefix); ok {
+				rest = r
+			} else if m := nearDirective.FindStringSubmatch(c.Text); m != nil {
+				spaced, name := m[1] != "", strings.ToLower(m[2])
+				lower := m[2] == name && strings.HasPrefix(strings.TrimLeft(c.Text[2:], " \t"), "molgen:")
+				meant := name
+				if _, known := directiveNames[name]; !known {
+					meant = suggest.Closest(name, names)
 				}
+				switch {
+				case meant == "" && spaced:
+					continue // prose, such as "// molgen: the tool"
+				case meant == name && spaced && lower:
+					errs.Add(position(fset, c.Pos()), "%q is not a directive: write //molgen:%s with no space after //", c.Text, name)
+				default:
+					var why []string
+					if spaced {
+						why = append(why, "with no space after //")
+					}
+					if !lower {
+						why = append(why, "in lower case")
+					}
+					msg := fmt.Sprintf("%q is not a directive: directives are written //molgen:NAME %s", c.Text, strings.Join(why, " and "))
+					if meant != "" {
+						msg += fmt.Sprintf(" (did you mean %s%s?)", prefix, meant)
+					}
+					errs.Add(position(fset, c.Pos()), "%s", msg)
+				}
+				if meant == "" {
+					continue
+				}
+				guessed[c.Pos()] = true
+				rest = meant + c.Text[len(m[0]):]
+			} else {
 				continue
 			}
-			if !strings.HasPrefix(c.Text, prefix) {
-				continue
-			}
-			fields := strings.Fields(c.Text[len(prefix):])
+			fields := strings.Fields(rest)
 			d := directive{Pos: c.Pos(), Text: c.Text}
 			if len(fields) > 0 {
 				d.Name, d.Args = fields[0], fields[1:]
 			}
 			if _, known := directiveNames[d.Name]; !known {
 				msg := fmt.Sprintf("unknown directive %s", strings.TrimSpace(prefix+d.Name))
-				if s := suggest.Closest(d.Name, slices.Collect(maps.Keys(directiveNames))); s != "" {
+				s := suggest.Closest(strings.ToLower(d.Name), names)
+				if s != "" {
 					msg += fmt.Sprintf(" (did you mean %s%s?)", prefix, s)
 				}
 				errs.Add(position(fset, c.Pos()), "%s", msg)
-				continue
+				if s == "" {
+					continue
+				}
+				guessed[c.Pos()] = true
+				d.Name = s
 			}
 			out[g] = append(out[g], d)
 		}

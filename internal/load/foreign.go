@@ -79,7 +79,7 @@ func (l *loader) parseForeign(path string) *foreignFile {
 	var ff *foreignFile
 	fset := token.NewFileSet()
 	if f, err := parser.ParseFile(fset, path, nil, parser.ParseComments|parser.SkipObjectResolution); err == nil {
-		ff = &foreignFile{fset: fset, file: f, dirs: scanFile(fset, f, &diag.List{})}
+		ff = &foreignFile{fset: fset, file: f, dirs: scanFile(fset, f, &diag.List{}, map[token.Pos]bool{})}
 	}
 	l.files[path] = ff
 	return ff

@@ -87,6 +87,7 @@ func Load(cfg Config) (*model.Program, error) {
 		methodDirs: map[token.Pos][]directive{},
 		foreign:    map[string]map[string]string{},
 		files:      map[string]*foreignFile{},
+		guessed:    map[token.Pos]bool{},
 	}
 	return l.run(pkgs, overlay)
 }
@@ -117,6 +118,9 @@ type loader struct {
 	// loaded from source: package path -> type name -> service name.
 	foreign map[string]map[string]string
 	files   map[string]*foreignFile // parsed files of those packages
+	// guessed holds the positions of lines that were not directives but
+	// were taken as the directive they were near (see scanFile).
+	guessed map[token.Pos]bool
 }
 
 // pkgInfo is a loaded package with its directives.
@@ -147,7 +151,7 @@ func (l *loader) run(pkgs []*packages.Package, overlay map[string][]byte) (*mode
 			used: map[*ast.CommentGroup]bool{},
 		}
 		for _, f := range p.Syntax {
-			for g, ds := range scanFile(l.fset, f, &l.errs) {
+			for g, ds := range scanFile(l.fset, f, &l.errs, l.guessed) {
 				info.dirs[g] = ds
 			}
 			for _, g := range f.Comments {
@@ -184,6 +188,7 @@ func (l *loader) run(pkgs []*packages.Package, overlay map[string][]byte) (*mode
 		l.checkReserved(info)
 	}
 	l.checkUnique(infos)
+	l.dropGuessedMisplaced()
 
 	for _, info := range infos {
 		m := info.model
@@ -202,6 +207,19 @@ func (l *loader) run(pkgs []*packages.Package, overlay map[string][]byte) (*mode
 		return nil, err
 	}
 	return prog, nil
+}
+
+// dropGuessedMisplaced drops "misplaced" errors about a line that was
+// already reported as not quite a directive: that it is misplaced as the
+// directive guessed only follows from the guess.
+func (l *loader) dropGuessedMisplaced() {
+	at := map[diag.Pos]bool{}
+	for pos := range l.guessed {
+		at[position(l.fset, pos)] = true
+	}
+	l.errs.Drop(func(e *diag.Error) bool {
+		return at[e.Pos] && strings.HasPrefix(e.Msg, "misplaced ")
+	})
 }
 
 // packageDir is the directory of p's files.
