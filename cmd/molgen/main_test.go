@@ -57,7 +57,7 @@ func TestGenerateReportsEveryErrorAndWritesNothing(t *testing.T) {
 		t.Fatalf("status %d, want 1; stderr:\n%s", status, stderr)
 	}
 	for _, want := range []string{
-		"types.go:30:43: Open: result 0: Money.cents: unexported field\n",
+		"types.go:14:2: bank.Open: result 0: Money.cents: unexported field\n",
 		"types.go:32:29: Watch: param 1: chan int: channels are not serializable\n",
 		"types.go:43:2: unexported: service methods must be exported",
 	} {

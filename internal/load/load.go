@@ -88,6 +88,8 @@ func Load(cfg Config) (*model.Program, error) {
 		foreign:    map[string]map[string]string{},
 		files:      map[string]*foreignFile{},
 		guessed:    map[token.Pos]bool{},
+
+		fieldProblems: map[fieldProblem]bool{},
 	}
 	return l.run(pkgs, overlay)
 }
@@ -121,6 +123,15 @@ type loader struct {
 	// guessed holds the positions of lines that were not directives but
 	// were taken as the directive they were near (see scanFile).
 	guessed map[token.Pos]bool
+	// fieldProblems holds the problems already reported at a struct
+	// field, so that each is reported once, not once per method using it.
+	fieldProblems map[fieldProblem]bool
+}
+
+// fieldProblem is a problem reported at a struct field.
+type fieldProblem struct {
+	pos    token.Pos
+	reason string
 }
 
 // pkgInfo is a loaded package with its directives.
@@ -168,7 +179,11 @@ func (l *loader) run(pkgs []*packages.Package, overlay map[string][]byte) (*mode
 		if p.Types == nil || p.TypesInfo == nil {
 			continue
 		}
-		info.conv = newConverter(p.Types)
+		module := ""
+		if p.Module != nil {
+			module = p.Module.Path
+		}
+		info.conv = newConverter(p.Types, module)
 		info.model = &model.Package{Path: p.PkgPath, Name: p.Name, Dir: packageDir(p)}
 		infos = append(infos, info)
 	}

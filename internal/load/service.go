@@ -189,7 +189,7 @@ func (l *loader) service(info *pkgInfo, ts *ast.TypeSpec, it *ast.InterfaceType,
 		if field := declared[mname]; field != nil {
 			doc = docText(field.Doc)
 		}
-		if m := l.method(info, fn, mname, mpos, opts); m != nil {
+		if m := l.method(info, name, fn, mname, mpos, opts); m != nil {
 			m.Doc = doc
 			svc.Methods = append(svc.Methods, m)
 		}
@@ -200,7 +200,9 @@ func (l *loader) service(info *pkgInfo, ts *ast.TypeSpec, it *ast.InterfaceType,
 
 // method checks one service method against the method rules and converts
 // its parameters and results; it returns nil when the method breaks a rule.
-func (l *loader) method(info *pkgInfo, fn *types.Func, name string, pos diag.Pos, opts methodOptions) *model.Method {
+// service is the service's name, for problems reported at a struct field
+// far from the method.
+func (l *loader) method(info *pkgInfo, service string, fn *types.Func, name string, pos diag.Pos, opts methodOptions) *model.Method {
 	if !fn.Exported() {
 		l.errs.Add(pos, "%s: service methods must be exported", name)
 		return nil
@@ -225,30 +227,34 @@ func (l *loader) method(info *pkgInfo, fn *types.Func, name string, pos diag.Pos
 		ok = false
 	}
 	m := &model.Method{Name: fn.Name(), Pos: pos, Timeout: opts.Timeout, Retry: opts.Retry, Oneway: opts.Oneway}
-	lock := func(where string, v *types.Var) {
-		if lp := info.conv.lockPath(v.Type(), map[types.Type]bool{}); lp != "" {
-			l.errs.Add(l.varPos(v, pos), "%s: %s: %s has Lock and Unlock methods, and generated code copies values (go vet's copylocks forbids it): pass a pointer", name, where, lp)
+	// A problem inside a struct is reported once, at the field, with the
+	// path from the first method that reaches it; others at the parameter
+	// or result.
+	convert := func(where string, v *types.Var) *model.Type {
+		t, probs := info.conv.convert(v.Type())
+		for _, p := range probs {
 			ok = false
+			if !p.pos.IsValid() {
+				l.errs.Add(l.varPos(v, pos), "%s: %s: %s", name, where, p)
+				continue
+			}
+			key := fieldProblem{p.pos, p.reason}
+			if l.fieldProblems[key] {
+				continue
+			}
+			l.fieldProblems[key] = true
+			l.errs.Add(position(l.fset, p.pos), "%s.%s: %s: %s", service, name, where, p)
 		}
+		return t
 	}
 	for i := 1; i < params.Len(); i++ {
 		v := params.At(i)
-		lock(fmt.Sprintf("param %d", i), v)
-		t, probs := info.conv.convert(v.Type())
-		for _, p := range probs {
-			l.errs.Add(l.varPos(v, pos), "%s: param %d: %s", name, i, p)
-			ok = false
-		}
+		t := convert(fmt.Sprintf("param %d", i), v)
 		m.Params = append(m.Params, model.Var{Name: v.Name(), Type: t})
 	}
 	for i := 0; i < results.Len()-1; i++ {
 		v := results.At(i)
-		lock(fmt.Sprintf("result %d", i), v)
-		t, probs := info.conv.convert(v.Type())
-		for _, p := range probs {
-			l.errs.Add(l.varPos(v, pos), "%s: result %d: %s", name, i, p)
-			ok = false
-		}
+		t := convert(fmt.Sprintf("result %d", i), v)
 		m.Results = append(m.Results, model.Var{Name: v.Name(), Type: t})
 	}
 	if !ok {

@@ -12,19 +12,34 @@ import (
 // problem is a reason a type cannot be serialized, with the path of the
 // offending part, e.g. {"Money.cents", "unexported field"}. Path segments
 // are joined with ": " where the path crosses into another defined type.
+// pos is the declaration of the innermost struct field on the path (where
+// the problem is reported), or NoPos when the path crosses no field.
 type problem struct {
 	path   []string
 	reason string
+	pos    token.Pos
 }
 
-func (p problem) String() string { return strings.Join(p.path, ": ") + ": " + p.reason }
+// String prints the path and the reason: "Money.cents: unexported field".
+// A reason starting with "is " says what the last element of the path is:
+// "Address.Notes: bytes.Buffer is not supported: ...".
+func (p problem) String() string {
+	switch {
+	case len(p.path) == 0:
+		return p.reason
+	case strings.HasPrefix(p.reason, "is "):
+		return strings.Join(p.path, ": ") + " " + p.reason
+	}
+	return strings.Join(p.path, ": ") + ": " + p.reason
+}
 
 // converter turns go/types types into model types, checking that each is
 // serializable. Defined types are converted once and shared.
 type converter struct {
-	pkg   *types.Package // the package generated code will live in
-	named typeutil.Map   // types.Type -> *namedResult
-	qual  types.Qualifier
+	pkg    *types.Package // the package generated code will live in
+	module string         // the main module's path, which is not the standard library
+	named  typeutil.Map   // types.Type -> *namedResult
+	qual   types.Qualifier
 
 	marshaler, unmarshaler *types.Interface
 }
@@ -35,8 +50,8 @@ type namedResult struct {
 	done     bool
 }
 
-func newConverter(pkg *types.Package) *converter {
-	c := &converter{pkg: pkg}
+func newConverter(pkg *types.Package, module string) *converter {
+	c := &converter{pkg: pkg, module: module}
 	c.qual = pkgNameQualifier(pkg)
 	bytes := types.NewSlice(types.Typ[types.Byte])
 	errT := types.Universe.Lookup("error").Type()
@@ -59,8 +74,54 @@ func (c *converter) display(t types.Type) string { return types.TypeString(t, c.
 // full paths starting at the top-level type.
 func (c *converter) convert(t types.Type) (*model.Type, []problem) {
 	top := c.display(t)
-	mt, probs := c.typ(t, top)
-	return mt, probs
+	if lock, std := c.lockByValue(t); lock != nil {
+		p := problem{reason: c.lockReason(lock, "pass a pointer")}
+		if std {
+			return nil, []problem{p}
+		}
+		mt, probs := c.typ(t, top)
+		return mt, append([]problem{p}, probs...)
+	}
+	return c.typ(t, top)
+}
+
+// lockByValue returns the defined type held by value in t (itself, or the
+// element of an array) whose pointer declares Lock and Unlock, and whether
+// it belongs to the standard library. Generated code copies values, and go
+// vet's copylocks check forbids copying such a value. A struct that only
+// embeds a lock is not one itself: its field is reported.
+func (c *converter) lockByValue(t types.Type) (*types.Named, bool) {
+	for {
+		a, ok := types.Unalias(t).(*types.Array)
+		if !ok {
+			break
+		}
+		t = a.Elem()
+	}
+	n, ok := types.Unalias(t).(*types.Named)
+	if !ok || n.Obj().Pkg() == nil || !declaresOwn(types.NewPointer(n), "Lock", "Unlock") {
+		return nil, false
+	}
+	return n, c.isStd(n.Obj().Pkg().Path())
+}
+
+// lockReason says why a lock cannot be sent, and what to do instead.
+func (c *converter) lockReason(lock *types.Named, fix string) string {
+	if c.isStd(lock.Obj().Pkg().Path()) {
+		return c.display(lock) + " is not supported: a lock of the standard library is neither copied nor encoded; keep it out of the types that cross the wire"
+	}
+	return c.display(lock) + " has Lock and Unlock methods, and generated code copies values (go vet's copylocks forbids it): " + fix
+}
+
+// isStd reports whether path is a package of the standard library: its
+// first element has no dot (the go command's own rule), and it is not in
+// the main module.
+func (c *converter) isStd(path string) bool {
+	first, _, _ := strings.Cut(path, "/")
+	if strings.Contains(first, ".") {
+		return false
+	}
+	return c.module == "" || path != c.module && !strings.HasPrefix(path, c.module+"/")
 }
 
 // typ converts t, found at path cur (the text of the current path segment).
@@ -94,9 +155,9 @@ func (c *converter) typ(t types.Type, cur string) (*model.Type, []problem) {
 	case *types.Map:
 		var probs []problem
 		if !types.Comparable(t.Key()) {
-			probs = append(probs, problem{[]string{cur + "[key]"}, "map key type " + c.display(t.Key()) + " is not comparable"})
+			probs = append(probs, problem{path: []string{cur + "[key]"}, reason: "map key type " + c.display(t.Key()) + " is not comparable"})
 		} else if hasPointer(t.Key(), map[types.Type]bool{}) {
-			probs = append(probs, problem{[]string{cur + "[key]"}, "map key type " + c.display(t.Key()) + " contains a pointer: keys compare by address, which means nothing on another node"})
+			probs = append(probs, problem{path: []string{cur + "[key]"}, reason: "map key type " + c.display(t.Key()) + " contains a pointer: keys compare by address, which means nothing on another node"})
 		}
 		key, kp := c.typ(t.Key(), cur+"[key]")
 		elem, ep := c.typ(t.Elem(), cur+"[value]")
@@ -106,17 +167,17 @@ func (c *converter) typ(t types.Type, cur string) (*model.Type, []problem) {
 		return c.structType(t, cur)
 	case *types.Interface:
 		if types.Identical(t, types.Universe.Lookup("error").Type().Underlying()) {
-			return nil, []problem{{[]string{cur}, "error is allowed only as the last result"}}
+			return nil, []problem{{path: []string{cur}, reason: "error is allowed only as the last result"}}
 		}
-		return nil, []problem{{[]string{cur}, "interface types are not serializable"}}
+		return nil, []problem{{path: []string{cur}, reason: "interface types are not serializable"}}
 	case *types.Chan:
-		return nil, []problem{{[]string{cur}, "channels are not serializable"}}
+		return nil, []problem{{path: []string{cur}, reason: "channels are not serializable"}}
 	case *types.Signature:
-		return nil, []problem{{[]string{cur}, "funcs are not serializable"}}
+		return nil, []problem{{path: []string{cur}, reason: "funcs are not serializable"}}
 	case *types.TypeParam:
-		return nil, []problem{{[]string{cur}, "type parameters are not serializable"}}
+		return nil, []problem{{path: []string{cur}, reason: "type parameters are not serializable"}}
 	}
-	return nil, []problem{{[]string{cur}, "type " + c.display(t) + " is not serializable"}}
+	return nil, []problem{{path: []string{cur}, reason: "type " + c.display(t) + " is not serializable"}}
 }
 
 // isTimeStruct reports whether u is time.Time's underlying struct, so that
@@ -174,13 +235,13 @@ func (c *converter) basic(t *types.Basic, cur string) (*model.Type, []problem) {
 	}
 	switch t.Kind() {
 	case types.UnsafePointer:
-		return nil, []problem{{[]string{cur}, "unsafe.Pointer is not serializable"}}
+		return nil, []problem{{path: []string{cur}, reason: "unsafe.Pointer is not serializable"}}
 	case types.Complex64, types.Complex128:
-		return nil, []problem{{[]string{cur}, "complex numbers are not serializable"}}
+		return nil, []problem{{path: []string{cur}, reason: "complex numbers are not serializable"}}
 	case types.Invalid:
-		return nil, []problem{{[]string{cur}, "invalid type: its package does not compile (go build shows why)"}}
+		return nil, []problem{{path: []string{cur}, reason: "invalid type: its package does not compile (go build shows why)"}}
 	}
-	return nil, []problem{{[]string{cur}, "type " + t.String() + " is not serializable"}}
+	return nil, []problem{{path: []string{cur}, reason: "type " + t.String() + " is not serializable"}}
 }
 
 func (c *converter) structType(t *types.Struct, cur string) (*model.Type, []problem) {
@@ -190,10 +251,27 @@ func (c *converter) structType(t *types.Struct, cur string) (*model.Type, []prob
 		f := t.Field(i)
 		path := cur + "." + f.Name()
 		if !f.Exported() {
-			probs = append(probs, problem{[]string{path}, "unexported field"})
+			probs = append(probs, problem{[]string{path}, "unexported field", f.Pos()})
 			continue
 		}
-		ft, fp := c.typ(f.Type(), path)
+		var fp []problem
+		lock, std := c.lockByValue(f.Type())
+		if lock != nil {
+			fp = append(fp, problem{path: []string{path}, reason: c.lockReason(lock, "make the field a pointer")})
+		}
+		var ft *model.Type
+		if !std {
+			var tp []problem
+			ft, tp = c.typ(f.Type(), path)
+			fp = append(fp, tp...)
+		}
+		// Problems inside the field's type that no inner field locates
+		// are reported at this field.
+		for i := range fp {
+			if !fp[i].pos.IsValid() {
+				fp[i].pos = f.Pos()
+			}
+		}
 		probs = append(probs, fp...)
 		mt.Fields = append(mt.Fields, model.Field{Name: f.Name(), Embedded: f.Embedded(), Type: ft, Tag: t.Tag(i)})
 	}
@@ -220,10 +298,10 @@ func (c *converter) namedType(t *types.Named, cur string) (*model.Type, []proble
 	}}
 	c.named.Set(t, res)
 	if !obj.Exported() && obj.Pkg() != c.pkg {
-		res.problems = append(res.problems, problem{[]string{name}, "unexported type of another package cannot be named by generated code"})
+		res.problems = append(res.problems, problem{path: []string{name}, reason: "unexported type of another package cannot be named by generated code"})
 	}
 	if obj.Parent() != nil && obj.Parent() != obj.Pkg().Scope() {
-		res.problems = append(res.problems, problem{[]string{name}, "type declared inside a function cannot be named by generated code"})
+		res.problems = append(res.problems, problem{path: []string{name}, reason: "type declared inside a function cannot be named by generated code"})
 	}
 	if args := t.TypeArgs(); args != nil {
 		// A type argument is only named by generated code: whether it
@@ -232,7 +310,7 @@ func (c *converter) namedType(t *types.Named, cur string) (*model.Type, []proble
 		for i := 0; i < args.Len(); i++ {
 			at, ap := c.typ(args.At(i), name)
 			if at == nil {
-				res.problems = append(res.problems, problem{[]string{name}, "type argument " + c.display(args.At(i)) + " cannot be written by generated code"})
+				res.problems = append(res.problems, problem{path: []string{name}, reason: "type argument " + c.display(args.At(i)) + " cannot be written by generated code"})
 				continue
 			}
 			for _, p := range ap {
@@ -255,6 +333,11 @@ func (c *converter) namedType(t *types.Named, cur string) (*model.Type, []proble
 	} else {
 		u, probs := c.typ(t.Underlying(), name)
 		res.typ.Underlying = u
+		if c.isStd(obj.Pkg().Path()) && len(probs) > 0 && (len(probs) > 1 || len(probs[0].path) > 1 || probs[0].path[0] != name) {
+			// The standard library's internals are not the user's to
+			// change: say so once, at the type.
+			probs = []problem{{path: []string{name}, reason: "is not supported: the standard library's internals are not encoded (this type has fields that are unexported or not serializable)"}}
+		}
 		res.problems = append(res.problems, probs...)
 	}
 	res.done = true
@@ -287,7 +370,7 @@ func (c *converter) rebase(v *namedResult, cur string) []problem {
 			out[i] = p
 			continue
 		}
-		out[i] = problem{append([]string{cur}, p.path...), p.reason}
+		out[i] = problem{append([]string{cur}, p.path...), p.reason, p.pos}
 	}
 	return out
 }
@@ -328,32 +411,4 @@ func reaches(from, target *model.Type, seen map[*model.Type]bool) bool {
 		}
 	}
 	return false
-}
-
-// lockPath returns the display name of a type held by value in t whose
-// pointer has Lock and Unlock methods, or "". Generated code copies
-// arguments and results, and go vet's copylocks check forbids copying such
-// values.
-func (c *converter) lockPath(t types.Type, seen map[types.Type]bool) string {
-	if seen[t] {
-		return ""
-	}
-	seen[t] = true
-	if n, ok := types.Unalias(t).(*types.Named); ok {
-		ms := types.NewMethodSet(types.NewPointer(n))
-		if ms.Lookup(nil, "Lock") != nil && ms.Lookup(nil, "Unlock") != nil {
-			return c.display(n)
-		}
-	}
-	switch u := t.Underlying().(type) {
-	case *types.Array:
-		return c.lockPath(u.Elem(), seen)
-	case *types.Struct:
-		for i := 0; i < u.NumFields(); i++ {
-			if p := c.lockPath(u.Field(i).Type(), seen); p != "" {
-				return p
-			}
-		}
-	}
-	return ""
 }
