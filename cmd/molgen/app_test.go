@@ -114,3 +114,16 @@ func TestInitWritesAValidSkeletonAndDeployFiles(t *testing.T) {
 		}
 	}
 }
+
+// TestCheckCitesTheLineOfAYAMLSyntaxError: a key indented one space too far
+// is reported where it is (6:4), not where its mapping starts (4:1).
+func TestCheckCitesTheLineOfAYAMLSyntaxError(t *testing.T) {
+	inBlog(t)
+	bad := filepath.Join(t.TempDir(), "bad.yaml")
+	os.WriteFile(bad, []byte("app: blog\nkafka:\n  brokers: [127.0.0.1:9092]\nnodes:\n  content: [users, posts]\n   edge: [\"*\"]\n"), 0o644)
+	status, _, stderr := molgen("check", "-placement", bad, "./...")
+	want := bad + ":6:4: invalid YAML: value is not allowed in this context (check the indentation)\n"
+	if status != 1 || stderr != want {
+		t.Fatalf("status %d, stderr %q; want 1 and %q", status, stderr, want)
+	}
+}

@@ -13,7 +13,7 @@ import (
 
 	"github.com/molgen/molgen/internal/app"
 	"github.com/molgen/molgen/internal/load"
-	"github.com/molgen/molgen/runtime/placement"
+	"github.com/molgen/molgen/internal/placementfile"
 	"github.com/molgen/molgen/templates"
 )
 
@@ -53,7 +53,7 @@ func runInit(args []string, stdout, stderr io.Writer) error {
 	if *deploy == "" {
 		return nil
 	}
-	pl, err := placement.LoadFor(file, a.ServiceNames(), a.MainNames())
+	pl, err := placementfile.Load(file, a.ServiceNames(), a.MainNames())
 	if err != nil {
 		return err
 	}

@@ -8,6 +8,7 @@ import (
 	"github.com/molgen/molgen/internal/generate"
 	"github.com/molgen/molgen/internal/load"
 	"github.com/molgen/molgen/internal/model"
+	"github.com/molgen/molgen/internal/placementfile"
 	"github.com/molgen/molgen/runtime/placement"
 )
 
@@ -46,7 +47,7 @@ func Place(prog *model.Program, placementFile string) (*App, *placement.Placemen
 	if placementFile == "" {
 		return a, nil, nil
 	}
-	pl, err := placement.LoadFor(placementFile, a.ServiceNames(), a.MainNames())
+	pl, err := placementfile.Load(placementFile, a.ServiceNames(), a.MainNames())
 	if err != nil {
 		return nil, nil, err
 	}
