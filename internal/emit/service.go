@@ -62,7 +62,7 @@ func descriptor(f *jen.File, s *model.Service, n svcNames) {
 //	func NewUsersClient(n *runtime.Node) Users { return &molgenClient_Users{c: n.Client(&molgenDesc_Users)} }
 func clientCtor(f *jen.File, c *codec, s *model.Service, n svcNames) {
 	node := c.id("n")
-	f.Commentf("%s returns a %s that routes each call by n's placement: a direct", n.newClient, s.Iface)
+	f.Commentf("%s returns %s that routes each call by n's placement: a direct", n.newClient, withArticle(s.Iface))
 	f.Commentf("call when service %q is hosted on n, a request over Kafka otherwise.", s.Name)
 	f.Func().Id(n.newClient).Params(jen.Id(node).Op("*").Add(rt("Node"))).Id(s.Iface).Block(
 		jen.Return(jen.Op("&").Id(n.client).Values(jen.Dict{

@@ -36,7 +36,7 @@ var molgenDesc_Accounts = runtime.ServiceDesc{
 	},
 }
 
-// NewAccountsClient returns a Accounts that routes each call by n's placement: a direct
+// NewAccountsClient returns an Accounts that routes each call by n's placement: a direct
 // call when service "accounts" is hosted on n, a request over Kafka otherwise.
 func NewAccountsClient(n *runtime.Node) Accounts {
 	return &molgenClient_Accounts{c: n.Client(&molgenDesc_Accounts)}

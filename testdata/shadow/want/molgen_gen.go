@@ -34,7 +34,7 @@ var molgenDesc_Odd = molgen_runtime.ServiceDesc{
 	},
 }
 
-// NewOddClient returns a Odd that routes each call by n's placement: a direct
+// NewOddClient returns an Odd that routes each call by n's placement: a direct
 // call when service "odd" is hosted on n, a request over Kafka otherwise.
 func NewOddClient(n *molgen_runtime.Node) Odd {
 	return &molgenClient_Odd{c: n.Client(&molgenDesc_Odd)}

@@ -32,7 +32,7 @@ var molgenDesc_Auth = runtime.ServiceDesc{
 	},
 }
 
-// NewAuthClient returns a Auth that routes each call by n's placement: a direct
+// NewAuthClient returns an Auth that routes each call by n's placement: a direct
 // call when service "auth" is hosted on n, a request over Kafka otherwise.
 func NewAuthClient(n *runtime.Node) Auth {
 	return &molgenClient_Auth{c: n.Client(&molgenDesc_Auth)}
@@ -132,7 +132,7 @@ var molgenDesc_OrderBook = runtime.ServiceDesc{
 	},
 }
 
-// NewOrderBookClient returns a OrderBook that routes each call by n's placement: a direct
+// NewOrderBookClient returns an OrderBook that routes each call by n's placement: a direct
 // call when service "orders" is hosted on n, a request over Kafka otherwise.
 func NewOrderBookClient(n *runtime.Node) OrderBook {
 	return &molgenClient_OrderBook{c: n.Client(&molgenDesc_OrderBook)}
