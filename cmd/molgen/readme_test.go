@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"net"
 	"os"
 	"os/exec"
@@ -39,7 +40,10 @@ func TestReadmeQuickStart(t *testing.T) {
 	ln.Close()
 	// Background jobs end with the script, whatever happens.
 	src := "set -euo pipefail\ntrap 'kill $(jobs -p) 2>/dev/null || true' EXIT\n" + strings.ReplaceAll(strings.Join(script, "\n"), "19092", port) +
-		"\n" + `for i in $(seq 100); do ! kill -0 $broker 2>/dev/null && break; sleep 0.1; done` + "\n"
+		"\n" + `for i in $(seq 100); do ! kill -0 $broker 2>/dev/null && break; sleep 0.1; done` + "\n" +
+		// The module the quick start made: go.mod as it was left, and
+		// whether it is tidy (go mod tidy -diff fails when it is not).
+		"echo '=== go.mod'; cat go.mod; echo '=== end'; go mod tidy -diff\n"
 	cmd := exec.Command("bash", "-c", src)
 	cmd.Dir = root
 	cmd.Env = append(os.Environ(), "GOFLAGS=")
@@ -62,5 +66,43 @@ func TestReadmeQuickStart(t *testing.T) {
 	const want = "hello, world (and for no name: greeter: no name, errors.Is: true)"
 	if n := strings.Count(string(out), want); n != 2 {
 		t.Fatalf("the quick start printed %q %d times, want 2 (monolith and over Kafka):\n%s", want, n, out)
+	}
+	// Generated code imports molgen's runtime, so once the quick start is
+	// done molgen is a direct requirement, not "// indirect".
+	_, gomod, _ := strings.Cut(string(out), "=== go.mod\n")
+	gomod, _, _ = strings.Cut(gomod, "=== end\n")
+	if err := checkRequiresDirectly(gomod, "github.com/molgen/molgen"); err != nil {
+		t.Fatalf("after the quick start: %v\n%s", err, gomod)
+	}
+}
+
+// checkRequiresDirectly reports an error unless gomod, the text of a
+// go.mod file, requires module on a line not marked "// indirect".
+func checkRequiresDirectly(gomod, module string) error {
+	for _, line := range strings.Split(gomod, "\n") {
+		f := strings.Fields(strings.TrimPrefix(strings.TrimSpace(line), "require "))
+		if len(f) < 2 || f[0] != module {
+			continue
+		}
+		if strings.Contains(line, "// indirect") {
+			return fmt.Errorf("go.mod marks %s // indirect: %q", module, strings.TrimSpace(line))
+		}
+		return nil
+	}
+	return fmt.Errorf("go.mod does not require %s", module)
+}
+
+func TestCheckRequiresDirectly(t *testing.T) {
+	const m = "github.com/molgen/molgen"
+	for gomod, ok := range map[string]bool{
+		"module x\n\nrequire github.com/molgen/molgen v0.0.0\n":                                true,
+		"module x\n\nrequire (\n\tgithub.com/molgen/molgen v0.0.0\n\tgolang.org/x/mod v1\n)\n": true,
+		"module x\n\nrequire (\n\tgithub.com/molgen/molgen v0.0.0 // indirect\n)\n":            false,
+		"module x\n\nrequire github.com/molgen/molgen v0.0.0 // indirect\n":                    false,
+		"module x\n\nrequire github.com/molgen/molgenx v0.0.0\n":                               false,
+	} {
+		if err := checkRequiresDirectly(gomod, m); (err == nil) != ok {
+			t.Errorf("checkRequiresDirectly(%q) = %v, want ok=%t", gomod, err, ok)
+		}
 	}
 }
