@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/molgen/molgen/internal/short"
 	"github.com/molgen/molgen/runtime/placement"
 )
 
@@ -17,6 +18,7 @@ func inBlog(t *testing.T) {
 }
 
 func TestCheckListsCallsThatCrossNodes(t *testing.T) {
+	short.Skip(t, "loads the blog example once per placement")
 	inBlog(t)
 	status, out, stderr := molgen("check", "-placement", "placements/mixed.yaml", "./...")
 	if status != 0 {
@@ -63,6 +65,7 @@ func TestCheckReportsEveryPlacementError(t *testing.T) {
 }
 
 func TestGraphFormats(t *testing.T) {
+	short.Skip(t, "loads the blog example once per format")
 	inBlog(t)
 	_, out, stderr := molgen("graph", "-placement", "placements/mixed.yaml", "./...")
 	for _, want := range []string{"flowchart LR", `subgraph content__["node content"]`, `edge__gateway(["gateway"])`,
@@ -81,6 +84,7 @@ func TestGraphFormats(t *testing.T) {
 }
 
 func TestInitWritesAValidSkeletonAndDeployFiles(t *testing.T) {
+	short.Skip(t, "loads the blog example and checks the files it writes")
 	inBlog(t)
 	dir := t.TempDir()
 	file := filepath.Join(dir, "placement.yaml")

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/molgen/molgen/internal/short"
 	"github.com/molgen/molgen/internal/testmod"
 )
 
@@ -75,6 +76,7 @@ func Run(ctx context.Context, g greet.Greeter) error {
 // compared file by file before and after; the output directory is outside
 // it.
 func TestBuildRegeneratesStaleFilesAndWritesNothingElse(t *testing.T) {
+	short.Skip(t, "builds node binaries")
 	dir := testmod.New(t, "freshbuild", "")
 	testmod.WriteFile(t, filepath.Join(dir, "greet", "greet.go"), []byte(greetV1))
 	testmod.WriteFile(t, filepath.Join(dir, "app", "app.go"), []byte(appV1))

@@ -3,6 +3,8 @@ package main
 import (
 	"strings"
 	"testing"
+
+	"github.com/molgen/molgen/internal/short"
 )
 
 // section returns the lines of out from the line equal to start up to the
@@ -31,6 +33,7 @@ func hasLine(out, line string) bool {
 // with posts and users on node content): the co-located call posts ->
 // users must be listed as going through Kafka, not as local, and counted.
 func TestCheckPreferLocalOffSendsColocatedCallsOverKafka(t *testing.T) {
+	short.Skip(t, "loads the blog example once per placement")
 	inBlog(t)
 	status, out, stderr := molgen("check", "-placement", "placements/all-remote.yaml", "./...")
 	if status != 0 {
@@ -62,6 +65,7 @@ func TestCheckPreferLocalOffSendsColocatedCallsOverKafka(t *testing.T) {
 // users is drawn as a Kafka call (dashed, labelled kafka) in both formats,
 // where the same layout with prefer_local on draws a direct call.
 func TestGraphPreferLocalOffDrawsColocatedCallsAsKafka(t *testing.T) {
+	short.Skip(t, "loads the blog example once per placement")
 	inBlog(t)
 	for _, c := range []struct {
 		format, placement string

@@ -19,6 +19,7 @@ import (
 	"github.com/molgen/molgen/internal/build"
 	"github.com/molgen/molgen/internal/generate"
 	"github.com/molgen/molgen/internal/load"
+	"github.com/molgen/molgen/internal/short"
 	"github.com/molgen/molgen/runtime"
 )
 
@@ -42,6 +43,7 @@ func TestGeneratedFilesAreCurrent(t *testing.T) {
 // TestMonolithDemo builds the example as a monolith with 'molgen build' and
 // checks the demo's output against testdata/demo.golden.
 func TestMonolithDemo(t *testing.T) {
+	short.Skip(t, "builds and runs the monolith binary")
 	out := t.TempDir()
 	bins, err := build.Build(build.Config{Load: load.Config{Patterns: []string{"./..."}}, Out: out})
 	if err != nil {

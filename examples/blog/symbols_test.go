@@ -7,12 +7,14 @@ import (
 
 	"github.com/molgen/molgen/internal/build"
 	"github.com/molgen/molgen/internal/load"
+	"github.com/molgen/molgen/internal/short"
 )
 
 // TestNodeBinariesLinkOnlyWhatTheyHost inspects the symbols of the
 // microservices binaries: a node's binary holds the implementations of the
 // services it hosts and only the clients of the ones it calls.
 func TestNodeBinariesLinkOnlyWhatTheyHost(t *testing.T) {
+	short.Skip(t, "builds every node binary and reads its symbols")
 	dir := t.TempDir()
 	bins, err := build.Build(build.Config{Load: load.Config{Patterns: []string{"./..."}}, Placement: "placements/microservices.yaml", Out: dir})
 	if err != nil {

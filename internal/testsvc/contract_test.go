@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/molgen/molgen/internal/kafkatest"
+	"github.com/molgen/molgen/internal/short"
 	"github.com/molgen/molgen/runtime"
 	"github.com/segmentio/kafka-go"
 )
@@ -75,6 +76,7 @@ func TestDefaultTimeoutBoundsRemoteCalls(t *testing.T) {
 // its request is in Kafka, before the implementation has run, and asks for
 // no reply.
 func TestRemoteOnewayReturnsOnceWritten(t *testing.T) {
+	short.Skip(t, "waits for oneway calls whose implementation blocks")
 	app := kafkatest.App("oneway")
 	impl := &CalcImpl{}
 	n := remoteNode(t, app, allRemote, "all", hostAll(impl))
@@ -185,6 +187,7 @@ func TestPanicsInUserCodecsBecomeErrors(t *testing.T) {
 // on lookups, this only checks the reply is dropped; on real Kafka (CI)
 // it checks the lookup.
 func TestReplyToAMissingTopicDoesNotCreateIt(t *testing.T) {
+	short.Skip(t, "waits for replies that cannot be delivered")
 	app := kafkatest.App("ghost")
 	server := remoteNode(t, app, serverClient, "server", func(n *runtime.Node) error {
 		if err := RegisterCalc(n, &CalcImpl{}); err != nil {
@@ -213,6 +216,7 @@ func TestReplyToAMissingTopicDoesNotCreateIt(t *testing.T) {
 // earlier process with the same reply topic (a fixed -instance) never
 // answers a call of this one, even with the same counter.
 func TestRepliesOfAnotherSessionAreDropped(t *testing.T) {
+	short.Skip(t, "restarts a node under the same instance name")
 	app := kafkatest.App("session")
 	// No server runs calc: only the forged reply could answer. The call
 	// waits for it (kafka.wait_for_instances) rather than fail with
@@ -307,6 +311,7 @@ func TestGeneratedReplyTopicIsDeletedOnClose(t *testing.T) {
 // written (its topic was deleted) retries until its deadline; closing the
 // node ends it at once with ErrClosed rather than waiting for the deadline.
 func TestClosedNodeAbortsWritesThatRetry(t *testing.T) {
+	short.Skip(t, "waits for writes that keep failing")
 	app := kafkatest.App("abort")
 	client := remoteNode(t, app, serverClient, "client", func(n *runtime.Node) error { return RegisterCodec(n, echo{}) })
 	c := NewCalcClient(client)

@@ -14,6 +14,7 @@ import (
 	"github.com/molgen/molgen/internal/kafkatest"
 	"github.com/molgen/molgen/internal/load"
 	"github.com/molgen/molgen/internal/proctest"
+	"github.com/molgen/molgen/internal/short"
 	"github.com/molgen/molgen/runtime"
 )
 
@@ -45,6 +46,7 @@ func startServer(t *testing.T, dir, instance string) *proctest.Proc {
 // a call; the request, still uncommitted, is run by the other instance
 // within the call's deadline, and the caller sees one reply.
 func TestKilledServerCallIsServedByAnotherInstance(t *testing.T) {
+	short.Skip(t, "builds and runs node processes")
 	app := kafkatest.App("kill")
 	dir, _ := serverBinaries(t, app, serverClient)
 	a := startServer(t, dir, "a")
@@ -86,6 +88,7 @@ func TestKilledServerCallIsServedByAnotherInstance(t *testing.T) {
 // flight: they finish and are answered, the node exits 0, and the offsets
 // are committed (a new instance does not run them again).
 func TestSigtermDrainsCallsInFlight(t *testing.T) {
+	short.Skip(t, "builds and runs node processes")
 	app := kafkatest.App("drain")
 	dir, _ := serverBinaries(t, app, serverClient)
 	a := startServer(t, dir, "a")
@@ -145,6 +148,7 @@ func (e *wrongInstance) Error() string { return "served by " + e.got + ", want a
 // instances serve calls (one consumer group), and killing one while calls
 // flow loses none of them.
 func TestScaleOutSharesLoadAndSurvivesAKill(t *testing.T) {
+	short.Skip(t, "builds and runs node processes")
 	app := kafkatest.App("scale")
 	yaml := strings.Replace(serverClient, "partitions: 2", "partitions: 4", 1)
 	dir, _ := serverBinaries(t, app, yaml)
