@@ -27,6 +27,8 @@ import (
 //	kafka:
 //	  brokers: [127.0.0.1:9092]
 //	  partitions: 8
+//	  tls: {ca_file: /etc/kafka/ca.pem}
+//	  sasl: {mechanism: SCRAM-SHA-512, username: bank, password_env: KAFKA_PASSWORD}
 //	nodes:
 //	  front: [teller]
 //	  core: [accounts, ledger]
@@ -56,6 +58,10 @@ type Kafka struct {
 	// ErrNoInstance within about a second), for deployments that start
 	// callers before the services they call.
 	WaitForInstances bool
+	// TLS, when set, encrypts every connection to Kafka (kafka.tls).
+	TLS *TLS
+	// SASL, when set, authenticates every connection to Kafka (kafka.sasl).
+	SASL *SASL
 }
 
 // Node is one entry of nodes.
@@ -280,8 +286,12 @@ func parseKafka(v *yaml.Node, p *Placement, perr *Error) {
 				continue
 			}
 			p.Kafka.WaitForInstances = b
+		case "tls":
+			parseTLS(val, p, perr)
+		case "sasl":
+			parseSASL(val, p, perr)
 		default:
-			perr.add(k.Line, k.Column, "unknown key kafka.%s (want brokers, partitions, replication_factor or wait_for_instances)", k.Value)
+			perr.add(k.Line, k.Column, "unknown key kafka.%s (want brokers, partitions, replication_factor, wait_for_instances, tls or sasl)", k.Value)
 		}
 	}
 }

@@ -123,7 +123,7 @@ func TestPlacementWaitForInstances(t *testing.T) {
 	for src, want := range map[string]string{
 		"app: a\nkafka:\n  wait_for_instances: often\nnodes:\n  n: [x]\n": `p.yaml:3:23: kafka.wait_for_instances must be true or false, not "often"`,
 		"app: a\nkafka:\n  wait_for_instances: [1]\nnodes:\n  n: [x]\n":   `p.yaml:3:23: kafka.wait_for_instances must be true or false`,
-		"app: a\nkafka:\n  wait_for_instance: true\nnodes:\n  n: [x]\n":   `p.yaml:3:3: unknown key kafka.wait_for_instance (want brokers, partitions, replication_factor or wait_for_instances)`,
+		"app: a\nkafka:\n  wait_for_instance: true\nnodes:\n  n: [x]\n":   `p.yaml:3:3: unknown key kafka.wait_for_instance (want brokers, partitions, replication_factor, wait_for_instances, tls or sasl)`,
 	} {
 		if _, err := Parse("p.yaml", []byte(src)); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("Parse(%q) = %v; want %q", src, err, want)
