@@ -52,7 +52,22 @@ type Options struct {
 	// Observer, when set, sees every call the node makes or serves, local
 	// and remote (see Observer). Nil costs nothing.
 	Observer Observer
+	// TLS, when set, replaces the placement's kafka.tls: every connection
+	// to Kafka uses TLS, verified with its CA file (else the system's
+	// roots), with its client certificate when it names one.
+	TLS *KafkaTLS
+	// SASL, when set, replaces the placement's kafka.sasl: every
+	// connection to Kafka authenticates with it. Its Password may be set
+	// directly; else it comes from PasswordFile or PasswordEnv.
+	SASL *KafkaSASL
 }
+
+// KafkaTLS is the TLS a node uses to reach Kafka (placement kafka.tls).
+type KafkaTLS = placement.TLS
+
+// KafkaSASL is the SASL mechanism and credentials a node uses to reach
+// Kafka (placement kafka.sasl).
+type KafkaSASL = placement.SASL
 
 // ServiceDesc describes a service; generated code declares one per service.
 type ServiceDesc struct {
@@ -350,6 +365,10 @@ func (n *Node) connect(ctx context.Context, hosted []*service) (transport.Transp
 	// their context ends.
 	ctx, cancel := context.WithTimeout(ctx, n.opts.ConnectTimeout+30*time.Second)
 	defer cancel()
+	sec, err := n.security()
+	if err != nil {
+		return nil, err
+	}
 	set := kafka.DefaultSettings()
 	set.ConnectTimeout = n.opts.ConnectTimeout
 	set.SessionTimeout = n.opts.SessionTimeout
@@ -365,6 +384,7 @@ func (n *Node) connect(ctx context.Context, hosted []*service) (transport.Transp
 		ErrorReply:        errorReply,
 		WaitForInstances:  p.Kafka.WaitForInstances,
 		Settings:          set,
+		Security:          sec,
 	})
 	if err != nil {
 		return nil, err
@@ -378,6 +398,44 @@ func (n *Node) connect(ctx context.Context, hosted []*service) (transport.Transp
 	}
 	n.log.Info("serving", "services", len(hosted))
 	return t, nil
+}
+
+// security reads the TLS files and the SASL password that Options or
+// the placement name.
+func (n *Node) security() (kafka.Security, error) {
+	var sec kafka.Security
+	t, s := n.opts.TLS, n.opts.SASL
+	if t == nil {
+		t = n.opts.Placement.Kafka.TLS
+	}
+	if s == nil {
+		s = n.opts.Placement.Kafka.SASL
+	}
+	if t != nil {
+		c, err := t.Config()
+		if err != nil {
+			return sec, fmt.Errorf("molgen: node %q: kafka.tls: %w", n.name, err)
+		}
+		if t.InsecureSkipVerify {
+			n.log.Warn("TLS certificate verification is off (kafka.tls.insecure_skip_verify): anyone between this node and Kafka can read and change its traffic; use it for tests only")
+		}
+		sec.TLS = c
+	}
+	if s != nil {
+		if err := placement.CheckSASL(s); err != nil {
+			return sec, fmt.Errorf("molgen: node %q: kafka.sasl: %w", n.name, err)
+		}
+		pw, err := s.ResolvePassword()
+		if err != nil {
+			return sec, fmt.Errorf("molgen: node %q: kafka.sasl: %w", n.name, err)
+		}
+		mech, _ := placement.NormalizeMechanism(s.Mechanism)
+		if mech == "PLAIN" && t == nil {
+			n.log.Warn("SASL PLAIN without TLS sends the password in clear text: set kafka.tls")
+		}
+		sec.SASL = &kafka.SASL{Mechanism: mech, Username: s.Username, Password: pw}
+	}
+	return sec, nil
 }
 
 // Close stops taking requests, finishes and answers those in flight

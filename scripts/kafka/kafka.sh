@@ -9,6 +9,12 @@
 #                              start on the data dir of the previous run (its topics, offsets and
 #                              groups), on its port unless -port or MOLGEN_KAFKA_PORT says otherwise;
 #                              a dir that holds no formatted data is started fresh
+#   kafka.sh start -secure [-port N]
+#                              also serve SASL_SSL (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512) on port+2
+#                              and SSL with client certificates required (mTLS) on port+3; a CA,
+#                              a broker and a client certificate are made at start (openssl,
+#                              keytool), SCRAM users when the storage is formatted; what a client
+#                              needs is printed and written to $MOLGEN_KAFKA_DIR/secure/env
 #   kafka.sh restart [-port N] stop, then start -keep: a broker restart that keeps its data
 #   kafka.sh stop              SIGTERM, bounded wait, then SIGKILL; idempotent (resumes a paused broker first)
 #   kafka.sh status            exit 0 and print "running ..." if up, else exit 1 and print "not running"
@@ -22,6 +28,8 @@
 #   MOLGEN_KAFKA_VERSION        Kafka version to fetch                      (default: <kafka.version> in pom.xml)
 #   MOLGEN_KAFKA_PORT           PLAINTEXT port if -port is not given        (default 9092)
 #   MOLGEN_KAFKA_CONTROLLER_PORT controller listener port                   (default PLAINTEXT port + 1)
+#   MOLGEN_KAFKA_SASL_SSL_PORT  SASL_SSL listener port of -secure           (default PLAINTEXT port + 2)
+#   MOLGEN_KAFKA_SSL_PORT       SSL (mTLS) listener port of -secure         (default PLAINTEXT port + 3)
 #   MOLGEN_KAFKA_START_TIMEOUT  seconds to wait for readiness               (default 90)
 #   MOLGEN_KAFKA_STOP_TIMEOUT   seconds to wait after SIGTERM before SIGKILL (default 30)
 #   MOLGEN_KAFKA_HEAP_OPTS      broker heap                                 (default "-Xms256m -Xmx512m")
@@ -39,12 +47,15 @@ die() { printf '%s: error: %s\n' "$PROG" "$*" >&2; exit 1; }
 
 usage() {
 	cat >&2 <<EOF
-usage: $PROG start [-port N] [-keep] | restart [-port N] | stop | status | pause | resume
+usage: $PROG start [-port N] [-keep] [-secure] | restart [-port N] | stop | status | pause | resume
   start   fetch Kafka (cached), format a fresh data dir, start the broker in the
           background and wait until it serves requests; prints the bootstrap
           address (127.0.0.1:PORT) as the last line on stdout
           -keep: keep the data dir of the previous run (topics, offsets, groups)
           and its port; a dir without formatted data is started fresh
+          -secure: also SASL_SSL on PORT+2 (PLAIN, SCRAM-SHA-256/512) and SSL with
+          client certificates required on PORT+3; certificates and users are made
+          at start; client settings go to \$MOLGEN_KAFKA_DIR/secure/env
   restart stop, then start -keep (a broker restart that keeps its data)
   stop    stop the broker (SIGTERM, then SIGKILL after \$MOLGEN_KAFKA_STOP_TIMEOUT s)
   status  exit 0 if the broker is running (or paused), 1 if not
@@ -361,15 +372,23 @@ random_cluster_id() {
 }
 
 write_config() {
-	local port="$1" cport="$2"
+	local port="$1" cport="$2" sport="${3:-}" mport="${4:-}"
+	local listeners="PLAINTEXT://127.0.0.1:$port,CONTROLLER://127.0.0.1:$cport"
+	local advertised="PLAINTEXT://127.0.0.1:$port"
+	local protocols="PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT"
+	if [[ -n "$sport" ]]; then
+		listeners+=",SASL_SSL://127.0.0.1:$sport,SSL://127.0.0.1:$mport"
+		advertised+=",SASL_SSL://127.0.0.1:$sport,SSL://127.0.0.1:$mport"
+		protocols+=",SASL_SSL:SASL_SSL,SSL:SSL"
+	fi
 	cat >"$SERVER_PROPS" <<EOF
 # Written by scripts/kafka/kafka.sh -- single-node KRaft broker for tests.
 process.roles=broker,controller
 node.id=1
 controller.quorum.voters=1@127.0.0.1:$cport
-listeners=PLAINTEXT://127.0.0.1:$port,CONTROLLER://127.0.0.1:$cport
-advertised.listeners=PLAINTEXT://127.0.0.1:$port
-listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+listeners=$listeners
+advertised.listeners=$advertised
+listener.security.protocol.map=$protocols
 inter.broker.listener.name=PLAINTEXT
 controller.listener.names=CONTROLLER
 log.dirs=$DIR/data
@@ -400,6 +419,32 @@ num.recovery.threads.per.data.dir=1
 background.threads=4
 log.cleaner.threads=1
 EOF
+	if [[ -n "$sport" ]]; then
+		local pw spw
+		pw="$(cat "$SECURE/password")"
+		spw="$(cat "$SECURE/store-password")"
+		cat >>"$SERVER_PROPS" <<EOF
+
+# -secure: TLS on both secure listeners with the broker certificate made at
+# start; SASL_SSL takes PLAIN (users in the JAAS line below) and SCRAM (users
+# stored in the metadata log when the storage was formatted); SSL requires a
+# client certificate signed by the test CA (mTLS). No authorizer: every
+# authenticated user may do anything.
+ssl.keystore.type=PKCS12
+ssl.keystore.location=$SECURE/broker.p12
+ssl.keystore.password=$spw
+ssl.truststore.type=PKCS12
+ssl.truststore.location=$SECURE/truststore.p12
+ssl.truststore.password=$spw
+listener.name.ssl.ssl.client.auth=required
+listener.name.sasl_ssl.ssl.client.auth=none
+sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-256,SCRAM-SHA-512
+listener.name.sasl_ssl.sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-256,SCRAM-SHA-512
+listener.name.sasl_ssl.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required user_$SECURE_USER="$pw";
+listener.name.sasl_ssl.scram-sha-256.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+EOF
+	fi
 
 	cat >"$LOG4J_CONF" <<EOF
 # Written by scripts/kafka/kafka.sh: everything at $LOG_LEVEL+ into one file.
@@ -418,8 +463,75 @@ rootLogger.appenderRef.file.ref = FILE
 EOF
 }
 
+# Users of -secure: SECURE_USER has PLAIN, SCRAM-SHA-256 and SCRAM-SHA-512
+# credentials; SECURE_USER_512 only SCRAM-SHA-512 (a client that picks
+# SCRAM-SHA-256 for it uses the wrong mechanism). Both share the password.
+SECURE="$DIR/secure"
+SECURE_USER="molgen"
+SECURE_USER_512="molgen512"
+
+# make_secure writes a CA, a broker certificate (localhost, 127.0.0.1) in a
+# PKCS12 keystore, the CA in a PKCS12 truststore, a client certificate and
+# key in PEM for mTLS, and a random password. Reused by start -keep.
+make_secure() {
+	command -v openssl >/dev/null || die "-secure needs openssl"
+	local keytool="keytool"
+	[[ -n "${JAVA_HOME:-}" ]] && keytool="$JAVA_HOME/bin/keytool"
+	command -v "$keytool" >/dev/null || die "-secure needs the JDK's keytool"
+	if [[ -f "$SECURE/env" && -f "$SECURE/broker.p12" ]]; then
+		return 0
+	fi
+	rm -rf -- "$SECURE"
+	mkdir -p -- "$SECURE"
+	chmod 700 "$SECURE"
+	local s="$SECURE" days=30
+	head -c 18 /dev/urandom | base64 | tr -d '+/=\n' >"$s/password"
+	head -c 18 /dev/urandom | base64 | tr -d '+/=\n' >"$s/store-password"
+	local spw
+	spw="$(cat "$s/store-password")"
+	{
+		openssl req -x509 -newkey rsa:2048 -nodes -days "$days" -subj "/CN=molgen test CA" \
+			-keyout "$s/ca-key.pem" -out "$s/ca.pem"
+		openssl req -newkey rsa:2048 -nodes -subj "/CN=localhost" -keyout "$s/broker-key.pem" -out "$s/broker.csr"
+		printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth,clientAuth\n' >"$s/broker.ext"
+		openssl x509 -req -in "$s/broker.csr" -CA "$s/ca.pem" -CAkey "$s/ca-key.pem" -CAcreateserial \
+			-days "$days" -extfile "$s/broker.ext" -out "$s/broker.pem"
+		openssl req -newkey rsa:2048 -nodes -subj "/CN=molgen-client" -keyout "$s/client-key.pem" -out "$s/client.csr"
+		printf 'extendedKeyUsage=clientAuth\n' >"$s/client.ext"
+		openssl x509 -req -in "$s/client.csr" -CA "$s/ca.pem" -CAkey "$s/ca-key.pem" -CAcreateserial \
+			-days "$days" -extfile "$s/client.ext" -out "$s/client.pem"
+		openssl pkcs12 -export -in "$s/broker.pem" -inkey "$s/broker-key.pem" -certfile "$s/ca.pem" \
+			-name broker -out "$s/broker.p12" -passout "pass:$spw"
+		"$keytool" -importcert -noprompt -alias ca -file "$s/ca.pem" -keystore "$s/truststore.p12" \
+			-storetype PKCS12 -storepass "$spw"
+	} >>"$LOGS/secure.log" 2>&1 || {
+		tail -n 20 "$LOGS/secure.log" >&2 || true
+		die "making the test certificates failed (see $LOGS/secure.log)"
+	}
+	rm -f -- "$s"/*.csr "$s"/*.ext "$s"/*.srl
+	chmod 600 "$s"/*
+}
+
+# write_secure_env writes what a client needs to $SECURE/env (KEY=VALUE).
+write_secure_env() {
+	local port="$1" sport="$2" mport="$3"
+	cat >"$SECURE/env" <<EOF
+PLAINTEXT=127.0.0.1:$port
+SASL_SSL=127.0.0.1:$sport
+MTLS=127.0.0.1:$mport
+CA_FILE=$SECURE/ca.pem
+CLIENT_CERT_FILE=$SECURE/client.pem
+CLIENT_KEY_FILE=$SECURE/client-key.pem
+USERNAME=$SECURE_USER
+SCRAM_SHA_512_ONLY_USERNAME=$SECURE_USER_512
+PASSWORD_FILE=$SECURE/password
+MECHANISMS=PLAIN,SCRAM-SHA-256,SCRAM-SHA-512
+EOF
+	chmod 600 "$SECURE/env"
+}
+
 cmd_start() {
-	local port="" keep=0
+	local port="" keep=0 secure=0
 	while (($#)); do
 		case "$1" in
 		-port | --port)
@@ -435,8 +547,12 @@ cmd_start() {
 			keep=1
 			shift
 			;;
+		-secure | --secure)
+			secure=1
+			shift
+			;;
 		-h | --help) usage ;;
-		*) die "unknown start option '$1' (usage: $PROG start [-port N] [-keep])" ;;
+		*) die "unknown start option '$1' (usage: $PROG start [-port N] [-keep] [-secure])" ;;
 		esac
 	done
 	# Data worth keeping: a directory of ours whose storage was formatted.
@@ -459,6 +575,18 @@ cmd_start() {
 	if ! [[ "$port" =~ ^[1-9][0-9]{0,4}$ ]] || ((port > 65535)); then die "bad port '$port'"; fi
 	local cport="${MOLGEN_KAFKA_CONTROLLER_PORT:-$((port + 1))}"
 	if ! [[ "$cport" =~ ^[1-9][0-9]{0,4}$ ]] || ((cport > 65535 || cport == port)); then die "bad controller port '$cport'"; fi
+	# A kept broker that was secure stays secure.
+	if ((kept)) && [[ -f "$SECURE/env" ]]; then secure=1; fi
+	local sport="" mport=""
+	if ((secure)); then
+		sport="${MOLGEN_KAFKA_SASL_SSL_PORT:-$((port + 2))}"
+		mport="${MOLGEN_KAFKA_SSL_PORT:-$((port + 3))}"
+		local p
+		for p in "$sport" "$mport"; do
+			if ! [[ "$p" =~ ^[1-9][0-9]{0,4}$ ]] || ((p > 65535 || p == port || p == cport)); then die "bad secure listener port '$p'"; fi
+		done
+		((sport != mport)) || die "the SASL_SSL and SSL ports are both $sport"
+	fi
 
 	local pid
 	if pid="$(running_pid)"; then
@@ -482,6 +610,10 @@ cmd_start() {
 
 	port_open "$port" && die "port $port on 127.0.0.1 is already in use (use -port N)"
 	port_open "$cport" && die "controller port $cport on 127.0.0.1 is already in use (set MOLGEN_KAFKA_CONTROLLER_PORT)"
+	if ((secure)); then
+		port_open "$sport" && die "SASL_SSL port $sport on 127.0.0.1 is already in use (set MOLGEN_KAFKA_SASL_SSL_PORT)"
+		port_open "$mport" && die "SSL port $mport on 127.0.0.1 is already in use (set MOLGEN_KAFKA_SSL_PORT)"
+	fi
 
 	ensure_jars
 
@@ -496,7 +628,11 @@ cmd_start() {
 		: >"$MARKER"
 	fi
 	printf '%s\n' "$port" >"$PORTFILE"
-	write_config "$port" "$cport"
+	if ((secure)); then
+		make_secure
+		write_secure_env "$port" "$sport" "$mport"
+	fi
+	write_config "$port" "$cport" "$sport" "$mport"
 	ensure_ready_checker
 
 	local cp="$LIBS/*"
@@ -504,8 +640,16 @@ cmd_start() {
 
 	local cluster_id
 	cluster_id="$(random_cluster_id)"
+	local scram=()
+	if ((secure)); then
+		local pw
+		pw="$(cat "$SECURE/password")"
+		scram=(--add-scram "SCRAM-SHA-256=[name=$SECURE_USER,password=$pw]"
+			--add-scram "SCRAM-SHA-512=[name=$SECURE_USER,password=$pw]"
+			--add-scram "SCRAM-SHA-512=[name=$SECURE_USER_512,password=$pw]")
+	fi
 	if ((!kept)) && ! "$JAVA" "${TOOL_JVM_OPTS[@]}" "${log_props[@]}" -Dmolgen.kafka.logfile=format.log \
-		-cp "$cp" kafka.tools.StorageTool format -t "$cluster_id" -c "$SERVER_PROPS" >>"$LOGS/format.log" 2>&1; then
+		-cp "$cp" kafka.tools.StorageTool format -t "$cluster_id" -c "$SERVER_PROPS" "${scram[@]}" >>"$LOGS/format.log" 2>&1; then
 		log_tail
 		die "formatting $DIR/data failed"
 	fi
@@ -552,6 +696,13 @@ cmd_start() {
 	fi
 	PENDING_PID=""
 	log "ready (pid $pid)"
+	if ((secure)); then
+		# What a client needs, then the PLAINTEXT address last as always.
+		printf '# SASL_SSL 127.0.0.1:%s (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512; user %s, password in %s)\n' "$sport" "$SECURE_USER" "$SECURE/password"
+		printf '# SSL with client certificates required (mTLS) 127.0.0.1:%s (client certificate %s, key %s)\n' "$mport" "$SECURE/client.pem" "$SECURE/client-key.pem"
+		printf '# CA of the broker certificates: %s\n' "$SECURE/ca.pem"
+		printf '# all of it as KEY=VALUE, for MOLGEN_TEST_SECURE: %s\n' "$SECURE/env"
+	fi
 	printf '127.0.0.1:%s\n' "$port"
 }
 

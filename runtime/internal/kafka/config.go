@@ -1,8 +1,15 @@
 package kafka
 
 import (
+	"crypto/tls"
+	"fmt"
 	"log/slog"
 	"time"
+
+	kafkago "github.com/segmentio/kafka-go"
+	"github.com/segmentio/kafka-go/sasl"
+	"github.com/segmentio/kafka-go/sasl/plain"
+	"github.com/segmentio/kafka-go/sasl/scram"
 )
 
 // Config is what a node tells its transport: who it is, where Kafka is,
@@ -26,6 +33,85 @@ type Config struct {
 	// ErrNoInstance (placement kafka.wait_for_instances).
 	WaitForInstances bool
 	Settings         Settings
+	// Security protects and authenticates every connection to Kafka.
+	Security Security
+}
+
+// Security is how the Kafka clients protect and authenticate their
+// connections. The zero value is plaintext without authentication.
+type Security struct {
+	// TLS, when set, encrypts every connection.
+	TLS *tls.Config
+	// SASL, when set, authenticates every connection.
+	SASL *SASL
+}
+
+// SASL is a SASL mechanism and its credentials.
+type SASL struct {
+	Mechanism          string // PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512
+	Username, Password string
+}
+
+// mechanism returns kafka-go's implementation of s.
+func (s *SASL) mechanism() (sasl.Mechanism, error) {
+	switch s.Mechanism {
+	case "PLAIN":
+		return plain.Mechanism{Username: s.Username, Password: s.Password}, nil
+	case "SCRAM-SHA-256":
+		return scram.Mechanism(scram.SHA256, s.Username, s.Password)
+	case "SCRAM-SHA-512":
+		return scram.Mechanism(scram.SHA512, s.Username, s.Password)
+	}
+	return nil, fmt.Errorf("molgen: unknown SASL mechanism %q (want PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512)", s.Mechanism)
+}
+
+// String describes the security for messages, without secrets.
+func (s Security) String() string {
+	out := "plaintext"
+	if s.TLS != nil {
+		out = "TLS"
+		if len(s.TLS.Certificates) > 0 {
+			out += " with a client certificate"
+		}
+	}
+	if s.SASL != nil {
+		out += fmt.Sprintf(", SASL %s as %q", s.SASL.Mechanism, s.SASL.Username)
+	}
+	return out
+}
+
+// clients builds the two kinds of kafka-go clients a transport uses, both
+// with the TLS config and SASL mechanism of cfg: every Kafka connection a
+// node opens (producer, admin and metadata requests through the
+// Transport; consumer groups and partition readers through the Dialer)
+// comes from here.
+func (cfg *Config) clients() (*kafkago.Transport, *kafkago.Dialer, error) {
+	set := cfg.Settings
+	var mech sasl.Mechanism
+	if cfg.Security.SASL != nil {
+		m, err := cfg.Security.SASL.mechanism()
+		if err != nil {
+			return nil, nil, err
+		}
+		mech = m
+	}
+	id := "molgen-" + cfg.Node
+	tr := &kafkago.Transport{
+		DialTimeout: set.DialTimeout,
+		IdleTimeout: set.IdleTimeout,
+		MetadataTTL: set.MetadataTTL,
+		ClientID:    id,
+		TLS:         cfg.Security.TLS,
+		SASL:        mech,
+	}
+	d := &kafkago.Dialer{
+		Timeout:       set.DialTimeout,
+		DualStack:     true,
+		ClientID:      id,
+		TLS:           cfg.Security.TLS,
+		SASLMechanism: mech,
+	}
+	return tr, d, nil
 }
 
 // Settings are the knobs of the Kafka clients, in one place. kafka-go's

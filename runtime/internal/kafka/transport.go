@@ -114,14 +114,12 @@ func New(ctx context.Context, cfg Config) (*Transport, error) {
 	}
 	// Our own Transport, never kafkago.DefaultTransport: its goroutines and
 	// connections must end when the node closes.
-	t.tr = &kafkago.Transport{
-		DialTimeout: set.DialTimeout,
-		IdleTimeout: set.IdleTimeout,
-		MetadataTTL: set.MetadataTTL,
-		ClientID:    "molgen-" + cfg.Node,
+	tr, dialer, err := cfg.clients()
+	if err != nil {
+		return nil, err
 	}
+	t.tr, t.dialer = tr, dialer
 	t.admin = &kafkago.Client{Addr: kafkago.TCP(cfg.Brokers...), Transport: t.tr, Timeout: set.AdminTimeout}
-	t.dialer = &kafkago.Dialer{Timeout: set.DialTimeout, DualStack: true, ClientID: "molgen-" + cfg.Node}
 	t.done, t.stopDone = context.WithCancel(context.Background())
 
 	if err := t.waitForKafka(ctx, set.ConnectTimeout); err != nil {
@@ -190,11 +188,20 @@ func (t *Transport) waitForKafka(ctx context.Context, timeout time.Duration) err
 		if last == nil || ctx.Err() == nil {
 			last = err
 		}
+		// A wrong password or an untrusted certificate stays wrong: say
+		// so at once rather than at the end of the wait.
+		if cause, permanent := explain(err, t.cfg.Security); permanent {
+			return &ConnectError{Brokers: strings.Join(t.cfg.Brokers, ","), Security: t.cfg.Security.String(), Cause: cause, Err: err}
+		}
 		if ctx.Err() != nil {
-			return fmt.Errorf("molgen: cannot reach Kafka at %s (waited %v): %w", strings.Join(t.cfg.Brokers, ","), timeout, last)
+			cause, _ := explain(last, t.cfg.Security)
+			if cause == "" && errors.Is(last, context.DeadlineExceeded) {
+				cause = "no answer"
+			}
+			return &ConnectError{Brokers: strings.Join(t.cfg.Brokers, ","), Security: t.cfg.Security.String(), Waited: timeout.String(), Cause: cause, Err: last}
 		}
 		if !logged {
-			t.log.Info("waiting for Kafka", "brokers", strings.Join(t.cfg.Brokers, ","), "err", err, "timeout", timeout)
+			t.log.Info("waiting for Kafka", "brokers", strings.Join(t.cfg.Brokers, ","), "security", t.cfg.Security.String(), "err", err, "timeout", timeout)
 			logged = true
 		}
 		// The Transport caches a failed metadata fetch until its next
