@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -12,6 +13,10 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+	"github.com/twmb/franz-go/pkg/sasl/plain"
+	"github.com/twmb/franz-go/pkg/sasl/scram"
+
+	"github.com/molgen/molgen/runtime/placement"
 )
 
 // minIdle is the shortest -idle molgen topics accepts: a running instance
@@ -39,22 +44,39 @@ const minIdle = 30 * time.Minute
 // back. Record timestamps are the writers' clocks: -idle must stay well
 // above any clock skew between the nodes and this command.
 func runTopics(args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("topics", stderr, "-brokers host:port[,...] -app APP [-idle 1h] [-delete]")
-	brokers := fs.String("brokers", "", "Kafka bootstrap brokers `host:port,...` (plaintext; no TLS or SASL)")
+	fs := newFlags("topics", stderr, "(-placement FILE | -brokers host:port[,...] -app APP) [-kafka-tls ...] [-kafka-sasl-mechanism M ...] [-idle 1h] [-delete]")
+	placementFile := fs.String("placement", "", "take the brokers, the app and the Kafka TLS and SASL settings from this placement `file` (flags override it)")
+	brokers := fs.String("brokers", os.Getenv("MOLGEN_KAFKA_BROKERS"), "Kafka bootstrap brokers `host:port,...` (env MOLGEN_KAFKA_BROKERS; default: the placement's)")
 	app := fs.String("app", "", "the placement's `app`: its reply topics are molgen.APP.reply.*")
+	security := placement.AddSecurityFlags(fs)
 	idle := fs.Duration("idle", time.Hour, "a reply topic whose newest record is older than this is unused (at least 30m)")
 	del := fs.Bool("delete", false, "delete the unused reply topics (without it, only list them)")
 	timeout := fs.Duration("timeout", 30*time.Second, "how long to wait for Kafka")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
+	var placedTLS *placement.TLS
+	var placedSASL *placement.SASL
+	if *placementFile != "" {
+		pl, err := placement.Load(*placementFile)
+		if err != nil {
+			return err
+		}
+		if *brokers == "" {
+			*brokers = strings.Join(pl.Kafka.Brokers, ",")
+		}
+		if *app == "" {
+			*app = pl.App
+		}
+		placedTLS, placedSASL = pl.Kafka.TLS, pl.Kafka.SASL
+	}
 	switch {
 	case fs.NArg() > 0:
 		return &usageError{"topics takes no arguments"}
 	case *brokers == "":
-		return &usageError{"-brokers is required"}
+		return &usageError{"-brokers (or -placement with kafka.brokers) is required"}
 	case *app == "":
-		return &usageError{"-app is required"}
+		return &usageError{"-app (or -placement) is required"}
 	case *idle < minIdle:
 		return &usageError{fmt.Sprintf("-idle %v is below %v: running instances write a heartbeat every 10m", *idle, minIdle)}
 	}
@@ -64,7 +86,13 @@ func runTopics(args []string, stdout, stderr io.Writer) error {
 			seeds = append(seeds, b)
 		}
 	}
-	cl, err := kgo.NewClient(kgo.SeedBrokers(seeds...), kgo.ClientID("molgen-topics"), kgo.RetryTimeout(*timeout))
+	opts := []kgo.Opt{kgo.SeedBrokers(seeds...), kgo.ClientID("molgen-topics"), kgo.RetryTimeout(*timeout)}
+	sec, err := kafkaSecurity(security, placedTLS, placedSASL)
+	if err != nil {
+		return fmt.Errorf("molgen topics: %w", err)
+	}
+	opts = append(opts, sec...)
+	cl, err := kgo.NewClient(opts...)
 	if err != nil {
 		return fmt.Errorf("molgen topics: %w", err)
 	}
@@ -123,6 +151,40 @@ func runTopics(args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("molgen topics: %d topics could not be deleted", failed)
 	}
 	return nil
+}
+
+// kafkaSecurity turns the placement's kafka.tls and kafka.sasl, with the
+// security flags over them, into franz-go options: the same settings, flags
+// and environment variables as a node's.
+func kafkaSecurity(f *placement.SecurityFlags, placedTLS *placement.TLS, placedSASL *placement.SASL) ([]kgo.Opt, error) {
+	t, s, err := f.Apply(placedTLS, placedSASL)
+	if err != nil {
+		return nil, err
+	}
+	var opts []kgo.Opt
+	if t != nil {
+		c, err := t.Config()
+		if err != nil {
+			return nil, fmt.Errorf("kafka.tls: %w", err)
+		}
+		opts = append(opts, kgo.DialTLSConfig(c))
+	}
+	if s != nil {
+		pw, err := s.ResolvePassword()
+		if err != nil {
+			return nil, fmt.Errorf("kafka.sasl: %w", err)
+		}
+		mech, _ := placement.NormalizeMechanism(s.Mechanism)
+		switch mech {
+		case "PLAIN":
+			opts = append(opts, kgo.SASL(plain.Auth{User: s.Username, Pass: pw}.AsMechanism()))
+		case "SCRAM-SHA-256":
+			opts = append(opts, kgo.SASL(scram.Auth{User: s.Username, Pass: pw}.AsSha256Mechanism()))
+		case "SCRAM-SHA-512":
+			opts = append(opts, kgo.SASL(scram.Auth{User: s.Username, Pass: pw}.AsSha512Mechanism()))
+		}
+	}
+	return opts, nil
 }
 
 // replyTopic is one reply topic and the verdict on it.

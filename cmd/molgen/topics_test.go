@@ -3,6 +3,9 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -195,5 +198,36 @@ func deleteRecords(t *testing.T, topic string) {
 				}
 			}
 		}
+	}
+}
+
+// TestTopicsOverSASLAndMTLS: molgen topics reaches a secured broker with
+// the placement's kafka.tls and kafka.sasl (SCRAM-SHA-256 over TLS), and
+// with the security flags alone (mTLS); a wrong password is an error.
+func TestTopicsOverSASLAndMTLS(t *testing.T) {
+	sb := kafkatest.Secure(t)
+	dir := t.TempDir()
+	app := kafkatest.App("sectopics")
+	file := filepath.Join(dir, "p.yaml")
+	src := fmt.Sprintf("app: %s\nkafka:\n  brokers: [%s]\n  tls: {ca_file: %s}\n  sasl: {mechanism: SCRAM-SHA-256, username: %s, password_file: %s}\nnodes:\n  n: [x]\n",
+		app, sb.SASLSSL, sb.CAFile, sb.Username, sb.PasswordFile)
+	if err := os.WriteFile(file, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var out, errb bytes.Buffer
+	if code := run([]string{"topics", "-placement", file, "-timeout", "20s"}, &out, &errb); code != 0 || !strings.Contains(out.String(), "no reply topics of app \""+app+"\"") {
+		t.Errorf("topics -placement over SASL_SSL: exit %d\n%s%s", code, out.String(), errb.String())
+	}
+	out.Reset()
+	errb.Reset()
+	if code := run([]string{"topics", "-brokers", sb.MTLS, "-app", app, "-timeout", "20s",
+		"-kafka-ca-file", sb.CAFile, "-kafka-cert-file", sb.ClientCert, "-kafka-key-file", sb.ClientKey}, &out, &errb); code != 0 || !strings.Contains(out.String(), "no reply topics") {
+		t.Errorf("topics over mTLS: exit %d\n%s%s", code, out.String(), errb.String())
+	}
+	out.Reset()
+	errb.Reset()
+	t.Setenv("MOLGEN_KAFKA_SASL_PASSWORD", "wrong")
+	if code := run([]string{"topics", "-placement", file, "-timeout", "5s"}, &out, &errb); code == 0 {
+		t.Errorf("topics with a wrong password succeeded:\n%s", out.String())
 	}
 }

@@ -59,7 +59,7 @@ func run(p Program, args []string, stderr io.Writer) int {
 	only := fs.String("mains", "", "run only these mains of the node, comma-separated (default: all placed on it)")
 	level := fs.String("log-level", "info", "log level: debug, info, warn or error")
 	connect := fs.Duration("kafka-wait", 10*time.Second, "how long to wait for Kafka to answer at start before failing")
-	security := addSecurityFlags(fs)
+	security := placement.AddSecurityFlags(fs)
 	session := fs.Duration("session-timeout", 6*time.Second, "consumer-group session timeout: how soon a dead instance's requests move to another (the broker's group.min.session.timeout.ms bounds it)")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "usage: %s [flags]\n\nNode %q", os.Args[0], p.Node)
@@ -91,7 +91,7 @@ func run(p Program, args []string, stderr io.Writer) int {
 			return 1
 		}
 		opts.Placement, opts.Node = pl, p.Node
-		if err := security.apply(pl, &opts); err != nil {
+		if err := applySecurity(security, pl, &opts); err != nil {
 			fmt.Fprintf(stderr, "%s: %v\n", p.Node, err)
 			return 2
 		}

@@ -1,127 +1,21 @@
 package nodemain
 
 import (
-	"flag"
-	"fmt"
-	"os"
-	"strconv"
-
 	"github.com/molgen/molgen/runtime"
 	"github.com/molgen/molgen/runtime/placement"
 )
 
-// securityFlags are the node's flags for TLS and SASL to Kafka. Each has
-// an environment variable; a flag wins over its variable, and both win
-// over the placement's kafka.tls and kafka.sasl. The SASL password itself
-// has no flag (command lines are visible to every user of the host): it
-// comes from MOLGEN_KAFKA_SASL_PASSWORD, -kafka-sasl-password-file, or
-// what the placement names.
-type securityFlags struct {
-	tls                                   *string // "", "true" or "false"
-	caFile, certFile, keyFile, serverName *string
-	insecure                              *string
-	mechanism, username, passwordFile     *string
-}
-
-func addSecurityFlags(fs *flag.FlagSet) *securityFlags {
-	env := os.Getenv
-	return &securityFlags{
-		tls:          fs.String("kafka-tls", env("MOLGEN_KAFKA_TLS"), "`true` or false: connect to Kafka with TLS (env MOLGEN_KAFKA_TLS; default: the placement's kafka.tls; also on when a TLS file or name is given)"),
-		caFile:       fs.String("kafka-ca-file", env("MOLGEN_KAFKA_CA_FILE"), "PEM `file` of the CAs that sign the brokers' certificates (env MOLGEN_KAFKA_CA_FILE; default: kafka.tls.ca_file, else the system's roots)"),
-		certFile:     fs.String("kafka-cert-file", env("MOLGEN_KAFKA_CERT_FILE"), "PEM client certificate `file` for mutual TLS (env MOLGEN_KAFKA_CERT_FILE)"),
-		keyFile:      fs.String("kafka-key-file", env("MOLGEN_KAFKA_KEY_FILE"), "PEM client key `file` for mutual TLS (env MOLGEN_KAFKA_KEY_FILE)"),
-		serverName:   fs.String("kafka-server-name", env("MOLGEN_KAFKA_SERVER_NAME"), "`name` the brokers' certificates must carry (env MOLGEN_KAFKA_SERVER_NAME; default: each broker's host)"),
-		insecure:     fs.String("kafka-insecure-skip-verify", env("MOLGEN_KAFKA_INSECURE_SKIP_VERIFY"), "`true`: accept any broker certificate, for tests only (env MOLGEN_KAFKA_INSECURE_SKIP_VERIFY)"),
-		mechanism:    fs.String("kafka-sasl-mechanism", env("MOLGEN_KAFKA_SASL_MECHANISM"), "SASL `mechanism`: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 (env MOLGEN_KAFKA_SASL_MECHANISM; default: kafka.sasl.mechanism)"),
-		username:     fs.String("kafka-sasl-username", env("MOLGEN_KAFKA_SASL_USERNAME"), "SASL `user` (env MOLGEN_KAFKA_SASL_USERNAME; default: kafka.sasl.username)"),
-		passwordFile: fs.String("kafka-sasl-password-file", env("MOLGEN_KAFKA_SASL_PASSWORD_FILE"), "`file` holding the SASL password (env MOLGEN_KAFKA_SASL_PASSWORD_FILE; the password itself may be in env MOLGEN_KAFKA_SASL_PASSWORD)"),
-	}
-}
-
-// apply merges the flags over the placement's settings into opts. pl may
-// be nil (a monolith: no Kafka, nothing to do).
-func (f *securityFlags) apply(pl *placement.Placement, opts *runtime.Options) error {
-	var t *runtime.KafkaTLS
-	var s *runtime.KafkaSASL
+// applySecurity merges the security flags over the placement's kafka.tls
+// and kafka.sasl into opts.
+func applySecurity(f *placement.SecurityFlags, pl *placement.Placement, opts *runtime.Options) error {
+	var placedTLS *placement.TLS
+	var placedSASL *placement.SASL
 	if pl != nil {
-		if pl.Kafka.TLS != nil {
-			c := *pl.Kafka.TLS
-			t = &c
-		}
-		if pl.Kafka.SASL != nil {
-			c := *pl.Kafka.SASL
-			s = &c
-		}
+		placedTLS, placedSASL = pl.Kafka.TLS, pl.Kafka.SASL
 	}
-	if *f.tls != "" {
-		on, err := strconv.ParseBool(*f.tls)
-		if err != nil {
-			return fmt.Errorf("-kafka-tls (MOLGEN_KAFKA_TLS) must be true or false, not %q", *f.tls)
-		}
-		switch {
-		case !on:
-			t = nil
-		case t == nil:
-			t = &runtime.KafkaTLS{}
-		}
-	}
-	tlsOff := *f.tls != "" && t == nil
-	for _, o := range []struct {
-		v   string
-		set func(*runtime.KafkaTLS)
-	}{
-		{*f.caFile, func(t *runtime.KafkaTLS) { t.CAFile = *f.caFile }},
-		{*f.certFile, func(t *runtime.KafkaTLS) { t.CertFile = *f.certFile }},
-		{*f.keyFile, func(t *runtime.KafkaTLS) { t.KeyFile = *f.keyFile }},
-		{*f.serverName, func(t *runtime.KafkaTLS) { t.ServerName = *f.serverName }},
-	} {
-		if o.v == "" || tlsOff {
-			continue
-		}
-		if t == nil {
-			t = &runtime.KafkaTLS{}
-		}
-		o.set(t)
-	}
-	if *f.insecure != "" && !tlsOff {
-		on, err := strconv.ParseBool(*f.insecure)
-		if err != nil {
-			return fmt.Errorf("-kafka-insecure-skip-verify (MOLGEN_KAFKA_INSECURE_SKIP_VERIFY) must be true or false, not %q", *f.insecure)
-		}
-		if on && t == nil {
-			t = &runtime.KafkaTLS{}
-		}
-		if t != nil {
-			t.InsecureSkipVerify = on
-		}
-	}
-	if t != nil {
-		if err := placement.CheckTLS(t); err != nil {
-			return fmt.Errorf("Kafka TLS: %v", err)
-		}
-	}
-	if *f.mechanism != "" || *f.username != "" || *f.passwordFile != "" {
-		if s == nil {
-			s = &runtime.KafkaSASL{}
-		}
-		if *f.mechanism != "" {
-			s.Mechanism = *f.mechanism
-		}
-		if *f.username != "" {
-			s.Username = *f.username
-		}
-		if *f.passwordFile != "" {
-			s.PasswordFile, s.PasswordEnv = *f.passwordFile, ""
-		}
-	}
-	if s != nil {
-		// The node's own variable wins over the one the placement names.
-		if pw := os.Getenv(placement.DefaultPasswordEnv); pw != "" && *f.passwordFile == "" {
-			s.Password = pw
-		}
-		if err := placement.CheckSASL(s); err != nil {
-			return fmt.Errorf("Kafka SASL: %v", err)
-		}
+	t, s, err := f.Apply(placedTLS, placedSASL)
+	if err != nil {
+		return err
 	}
 	opts.TLS, opts.SASL = t, s
 	if pl != nil && t == nil && pl.Kafka.TLS != nil {

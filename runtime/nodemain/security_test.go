@@ -55,12 +55,12 @@ func TestSecurityFlagsOverrideThePlacement(t *testing.T) {
 				t.Setenv(k, v)
 			}
 			fs := flag.NewFlagSet("n", flag.ContinueOnError)
-			f := addSecurityFlags(fs)
+			f := placement.AddSecurityFlags(fs)
 			if err := fs.Parse(c.args); err != nil {
 				t.Fatal(err)
 			}
 			opts := runtime.Options{Placement: pl}
-			if err := f.apply(pl, &opts); err != nil {
+			if err := applySecurity(f, pl, &opts); err != nil {
 				t.Fatal(err)
 			}
 			if (opts.TLS == nil) != (c.tls == nil) || (c.tls != nil && *opts.TLS != *c.tls) {
@@ -88,12 +88,12 @@ func TestSecurityFlagErrors(t *testing.T) {
 	} {
 		fs := flag.NewFlagSet("n", flag.ContinueOnError)
 		fs.SetOutput(io.Discard)
-		f := addSecurityFlags(fs)
+		f := placement.AddSecurityFlags(fs)
 		if err := fs.Parse(strings.Fields(args)); err != nil {
 			t.Fatal(err)
 		}
 		opts := runtime.Options{}
-		if err := f.apply(nil, &opts); err == nil || !strings.Contains(err.Error(), want) {
+		if err := applySecurity(f, nil, &opts); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%s: %v, want %q", args, err, want)
 		}
 	}
