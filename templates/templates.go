@@ -1,6 +1,6 @@
 // Package templates holds the text templates for the non-Go files molgen
 // writes: the placement skeleton of 'molgen init' and per-node deploy files
-// (systemd units, a Compose file).
+// (systemd units, a Compose file, Kubernetes manifests).
 package templates
 
 import (
@@ -57,8 +57,43 @@ type Node struct {
 	Services, Mains      []string
 }
 
-// Deploy is the data of compose.yaml.tmpl.
+// Deploy is the data of compose.yaml.tmpl and kafka-config.yaml.tmpl.
 type Deploy struct {
-	App, Placement, Brokers, BinDir string
-	Nodes                           []Node
+	App, Placement string
+	// Brokers are the placement's brokers when a node needs Kafka, else
+	// empty.
+	Brokers string
+	BinDir  string
+	Nodes   []Node
+	// Kafka includes a Kafka service in compose.yaml: some node needs
+	// Kafka and the placement asks for no TLS or SASL (a managed cluster).
+	Kafka bool
+	// KafkaImage is the image of that service.
+	KafkaImage string
+	// Partitions of each request topic (placement kafka.partitions).
+	Partitions int
+	// PasswordEnv is the environment variable that holds the SASL
+	// password (empty without kafka.sasl).
+	PasswordEnv string
+	// TLSFiles are the files kafka.tls names, mounted into containers.
+	TLSFiles []File
+	// HTTPPort is the port of a node's /metrics, /healthz and /readyz.
+	HTTPPort int
+	// DrainSeconds bounds a node's drain; GraceSeconds is how long the
+	// orchestrator waits after SIGTERM (the drain and a margin).
+	DrainSeconds, GraceSeconds int
+}
+
+// File is a file a node reads, and the key it has in a Kubernetes Secret.
+type File struct{ Path, Key string }
+
+// Kubernetes is the data of kubernetes.yaml.tmpl, one per node.
+type Kubernetes struct {
+	Deploy
+	Node Node
+	// Name is the Deployment's name: app and node, as a DNS label.
+	Name string
+	// Image is the container image of the node.
+	Image    string
+	Replicas int
 }
