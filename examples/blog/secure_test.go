@@ -36,6 +36,7 @@ func TestSecureNodeBinaries(t *testing.T) {
 kafka:
   brokers: [%s]
   partitions: 2
+  wait_for_instances: true
   tls:
     ca_file: %s
   sasl:

@@ -22,12 +22,15 @@ import (
 // configure every node here, as they would a node binary.
 
 // securePlacement is a placement of two nodes (calls cross Kafka) at
-// broker with the given kafka.tls and kafka.sasl sections.
+// broker with the given kafka.tls and kafka.sasl sections. A call waits
+// for the serving node's group join (wait_for_instances), which a loaded
+// machine can make slower than the ErrNoInstance check.
 func securePlacement(broker, tls, sasl string) string {
 	return fmt.Sprintf(`app: APP
 kafka:
   brokers: [%s]
   partitions: 2
+  wait_for_instances: true
 %s%snodes:
   front: [codec]
   back: [calc]
