@@ -87,7 +87,7 @@ func runTopics(args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	opts := []kgo.Opt{kgo.SeedBrokers(seeds...), kgo.ClientID("molgen-topics"), kgo.RetryTimeout(*timeout)}
-	sec, err := kafkaSecurity(security, placedTLS, placedSASL)
+	sec, err := kafkaSecurity(security, placedTLS, placedSASL, stderr)
 	if err != nil {
 		return fmt.Errorf("molgen topics: %w", err)
 	}
@@ -156,7 +156,7 @@ func runTopics(args []string, stdout, stderr io.Writer) error {
 // kafkaSecurity turns the placement's kafka.tls and kafka.sasl, with the
 // security flags over them, into franz-go options: the same settings, flags
 // and environment variables as a node's.
-func kafkaSecurity(f *placement.SecurityFlags, placedTLS *placement.TLS, placedSASL *placement.SASL) ([]kgo.Opt, error) {
+func kafkaSecurity(f *placement.SecurityFlags, placedTLS *placement.TLS, placedSASL *placement.SASL, stderr io.Writer) ([]kgo.Opt, error) {
 	t, s, err := f.Apply(placedTLS, placedSASL)
 	if err != nil {
 		return nil, err
@@ -166,6 +166,9 @@ func kafkaSecurity(f *placement.SecurityFlags, placedTLS *placement.TLS, placedS
 		c, err := t.Config()
 		if err != nil {
 			return nil, fmt.Errorf("kafka.tls: %w", err)
+		}
+		if c.InsecureSkipVerify {
+			fmt.Fprintln(stderr, "molgen topics: warning: TLS certificate verification is off (insecure_skip_verify): use it for tests only")
 		}
 		opts = append(opts, kgo.DialTLSConfig(c))
 	}

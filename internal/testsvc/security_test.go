@@ -204,3 +204,28 @@ func writeFile(t *testing.T, file, content string) {
 		t.Fatal(err)
 	}
 }
+
+// TestInsecureSkipVerifyConnectsAndWarns: kafka.tls.insecure_skip_verify
+// accepts the untrusted certificate, and the node says so at WARN.
+func TestInsecureSkipVerifyConnectsAndWarns(t *testing.T) {
+	sb := kafkatest.Secure(t)
+	yaml := strings.ReplaceAll(securePlacement(sb.SASLSSL, "  tls: {insecure_skip_verify: true}\n", saslSection("SCRAM-SHA-512", sb.Username, sb.PasswordFile)), "APP", kafkatest.App("skipverify"))
+	pl, err := runtime.ParsePlacement("secure.yaml", []byte(yaml))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logs syncBuffer
+	n, err := runtime.NewNode(runtime.Options{Placement: pl, Node: "front", Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if err := n.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	n.Close()
+	if !strings.Contains(logs.String(), `level=WARN msg="TLS certificate verification is off`) {
+		t.Errorf("no warning:\n%s", logs.String())
+	}
+}
