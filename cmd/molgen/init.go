@@ -118,7 +118,7 @@ const (
 	httpPort     = 8080
 	drainSeconds = 30
 	graceSeconds = drainSeconds + 15
-	kafkaImage   = "apache/kafka:4.1.0"
+	kafkaImage   = "apache/kafka:4.4.0" // the version CI tests against (scripts/kafka/pom.xml)
 )
 
 // deployData is what the deploy templates need to know of a placement.

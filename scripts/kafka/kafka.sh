@@ -741,6 +741,10 @@ cmd_status() {
 	if pid="$(running_pid)"; then
 		is_paused "$pid" && paused=", paused: run '$PROG resume'"
 		printf 'running (pid %s%s) on 127.0.0.1:%s, Kafka %s, dir %s\n' "$pid" "$paused" "$(cat "$PORTFILE" 2>/dev/null || echo '?')" "$KAFKA_VERSION" "$DIR"
+		if [[ -f "$SECURE/env" ]]; then
+			printf 'secure: SASL_SSL %s, mTLS %s, client settings in %s\n' \
+				"$(sed -n 's/^SASL_SSL=//p' "$SECURE/env")" "$(sed -n 's/^MTLS=//p' "$SECURE/env")" "$SECURE/env"
+		fi
 		return 0
 	fi
 	printf 'not running\n'
