@@ -13,6 +13,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/molgen/molgen/internal/short"
 	"github.com/molgen/molgen/runtime/placement"
 )
 
@@ -137,6 +138,7 @@ func decodeStrict(t *testing.T, file string, v any) {
 // covers a drain. With Docker Compose installed, 'docker compose config'
 // checks the file too.
 func TestInitDeployFilesForTheBlog(t *testing.T) {
+	short.Skip(t, "loads the blog example once per placement")
 	inBlog(t)
 	for _, name := range []string{"monolith", "microservices", "mixed", "all-remote"} {
 		t.Run(name, func(t *testing.T) {
@@ -162,6 +164,7 @@ func TestInitDeployFilesForTheBlog(t *testing.T) {
 // placement names (in Kubernetes from a Secret), and the TLS files are
 // mounted where the placement expects them.
 func TestInitDeployFilesForASecuredCluster(t *testing.T) {
+	short.Skip(t, "loads the blog example")
 	inBlog(t)
 	dir := t.TempDir()
 	file := filepath.Join(dir, "secured.yaml")
@@ -355,6 +358,7 @@ func itoa(n int) string { return strconv.Itoa(n) }
 // TestBlogDeployFilesAreCurrent: examples/blog/deploy holds what molgen
 // init writes for the blog's microservices placement.
 func TestBlogDeployFilesAreCurrent(t *testing.T) {
+	short.Skip(t, "loads the blog example")
 	inBlog(t)
 	dir := t.TempDir()
 	if status, _, stderr := molgen("init", "-placement", "placements/microservices.yaml", "-deploy", dir, "./..."); status != 0 {

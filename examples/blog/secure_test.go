@@ -14,6 +14,7 @@ import (
 	"github.com/molgen/molgen/internal/kafkatest"
 	"github.com/molgen/molgen/internal/load"
 	"github.com/molgen/molgen/internal/proctest"
+	"github.com/molgen/molgen/internal/short"
 )
 
 // TestSecureNodeBinaries builds the blog's mixed placement with kafka.tls
@@ -24,6 +25,7 @@ import (
 // the environment variable the placement names. The demo prints what the
 // monolith prints.
 func TestSecureNodeBinaries(t *testing.T) {
+	short.Skip(t, "builds the blog's node binaries and runs them as processes")
 	want, err := os.ReadFile("testdata/demo.golden")
 	if err != nil {
 		t.Fatal(err)
