@@ -25,16 +25,17 @@ type Message interface {
 // Encoder appends values in molgen's binary format (see docs/WIRE.md).
 // Generated code calls it; its first error sticks and is returned by Err.
 type Encoder struct {
-	buf   []byte
-	depth int
-	err   error
+	buf    []byte
+	frames []int // where the fields of each struct being written start
+	depth  int
+	err    error
 }
 
 // NewEncoder returns an Encoder appending to buf.
 func NewEncoder(buf []byte) *Encoder { return &Encoder{buf: buf} }
 
 // Reset empties e for reuse, keeping its buffer.
-func (e *Encoder) Reset() { e.buf, e.depth, e.err = e.buf[:0], 0, nil }
+func (e *Encoder) Reset() { e.buf, e.frames, e.depth, e.err = e.buf[:0], e.frames[:0], 0, nil }
 
 // Data returns the encoded bytes.
 func (e *Encoder) Data() []byte { return e.buf }
@@ -99,6 +100,33 @@ func (e *Encoder) Len(n int, isNil bool) {
 // (an empty struct or array), so that every value takes at least one byte.
 func (e *Encoder) Empty() { e.buf = append(e.buf, 0) }
 
+// Struct begins a struct value: its fields, written next, are prefixed by
+// their length in bytes (a uvarint) when EndStruct ends it, so that a reader
+// that knows fewer fields can skip the rest and one that knows more can
+// tell that they are missing. Each Struct is paired with an EndStruct.
+func (e *Encoder) Struct() {
+	e.buf = append(e.buf, 0) // the length, when it is under 128 bytes
+	e.frames = append(e.frames, len(e.buf))
+}
+
+// EndStruct ends the struct value begun by the matching Struct, writing its
+// length in front of its fields.
+func (e *Encoder) EndStruct() {
+	start := e.frames[len(e.frames)-1]
+	e.frames = e.frames[:len(e.frames)-1]
+	n := len(e.buf) - start
+	if n < 0x80 {
+		e.buf[start-1] = byte(n)
+		return
+	}
+	// A longer length takes more bytes: move the fields to make room.
+	var l [binary.MaxVarintLen64]byte
+	size := binary.PutUvarint(l[:], uint64(n))
+	e.buf = append(e.buf, l[:size-1]...)
+	copy(e.buf[start+size-1:], e.buf[start:start+n])
+	copy(e.buf[start-1:], l[:size])
+}
+
 // Time writes t as a length-prefixed time.Time binary form (instant and
 // zone offset; the location name is not kept).
 func (e *Encoder) Time(t time.Time) {
@@ -151,14 +179,20 @@ func (e *Encoder) fail(err error) {
 // reports it. Lengths are checked against the bytes left before anything is
 // allocated.
 type Decoder struct {
-	buf   []byte
-	off   int
-	depth int
-	err   error
+	buf    []byte
+	off    int
+	frames []int // where each struct being read ends
+	depth  int
+	err    error
+	small  [8]int // frames of the first levels, without an allocation
 }
 
 // NewDecoder returns a Decoder reading buf.
-func NewDecoder(buf []byte) *Decoder { return &Decoder{buf: buf} }
+func NewDecoder(buf []byte) *Decoder {
+	d := &Decoder{buf: buf}
+	d.frames = d.small[:0]
+	return d
+}
 
 // Err returns the first error met while decoding.
 func (d *Decoder) Err() error { return d.err }
@@ -365,6 +399,33 @@ func (d *Decoder) Empty() {
 	if d.byte1() != 0 && d.err == nil {
 		d.fail("invalid empty value")
 	}
+}
+
+// Struct begins reading a struct value written by Encoder.Struct: it reads
+// the length of its fields. Generated code reads each field it knows while
+// More reports that the value has more, leaves the others at their zero
+// value, and calls EndStruct.
+func (d *Decoder) Struct() {
+	n := d.size(1)
+	d.frames = append(d.frames, d.off+n)
+}
+
+// More reports whether the struct value being read has fields left: false
+// once the fields its writer knew are read (a writer of an older version
+// of the type sent fewer).
+func (d *Decoder) More() bool { return d.off < d.frames[len(d.frames)-1] }
+
+// EndStruct ends the struct value begun by the matching Struct, skipping
+// the fields that its writer knew and this reader does not (a writer of a
+// newer version of the type sent more).
+func (d *Decoder) EndStruct() {
+	end := d.frames[len(d.frames)-1]
+	d.frames = d.frames[:len(d.frames)-1]
+	if d.off > end {
+		d.fail("a struct's fields overrun its length by %d bytes", d.off-end)
+		return
+	}
+	d.off = end
 }
 
 // Time reads a time.Time.

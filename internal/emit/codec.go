@@ -118,13 +118,9 @@ func minSize(t *model.Type) int {
 			return 1
 		}
 		return int(min(t.Len*int64(minSize(t.Elem)), 1<<20))
-	case model.Struct:
-		n := 0
-		for _, f := range t.Fields {
-			n += minSize(f.Type)
-		}
-		return min(max(n, 1), 1<<20)
 	}
+	// A struct takes at least its length byte: a writer of an older
+	// version of the type may have sent none of its fields.
 	return 1
 }
 
@@ -221,9 +217,11 @@ func isByte(t *model.Type) bool { return resolve(t).Kind == model.Uint8 }
 // enc returns statements encoding the addressable expression v of type t
 // with the Encoder e. depth keeps loop variables apart.
 //
+//	e.Struct()
 //	e.String(v.Name)
 //	e.Len(len(v.Tags), v.Tags == nil)
 //	for i0 := range v.Tags { e.String(v.Tags[i0]) }
+//	e.EndStruct()
 func (c *codec) enc(t *model.Type, v *jen.Statement, depth int, named bool) []jen.Code {
 	return c.encAt(t, v, nil, depth, named)
 }
@@ -310,14 +308,12 @@ func (c *codec) encAt(t *model.Type, v, addr *jen.Statement, depth int, named bo
 			loop.Block(body...),
 		}
 	case model.Struct:
-		if len(t.Fields) == 0 {
-			return []jen.Code{e().Dot("Empty").Call()}
-		}
-		var out []jen.Code
+		// Framed by its length, so that fields may be appended (docs/WIRE.md).
+		out := []jen.Code{e().Dot("Struct").Call()}
 		for _, f := range t.Fields {
 			out = append(out, c.enc(f.Type, v.Clone().Dot(f.Name), depth, false)...)
 		}
-		return out
+		return append(out, e().Dot("EndStruct").Call())
 	}
 	panic(fmt.Sprintf("molgen: no encoder for kind %d", t.Kind))
 }
@@ -326,11 +322,15 @@ func (c *codec) encAt(t *model.Type, v, addr *jen.Statement, depth int, named bo
 // t with the Decoder d. conv, when set, is the defined type to convert basic
 // values to.
 //
-//	v.Name = d.String()
-//	if n0 := d.Len(1); n0 < 0 { v.Tags = nil } else {
-//		v.Tags = make([]string, n0)
-//		for i0 := range v.Tags { v.Tags[i0] = d.String() }
+//	d.Struct()
+//	if d.More() { v.Name = d.String() }
+//	if d.More() {
+//		if n0 := d.Len(1); n0 < 0 { v.Tags = nil } else {
+//			v.Tags = make([]string, n0)
+//			for i0 := range v.Tags { v.Tags[i0] = d.String() }
+//		}
 //	}
+//	d.EndStruct()
 func (c *codec) dec(t *model.Type, v *jen.Statement, depth int, conv jen.Code) []jen.Code {
 	return c.decAt(t, v, nil, depth, conv)
 }
@@ -419,22 +419,21 @@ func (c *codec) decAt(t *model.Type, v, addr *jen.Statement, depth int, conv jen
 			jen.For(jen.Add(i.Clone()).Op(":=").Lit(0), i.Clone().Op("<").Add(n.Clone()), i.Clone().Op("++")).Block(body...),
 		)}
 	case model.Struct:
-		if len(t.Fields) == 0 {
-			return []jen.Code{d().Dot("Empty").Call()}
-		}
-		var out []jen.Code
+		// A field the writer did not send keeps its zero value; fields it
+		// sent beyond those known here are skipped by EndStruct.
+		out := []jen.Code{d().Dot("Struct").Call()}
 		for _, f := range t.Fields {
-			out = append(out, c.dec(f.Type, v.Clone().Dot(f.Name), depth, nil)...)
+			out = append(out, jen.If(d().Dot("More").Call()).Block(c.dec(f.Type, v.Clone().Dot(f.Name), depth, nil)...))
 		}
-		return out
+		return append(out, d().Dot("EndStruct").Call())
 	}
 	panic(fmt.Sprintf("molgen: no decoder for kind %d", t.Kind))
 }
 
 // funcs emits the encode/decode function pair of every defined composite type.
 //
-//	func molgenEnc_User(e *runtime.Encoder, v *User) { e.String(v.Name) }
-//	func molgenDec_User(d *runtime.Decoder, v *User) { v.Name = d.String() }
+//	func molgenEnc_User(e *runtime.Encoder, v *User) { e.Struct(); e.String(v.Name); e.EndStruct() }
+//	func molgenDec_User(d *runtime.Decoder, v *User) { d.Struct(); if d.More() { v.Name = d.String() }; d.EndStruct() }
 func (c *codec) funcs(f *jen.File) {
 	e, d, v := c.id("e"), c.id("d"), c.id("v")
 	for _, t := range c.order {

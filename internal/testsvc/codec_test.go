@@ -2,6 +2,7 @@ package testsvc
 
 import (
 	"bytes"
+	"encoding/binary"
 	"math"
 	"reflect"
 	goruntime "runtime"
@@ -143,12 +144,26 @@ func TestEncodeCyclicValueFailsCleanly(t *testing.T) {
 }
 
 func TestDecodeDeepNestingFailsCleanly(t *testing.T) {
-	// A chain of Left pointers far deeper than the limit: each level is
-	// "present" (1), an empty label (0), then the next Left.
+	// A chain of Left pointers far deeper than the limit, each level a
+	// well-formed Tree: "present" (1), then the length of its fields, an
+	// empty label (0), the next Left, nil Children (0). Lengths are
+	// computed from the innermost level out.
+	const levels = 20000
+	sizes := make([]int, levels) // sizes[i]: the bytes of level i's fields
+	sizes[levels-1] = 3          // "", nil Left, nil Children
+	for i := levels - 2; i >= 0; i-- {
+		inner := sizes[i+1]
+		sizes[i] = 1 + 1 + len(binary.AppendUvarint(nil, uint64(inner))) + inner + 1
+	}
 	var b bytes.Buffer
 	b.WriteByte(1)
-	for i := 0; i < 200000; i++ {
+	for i := 0; i < levels-1; i++ {
+		b.Write(binary.AppendUvarint(nil, uint64(sizes[i])))
 		b.Write([]byte{0, 1})
+	}
+	b.Write([]byte{3, 0, 0, 0})
+	for i := 0; i < levels-1; i++ {
+		b.WriteByte(0)
 	}
 	var out molgenRequest_Codec_Tree
 	d := runtime.NewDecoder(b.Bytes())

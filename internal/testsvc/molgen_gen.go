@@ -1447,7 +1447,7 @@ func (m *molgenRequest_Codec_Many) MolgenEncode(e *runtime.Encoder) {
 func (m *molgenRequest_Codec_Many) MolgenDecode(d *runtime.Decoder) {
 	m.A0 = d.Int()
 	m.A1 = d.String()
-	if n0 := d.Len(64); n0 < 0 {
+	if n0 := d.Len(1); n0 < 0 {
 		m.A2 = nil
 	} else {
 		m.A2 = make([]Kinds, n0)
@@ -1496,7 +1496,7 @@ func (m *molgenResponse_Codec_Many) MolgenEncode(e *runtime.Encoder) {
 func (m *molgenResponse_Codec_Many) MolgenDecode(d *runtime.Decoder) {
 	m.R0 = d.Int()
 	m.R1 = d.String()
-	if n0 := d.Len(64); n0 < 0 {
+	if n0 := d.Len(1); n0 < 0 {
 		m.R2 = nil
 	} else {
 		m.R2 = make([]Kinds, n0)
@@ -1719,6 +1719,7 @@ func molgenEnc_A(e *runtime.Encoder, v *A) {
 	if !e.Enter() {
 		return
 	}
+	e.Struct()
 	e.String(v.Name)
 	e.Len(len(v.Bs), v.Bs == nil)
 	for k0, v0 := range v.Bs {
@@ -1730,6 +1731,7 @@ func molgenEnc_A(e *runtime.Encoder, v *A) {
 			molgenEnc_B(e, v0)
 		}
 	}
+	e.EndStruct()
 	e.Leave()
 }
 
@@ -1737,24 +1739,30 @@ func molgenDec_A(d *runtime.Decoder, v *A) {
 	if !d.Enter() {
 		return
 	}
-	v.Name = d.String()
-	if n0 := d.Len(2); n0 < 0 {
-		v.Bs = nil
-	} else {
-		v.Bs = make(map[string]*B, n0)
-		for i0 := 0; i0 < n0; i0++ {
-			var k0 string
-			var v0 *B
-			k0 = d.String()
-			if d.Bool() {
-				v0 = new(B)
-				molgenDec_B(d, v0)
-			} else {
-				v0 = nil
+	d.Struct()
+	if d.More() {
+		v.Name = d.String()
+	}
+	if d.More() {
+		if n0 := d.Len(2); n0 < 0 {
+			v.Bs = nil
+		} else {
+			v.Bs = make(map[string]*B, n0)
+			for i0 := 0; i0 < n0; i0++ {
+				var k0 string
+				var v0 *B
+				k0 = d.String()
+				if d.Bool() {
+					v0 = new(B)
+					molgenDec_B(d, v0)
+				} else {
+					v0 = nil
+				}
+				v.Bs[k0] = v0
 			}
-			v.Bs[k0] = v0
 		}
 	}
+	d.EndStruct()
 	d.Leave()
 }
 
@@ -1762,6 +1770,7 @@ func molgenEnc_B(e *runtime.Encoder, v *B) {
 	if !e.Enter() {
 		return
 	}
+	e.Struct()
 	if v.Back == nil {
 		e.Bool(false)
 	} else {
@@ -1769,6 +1778,7 @@ func molgenEnc_B(e *runtime.Encoder, v *B) {
 		molgenEnc_A(e, v.Back)
 	}
 	e.Uint64(uint64(v.N))
+	e.EndStruct()
 	e.Leave()
 }
 
@@ -1776,45 +1786,70 @@ func molgenDec_B(d *runtime.Decoder, v *B) {
 	if !d.Enter() {
 		return
 	}
-	if d.Bool() {
-		v.Back = new(A)
-		molgenDec_A(d, v.Back)
-	} else {
-		v.Back = nil
+	d.Struct()
+	if d.More() {
+		if d.Bool() {
+			v.Back = new(A)
+			molgenDec_A(d, v.Back)
+		} else {
+			v.Back = nil
+		}
 	}
-	v.N = d.Uint16()
+	if d.More() {
+		v.N = d.Uint16()
+	}
+	d.EndStruct()
 	d.Leave()
 }
 
 func molgenEnc_Base(e *runtime.Encoder, v *Base) {
+	e.Struct()
 	e.Uint64(v.ID)
 	e.Time(v.Created)
+	e.EndStruct()
 }
 
 func molgenDec_Base(d *runtime.Decoder, v *Base) {
-	v.ID = d.Uint64()
-	v.Created = d.Time()
+	d.Struct()
+	if d.More() {
+		v.ID = d.Uint64()
+	}
+	if d.More() {
+		v.Created = d.Time()
+	}
+	d.EndStruct()
 }
 
 func molgenEnc_Empty(e *runtime.Encoder, v *Empty) {
-	e.Empty()
+	e.Struct()
+	e.EndStruct()
 }
 
 func molgenDec_Empty(d *runtime.Decoder, v *Empty) {
-	d.Empty()
+	d.Struct()
+	d.EndStruct()
 }
 
 func molgenEnc_Event(e *runtime.Encoder, v *Event) {
+	e.Struct()
 	e.Time(v.Time)
 	e.String(v.Name)
+	e.EndStruct()
 }
 
 func molgenDec_Event(d *runtime.Decoder, v *Event) {
-	v.Time = d.Time()
-	v.Name = d.String()
+	d.Struct()
+	if d.More() {
+		v.Time = d.Time()
+	}
+	if d.More() {
+		v.Name = d.String()
+	}
+	d.EndStruct()
 }
 
 func molgenEnc_Kinds(e *runtime.Encoder, v *Kinds) {
+	e.Struct()
 	molgenEnc_Base(e, &v.Base)
 	e.Bool(v.Bool)
 	e.Int64(int64(v.Int))
@@ -1884,11 +1919,13 @@ func molgenEnc_Kinds(e *runtime.Encoder, v *Kinds) {
 			e.String(*(*v.PtrPtr))
 		}
 	}
+	e.Struct()
 	e.Int64(int64(v.Anon.A))
 	e.Len(len(v.Anon.B), v.Anon.B == nil)
 	for i0 := range v.Anon.B {
 		e.String(v.Anon.B[i0])
 	}
+	e.EndStruct()
 	molgenEnc_Empty(e, &v.Empty)
 	molgenEnc_ext_Money(e, &v.Money)
 	e.Marshal(&v.Version)
@@ -1914,167 +1951,272 @@ func molgenEnc_Kinds(e *runtime.Encoder, v *Kinds) {
 	e.Len(len(v.Set), v.Set == nil)
 	for k0 := range v.Set {
 		molgenEnc_Point(e, &k0)
-		e.Empty()
+		e.Struct()
+		e.EndStruct()
 	}
 	e.Len(len(v.Units), v.Units == nil)
 	for range v.Units {
-		e.Empty()
+		e.Struct()
+		e.EndStruct()
 	}
+	e.Struct()
 	e.Int64(int64(v.Tagged.X))
+	e.EndStruct()
+	e.EndStruct()
 }
 
 func molgenDec_Kinds(d *runtime.Decoder, v *Kinds) {
-	molgenDec_Base(d, &v.Base)
-	v.Bool = d.Bool()
-	v.Int = d.Int()
-	v.Int8 = d.Int8()
-	v.Int16 = d.Int16()
-	v.Int32 = d.Int32()
-	v.Int64 = d.Int64()
-	v.Uint = d.Uint()
-	v.Uint8 = d.Uint8()
-	v.Uint16 = d.Uint16()
-	v.Uint32 = d.Uint32()
-	v.Uint64 = d.Uint64()
-	v.Uintptr = d.Uintptr()
-	v.Float32 = d.Float32()
-	v.Float64 = d.Float64()
-	v.String = d.String()
-	v.Bytes = d.Bytes()
-	v.Blob = d.Bytes()
-	v.Level = Level(d.Int8())
-	v.Wait = time.Duration(d.Int64())
-	v.When = d.Time()
-	d.Raw(v.Hash[:])
-	for i0 := range v.Triple {
-		v.Triple[i0] = d.Int16()
+	d.Struct()
+	if d.More() {
+		molgenDec_Base(d, &v.Base)
 	}
-	d.Empty()
-	molgenDec_Names(d, &v.Names)
-	if n0 := d.Len(1); n0 < 0 {
-		v.Matrix = nil
-	} else {
-		v.Matrix = make([][]float64, n0)
-		for i0 := range v.Matrix {
-			if n1 := d.Len(8); n1 < 0 {
-				v.Matrix[i0] = nil
-			} else {
-				v.Matrix[i0] = make([]float64, n1)
-				for i1 := range v.Matrix[i0] {
-					v.Matrix[i0][i1] = d.Float64()
-				}
-			}
+	if d.More() {
+		v.Bool = d.Bool()
+	}
+	if d.More() {
+		v.Int = d.Int()
+	}
+	if d.More() {
+		v.Int8 = d.Int8()
+	}
+	if d.More() {
+		v.Int16 = d.Int16()
+	}
+	if d.More() {
+		v.Int32 = d.Int32()
+	}
+	if d.More() {
+		v.Int64 = d.Int64()
+	}
+	if d.More() {
+		v.Uint = d.Uint()
+	}
+	if d.More() {
+		v.Uint8 = d.Uint8()
+	}
+	if d.More() {
+		v.Uint16 = d.Uint16()
+	}
+	if d.More() {
+		v.Uint32 = d.Uint32()
+	}
+	if d.More() {
+		v.Uint64 = d.Uint64()
+	}
+	if d.More() {
+		v.Uintptr = d.Uintptr()
+	}
+	if d.More() {
+		v.Float32 = d.Float32()
+	}
+	if d.More() {
+		v.Float64 = d.Float64()
+	}
+	if d.More() {
+		v.String = d.String()
+	}
+	if d.More() {
+		v.Bytes = d.Bytes()
+	}
+	if d.More() {
+		v.Blob = d.Bytes()
+	}
+	if d.More() {
+		v.Level = Level(d.Int8())
+	}
+	if d.More() {
+		v.Wait = time.Duration(d.Int64())
+	}
+	if d.More() {
+		v.When = d.Time()
+	}
+	if d.More() {
+		d.Raw(v.Hash[:])
+	}
+	if d.More() {
+		for i0 := range v.Triple {
+			v.Triple[i0] = d.Int16()
 		}
 	}
-	if n0 := d.Len(3); n0 < 0 {
-		v.ByPoint = nil
-	} else {
-		v.ByPoint = make(map[Point]string, n0)
-		for i0 := 0; i0 < n0; i0++ {
-			var k0 Point
-			var v0 string
-			molgenDec_Point(d, &k0)
-			v0 = d.String()
-			v.ByPoint[k0] = v0
-		}
+	if d.More() {
+		d.Empty()
 	}
-	if n0 := d.Len(2); n0 < 0 {
-		v.Nested = nil
-	} else {
-		v.Nested = make(map[string][]*Point, n0)
-		for i0 := 0; i0 < n0; i0++ {
-			var k0 string
-			var v0 []*Point
-			k0 = d.String()
-			if n1 := d.Len(1); n1 < 0 {
-				v0 = nil
-			} else {
-				v0 = make([]*Point, n1)
-				for i1 := range v0 {
-					if d.Bool() {
-						v0[i1] = new(Point)
-						molgenDec_Point(d, v0[i1])
-					} else {
-						v0[i1] = nil
+	if d.More() {
+		molgenDec_Names(d, &v.Names)
+	}
+	if d.More() {
+		if n0 := d.Len(1); n0 < 0 {
+			v.Matrix = nil
+		} else {
+			v.Matrix = make([][]float64, n0)
+			for i0 := range v.Matrix {
+				if n1 := d.Len(8); n1 < 0 {
+					v.Matrix[i0] = nil
+				} else {
+					v.Matrix[i0] = make([]float64, n1)
+					for i1 := range v.Matrix[i0] {
+						v.Matrix[i0][i1] = d.Float64()
 					}
 				}
 			}
-			v.Nested[k0] = v0
 		}
 	}
-	if d.Bool() {
-		v.Ptr = new(int)
-		*v.Ptr = d.Int()
-	} else {
-		v.Ptr = nil
-	}
-	if d.Bool() {
-		v.PtrPtr = new(*string)
-		if d.Bool() {
-			(*v.PtrPtr) = new(string)
-			*(*v.PtrPtr) = d.String()
+	if d.More() {
+		if n0 := d.Len(2); n0 < 0 {
+			v.ByPoint = nil
 		} else {
-			(*v.PtrPtr) = nil
-		}
-	} else {
-		v.PtrPtr = nil
-	}
-	v.Anon.A = d.Int()
-	if n0 := d.Len(1); n0 < 0 {
-		v.Anon.B = nil
-	} else {
-		v.Anon.B = make([]string, n0)
-		for i0 := range v.Anon.B {
-			v.Anon.B[i0] = d.String()
+			v.ByPoint = make(map[Point]string, n0)
+			for i0 := 0; i0 < n0; i0++ {
+				var k0 Point
+				var v0 string
+				molgenDec_Point(d, &k0)
+				v0 = d.String()
+				v.ByPoint[k0] = v0
+			}
 		}
 	}
-	molgenDec_Empty(d, &v.Empty)
-	molgenDec_ext_Money(d, &v.Money)
-	d.Unmarshal(&v.Version)
-	if d.Bool() {
-		v.Ver = new(ext.Version)
-		d.Unmarshal(v.Ver)
-	} else {
-		v.Ver = nil
-	}
-	if d.Bool() {
-		v.Tree = new(Tree)
-		molgenDec_Tree(d, v.Tree)
-	} else {
-		v.Tree = nil
-	}
-	molgenDec_A(d, &v.A)
-	molgenDec_Page_Point(d, &v.Page)
-	if n0 := d.Len(2); n0 < 0 {
-		v.Pages = nil
-	} else {
-		v.Pages = make([]Page[ext.Money], n0)
-		for i0 := range v.Pages {
-			molgenDec_Page_ext_Money(d, &v.Pages[i0])
+	if d.More() {
+		if n0 := d.Len(2); n0 < 0 {
+			v.Nested = nil
+		} else {
+			v.Nested = make(map[string][]*Point, n0)
+			for i0 := 0; i0 < n0; i0++ {
+				var k0 string
+				var v0 []*Point
+				k0 = d.String()
+				if n1 := d.Len(1); n1 < 0 {
+					v0 = nil
+				} else {
+					v0 = make([]*Point, n1)
+					for i1 := range v0 {
+						if d.Bool() {
+							v0[i1] = new(Point)
+							molgenDec_Point(d, v0[i1])
+						} else {
+							v0[i1] = nil
+						}
+					}
+				}
+				v.Nested[k0] = v0
+			}
 		}
 	}
-	molgenDec_Event(d, &v.Event)
-	if n0 := d.Len(3); n0 < 0 {
-		v.Set = nil
-	} else {
-		v.Set = make(map[Point]struct{}, n0)
-		for i0 := 0; i0 < n0; i0++ {
-			var k0 Point
-			var v0 struct{}
-			molgenDec_Point(d, &k0)
-			d.Empty()
-			v.Set[k0] = v0
+	if d.More() {
+		if d.Bool() {
+			v.Ptr = new(int)
+			*v.Ptr = d.Int()
+		} else {
+			v.Ptr = nil
 		}
 	}
-	if n0 := d.Len(1); n0 < 0 {
-		v.Units = nil
-	} else {
-		v.Units = make([]struct{}, n0)
-		for range v.Units {
-			d.Empty()
+	if d.More() {
+		if d.Bool() {
+			v.PtrPtr = new(*string)
+			if d.Bool() {
+				(*v.PtrPtr) = new(string)
+				*(*v.PtrPtr) = d.String()
+			} else {
+				(*v.PtrPtr) = nil
+			}
+		} else {
+			v.PtrPtr = nil
 		}
 	}
-	v.Tagged.X = d.Int()
+	if d.More() {
+		d.Struct()
+		if d.More() {
+			v.Anon.A = d.Int()
+		}
+		if d.More() {
+			if n0 := d.Len(1); n0 < 0 {
+				v.Anon.B = nil
+			} else {
+				v.Anon.B = make([]string, n0)
+				for i0 := range v.Anon.B {
+					v.Anon.B[i0] = d.String()
+				}
+			}
+		}
+		d.EndStruct()
+	}
+	if d.More() {
+		molgenDec_Empty(d, &v.Empty)
+	}
+	if d.More() {
+		molgenDec_ext_Money(d, &v.Money)
+	}
+	if d.More() {
+		d.Unmarshal(&v.Version)
+	}
+	if d.More() {
+		if d.Bool() {
+			v.Ver = new(ext.Version)
+			d.Unmarshal(v.Ver)
+		} else {
+			v.Ver = nil
+		}
+	}
+	if d.More() {
+		if d.Bool() {
+			v.Tree = new(Tree)
+			molgenDec_Tree(d, v.Tree)
+		} else {
+			v.Tree = nil
+		}
+	}
+	if d.More() {
+		molgenDec_A(d, &v.A)
+	}
+	if d.More() {
+		molgenDec_Page_Point(d, &v.Page)
+	}
+	if d.More() {
+		if n0 := d.Len(1); n0 < 0 {
+			v.Pages = nil
+		} else {
+			v.Pages = make([]Page[ext.Money], n0)
+			for i0 := range v.Pages {
+				molgenDec_Page_ext_Money(d, &v.Pages[i0])
+			}
+		}
+	}
+	if d.More() {
+		molgenDec_Event(d, &v.Event)
+	}
+	if d.More() {
+		if n0 := d.Len(2); n0 < 0 {
+			v.Set = nil
+		} else {
+			v.Set = make(map[Point]struct{}, n0)
+			for i0 := 0; i0 < n0; i0++ {
+				var k0 Point
+				var v0 struct{}
+				molgenDec_Point(d, &k0)
+				d.Struct()
+				d.EndStruct()
+				v.Set[k0] = v0
+			}
+		}
+	}
+	if d.More() {
+		if n0 := d.Len(1); n0 < 0 {
+			v.Units = nil
+		} else {
+			v.Units = make([]struct{}, n0)
+			for range v.Units {
+				d.Struct()
+				d.EndStruct()
+			}
+		}
+	}
+	if d.More() {
+		d.Struct()
+		if d.More() {
+			v.Tagged.X = d.Int()
+		}
+		d.EndStruct()
+	}
+	d.EndStruct()
 }
 
 func molgenEnc_Names(e *runtime.Encoder, v *Names) {
@@ -2096,6 +2238,7 @@ func molgenDec_Names(d *runtime.Decoder, v *Names) {
 }
 
 func molgenEnc_Page_Point(e *runtime.Encoder, v *Page[Point]) {
+	e.Struct()
 	e.Len(len(v.Items), v.Items == nil)
 	for i0 := range v.Items {
 		molgenEnc_Point(e, &v.Items[i0])
@@ -2106,26 +2249,34 @@ func molgenEnc_Page_Point(e *runtime.Encoder, v *Page[Point]) {
 		e.Bool(true)
 		e.String(*v.Next)
 	}
+	e.EndStruct()
 }
 
 func molgenDec_Page_Point(d *runtime.Decoder, v *Page[Point]) {
-	if n0 := d.Len(2); n0 < 0 {
-		v.Items = nil
-	} else {
-		v.Items = make([]Point, n0)
-		for i0 := range v.Items {
-			molgenDec_Point(d, &v.Items[i0])
+	d.Struct()
+	if d.More() {
+		if n0 := d.Len(1); n0 < 0 {
+			v.Items = nil
+		} else {
+			v.Items = make([]Point, n0)
+			for i0 := range v.Items {
+				molgenDec_Point(d, &v.Items[i0])
+			}
 		}
 	}
-	if d.Bool() {
-		v.Next = new(string)
-		*v.Next = d.String()
-	} else {
-		v.Next = nil
+	if d.More() {
+		if d.Bool() {
+			v.Next = new(string)
+			*v.Next = d.String()
+		} else {
+			v.Next = nil
+		}
 	}
+	d.EndStruct()
 }
 
 func molgenEnc_Page_ext_Money(e *runtime.Encoder, v *Page[ext.Money]) {
+	e.Struct()
 	e.Len(len(v.Items), v.Items == nil)
 	for i0 := range v.Items {
 		molgenEnc_ext_Money(e, &v.Items[i0])
@@ -2136,39 +2287,55 @@ func molgenEnc_Page_ext_Money(e *runtime.Encoder, v *Page[ext.Money]) {
 		e.Bool(true)
 		e.String(*v.Next)
 	}
+	e.EndStruct()
 }
 
 func molgenDec_Page_ext_Money(d *runtime.Decoder, v *Page[ext.Money]) {
-	if n0 := d.Len(2); n0 < 0 {
-		v.Items = nil
-	} else {
-		v.Items = make([]ext.Money, n0)
-		for i0 := range v.Items {
-			molgenDec_ext_Money(d, &v.Items[i0])
+	d.Struct()
+	if d.More() {
+		if n0 := d.Len(1); n0 < 0 {
+			v.Items = nil
+		} else {
+			v.Items = make([]ext.Money, n0)
+			for i0 := range v.Items {
+				molgenDec_ext_Money(d, &v.Items[i0])
+			}
 		}
 	}
-	if d.Bool() {
-		v.Next = new(string)
-		*v.Next = d.String()
-	} else {
-		v.Next = nil
+	if d.More() {
+		if d.Bool() {
+			v.Next = new(string)
+			*v.Next = d.String()
+		} else {
+			v.Next = nil
+		}
 	}
+	d.EndStruct()
 }
 
 func molgenEnc_Point(e *runtime.Encoder, v *Point) {
+	e.Struct()
 	e.Int64(int64(v.X))
 	e.Int64(int64(v.Y))
+	e.EndStruct()
 }
 
 func molgenDec_Point(d *runtime.Decoder, v *Point) {
-	v.X = d.Int32()
-	v.Y = d.Int32()
+	d.Struct()
+	if d.More() {
+		v.X = d.Int32()
+	}
+	if d.More() {
+		v.Y = d.Int32()
+	}
+	d.EndStruct()
 }
 
 func molgenEnc_Tree(e *runtime.Encoder, v *Tree) {
 	if !e.Enter() {
 		return
 	}
+	e.Struct()
 	e.String(v.Label)
 	if v.Left == nil {
 		e.Bool(false)
@@ -2180,6 +2347,7 @@ func molgenEnc_Tree(e *runtime.Encoder, v *Tree) {
 	for i0 := range v.Children {
 		molgenEnc_Tree(e, &v.Children[i0])
 	}
+	e.EndStruct()
 	e.Leave()
 }
 
@@ -2187,30 +2355,46 @@ func molgenDec_Tree(d *runtime.Decoder, v *Tree) {
 	if !d.Enter() {
 		return
 	}
-	v.Label = d.String()
-	if d.Bool() {
-		v.Left = new(Tree)
-		molgenDec_Tree(d, v.Left)
-	} else {
-		v.Left = nil
+	d.Struct()
+	if d.More() {
+		v.Label = d.String()
 	}
-	if n0 := d.Len(3); n0 < 0 {
-		v.Children = nil
-	} else {
-		v.Children = make([]Tree, n0)
-		for i0 := range v.Children {
-			molgenDec_Tree(d, &v.Children[i0])
+	if d.More() {
+		if d.Bool() {
+			v.Left = new(Tree)
+			molgenDec_Tree(d, v.Left)
+		} else {
+			v.Left = nil
 		}
 	}
+	if d.More() {
+		if n0 := d.Len(1); n0 < 0 {
+			v.Children = nil
+		} else {
+			v.Children = make([]Tree, n0)
+			for i0 := range v.Children {
+				molgenDec_Tree(d, &v.Children[i0])
+			}
+		}
+	}
+	d.EndStruct()
 	d.Leave()
 }
 
 func molgenEnc_ext_Money(e *runtime.Encoder, v *ext.Money) {
+	e.Struct()
 	e.Int64(v.Cents)
 	e.String(v.Currency)
+	e.EndStruct()
 }
 
 func molgenDec_ext_Money(d *runtime.Decoder, v *ext.Money) {
-	v.Cents = d.Int64()
-	v.Currency = d.String()
+	d.Struct()
+	if d.More() {
+		v.Cents = d.Int64()
+	}
+	if d.More() {
+		v.Currency = d.String()
+	}
+	d.EndStruct()
 }

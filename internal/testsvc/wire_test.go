@@ -3,7 +3,9 @@ package testsvc
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"hash/fnv"
 	"math"
@@ -23,17 +25,39 @@ import (
 // round trips still pass) changes these bytes and fails here.
 
 // wireSeg is one value of a golden message: what it is, and its bytes in
-// hex as docs/WIRE.md says to write them.
+// hex as docs/WIRE.md says to write them. A struct value lists its fields
+// in fields instead: its bytes are the uvarint length of theirs, then
+// theirs (docs/WIRE.md: a struct is framed by its length).
 type wireSeg struct {
-	what string
-	hex  string
+	what   string
+	hex    string
+	fields []wireSeg
+}
+
+// flatSegs replaces each struct value by its length and its fields.
+func flatSegs(t *testing.T, segs []wireSeg) []wireSeg {
+	t.Helper()
+	var out []wireSeg
+	for _, s := range segs {
+		if s.fields == nil {
+			out = append(out, s)
+			continue
+		}
+		fields := flatSegs(t, s.fields)
+		n := len(wireBytes(t, fields))
+		out = append(out, wireSeg{what: fmt.Sprintf("%s: length %d", s.what, n), hex: hex.EncodeToString(binary.AppendUvarint(nil, uint64(n)))})
+		for _, f := range fields {
+			out = append(out, wireSeg{what: s.what + " > " + f.what, hex: f.hex})
+		}
+	}
+	return out
 }
 
 // wireBytes concatenates the segments.
 func wireBytes(t *testing.T, segs []wireSeg) []byte {
 	t.Helper()
 	var out []byte
-	for _, s := range segs {
+	for _, s := range flatSegs(t, segs) {
 		b, err := hex.DecodeString(strings.Join(strings.Fields(s.hex), ""))
 		if err != nil {
 			t.Fatalf("bad hex in the test for %s: %v", s.what, err)
@@ -47,7 +71,7 @@ func wireBytes(t *testing.T, segs []wireSeg) []byte {
 func wireDiff(t *testing.T, segs []wireSeg, got []byte) string {
 	t.Helper()
 	off := 0
-	for _, s := range segs {
+	for _, s := range flatSegs(t, segs) {
 		want := wireBytes(t, []wireSeg{s})
 		end := off + len(want)
 		if end > len(got) || !bytes.Equal(got[off:end], want) {
@@ -150,95 +174,117 @@ func wireKinds() Kinds {
 }
 
 // wireKindsBytes is wireKinds() encoded by hand, field by field in
-// declaration order (docs/WIRE.md: a struct is its fields in order, with no
-// framing or tags).
-var wireKindsBytes = []wireSeg{
-	{"Base.ID uint64 300: uvarint 0b10_0101100", "ac 02"},
-	{"Base.Created time.Time{}", hexZeroTime},
-	{"Bool true", "01"},
-	{"Int -300: zig-zag 599 = 0x257, varint", "d7 04"},
-	{"Int8 -128: zig-zag 255", "ff 01"},
-	{"Int16 1: zig-zag 2", "02"},
-	{"Int32 -2: zig-zag 3", "03"},
-	{"Int64 64: zig-zag 128, two bytes", "80 01"},
-	{"Uint 1", "01"},
-	{"Uint8 255: uvarint", "ff 01"},
-	{"Uint16 128: uvarint", "80 01"},
-	{"Uint32 2", "02"},
-	{"Uint64 max: ten-byte uvarint", "ff ff ff ff ff ff ff ff ff 01"},
-	{"Uintptr 3", "03"},
-	{"Float32 1.5 = 0x3fc00000, little endian", "00 00 c0 3f"},
-	{"Float64 0.1 = 0x3fb999999999999a, little endian", "9a 99 99 99 99 99 b9 3f"},
-	{`String "hé": length 3, UTF-8`, "03 68 c3 a9"},
-	{"Bytes {de ad}: len+1 = 3", "03 de ad"},
-	{"Blob (named []byte) empty, not nil: len+1 = 1", "01"},
-	{"Level (named int8) -3: zig-zag 5", "05"},
-	{"Wait time.Duration 1µs = 1000 ns: zig-zag 2000 = 0x7d0", "d0 0f"},
-	{"When 1970-01-01T01:00:00.000000005+01:00", hexUnixEpochPlus1h},
-	{"Hash [4]byte: the 4 bytes", "01 02 03 04"},
-	{"Triple [3]int16{-1,0,1}: 3 varints, no length", "01 00 02"},
-	{"None [0]int: a single 0", "00"},
-	{`Names (named []string) {"a"}: len+1 = 2, "a"`, "02 01 61"},
-	{"Matrix [][]float64{nil, {}}: len+1 = 3, nil = 0, empty = 1", "03 00 01"},
-	{`ByPoint map[Point]string{{1,-1}: "p"}: len+1 = 2, key {X 1 → 02, Y -1 → 01}, value "p"`, "02 02 01 01 70"},
-	{`Nested map[string][]*Point{"k": {nil, &{0,64}}}: len+1, "k", len+1 = 3, nil, non-nil {0, zig-zag 128}`, "02 01 6b 03 00 01 00 80 01"},
-	{"Ptr *int to -1: 1, zig-zag 1", "01 01"},
-	{"PtrPtr **string to a nil *string: 1, 0", "01 00"},
-	{"Anon struct{A int; B []string}{7, nil}: zig-zag 14, nil", "0e 00"},
-	{"Empty struct{}: a single 0", "00"},
-	{`Money ext.Money{-1999, "EUR"}: zig-zag 3997 = 0xf9d, "EUR"`, "9d 1f 03 45 55 52"},
-	{`Version ext.Version 1.22 (BinaryMarshaler): length 4, "1.22"`, "04 31 2e 32 32"},
-	{`Ver *ext.Version to 0.1: 1, length 3, "0.1"`, "01 03 30 2e 31"},
-	{`Tree *Tree{"r", nil, [{"c", nil, nil}]}: 1, "r", nil Left, len+1 = 2, child "c", nil, nil`, "01 01 72 00 02 01 63 00 00"},
-	{`A {"a", {"b": &B{nil, 300}}}: "a", len+1 = 2, "b", 1, nil Back, uvarint 300`, "01 61 02 01 62 01 00 ac 02"},
-	{`Page Page[Point]{[{2,3}], &"n"}: len+1 = 2, {zig-zag 4, 6}, 1, "n"`, "02 04 06 01 01 6e"},
-	{"Pages []Page[ext.Money]{}: empty, len+1 = 1", "01"},
-	{"Event.Time (embedded time.Time) time.Time{}", hexZeroTime},
-	{`Event.Name "e"`, "01 65"},
-	{"Set map[Point]struct{}{{0,0}: {}}: len+1 = 2, {0, 0}, struct{} = 0", "02 00 00 00"},
-	{"Units []struct{}{{}}: len+1 = 2, struct{} = 0", "02 00"},
-	{"Tagged.X -64: zig-zag 127", "7f"},
-}
+// declaration order (docs/WIRE.md: a struct is the length of its fields,
+// then its fields in order, with no tags).
+var wireKindsBytes = []wireSeg{{what: "Kinds", fields: []wireSeg{
+	{what: "Base", fields: []wireSeg{
+		{what: "ID uint64 300: uvarint 0b10_0101100", hex: "ac 02"},
+		{what: "Created time.Time{}", hex: hexZeroTime},
+	}},
+	{what: "Bool true", hex: "01"},
+	{what: "Int -300: zig-zag 599 = 0x257, varint", hex: "d7 04"},
+	{what: "Int8 -128: zig-zag 255", hex: "ff 01"},
+	{what: "Int16 1: zig-zag 2", hex: "02"},
+	{what: "Int32 -2: zig-zag 3", hex: "03"},
+	{what: "Int64 64: zig-zag 128, two bytes", hex: "80 01"},
+	{what: "Uint 1", hex: "01"},
+	{what: "Uint8 255: uvarint", hex: "ff 01"},
+	{what: "Uint16 128: uvarint", hex: "80 01"},
+	{what: "Uint32 2", hex: "02"},
+	{what: "Uint64 max: ten-byte uvarint", hex: "ff ff ff ff ff ff ff ff ff 01"},
+	{what: "Uintptr 3", hex: "03"},
+	{what: "Float32 1.5 = 0x3fc00000, little endian", hex: "00 00 c0 3f"},
+	{what: "Float64 0.1 = 0x3fb999999999999a, little endian", hex: "9a 99 99 99 99 99 b9 3f"},
+	{what: `String "hé": length 3, UTF-8`, hex: "03 68 c3 a9"},
+	{what: "Bytes {de ad}: len+1 = 3", hex: "03 de ad"},
+	{what: "Blob (named []byte) empty, not nil: len+1 = 1", hex: "01"},
+	{what: "Level (named int8) -3: zig-zag 5", hex: "05"},
+	{what: "Wait time.Duration 1µs = 1000 ns: zig-zag 2000 = 0x7d0", hex: "d0 0f"},
+	{what: "When 1970-01-01T01:00:00.000000005+01:00", hex: hexUnixEpochPlus1h},
+	{what: "Hash [4]byte: the 4 bytes", hex: "01 02 03 04"},
+	{what: "Triple [3]int16{-1,0,1}: 3 varints, no length", hex: "01 00 02"},
+	{what: "None [0]int: a single 0", hex: "00"},
+	{what: `Names (named []string) {"a"}: len+1 = 2, "a"`, hex: "02 01 61"},
+	{what: "Matrix [][]float64{nil, {}}: len+1 = 3, nil = 0, empty = 1", hex: "03 00 01"},
+	{what: `ByPoint map[Point]string{{1,-1}: "p"}: len+1 = 2`, hex: "02"},
+	{what: "key Point{1,-1}", fields: []wireSeg{{what: "X 1", hex: "02"}, {what: "Y -1", hex: "01"}}},
+	{what: `value "p"`, hex: "01 70"},
+	{what: `Nested map[string][]*Point{"k": {nil, &{0,64}}}: len+1, "k", len+1 = 3, nil, non-nil`, hex: "02 01 6b 03 00 01"},
+	{what: "Point{0,64}", fields: []wireSeg{{what: "X 0", hex: "00"}, {what: "Y 64: zig-zag 128", hex: "80 01"}}},
+	{what: "Ptr *int to -1: 1, zig-zag 1", hex: "01 01"},
+	{what: "PtrPtr **string to a nil *string: 1, 0", hex: "01 00"},
+	{what: "Anon struct{A int; B []string}{7, nil}", fields: []wireSeg{{what: "A 7: zig-zag 14", hex: "0e"}, {what: "B nil", hex: "00"}}},
+	{what: "Empty struct{}: length 0", fields: []wireSeg{}},
+	{what: `Money ext.Money{-1999, "EUR"}`, fields: []wireSeg{{what: "Cents -1999: zig-zag 3997 = 0xf9d", hex: "9d 1f"}, {what: `Currency "EUR"`, hex: "03 45 55 52"}}},
+	{what: `Version ext.Version 1.22 (BinaryMarshaler): length 4, "1.22"`, hex: "04 31 2e 32 32"},
+	{what: `Ver *ext.Version to 0.1: 1, length 3, "0.1"`, hex: "01 03 30 2e 31"},
+	{what: "Tree *Tree: non-nil", hex: "01"},
+	{what: `Tree{"r", nil, [{"c", nil, nil}]}`, fields: []wireSeg{
+		{what: `Label "r"`, hex: "01 72"},
+		{what: "Left nil", hex: "00"},
+		{what: "Children: len+1 = 2", hex: "02"},
+		{what: `Tree{"c", nil, nil}`, fields: []wireSeg{{what: `Label "c"`, hex: "01 63"}, {what: "Left nil", hex: "00"}, {what: "Children nil", hex: "00"}}},
+	}},
+	{what: `A{"a", {"b": &B{nil, 300}}}`, fields: []wireSeg{
+		{what: `Name "a"`, hex: "01 61"},
+		{what: `Bs: len+1 = 2, "b", non-nil`, hex: "02 01 62 01"},
+		{what: "B{nil, 300}", fields: []wireSeg{{what: "Back nil", hex: "00"}, {what: "N uvarint 300", hex: "ac 02"}}},
+	}},
+	{what: `Page Page[Point]{[{2,3}], &"n"}`, fields: []wireSeg{
+		{what: "Items: len+1 = 2", hex: "02"},
+		{what: "Point{2,3}", fields: []wireSeg{{what: "X zig-zag 4", hex: "04"}, {what: "Y zig-zag 6", hex: "06"}}},
+		{what: `Next: 1, "n"`, hex: "01 01 6e"},
+	}},
+	{what: "Pages []Page[ext.Money]{}: empty, len+1 = 1", hex: "01"},
+	{what: `Event{time.Time{}, "e"}`, fields: []wireSeg{
+		{what: "Time (embedded time.Time) time.Time{}", hex: hexZeroTime},
+		{what: `Name "e"`, hex: "01 65"},
+	}},
+	{what: "Set map[Point]struct{}{{0,0}: {}}: len+1 = 2", hex: "02"},
+	{what: "key Point{0,0}", fields: []wireSeg{{what: "X", hex: "00"}, {what: "Y", hex: "00"}}},
+	{what: "value struct{}{}: length 0", fields: []wireSeg{}},
+	{what: "Units []struct{}{{}}: len+1 = 2", hex: "02"},
+	{what: "struct{}{}: length 0", fields: []wireSeg{}},
+	{what: "Tagged", fields: []wireSeg{{what: "X -64: zig-zag 127", hex: "7f"}}},
+}}}
 
 // wireZeroKindsBytes is Kinds{} encoded by hand: nil slices, maps and
 // pointers are 0, zero numbers are 0, fixed-size values keep their size.
-var wireZeroKindsBytes = []wireSeg{
-	{"Base.ID 0", "00"},
-	{"Base.Created", hexZeroTime},
-	{"Bool false", "00"},
-	{"Int … Uintptr: 11 zero varints", "00 00 00 00 00 00 00 00 00 00 00"},
-	{"Float32 0", "00 00 00 00"},
-	{"Float64 0", "00 00 00 00 00 00 00 00"},
-	{`String ""`, "00"},
-	{"Bytes nil", "00"},
-	{"Blob nil", "00"},
-	{"Level 0", "00"},
-	{"Wait 0", "00"},
-	{"When", hexZeroTime},
-	{"Hash", "00 00 00 00"},
-	{"Triple", "00 00 00"},
-	{"None [0]int", "00"},
-	{"Names nil", "00"},
-	{"Matrix nil", "00"},
-	{"ByPoint nil", "00"},
-	{"Nested nil", "00"},
-	{"Ptr nil", "00"},
-	{"PtrPtr nil", "00"},
-	{`Anon {0, nil}`, "00 00"},
-	{"Empty", "00"},
-	{`Money {0, ""}`, "00 00"},
-	{`Version zero: MarshalBinary "0.0"`, "03 30 2e 30"},
-	{"Ver nil", "00"},
-	{"Tree nil", "00"},
-	{`A {"", nil}`, "00 00"},
-	{"Page {nil, nil}", "00 00"},
-	{"Pages nil", "00"},
-	{"Event.Time", hexZeroTime},
-	{`Event.Name ""`, "00"},
-	{"Set nil", "00"},
-	{"Units nil", "00"},
-	{"Tagged.X 0", "00"},
-}
+var wireZeroKindsBytes = []wireSeg{{what: "Kinds", fields: []wireSeg{
+	{what: "Base", fields: []wireSeg{{what: "ID 0", hex: "00"}, {what: "Created", hex: hexZeroTime}}},
+	{what: "Bool false", hex: "00"},
+	{what: "Int … Uintptr: 11 zero varints", hex: "00 00 00 00 00 00 00 00 00 00 00"},
+	{what: "Float32 0", hex: "00 00 00 00"},
+	{what: "Float64 0", hex: "00 00 00 00 00 00 00 00"},
+	{what: `String ""`, hex: "00"},
+	{what: "Bytes nil", hex: "00"},
+	{what: "Blob nil", hex: "00"},
+	{what: "Level 0", hex: "00"},
+	{what: "Wait 0", hex: "00"},
+	{what: "When", hex: hexZeroTime},
+	{what: "Hash", hex: "00 00 00 00"},
+	{what: "Triple", hex: "00 00 00"},
+	{what: "None [0]int", hex: "00"},
+	{what: "Names nil", hex: "00"},
+	{what: "Matrix nil", hex: "00"},
+	{what: "ByPoint nil", hex: "00"},
+	{what: "Nested nil", hex: "00"},
+	{what: "Ptr nil", hex: "00"},
+	{what: "PtrPtr nil", hex: "00"},
+	{what: "Anon {0, nil}", fields: []wireSeg{{what: "A", hex: "00"}, {what: "B", hex: "00"}}},
+	{what: "Empty", fields: []wireSeg{}},
+	{what: `Money {0, ""}`, fields: []wireSeg{{what: "Cents", hex: "00"}, {what: "Currency", hex: "00"}}},
+	{what: `Version zero: MarshalBinary "0.0"`, hex: "03 30 2e 30"},
+	{what: "Ver nil", hex: "00"},
+	{what: "Tree nil", hex: "00"},
+	{what: `A {"", nil}`, fields: []wireSeg{{what: "Name", hex: "00"}, {what: "Bs", hex: "00"}}},
+	{what: "Page {nil, nil}", fields: []wireSeg{{what: "Items", hex: "00"}, {what: "Next", hex: "00"}}},
+	{what: "Pages nil", hex: "00"},
+	{what: "Event", fields: []wireSeg{{what: "Time", hex: hexZeroTime}, {what: `Name ""`, hex: "00"}}},
+	{what: "Set nil", hex: "00"},
+	{what: "Units nil", hex: "00"},
+	{what: "Tagged", fields: []wireSeg{{what: "X 0", hex: "00"}}},
+}}}
 
 // sameKindsRequest compares two Kinds requests; time.Time fields compare as
 // instants with their zone offset (decoding may pick time.Local for an
@@ -274,54 +320,54 @@ func TestWireEveryKindMatchesDoc(t *testing.T) {
 func TestWireMessagesMatchDoc(t *testing.T) {
 	t.Run("Calc.Add request", func(t *testing.T) {
 		checkWire(t, &molgenRequest_Calc_Add{A0: -1, A1: 150}, &molgenRequest_Calc_Add{}, []wireSeg{
-			{"a int -1: zig-zag 1", "01"},
-			{"b int 150: zig-zag 300", "ac 02"},
+			{what: "a int -1: zig-zag 1", hex: "01"},
+			{what: "b int 150: zig-zag 300", hex: "ac 02"},
 		}, nil)
 	})
 	t.Run("Calc.Add response", func(t *testing.T) {
 		checkWire(t, &molgenResponse_Calc_Add{R0: 149}, &molgenResponse_Calc_Add{}, []wireSeg{
-			{"int 149: zig-zag 298 = 0x12a", "aa 02"},
+			{what: "int 149: zig-zag 298 = 0x12a", hex: "aa 02"},
 		}, nil)
 	})
 	t.Run("Calc.Sleep request", func(t *testing.T) {
 		checkWire(t, &molgenRequest_Calc_Sleep{A0: -time.Nanosecond}, &molgenRequest_Calc_Sleep{}, []wireSeg{
-			{"time.Duration -1ns: as int64, zig-zag 1", "01"},
+			{what: "time.Duration -1ns: as int64, zig-zag 1", hex: "01"},
 		}, nil)
 	})
 	t.Run("Calc.Deadline response", func(t *testing.T) {
 		checkWire(t, &molgenResponse_Calc_Deadline{R0: time.Unix(0, 0).UTC()}, &molgenResponse_Calc_Deadline{}, []wireSeg{
-			{"time.Time 1970-01-01T00:00:00Z", hexUnixEpochUTC},
+			{what: "time.Time 1970-01-01T00:00:00Z", hex: hexUnixEpochUTC},
 		}, nil)
 	})
 	t.Run("Calc.Echo request", func(t *testing.T) {
 		checkWire(t, &molgenRequest_Calc_Echo{A0: Fragile{S: "hi"}}, &molgenRequest_Calc_Echo{}, []wireSeg{
-			{`Fragile{"hi"} (BinaryMarshaler): length 2, "hi"`, "02 68 69"},
+			{what: `Fragile{"hi"} (BinaryMarshaler): length 2, "hi"`, hex: "02 68 69"},
 		}, nil)
 	})
 	t.Run("Codec.Many request", func(t *testing.T) {
 		checkWire(t, &molgenRequest_Codec_Many{A0: -1, A1: "b", A2: []Kinds{}, A3: map[Level]Blob{1: Blob("x")}}, &molgenRequest_Codec_Many{}, []wireSeg{
-			{"a int -1", "01"},
-			{`b string "b"`, "01 62"},
-			{"c []Kinds empty: len+1 = 1", "01"},
-			{`d map[Level]Blob{1: "x"}: len+1 = 2, key zig-zag 2, value len+1 = 2, "x"`, "02 02 02 78"},
+			{what: "a int -1", hex: "01"},
+			{what: `b string "b"`, hex: "01 62"},
+			{what: "c []Kinds empty: len+1 = 1", hex: "01"},
+			{what: `d map[Level]Blob{1: "x"}: len+1 = 2, key zig-zag 2, value len+1 = 2, "x"`, hex: "02 02 02 78"},
 		}, nil)
 	})
 	t.Run("Codec.Many response", func(t *testing.T) {
 		checkWire(t, &molgenResponse_Codec_Many{R3: map[Level]Blob{-1: nil}}, &molgenResponse_Codec_Many{}, []wireSeg{
-			{"int 0", "00"},
-			{`string ""`, "00"},
-			{"[]Kinds nil", "00"},
-			{"map[Level]Blob{-1: nil}: len+1 = 2, key zig-zag 1, nil value", "02 01 00"},
+			{what: "int 0", hex: "00"},
+			{what: `string ""`, hex: "00"},
+			{what: "[]Kinds nil", hex: "00"},
+			{what: "map[Level]Blob{-1: nil}: len+1 = 2, key zig-zag 1, nil value", hex: "02 01 00"},
 		}, nil)
 	})
 	t.Run("Codec.Many nil map", func(t *testing.T) {
 		checkWire(t, &molgenRequest_Codec_Many{}, &molgenRequest_Codec_Many{}, []wireSeg{
-			{"a, b, c (nil), d (nil)", "00 00 00 00"},
+			{what: "a, b, c (nil), d (nil)", hex: "00 00 00 00"},
 		}, nil)
 	})
 	t.Run("Codec.Tree request nil", func(t *testing.T) {
 		checkWire(t, &molgenRequest_Codec_Tree{}, &molgenRequest_Codec_Tree{}, []wireSeg{
-			{"*Tree nil", "00"},
+			{what: "*Tree nil", hex: "00"},
 		}, nil)
 	})
 	t.Run("Codec.Nothing request", func(t *testing.T) {
@@ -332,15 +378,15 @@ func TestWireMessagesMatchDoc(t *testing.T) {
 // concatBytes is Calc.Concat("a", "bc", "def") as docs/WIRE.md writes it:
 // three strings of one type, told apart only by their order.
 var concatBytes = []wireSeg{
-	{`a "a"`, "01 61"},
-	{`b "bc"`, "02 62 63"},
-	{`c "def"`, "03 64 65 66"},
+	{what: `a "a"`, hex: "01 61"},
+	{what: `b "bc"`, hex: "02 62 63"},
+	{what: `c "def"`, hex: "03 64 65 66"},
 }
 
 // splitBytes is the reply of Calc.Split: two strings, in order.
 var splitBytes = []wireSeg{
-	{`before "x"`, "01 78"},
-	{`after "yz"`, "02 79 7a"},
+	{what: `before "x"`, hex: "01 78"},
+	{what: `after "yz"`, hex: "02 79 7a"},
 }
 
 // orderCalc records the arguments Concat and Split were called with.
@@ -366,7 +412,7 @@ func (c *orderCalc) Split(ctx context.Context, s string) (string, string, error)
 // gives each decoded value to the parameter it was sent for.
 func TestWireSameTypedArgumentsKeepTheirOrder(t *testing.T) {
 	checkWire(t, &molgenRequest_Calc_Concat{A0: "a", A1: "bc", A2: "def"}, &molgenRequest_Calc_Concat{}, concatBytes, nil)
-	checkWire(t, &molgenRequest_Calc_Split{A0: "x|yz"}, &molgenRequest_Calc_Split{}, []wireSeg{{`s "x|yz"`, "04 78 7c 79 7a"}}, nil)
+	checkWire(t, &molgenRequest_Calc_Split{A0: "x|yz"}, &molgenRequest_Calc_Split{}, []wireSeg{{what: `s "x|yz"`, hex: "04 78 7c 79 7a"}}, nil)
 	checkWire(t, &molgenResponse_Calc_Split{R0: "x", R1: "yz"}, &molgenResponse_Calc_Split{}, splitBytes, nil)
 
 	impl := &orderCalc{}
@@ -381,7 +427,7 @@ func TestWireSameTypedArgumentsKeepTheirOrder(t *testing.T) {
 		t.Errorf("Concat's handler answered %#v", resp)
 	}
 
-	resp, err = molgenHandle_Calc_Split(context.Background(), impl, runtime.NewDecoder(wireBytes(t, []wireSeg{{`"x|yz"`, "04 78 7c 79 7a"}})))
+	resp, err = molgenHandle_Calc_Split(context.Background(), impl, runtime.NewDecoder(wireBytes(t, []wireSeg{{what: `"x|yz"`, hex: "04 78 7c 79 7a"}})))
 	if err != nil {
 		t.Fatalf("Split handler: %v", err)
 	}
@@ -444,4 +490,58 @@ func TestWireSchemaFingerprintsMatchDoc(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestWireStructEvolution guards docs/WIRE.md's evolution rules for a
+// struct, with bytes written by hand: a reader skips the fields a newer
+// writer appended, and leaves at their zero value the fields an older
+// writer did not know.
+func TestWireStructEvolution(t *testing.T) {
+	decode := func(segs []wireSeg) (*Tree, error) {
+		var req molgenRequest_Codec_Tree
+		d := runtime.NewDecoder(wireBytes(t, segs))
+		req.MolgenDecode(d)
+		return req.A0, d.Finish()
+	}
+	t.Run("newer writer", func(t *testing.T) {
+		tr, err := decode([]wireSeg{{what: "non-nil", hex: "01"}, {what: "Tree of a newer version", fields: []wireSeg{
+			{what: `Label "x"`, hex: "01 78"},
+			{what: "Left nil", hex: "00"},
+			{what: "Children: len+1 = 2", hex: "02"},
+			{what: `Tree{"c"} with a field unknown here`, fields: []wireSeg{
+				{what: `Label "c"`, hex: "01 63"}, {what: "Left nil", hex: "00"}, {what: "Children nil", hex: "00"},
+				{what: "an appended struct field", fields: []wireSeg{{what: "a string", hex: "02 6e 6e"}}},
+			}},
+			{what: "an appended int field 300", hex: "d8 04"},
+			{what: "an appended string field", hex: "01 7a"},
+		}}})
+		if err != nil {
+			t.Fatalf("decoding a Tree with appended fields: %v", err)
+		}
+		if want := (&Tree{Label: "x", Children: []Tree{{Label: "c"}}}); !reflect.DeepEqual(tr, want) {
+			t.Fatalf("decoded %+v, want %+v", tr, want)
+		}
+	})
+	t.Run("older writer", func(t *testing.T) {
+		tr, err := decode([]wireSeg{{what: "non-nil", hex: "01"}, {what: "Tree of an older version: Label only", fields: []wireSeg{
+			{what: `Label "x"`, hex: "01 78"},
+		}}})
+		if err != nil {
+			t.Fatalf("decoding a Tree without its last fields: %v", err)
+		}
+		if want := (&Tree{Label: "x"}); !reflect.DeepEqual(tr, want) {
+			t.Fatalf("decoded %+v, want %+v", tr, want)
+		}
+		tr, err = decode([]wireSeg{{what: "non-nil", hex: "01"}, {what: "Tree with no fields", fields: []wireSeg{}}})
+		if err != nil || !reflect.DeepEqual(tr, &Tree{}) {
+			t.Fatalf("decoding a Tree with no fields: %+v, %v; want the zero Tree", tr, err)
+		}
+	})
+	t.Run("overrun", func(t *testing.T) {
+		// A length that ends inside a field is corrupt, not skipped.
+		_, err := decode([]wireSeg{{what: "non-nil", hex: "01"}, {what: "length 1", hex: "01"}, {what: `Label "xy"`, hex: "02 78 79"}})
+		if err == nil || !errors.Is(err, runtime.ErrCorrupt) || !strings.Contains(err.Error(), "overrun") {
+			t.Fatalf("a field overrunning its struct: %v, want ErrCorrupt (overrun)", err)
+		}
+	})
 }

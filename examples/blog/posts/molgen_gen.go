@@ -282,7 +282,7 @@ func (m *molgenResponse_Posts_List) MolgenEncode(e *runtime.Encoder) {
 
 // MolgenDecode reads m from d.
 func (m *molgenResponse_Posts_List) MolgenDecode(d *runtime.Decoder) {
-	if n0 := d.Len(8); n0 < 0 {
+	if n0 := d.Len(1); n0 < 0 {
 		m.R0 = nil
 	} else {
 		m.R0 = make([]PostView, n0)
@@ -351,6 +351,7 @@ func _(v0 *Post, v1 *PostView) {
 }
 
 func molgenEnc_Post(e *runtime.Encoder, v *Post) {
+	e.Struct()
 	e.Int64(int64(v.ID))
 	e.String(string(v.Author))
 	e.String(v.Title)
@@ -360,32 +361,57 @@ func molgenEnc_Post(e *runtime.Encoder, v *Post) {
 		e.String(v.Tags[i0])
 	}
 	e.Time(v.Published)
+	e.EndStruct()
 }
 
 func molgenDec_Post(d *runtime.Decoder, v *Post) {
-	v.ID = PostID(d.Int64())
-	v.Author = users.UserID(d.String())
-	v.Title = d.String()
-	v.Body = d.String()
-	if n0 := d.Len(1); n0 < 0 {
-		v.Tags = nil
-	} else {
-		v.Tags = make([]string, n0)
-		for i0 := range v.Tags {
-			v.Tags[i0] = d.String()
+	d.Struct()
+	if d.More() {
+		v.ID = PostID(d.Int64())
+	}
+	if d.More() {
+		v.Author = users.UserID(d.String())
+	}
+	if d.More() {
+		v.Title = d.String()
+	}
+	if d.More() {
+		v.Body = d.String()
+	}
+	if d.More() {
+		if n0 := d.Len(1); n0 < 0 {
+			v.Tags = nil
+		} else {
+			v.Tags = make([]string, n0)
+			for i0 := range v.Tags {
+				v.Tags[i0] = d.String()
+			}
 		}
 	}
-	v.Published = d.Time()
+	if d.More() {
+		v.Published = d.Time()
+	}
+	d.EndStruct()
 }
 
 func molgenEnc_PostView(e *runtime.Encoder, v *PostView) {
+	e.Struct()
 	molgenEnc_Post(e, &v.Post)
 	e.String(v.AuthorName)
 	e.Int64(int64(v.Views))
+	e.EndStruct()
 }
 
 func molgenDec_PostView(d *runtime.Decoder, v *PostView) {
-	molgenDec_Post(d, &v.Post)
-	v.AuthorName = d.String()
-	v.Views = d.Int()
+	d.Struct()
+	if d.More() {
+		molgenDec_Post(d, &v.Post)
+	}
+	if d.More() {
+		v.AuthorName = d.String()
+	}
+	if d.More() {
+		v.Views = d.Int()
+	}
+	d.EndStruct()
 }

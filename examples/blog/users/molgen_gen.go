@@ -264,7 +264,7 @@ func (m *molgenResponse_Users_GetMany) MolgenEncode(e *runtime.Encoder) {
 
 // MolgenDecode reads m from d.
 func (m *molgenResponse_Users_GetMany) MolgenDecode(d *runtime.Decoder) {
-	if n0 := d.Len(3); n0 < 0 {
+	if n0 := d.Len(2); n0 < 0 {
 		m.R0 = nil
 	} else {
 		m.R0 = make(map[UserID]User, n0)
@@ -291,11 +291,19 @@ func _(v0 *User) {
 }
 
 func molgenEnc_User(e *runtime.Encoder, v *User) {
+	e.Struct()
 	e.String(string(v.ID))
 	e.String(v.Name)
+	e.EndStruct()
 }
 
 func molgenDec_User(d *runtime.Decoder, v *User) {
-	v.ID = UserID(d.String())
-	v.Name = d.String()
+	d.Struct()
+	if d.More() {
+		v.ID = UserID(d.String())
+	}
+	if d.More() {
+		v.Name = d.String()
+	}
+	d.EndStruct()
 }

@@ -310,9 +310,15 @@ func _(v0 *Money) {
 }
 
 func molgenEnc_Money(e *runtime.Encoder, v *Money) {
+	e.Struct()
 	e.Int64(v.Cents)
+	e.EndStruct()
 }
 
 func molgenDec_Money(d *runtime.Decoder, v *Money) {
-	v.Cents = d.Int64()
+	d.Struct()
+	if d.More() {
+		v.Cents = d.Int64()
+	}
+	d.EndStruct()
 }

@@ -292,15 +292,23 @@ type molgenRequest_Store_Put struct {
 // MolgenEncode appends m to e.
 func (m *molgenRequest_Store_Put) MolgenEncode(e *runtime.Encoder) {
 	molgenEnc_Event(e, &m.A0)
+	e.Struct()
 	e.String(m.A1.Owner)
 	e.Int64(int64(m.A1.Size))
+	e.EndStruct()
 }
 
 // MolgenDecode reads m from d.
 func (m *molgenRequest_Store_Put) MolgenDecode(d *runtime.Decoder) {
 	molgenDec_Event(d, &m.A0)
-	m.A1.Owner = d.String()
-	m.A1.Size = d.Int()
+	d.Struct()
+	if d.More() {
+		m.A1.Owner = d.String()
+	}
+	if d.More() {
+		m.A1.Size = d.Int()
+	}
+	d.EndStruct()
 }
 
 // molgenResponse_Store_Put holds the results of Store.Put.
@@ -396,11 +404,19 @@ func _(v0 *Event) {
 }
 
 func molgenEnc_Event(e *runtime.Encoder, v *Event) {
+	e.Struct()
 	e.Time(v.Time)
 	e.String(v.Name)
+	e.EndStruct()
 }
 
 func molgenDec_Event(d *runtime.Decoder, v *Event) {
-	v.Time = d.Time()
-	v.Name = d.String()
+	d.Struct()
+	if d.More() {
+		v.Time = d.Time()
+	}
+	if d.More() {
+		v.Name = d.String()
+	}
+	d.EndStruct()
 }

@@ -333,12 +333,15 @@ type molgenRequest_Kinds_Empties struct {
 func (m *molgenRequest_Kinds_Empties) MolgenEncode(e *runtime.Encoder) {
 	e.Len(len(m.A0), m.A0 == nil)
 	for range m.A0 {
-		e.Empty()
+		e.Struct()
+		e.EndStruct()
 	}
 	e.Len(len(m.A1), m.A1 == nil)
 	for range m.A1 {
-		e.Empty()
-		e.Empty()
+		e.Struct()
+		e.EndStruct()
+		e.Struct()
+		e.EndStruct()
 	}
 	for range m.A2 {
 		e.Empty()
@@ -352,7 +355,8 @@ func (m *molgenRequest_Kinds_Empties) MolgenDecode(d *runtime.Decoder) {
 	} else {
 		m.A0 = make([]struct{}, n0)
 		for range m.A0 {
-			d.Empty()
+			d.Struct()
+			d.EndStruct()
 		}
 	}
 	if n0 := d.Len(2); n0 < 0 {
@@ -362,8 +366,10 @@ func (m *molgenRequest_Kinds_Empties) MolgenDecode(d *runtime.Decoder) {
 		for i0 := 0; i0 < n0; i0++ {
 			var k0 struct{}
 			var v0 struct{}
-			d.Empty()
-			d.Empty()
+			d.Struct()
+			d.EndStruct()
+			d.Struct()
+			d.EndStruct()
 			m.A1[k0] = v0
 		}
 	}
@@ -382,7 +388,8 @@ func (m *molgenResponse_Kinds_Empties) MolgenEncode(e *runtime.Encoder) {
 	e.Len(len(m.R0), m.R0 == nil)
 	for k0 := range m.R0 {
 		e.String(k0)
-		e.Empty()
+		e.Struct()
+		e.EndStruct()
 	}
 }
 
@@ -396,7 +403,8 @@ func (m *molgenResponse_Kinds_Empties) MolgenDecode(d *runtime.Decoder) {
 			var k0 string
 			var v0 struct{}
 			k0 = d.String()
-			d.Empty()
+			d.Struct()
+			d.EndStruct()
 			m.R0[k0] = v0
 		}
 	}
@@ -437,6 +445,7 @@ func _(v0 *Basket, v1 *Node, v2 *Pair[string, int], v3 *sub.Item) {
 }
 
 func molgenEnc_Basket(e *runtime.Encoder, v *Basket) {
+	e.Struct()
 	e.Len(len(v.Items), v.Items == nil)
 	for i0 := range v.Items {
 		molgenEnc_sub_Item(e, &v.Items[i0])
@@ -458,9 +467,12 @@ func molgenEnc_Basket(e *runtime.Encoder, v *Basket) {
 	for i0 := range v.Flags {
 		e.Bool(v.Flags[i0])
 	}
-	e.Empty()
+	e.Struct()
+	e.EndStruct()
+	e.Struct()
 	e.Int64(int64(v.Inline.A))
 	e.Int64(int64(v.Inline.B))
+	e.EndStruct()
 	if v.Net == nil {
 		e.Bool(false)
 	} else {
@@ -471,64 +483,97 @@ func molgenEnc_Basket(e *runtime.Encoder, v *Basket) {
 	for i0 := range v.Pairs {
 		molgenEnc_Pair_string_int(e, &v.Pairs[i0])
 	}
+	e.EndStruct()
 }
 
 func molgenDec_Basket(d *runtime.Decoder, v *Basket) {
-	if n0 := d.Len(5); n0 < 0 {
-		v.Items = nil
-	} else {
-		v.Items = make([]sub.Item, n0)
-		for i0 := range v.Items {
-			molgenDec_sub_Item(d, &v.Items[i0])
-		}
-	}
-	if n0 := d.Len(2); n0 < 0 {
-		v.ByCode = nil
-	} else {
-		v.ByCode = make(map[sub.Code]*sub.Item, n0)
-		for i0 := 0; i0 < n0; i0++ {
-			var k0 sub.Code
-			var v0 *sub.Item
-			k0 = sub.Code(d.String())
-			if d.Bool() {
-				v0 = new(sub.Item)
-				molgenDec_sub_Item(d, v0)
-			} else {
-				v0 = nil
+	d.Struct()
+	if d.More() {
+		if n0 := d.Len(1); n0 < 0 {
+			v.Items = nil
+		} else {
+			v.Items = make([]sub.Item, n0)
+			for i0 := range v.Items {
+				molgenDec_sub_Item(d, &v.Items[i0])
 			}
-			v.ByCode[k0] = v0
 		}
 	}
-	d.Unmarshal(&v.Addr)
-	v.Stamp = d.Time()
-	v.TTL = time.Duration(d.Int64())
-	d.Raw(v.Digest[:])
-	for i0 := range v.Flags {
-		v.Flags[i0] = d.Bool()
-	}
-	d.Empty()
-	v.Inline.A = d.Int()
-	v.Inline.B = d.Int()
-	if d.Bool() {
-		v.Net = new(netip.Prefix)
-		d.Unmarshal(v.Net)
-	} else {
-		v.Net = nil
-	}
-	if n0 := d.Len(2); n0 < 0 {
-		v.Pairs = nil
-	} else {
-		v.Pairs = make([]Pair[string, int], n0)
-		for i0 := range v.Pairs {
-			molgenDec_Pair_string_int(d, &v.Pairs[i0])
+	if d.More() {
+		if n0 := d.Len(2); n0 < 0 {
+			v.ByCode = nil
+		} else {
+			v.ByCode = make(map[sub.Code]*sub.Item, n0)
+			for i0 := 0; i0 < n0; i0++ {
+				var k0 sub.Code
+				var v0 *sub.Item
+				k0 = sub.Code(d.String())
+				if d.Bool() {
+					v0 = new(sub.Item)
+					molgenDec_sub_Item(d, v0)
+				} else {
+					v0 = nil
+				}
+				v.ByCode[k0] = v0
+			}
 		}
 	}
+	if d.More() {
+		d.Unmarshal(&v.Addr)
+	}
+	if d.More() {
+		v.Stamp = d.Time()
+	}
+	if d.More() {
+		v.TTL = time.Duration(d.Int64())
+	}
+	if d.More() {
+		d.Raw(v.Digest[:])
+	}
+	if d.More() {
+		for i0 := range v.Flags {
+			v.Flags[i0] = d.Bool()
+		}
+	}
+	if d.More() {
+		d.Struct()
+		d.EndStruct()
+	}
+	if d.More() {
+		d.Struct()
+		if d.More() {
+			v.Inline.A = d.Int()
+		}
+		if d.More() {
+			v.Inline.B = d.Int()
+		}
+		d.EndStruct()
+	}
+	if d.More() {
+		if d.Bool() {
+			v.Net = new(netip.Prefix)
+			d.Unmarshal(v.Net)
+		} else {
+			v.Net = nil
+		}
+	}
+	if d.More() {
+		if n0 := d.Len(1); n0 < 0 {
+			v.Pairs = nil
+		} else {
+			v.Pairs = make([]Pair[string, int], n0)
+			for i0 := range v.Pairs {
+				molgenDec_Pair_string_int(d, &v.Pairs[i0])
+			}
+		}
+	}
+	d.EndStruct()
 }
 
 func molgenEnc_Node(e *runtime.Encoder, v *Node) {
 	if !e.Enter() {
 		return
 	}
+	e.Struct()
 	e.Int64(int64(v.Value))
 	if v.Next == nil {
 		e.Bool(false)
@@ -541,6 +586,7 @@ func molgenEnc_Node(e *runtime.Encoder, v *Node) {
 		e.String(k0)
 		molgenEnc_Node(e, &v0)
 	}
+	e.EndStruct()
 	e.Leave()
 }
 
@@ -548,44 +594,68 @@ func molgenDec_Node(d *runtime.Decoder, v *Node) {
 	if !d.Enter() {
 		return
 	}
-	v.Value = d.Int()
-	if d.Bool() {
-		v.Next = new(Node)
-		molgenDec_Node(d, v.Next)
-	} else {
-		v.Next = nil
+	d.Struct()
+	if d.More() {
+		v.Value = d.Int()
 	}
-	if n0 := d.Len(4); n0 < 0 {
-		v.Children = nil
-	} else {
-		v.Children = make(map[string]Node, n0)
-		for i0 := 0; i0 < n0; i0++ {
-			var k0 string
-			var v0 Node
-			k0 = d.String()
-			molgenDec_Node(d, &v0)
-			v.Children[k0] = v0
+	if d.More() {
+		if d.Bool() {
+			v.Next = new(Node)
+			molgenDec_Node(d, v.Next)
+		} else {
+			v.Next = nil
 		}
 	}
+	if d.More() {
+		if n0 := d.Len(2); n0 < 0 {
+			v.Children = nil
+		} else {
+			v.Children = make(map[string]Node, n0)
+			for i0 := 0; i0 < n0; i0++ {
+				var k0 string
+				var v0 Node
+				k0 = d.String()
+				molgenDec_Node(d, &v0)
+				v.Children[k0] = v0
+			}
+		}
+	}
+	d.EndStruct()
 	d.Leave()
 }
 
 func molgenEnc_Pair_string_int(e *runtime.Encoder, v *Pair[string, int]) {
+	e.Struct()
 	e.String(v.Key)
 	e.Int64(int64(v.Val))
+	e.EndStruct()
 }
 
 func molgenDec_Pair_string_int(d *runtime.Decoder, v *Pair[string, int]) {
-	v.Key = d.String()
-	v.Val = d.Int()
+	d.Struct()
+	if d.More() {
+		v.Key = d.String()
+	}
+	if d.More() {
+		v.Val = d.Int()
+	}
+	d.EndStruct()
 }
 
 func molgenEnc_sub_Item(e *runtime.Encoder, v *sub.Item) {
+	e.Struct()
 	e.String(v.Name)
 	e.Float32(v.Price)
+	e.EndStruct()
 }
 
 func molgenDec_sub_Item(d *runtime.Decoder, v *sub.Item) {
-	v.Name = d.String()
-	v.Price = d.Float32()
+	d.Struct()
+	if d.More() {
+		v.Name = d.String()
+	}
+	if d.More() {
+		v.Price = d.Float32()
+	}
+	d.EndStruct()
 }

@@ -14,16 +14,18 @@ import (
 // string as its uvarint length and then its bytes, a signed integer as a
 // zig-zag varint, a bool as one byte 0 or 1, a slice or map as uvarint
 // len+1 and then its elements (a map's key before its value), a struct as
-// its fields in declaration order. A generator that swapped two values of
+// the uvarint length of its fields and then its fields in declaration
+// order (16 bytes for span1, 11 for span2, 5 and 3 for their Pair). A
+// generator that swapped two values of
 // one type both in an encoder and in its decoder would still round-trip;
 // these bytes catch it.
 const (
 	// Span{Start: 1, End: 300, Label: "L", Note: "NN", Open: true, Inner: Pair{"f", "ss"}}
-	span1Wire = "\x02" + "\xd8\x04" + "\x01L" + "\x02NN" + "\x01" + "\x00" + "\x01f" + "\x02ss"
+	span1Wire = "\x10" + "\x02" + "\xd8\x04" + "\x01L" + "\x02NN" + "\x01" + "\x00" + "\x05" + "\x01f" + "\x02ss"
 	// Span{Start: -1, End: 2, Note: "n", Shut: true, Inner: Pair{Second: "t"}}
-	span2Wire = "\x01" + "\x04" + "\x00" + "\x01n" + "\x00" + "\x01" + "\x00" + "\x01t"
+	span2Wire = "\x0b" + "\x01" + "\x04" + "\x00" + "\x01n" + "\x00" + "\x01" + "\x03" + "\x00" + "\x01t"
 	// rotate(span1)
-	span1RotWire = "\xd8\x04" + "\x02" + "\x02NN" + "\x01L" + "\x00" + "\x01" + "\x02ss" + "\x01f"
+	span1RotWire = "\x10" + "\xd8\x04" + "\x02" + "\x02NN" + "\x01L" + "\x00" + "\x01" + "\x05" + "\x02ss" + "\x01f"
 )
 
 var (

@@ -459,16 +459,25 @@ func _(v0 *Pair, v1 *Span) {
 }
 
 func molgenEnc_Pair(e *runtime.Encoder, v *Pair) {
+	e.Struct()
 	e.String(v.First)
 	e.String(v.Second)
+	e.EndStruct()
 }
 
 func molgenDec_Pair(d *runtime.Decoder, v *Pair) {
-	v.First = d.String()
-	v.Second = d.String()
+	d.Struct()
+	if d.More() {
+		v.First = d.String()
+	}
+	if d.More() {
+		v.Second = d.String()
+	}
+	d.EndStruct()
 }
 
 func molgenEnc_Span(e *runtime.Encoder, v *Span) {
+	e.Struct()
 	e.Int64(int64(v.Start))
 	e.Int64(int64(v.End))
 	e.String(v.Label)
@@ -476,14 +485,31 @@ func molgenEnc_Span(e *runtime.Encoder, v *Span) {
 	e.Bool(v.Open)
 	e.Bool(v.Shut)
 	molgenEnc_Pair(e, &v.Inner)
+	e.EndStruct()
 }
 
 func molgenDec_Span(d *runtime.Decoder, v *Span) {
-	v.Start = d.Int()
-	v.End = d.Int()
-	v.Label = d.String()
-	v.Note = d.String()
-	v.Open = d.Bool()
-	v.Shut = d.Bool()
-	molgenDec_Pair(d, &v.Inner)
+	d.Struct()
+	if d.More() {
+		v.Start = d.Int()
+	}
+	if d.More() {
+		v.End = d.Int()
+	}
+	if d.More() {
+		v.Label = d.String()
+	}
+	if d.More() {
+		v.Note = d.String()
+	}
+	if d.More() {
+		v.Open = d.Bool()
+	}
+	if d.More() {
+		v.Shut = d.Bool()
+	}
+	if d.More() {
+		molgenDec_Pair(d, &v.Inner)
+	}
+	d.EndStruct()
 }

@@ -358,13 +358,19 @@ type molgenRequest_Odd_Aliases struct {
 // MolgenEncode appends molgenM to molgenE.
 func (molgenM *molgenRequest_Odd_Aliases) MolgenEncode(molgenE *molgen_runtime.Encoder) {
 	molgenEnc_impl_Point(molgenE, &molgenM.A0)
+	molgenE.Struct()
 	molgenEnc_Inner(molgenE, &molgenM.A1.A)
+	molgenE.EndStruct()
 }
 
 // MolgenDecode reads molgenM from molgenD.
 func (molgenM *molgenRequest_Odd_Aliases) MolgenDecode(molgenD *molgen_runtime.Decoder) {
 	molgenDec_impl_Point(molgenD, &molgenM.A0)
-	molgenDec_Inner(molgenD, &molgenM.A1.A)
+	molgenD.Struct()
+	if molgenD.More() {
+		molgenDec_Inner(molgenD, &molgenM.A1.A)
+	}
+	molgenD.EndStruct()
 }
 
 // molgenResponse_Odd_Aliases holds the results of Odd.Aliases.
@@ -413,7 +419,9 @@ func (molgenM *molgenRequest_Odd_Pointers) MolgenEncode(molgenE *molgen_runtime.
 			molgenE.Bool(false)
 		} else {
 			molgenE.Bool(true)
+			molgenE.Struct()
 			molgenE.Int64(int64((*molgenM.A0).A))
+			molgenE.EndStruct()
 		}
 	}
 	molgenEnc_AddrPtr(molgenE, &molgenM.A1)
@@ -429,7 +437,11 @@ func (molgenM *molgenRequest_Odd_Pointers) MolgenDecode(molgenD *molgen_runtime.
 			(*molgenM.A0) = new(struct {
 				A int
 			})
-			(*molgenM.A0).A = molgenD.Int()
+			molgenD.Struct()
+			if molgenD.More() {
+				(*molgenM.A0).A = molgenD.Int()
+			}
+			molgenD.EndStruct()
 		} else {
 			(*molgenM.A0) = nil
 		}
@@ -456,7 +468,9 @@ func (molgenM *molgenResponse_Odd_Pointers) MolgenEncode(molgenE *molgen_runtime
 			molgenE.Bool(false)
 		} else {
 			molgenE.Bool(true)
+			molgenE.Struct()
 			molgenE.Int64(int64((*molgenM.R0).A))
+			molgenE.EndStruct()
 		}
 	}
 }
@@ -471,7 +485,11 @@ func (molgenM *molgenResponse_Odd_Pointers) MolgenDecode(molgenD *molgen_runtime
 			(*molgenM.R0) = new(struct {
 				A int
 			})
-			(*molgenM.R0).A = molgenD.Int()
+			molgenD.Struct()
+			if molgenD.More() {
+				(*molgenM.R0).A = molgenD.Int()
+			}
+			molgenD.EndStruct()
 		} else {
 			(*molgenM.R0) = nil
 		}
@@ -560,17 +578,22 @@ func (molgenM *molgenRequest_Odd_Empty) MolgenEncode(molgenE *molgen_runtime.Enc
 	molgenE.Len(len(molgenM.A1), molgenM.A1 == nil)
 	for k0 := range molgenM.A1 {
 		molgenE.String(k0)
+		molgenE.Struct()
 		molgenE.Empty()
+		molgenE.EndStruct()
 	}
 	for range molgenM.A2 {
+		molgenE.Struct()
 		molgenE.Empty()
-		molgenE.Empty()
+		molgenE.Struct()
+		molgenE.EndStruct()
+		molgenE.EndStruct()
 	}
 }
 
 // MolgenDecode reads molgenM from molgenD.
 func (molgenM *molgenRequest_Odd_Empty) MolgenDecode(molgenD *molgen_runtime.Decoder) {
-	if n0 := molgenD.Len(2); n0 < 0 {
+	if n0 := molgenD.Len(1); n0 < 0 {
 		molgenM.A0 = nil
 	} else {
 		molgenM.A0 = make([]Hollow, n0)
@@ -590,13 +613,24 @@ func (molgenM *molgenRequest_Odd_Empty) MolgenDecode(molgenD *molgen_runtime.Dec
 				A [0]int
 			}
 			k0 = molgenD.String()
-			molgenD.Empty()
+			molgenD.Struct()
+			if molgenD.More() {
+				molgenD.Empty()
+			}
+			molgenD.EndStruct()
 			molgenM.A1[k0] = v0
 		}
 	}
 	for range molgenM.A2 {
-		molgenD.Empty()
-		molgenD.Empty()
+		molgenD.Struct()
+		if molgenD.More() {
+			molgenD.Empty()
+		}
+		if molgenD.More() {
+			molgenD.Struct()
+			molgenD.EndStruct()
+		}
+		molgenD.EndStruct()
 	}
 }
 
@@ -816,29 +850,51 @@ func molgenDec_AddrPtr(molgenD *molgen_runtime.Decoder, molgenV *AddrPtr) {
 }
 
 func molgenEnc_Hollow(molgenE *molgen_runtime.Encoder, molgenV *Hollow) {
+	molgenE.Struct()
+	molgenE.Struct()
+	molgenE.EndStruct()
 	molgenE.Empty()
-	molgenE.Empty()
+	molgenE.EndStruct()
 }
 
 func molgenDec_Hollow(molgenD *molgen_runtime.Decoder, molgenV *Hollow) {
-	molgenD.Empty()
-	molgenD.Empty()
+	molgenD.Struct()
+	if molgenD.More() {
+		molgenD.Struct()
+		molgenD.EndStruct()
+	}
+	if molgenD.More() {
+		molgenD.Empty()
+	}
+	molgenD.EndStruct()
 }
 
 func molgenEnc_Inner(molgenE *molgen_runtime.Encoder, molgenV *A) {
+	molgenE.Struct()
 	molgenE.Int64(int64(molgenV.X))
+	molgenE.EndStruct()
 }
 
 func molgenDec_Inner(molgenD *molgen_runtime.Decoder, molgenV *A) {
-	molgenV.X = molgenD.Int()
+	molgenD.Struct()
+	if molgenD.More() {
+		molgenV.X = molgenD.Int()
+	}
+	molgenD.EndStruct()
 }
 
 func molgenEnc_e(molgenE *molgen_runtime.Encoder, molgenV *e) {
+	molgenE.Struct()
 	molgenE.String(molgenV.S)
+	molgenE.EndStruct()
 }
 
 func molgenDec_e(molgenD *molgen_runtime.Decoder, molgenV *e) {
-	molgenV.S = molgenD.String()
+	molgenD.Struct()
+	if molgenD.More() {
+		molgenV.S = molgenD.String()
+	}
+	molgenD.EndStruct()
 }
 
 func molgenEnc_m(molgenE *molgen_runtime.Encoder, molgenV *m) {
@@ -865,31 +921,41 @@ func molgenDec_m(molgenD *molgen_runtime.Decoder, molgenV *m) {
 }
 
 func molgenEnc_other(molgenE *molgen_runtime.Encoder, molgenV *other) {
+	molgenE.Struct()
 	molgenE.Int64(int64(molgenV.Y))
+	molgenE.EndStruct()
 }
 
 func molgenDec_other(molgenD *molgen_runtime.Decoder, molgenV *other) {
-	molgenV.Y = molgenD.Int()
+	molgenD.Struct()
+	if molgenD.More() {
+		molgenV.Y = molgenD.Int()
+	}
+	molgenD.EndStruct()
 }
 
 func molgenEnc_runtime(molgenE *molgen_runtime.Encoder, molgenV *runtime) {
-	molgenE.Empty()
+	molgenE.Struct()
+	molgenE.EndStruct()
 }
 
 func molgenDec_runtime(molgenD *molgen_runtime.Decoder, molgenV *runtime) {
-	molgenD.Empty()
+	molgenD.Struct()
+	molgenD.EndStruct()
 }
 
 func molgenEnc_v(molgenE *molgen_runtime.Encoder, molgenV *v) {
 	if !molgenE.Enter() {
 		return
 	}
+	molgenE.Struct()
 	if molgenV.Next == nil {
 		molgenE.Bool(false)
 	} else {
 		molgenE.Bool(true)
 		molgenEnc_v(molgenE, molgenV.Next)
 	}
+	molgenE.EndStruct()
 	molgenE.Leave()
 }
 
@@ -897,37 +963,61 @@ func molgenDec_v(molgenD *molgen_runtime.Decoder, molgenV *v) {
 	if !molgenD.Enter() {
 		return
 	}
-	if molgenD.Bool() {
-		molgenV.Next = new(v)
-		molgenDec_v(molgenD, molgenV.Next)
-	} else {
-		molgenV.Next = nil
+	molgenD.Struct()
+	if molgenD.More() {
+		if molgenD.Bool() {
+			molgenV.Next = new(v)
+			molgenDec_v(molgenD, molgenV.Next)
+		} else {
+			molgenV.Next = nil
+		}
 	}
+	molgenD.EndStruct()
 	molgenD.Leave()
 }
 
 func molgenEnc_impl_Point(molgenE *molgen_runtime.Encoder, molgenV *api.Point) {
+	molgenE.Struct()
 	molgenE.Int64(int64(molgenV.X))
 	molgenE.Int64(int64(molgenV.Y))
+	molgenE.EndStruct()
 }
 
 func molgenDec_impl_Point(molgenD *molgen_runtime.Decoder, molgenV *api.Point) {
-	molgenV.X = molgenD.Int()
-	molgenV.Y = molgenD.Int()
+	molgenD.Struct()
+	if molgenD.More() {
+		molgenV.X = molgenD.Int()
+	}
+	if molgenD.More() {
+		molgenV.Y = molgenD.Int()
+	}
+	molgenD.EndStruct()
 }
 
 func molgenEnc_d_T(molgenE *molgen_runtime.Encoder, molgenV *molgen_d.T) {
+	molgenE.Struct()
 	molgenE.Int64(int64(molgenV.N))
+	molgenE.EndStruct()
 }
 
 func molgenDec_d_T(molgenD *molgen_runtime.Decoder, molgenV *molgen_d.T) {
-	molgenV.N = molgenD.Int()
+	molgenD.Struct()
+	if molgenD.More() {
+		molgenV.N = molgenD.Int()
+	}
+	molgenD.EndStruct()
 }
 
 func molgenEnc_other_Thing(molgenE *molgen_runtime.Encoder, molgenV *molgen_other.Thing) {
+	molgenE.Struct()
 	molgenE.Int64(int64(molgenV.Y))
+	molgenE.EndStruct()
 }
 
 func molgenDec_other_Thing(molgenD *molgen_runtime.Decoder, molgenV *molgen_other.Thing) {
-	molgenV.Y = molgenD.Int()
+	molgenD.Struct()
+	if molgenD.More() {
+		molgenV.Y = molgenD.Int()
+	}
+	molgenD.EndStruct()
 }

@@ -161,17 +161,29 @@ func _(v0 *model.Item, v1 *molgen_model.Item) {
 }
 
 func molgenEnc_model_Item(e *runtime.Encoder, v *model.Item) {
+	e.Struct()
 	e.Int64(int64(v.A))
+	e.EndStruct()
 }
 
 func molgenDec_model_Item(d *runtime.Decoder, v *model.Item) {
-	v.A = d.Int()
+	d.Struct()
+	if d.More() {
+		v.A = d.Int()
+	}
+	d.EndStruct()
 }
 
 func molgenEnc_model_Item_2(e *runtime.Encoder, v *molgen_model.Item) {
+	e.Struct()
 	e.String(v.B)
+	e.EndStruct()
 }
 
 func molgenDec_model_Item_2(d *runtime.Decoder, v *molgen_model.Item) {
-	v.B = d.String()
+	d.Struct()
+	if d.More() {
+		v.B = d.String()
+	}
+	d.EndStruct()
 }
