@@ -276,6 +276,11 @@ func (c *Client) readReply(m *MethodDesc, reply transport.Reply, resp Message) e
 		}
 		return rerr
 	}
+	if s := reply.Schema; s != "" && s != sameSchema && s != m.Schema && m.Schema != "" {
+		if err := compatibleSchemas(m.Schema, s); err != nil {
+			return &CallError{Service: c.desc.Name, Method: m.Name, Err: fmt.Errorf("%w: the reply was encoded with types incompatible with this caller's (%v; the server's schema is %s, this caller's %s)", ErrBadRequest, err, s, m.Schema)}
+		}
+	}
 	if err := c.decodeResponse(m, resp, d); err != nil {
 		return &CallError{Service: c.desc.Name, Method: m.Name, Err: fmt.Errorf("undecodable reply (is the server's code from another version?): %w", err)}
 	}

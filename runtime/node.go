@@ -79,8 +79,9 @@ type ServiceDesc struct {
 // MethodDesc describes one method of a service.
 type MethodDesc struct {
 	Name string
-	// Schema fingerprints the wire form of the arguments and results; a
-	// server refuses requests whose schema differs from its own.
+	// Schema is the shape of the arguments and results on the wire
+	// (docs/WIRE.md); a server refuses requests, and a caller replies,
+	// whose schema is incompatible with its own.
 	Schema  string
 	Timeout time.Duration // from //molgen:timeout
 	Retry   int           // from //molgen:retry

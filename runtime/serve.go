@@ -21,8 +21,10 @@ func (n *Node) serve(h *hosted) transport.Handler {
 		}
 		m := &h.desc.Methods[idx]
 		if req.Schema != "" && m.Schema != "" && req.Schema != m.Schema {
-			return n.badRequest(req, fmt.Errorf("%w: %s.%s was called with types (schema %s) other than this server's (schema %s): build and deploy caller and server from the same code",
-				ErrBadRequest, req.Service, req.Method, req.Schema, m.Schema))
+			if err := compatibleSchemas(req.Schema, m.Schema); err != nil {
+				return n.badRequest(req, fmt.Errorf("%w: %s.%s was called with types incompatible with this server's (%v; the caller's schema is %s, this server's %s): a version may only append fields to structs; deploy the change as a new method, or stop the callers of the other version first",
+					ErrBadRequest, req.Service, req.Method, err, req.Schema, m.Schema))
+			}
 		}
 		if n.observer != nil {
 			ctx = n.observeServe(ctx, h.desc, idx, req.Caller, len(req.Payload))
@@ -41,6 +43,9 @@ func (n *Node) serve(h *hosted) transport.Handler {
 			}
 		} else {
 			reply = n.replyOf(h, idx, resp, err)
+			if reply.Status == transport.StatusOK {
+				reply.Schema = replySchema(req.Schema, m.Schema)
+			}
 		}
 		if n.observer != nil {
 			n.observeEnd(ctx, err, len(reply.Payload))
@@ -97,3 +102,15 @@ func errorReply(err error) []byte {
 	encodeError(e, err)
 	return e.Data()
 }
+
+// replySchema is the schema a reply says it was encoded with: "=" when it
+// is the request's, else the server's own (docs/WIRE.md).
+func replySchema(requested, own string) string {
+	if requested == own {
+		return sameSchema
+	}
+	return own
+}
+
+// sameSchema is the reply schema that stands for the request's.
+const sameSchema = "="

@@ -13,14 +13,15 @@ import (
 func runtimeAPI() int { return apiversion.Current }
 
 func runGenerate(args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("generate", stderr, "[-tags T] [-n] [packages]")
+	fs := newFlags("generate", stderr, "[-tags T] [-n] [-allow-breaking] [packages]")
 	tags := fs.String("tags", "", "build tags to load packages with (comma-separated)")
 	dryRun := fs.Bool("n", false, "print the files that would change, write nothing (exit 1 if any would)")
 	verbose := fs.Bool("v", false, "print every file written")
+	allowBreaking := fs.Bool("allow-breaking", false, "accept changes that break the recorded wire schema (molgen_schema.txt) and rewrite the record")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	results, _, err := generate.Generate(load.Config{Patterns: fs.Args(), Tags: *tags})
+	results, _, err := generate.Options{AllowBreaking: *allowBreaking}.Generate(load.Config{Patterns: fs.Args(), Tags: *tags})
 	if err != nil {
 		return err
 	}

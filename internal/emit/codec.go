@@ -158,7 +158,7 @@ func (c *codec) encoderCall(k model.Kind, v jen.Code, named bool) jen.Code {
 // type elem: p itself for structs (selectors dereference), *p for values
 // used whole, (*p) where an index or selector follows.
 func deref(elem *model.Type, p *jen.Statement) *jen.Statement {
-	elem = resolve(elem)
+	elem = model.Resolve(elem)
 	k := elem.Kind
 	if k == model.Named && !hasFunc(elem) {
 		k = elem.Underlying.Kind
@@ -178,7 +178,7 @@ func deref(elem *model.Type, p *jen.Statement) *jen.Statement {
 // an empty struct or array is written as a constant byte, so a loop over
 // them must not declare a variable it does not use.
 func usesValue(t *model.Type) bool {
-	t = resolve(t)
+	t = model.Resolve(t)
 	switch t.Kind {
 	case model.Struct:
 		for _, f := range t.Fields {
@@ -203,16 +203,8 @@ func rangeOver(i *jen.Statement, x *jen.Statement, elem *model.Type) *jen.Statem
 	return jen.For(jen.Range().Add(x.Clone()))
 }
 
-// resolve looks through aliases.
-func resolve(t *model.Type) *model.Type {
-	for t.Kind == model.Alias {
-		t = t.Underlying
-	}
-	return t
-}
-
 // isByte reports whether t is the unnamed byte type.
-func isByte(t *model.Type) bool { return resolve(t).Kind == model.Uint8 }
+func isByte(t *model.Type) bool { return model.Resolve(t).Kind == model.Uint8 }
 
 // enc returns statements encoding the addressable expression v of type t
 // with the Encoder e. depth keeps loop variables apart.

@@ -161,7 +161,7 @@ func funcChecks(f *jen.File, pkg *model.Package) {
 func typeChecks(f *jen.File, c *codec) {
 	var params, body []jen.Code
 	types := append([]*model.Type(nil), c.order...)
-	sort.SliceStable(types, func(i, j int) bool { return typeKey(types[i]) < typeKey(types[j]) })
+	sort.SliceStable(types, func(i, j int) bool { return model.TypeKey(types[i]) < model.TypeKey(types[j]) })
 	for i, t := range types {
 		v := c.id(fmt.Sprintf("v%d", i))
 		params = append(params, jen.Id(v).Op("*").Add(c.typeName(t)))

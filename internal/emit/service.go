@@ -5,6 +5,7 @@ import (
 
 	"github.com/dave/jennifer/jen"
 	"github.com/molgen/molgen/internal/model"
+	"github.com/molgen/molgen/internal/wireschema"
 )
 
 // service emits everything for one service: its descriptor, client,
@@ -36,7 +37,7 @@ func service(f *jen.File, c *codec, s *model.Service) {
 func descriptor(f *jen.File, s *model.Service, n svcNames) {
 	methods := make([]jen.Code, len(s.Methods))
 	for i, m := range s.Methods {
-		fields := []jen.Code{field("Name", jen.Lit(m.Name)), field("Schema", jen.Lit(schema(m)))}
+		fields := []jen.Code{field("Name", jen.Lit(m.Name)), field("Schema", jen.Lit(wireschema.MethodSchema(m)))}
 		if m.Timeout > 0 {
 			fields = append(fields, field("Timeout", durationExpr(m.Timeout)))
 		}

@@ -12,9 +12,11 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/molgen/molgen/internal/diag"
 	"github.com/molgen/molgen/internal/emit"
 	"github.com/molgen/molgen/internal/load"
 	"github.com/molgen/molgen/internal/model"
+	"github.com/molgen/molgen/internal/wireschema"
 )
 
 // Result is one file to write (or, with Remove, a stale generated file to
@@ -26,35 +28,89 @@ type Result struct {
 	Pkg     *model.Package // the package it belongs to; nil for removals
 }
 
+// Options adjusts Generate.
+type Options struct {
+	// AllowBreaking accepts changes of the code that break the wire
+	// schema recorded beside it, and rewrites the record.
+	AllowBreaking bool
+}
+
 // Generate loads the packages cfg names and returns the molgen_gen.go of
-// every package that declares services, constructors or mains. On error
-// (a diag.Errors listing every problem) it returns no results.
+// every package that declares services, constructors or mains, and the
+// molgen_schema.txt of every package that declares services. A change of
+// the code that breaks the recorded wire schema is an error at the
+// position of what broke. On error (a diag.Errors listing every problem)
+// it returns no results.
 func Generate(cfg load.Config) ([]Result, *model.Program, error) {
+	return Options{}.Generate(cfg)
+}
+
+// Generate is Generate with options.
+func (o Options) Generate(cfg load.Config) ([]Result, *model.Program, error) {
 	prog, err := load.Load(cfg)
 	if err != nil {
 		return nil, nil, err
 	}
-	results, err := Emit(prog)
+	results, err := o.Emit(prog)
 	if err != nil {
 		return nil, nil, err
 	}
 	return results, prog, nil
 }
 
-// Emit renders the files of an already loaded program.
-func Emit(prog *model.Program) ([]Result, error) {
+// Emit renders the files of an already loaded program, checking each
+// package's wire schema against its record.
+func (o Options) Emit(prog *model.Program) ([]Result, error) {
 	var out []Result
+	var errs diag.List
 	for _, pkg := range prog.Packages {
 		src, err := emit.File(pkg)
 		if err != nil {
 			return nil, err
 		}
 		out = append(out, Result{Path: filepath.Join(pkg.Dir, model.GeneratedFile), Content: src, Pkg: pkg})
+		if len(pkg.Services) == 0 {
+			continue
+		}
+		rec := wireschema.Build(pkg)
+		path := filepath.Join(pkg.Dir, model.SchemaFile)
+		if !o.AllowBreaking {
+			checkSchema(path, rec, &errs)
+		}
+		out = append(out, Result{Path: path, Content: rec.Text(), Pkg: pkg})
+	}
+	if err := errs.Err(); err != nil {
+		return nil, err
 	}
 	for _, stale := range prog.Stale {
 		out = append(out, Result{Path: stale, Remove: true})
 	}
 	return out, nil
+}
+
+// checkSchema compares rec with the record at path, if there is one.
+func checkSchema(path string, rec *wireschema.Record, errs *diag.List) {
+	data, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return // the first record
+	}
+	if err != nil {
+		errs.Add(diag.Pos{File: path}, "reading the wire schema record: %v", err)
+		return
+	}
+	old, err := wireschema.Parse(path, data)
+	if err != nil {
+		var des diag.Errors
+		if errors.As(err, &des) {
+			for _, e := range des {
+				errs.Add(e.Pos, "%s", e.Msg)
+			}
+			return
+		}
+		errs.Add(diag.Pos{File: path}, "%v", err)
+		return
+	}
+	wireschema.Compare(old, rec, path, errs)
 }
 
 // Commit writes r to disk unless the file already has exactly that content,

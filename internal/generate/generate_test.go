@@ -220,3 +220,41 @@ func TestOutputDoesNotDependOnPatterns(t *testing.T) {
 		t.Fatalf("generating ./a alone differs from generating ./...:\n%s", lineDiff(string(want), string(results[0].Content)))
 	}
 }
+
+// TestAllowBreakingRewritesTheRecord generates the err_breaking case with
+// Options.AllowBreaking: the breaks that fail TestGolden/err_breaking are
+// accepted, and the record is rewritten to the new schema, against which
+// the same code then generates without complaint.
+func TestAllowBreakingRewritesTheRecord(t *testing.T) {
+	root := testmod.Root(t)
+	mod := testmod.New(t, "err_breaking", filepath.Join(root, "testdata", "err_breaking", "in"))
+	cfg := load.Config{Dir: mod, Patterns: []string{"./..."}}
+	results, _, err := generate.Options{AllowBreaking: true}.Generate(cfg)
+	if err != nil {
+		t.Fatalf("generate -allow-breaking: %v", err)
+	}
+	var record *generate.Result
+	for i, r := range results {
+		if filepath.Base(r.Path) != model.SchemaFile {
+			continue
+		}
+		record = &results[i]
+		if _, err := r.Commit(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if record == nil {
+		t.Fatalf("no %s among the results", model.SchemaFile)
+	}
+	for _, line := range []string{"\tmethod Place(Order, string) (string)\n", "\tmethod Count() (int64)\n", "\tmethod Touch(string) ()\n", "\tPaid string\n"} {
+		if !bytes.Contains(record.Content, []byte(line)) {
+			t.Errorf("the rewritten record lacks %q:\n%s", line, record.Content)
+		}
+	}
+	if bytes.Contains(record.Content, []byte("Delete")) {
+		t.Errorf("the rewritten record still has Delete:\n%s", record.Content)
+	}
+	if _, _, err := generate.Generate(cfg); err != nil {
+		t.Fatalf("generate after the record was rewritten: %v", err)
+	}
+}

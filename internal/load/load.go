@@ -183,7 +183,7 @@ func (l *loader) run(pkgs []*packages.Package, overlay map[string][]byte) (*mode
 		if p.Module != nil {
 			module = p.Module.Path
 		}
-		info.conv = newConverter(p.Types, module)
+		info.conv = newConverter(p.Types, module, l.fset)
 		info.model = &model.Package{Path: p.PkgPath, Name: p.Name, Dir: packageDir(p)}
 		infos = append(infos, info)
 	}

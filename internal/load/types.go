@@ -5,6 +5,7 @@ import (
 	"go/types"
 	"strings"
 
+	"github.com/molgen/molgen/internal/diag"
 	"github.com/molgen/molgen/internal/model"
 	"golang.org/x/tools/go/types/typeutil"
 )
@@ -42,6 +43,7 @@ type converter struct {
 	qual   types.Qualifier
 
 	marshaler, unmarshaler *types.Interface
+	fset                   *token.FileSet // positions of types and fields, for the wire schema record
 }
 
 type namedResult struct {
@@ -50,8 +52,8 @@ type namedResult struct {
 	done     bool
 }
 
-func newConverter(pkg *types.Package, module string) *converter {
-	c := &converter{pkg: pkg, module: module}
+func newConverter(pkg *types.Package, module string, fset *token.FileSet) *converter {
+	c := &converter{pkg: pkg, module: module, fset: fset}
 	c.qual = pkgNameQualifier(pkg)
 	bytes := types.NewSlice(types.Typ[types.Byte])
 	errT := types.Universe.Lookup("error").Type()
@@ -65,6 +67,14 @@ func newConverter(pkg *types.Package, module string) *converter {
 			types.NewTuple(types.NewVar(token.NoPos, nil, "", errT)), false)),
 	}, nil).Complete()
 	return c
+}
+
+// position is where pos is, when the type's package came with positions.
+func (c *converter) position(pos token.Pos) diag.Pos {
+	if c.fset == nil || !pos.IsValid() {
+		return diag.Pos{}
+	}
+	return position(c.fset, pos)
 }
 
 // display prints t the way the user wrote it in pkg.
@@ -273,7 +283,7 @@ func (c *converter) structType(t *types.Struct, cur string) (*model.Type, []prob
 			}
 		}
 		probs = append(probs, fp...)
-		mt.Fields = append(mt.Fields, model.Field{Name: f.Name(), Embedded: f.Embedded(), Type: ft, Tag: t.Tag(i)})
+		mt.Fields = append(mt.Fields, model.Field{Name: f.Name(), Embedded: f.Embedded(), Type: ft, Tag: t.Tag(i), Pos: c.position(f.Pos())})
 	}
 	return mt, probs
 }
@@ -295,6 +305,7 @@ func (c *converter) namedType(t *types.Named, cur string) (*model.Type, []proble
 		Pkg:     obj.Pkg().Path(),
 		PkgName: obj.Pkg().Name(),
 		Name:    obj.Name(),
+		Pos:     c.position(obj.Pos()),
 	}}
 	c.named.Set(t, res)
 	if !obj.Exported() && obj.Pkg() != c.pkg {

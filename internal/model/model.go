@@ -175,6 +175,8 @@ type Type struct {
 	Underlying         *Type
 	// Recursive is set on Named types that can contain themselves.
 	Recursive bool
+	// Pos is where a Named or Marshaler type is declared (may be unset).
+	Pos diag.Pos
 
 	Elem   *Type   // Array, Slice, Map (value), Pointer
 	Key    *Type   // Map
@@ -187,7 +189,8 @@ type Field struct {
 	Name     string
 	Embedded bool
 	Type     *Type
-	Tag      string // raw tag; part of an unnamed struct type's identity
+	Tag      string   // raw tag; part of an unnamed struct type's identity
+	Pos      diag.Pos // where the field is declared (may be unset)
 }
 
 // Walk calls visit once for each distinct type in roots and the types they

@@ -24,12 +24,12 @@ nodes:
 `
 
 // TestCompatNewerClientAgainstOlderServer guards docs/WIRE.md's
-// "Versioning" rules with a real generated client of another version
+// "Evolution" rules with a real generated client of another version
 // (package calcnext, service "calc") calling testsvc's Calc over Kafka:
 //   - a method unchanged in both versions (Sqrt) works;
 //   - a method whose parameter types changed (Add: int → int64, the same
 //     varints on the wire but another shape) is refused with ErrBadRequest
-//     and a message naming both fingerprints, rather than decoded as the
+//     and a message naming both schemas, rather than decoded as the
 //     wrong types and run;
 //   - a method the old server does not have (Mul) fails with
 //     ErrUnknownMethod.
@@ -77,7 +77,7 @@ func TestCompatNewerClientAgainstOlderServer(t *testing.T) {
 	if !errors.Is(err, runtime.ErrBadRequest) || errors.Is(err, runtime.ErrUnknownMethod) {
 		t.Fatalf("Add with changed types: %v; want ErrBadRequest", err)
 	}
-	newSchema, oldSchema := shapeSchema("(int64,int64)(int64)"), shapeSchema("(int,int)(int)")
+	newSchema, oldSchema := "(int64,int64)(int64)", "(int,int)(int)"
 	if msg := err.Error(); !strings.Contains(msg, newSchema) || !strings.Contains(msg, oldSchema) {
 		t.Fatalf("Add with changed types: %q; want a message naming the caller's schema %s and the server's %s", msg, newSchema, oldSchema)
 	}

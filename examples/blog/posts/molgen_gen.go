@@ -31,10 +31,10 @@ var molgenDesc_Posts = runtime.ServiceDesc{
 	Name:      "posts",
 	Interface: "github.com/molgen/molgen/examples/blog/posts.Posts",
 	Methods: []runtime.MethodDesc{
-		{Name: "Publish", Schema: "001e9c43d00143b7"},
-		{Name: "Get", Schema: "acb714baca0927e2"},
-		{Name: "List", Schema: "f794e7bd6c7ad463"},
-		{Name: "View", Schema: "a8d66a9072a5f42e", Oneway: true},
+		{Name: "Publish", Schema: "(string,string,string,[]string)({int64,string,string,string,[]string,time})"},
+		{Name: "Get", Schema: "(int64)({{int64,string,string,string,[]string,time},string,int})"},
+		{Name: "List", Schema: "()([]{{int64,string,string,string,[]string,time},string,int})"},
+		{Name: "View", Schema: "(int64)()", Oneway: true},
 	},
 }
 

@@ -30,9 +30,9 @@ var molgenDesc_Users = runtime.ServiceDesc{
 	Name:      "users",
 	Interface: "github.com/molgen/molgen/examples/blog/users.Users",
 	Methods: []runtime.MethodDesc{
-		{Name: "Create", Schema: "6632a1006d195eb4"},
-		{Name: "Get", Schema: "6632a1006d195eb4", Timeout: 2 * time.Second},
-		{Name: "GetMany", Schema: "0f0cf5b78dc7caf7", Retry: 2},
+		{Name: "Create", Schema: "(string)({string,string})"},
+		{Name: "Get", Schema: "(string)({string,string})", Timeout: 2 * time.Second},
+		{Name: "GetMany", Schema: "([]string)(map[string]{string,string})", Retry: 2},
 	},
 }
 

@@ -20,9 +20,9 @@ var molgenDesc_Calc = runtime.ServiceDesc{
 	Name:      "calc",
 	Interface: "github.com/molgen/molgen/internal/testsvc/calcnext.Calc",
 	Methods: []runtime.MethodDesc{
-		{Name: "Add", Schema: "9f118a79a360c156"},
-		{Name: "Sqrt", Schema: "53eddab820fca501"},
-		{Name: "Mul", Schema: "66bdfef1c4c6605c"},
+		{Name: "Add", Schema: "(int64,int64)(int64)"},
+		{Name: "Sqrt", Schema: "(int)(int)"},
+		{Name: "Mul", Schema: "(int,int)(int)"},
 	},
 }
 

@@ -243,7 +243,7 @@ func earliest(a, b time.Time) time.Time {
 func readReply(m kafkago.Message) (transport.Reply, error) {
 	switch status := header(m, hStatus); status {
 	case statusOK:
-		return transport.Reply{Status: transport.StatusOK, Payload: m.Value}, nil
+		return transport.Reply{Status: transport.StatusOK, Payload: m.Value, Schema: header(m, hSchema)}, nil
 	case statusError:
 		return transport.Reply{Status: transport.StatusError, Payload: m.Value}, nil
 	default:

@@ -484,15 +484,14 @@ func replyMessage(replyTo, id string, reply transport.Reply) kafkago.Message {
 	if reply.Status == transport.StatusError {
 		status = statusErrorValue
 	}
-	return kafkago.Message{
-		Topic: replyTo,
-		Value: reply.Payload,
-		Headers: []kafkago.Header{
-			{Key: hVersion, Value: wireVersion},
-			{Key: hID, Value: []byte(id)},
-			{Key: hStatus, Value: status},
-		},
+	headers := make([]kafkago.Header, 3, 4)
+	headers[0] = kafkago.Header{Key: hVersion, Value: wireVersion}
+	headers[1] = kafkago.Header{Key: hID, Value: []byte(id)}
+	headers[2] = kafkago.Header{Key: hStatus, Value: status}
+	if reply.Schema != "" {
+		headers = append(headers, kafkago.Header{Key: hSchema, Value: []byte(reply.Schema)})
 	}
+	return kafkago.Message{Topic: replyTo, Value: reply.Payload, Headers: headers}
 }
 
 // writeReply writes the reply to request id, of service's method, to the

@@ -7,18 +7,18 @@ import (
 
 // WireVersion is the version of molgen's Kafka message format, carried in
 // every message's molgen-version header. docs/WIRE.md describes it.
-const WireVersion = "1"
+const WireVersion = "2"
 
 // Header names of molgen's Kafka messages.
 const (
-	hVersion  = "molgen-version"  // "1"
+	hVersion  = "molgen-version"  // WireVersion
 	hID       = "molgen-id"       // correlation id: "<session hex>.<decimal counter>", unique per reply topic
 	hService  = "molgen-service"  // service name (requests)
 	hMethod   = "molgen-method"   // method name (requests)
 	hReplyTo  = "molgen-reply-to" // reply topic (requests that await a reply)
 	hDeadline = "molgen-deadline" // RFC 3339 time, UTC, nanoseconds (requests)
 	hCaller   = "molgen-caller"   // node/instance of the caller (requests; for operators)
-	hSchema   = "molgen-schema"   // fingerprint of the method's types (requests; optional)
+	hSchema   = "molgen-schema"   // shape of the method's types (requests and ok replies; optional)
 	hStatus   = "molgen-status"   // "ok" or "error" (replies)
 )
 

@@ -55,7 +55,8 @@ type Transport interface {
 // Request is one call on its way to a server.
 type Request struct {
 	Service, Method string
-	// Schema fingerprints the method's types on the caller (may be empty).
+	// Schema is the shape of the method's types on the caller (may be
+	// empty).
 	Schema string
 	// Deadline is when the caller stops waiting; a server that takes the
 	// request later does not run it.
@@ -83,6 +84,9 @@ const (
 type Reply struct {
 	Status  Status
 	Payload []byte
+	// Schema says which types encoded an ok reply: the server's schema,
+	// or "=" for the one its request carried (may be empty).
+	Schema string
 }
 
 // Handler serves one request of a service on this node. ctx carries the

@@ -29,10 +29,10 @@ var molgenDesc_Accounts = runtime.ServiceDesc{
 	Name:      "accounts",
 	Interface: "example.com/basic.Accounts",
 	Methods: []runtime.MethodDesc{
-		{Name: "Open", Schema: "6ae75c860502a015"},
-		{Name: "Balance", Schema: "9550aaf281cd5fe9", Timeout: 2 * time.Second},
-		{Name: "Touch", Schema: "bebb79d7cc98ba76", Oneway: true},
-		{Name: "Close", Schema: "bebb79d7cc98ba76", Retry: 3},
+		{Name: "Open", Schema: "(string)(string)"},
+		{Name: "Balance", Schema: "(string)({int64})", Timeout: 2 * time.Second},
+		{Name: "Touch", Schema: "(string)()", Oneway: true},
+		{Name: "Close", Schema: "(string)()", Retry: 3},
 	},
 }
 

@@ -21,8 +21,8 @@ var molgenDesc_Base = runtime.ServiceDesc{
 	Name:      "base",
 	Interface: "example.com/embedded.Base",
 	Methods: []runtime.MethodDesc{
-		{Name: "Touch", Schema: "bebb79d7cc98ba76", Oneway: true},
-		{Name: "Ping", Schema: "099345180562cba4", Timeout: 250 * time.Millisecond, Retry: 2},
+		{Name: "Touch", Schema: "(string)()", Oneway: true},
+		{Name: "Ping", Schema: "()(int64)", Timeout: 250 * time.Millisecond, Retry: 2},
 	},
 }
 
@@ -171,9 +171,9 @@ var molgenDesc_Store = runtime.ServiceDesc{
 	Name:      "store",
 	Interface: "example.com/embedded.Store",
 	Methods: []runtime.MethodDesc{
-		{Name: "Put", Schema: "f717b4c23be828c1"},
-		{Name: "Ping", Schema: "099345180562cba4", Timeout: 250 * time.Millisecond, Retry: 2},
-		{Name: "Touch", Schema: "bebb79d7cc98ba76", Oneway: true},
+		{Name: "Put", Schema: "({time,string},{string,int})()"},
+		{Name: "Ping", Schema: "()(int64)", Timeout: 250 * time.Millisecond, Retry: 2},
+		{Name: "Touch", Schema: "(string)()", Oneway: true},
 	},
 }
 

@@ -23,10 +23,10 @@ var molgenDesc_Kinds = runtime.ServiceDesc{
 	Name:      "kinds-svc",
 	Interface: "example.com/kinds.Kinds",
 	Methods: []runtime.MethodDesc{
-		{Name: "Walk", Schema: "f4f06adcf64c6907"},
-		{Name: "Fill", Schema: "3a3e8525311057e0"},
-		{Name: "Scalars", Schema: "fbe1794838b9ea41"},
-		{Name: "Empties", Schema: "243e12025f88b6e7"},
+		{Name: "Walk", Schema: "(*{int,*@1,map[string]@1})({int,*@1,map[string]@1})"},
+		{Name: "Fill", Schema: "({[]{string,float32},map[string]*{string,float32},bin(net/netip.Addr),time,int64,[32]uint8,[2]bool,{},{int,int},*bin(net/netip.Prefix),[]{string,int}},[]string)({[]{string,float32},map[string]*{string,float32},bin(net/netip.Addr),time,int64,[32]uint8,[2]bool,{},{int,int},*bin(net/netip.Prefix),[]{string,int}})"},
+		{Name: "Scalars", Schema: "(bool,int8,uint16,float64,string,bytes)(uintptr)"},
+		{Name: "Empties", Schema: "([]{},map[{}]{},[2][0]int)(map[string]{})"},
 	},
 }
 

@@ -20,11 +20,11 @@ var molgenDesc_Text = runtime.ServiceDesc{
 	Name:      "text",
 	Interface: "example.com/sametypes.Text",
 	Methods: []runtime.MethodDesc{
-		{Name: "Concat", Schema: "8737ccfb6c2670d7"},
-		{Name: "Split", Schema: "bdce3c78b61d422a"},
-		{Name: "Divmod", Schema: "753b09898a876f87"},
-		{Name: "Reorder", Schema: "c30806001ac14007"},
-		{Name: "Lookup", Schema: "c1373295e8898ff5"},
+		{Name: "Concat", Schema: "(string,string,string)(string)"},
+		{Name: "Split", Schema: "(string)(string,string)"},
+		{Name: "Divmod", Schema: "(int64,int64)(int64,int64)"},
+		{Name: "Reorder", Schema: "({int,int,string,string,bool,bool,{string,string}},{int,int,string,string,bool,bool,{string,string}})({int,int,string,string,bool,bool,{string,string}},{int,int,string,string,bool,bool,{string,string}},{int,int,string,string,bool,bool,{string,string}})"},
+		{Name: "Lookup", Schema: "(map[string]string,[]string)([]string)"},
 	},
 }
 

@@ -25,12 +25,12 @@ var molgenDesc_Odd = molgen_runtime.ServiceDesc{
 	Name:      "odd",
 	Interface: "example.com/shadow.Odd",
 	Methods: []molgen_runtime.MethodDesc{
-		{Name: "Locals", Schema: "9a30d79567ce5488"},
-		{Name: "Imports", Schema: "7d5c7482b4e1c2fe"},
-		{Name: "Aliases", Schema: "f649c1b57c14ff62"},
-		{Name: "Pointers", Schema: "d398e5e8f67c93f8"},
-		{Name: "Phantom", Schema: "0d0a7ef0d36a66de"},
-		{Name: "Empty", Schema: "8400835ae77b8923"},
+		{Name: "Locals", Schema: "(int8,*{*@1},map[string]int,{string},[]{int})(int8)"},
+		{Name: "Imports", Schema: "({int},{int},{})({int})"},
+		{Name: "Aliases", Schema: "({int,int},{{int}})({int,int})"},
+		{Name: "Pointers", Schema: "(**{int},*bin(net/netip.Addr))(**{int})"},
+		{Name: "Phantom", Schema: "(string,time)(string)"},
+		{Name: "Empty", Schema: "([]{{},[0]int},map[string]{[0]int},[2]{[0]string,{}})()"},
 	},
 }
 
@@ -650,7 +650,7 @@ var molgenDesc_Named = molgen_runtime.ServiceDesc{
 	Name:      "named",
 	Interface: "example.com/shadow.Named",
 	Methods: []molgen_runtime.MethodDesc{
-		{Name: "Names", Schema: "32f548082f7e592a"},
+		{Name: "Names", Schema: "(string,int,bool,int8,string,uint,int,int,int,int,string)(string,int,bool,int8,string)"},
 	},
 }
 

@@ -22,7 +22,7 @@ var molgenDesc_Mixer = runtime.ServiceDesc{
 	Name:      "mixer",
 	Interface: "example.com/collide/svc.Mixer",
 	Methods: []runtime.MethodDesc{
-		{Name: "Mix", Schema: "39c33413d15d6ae0"},
+		{Name: "Mix", Schema: "({int},{string})([]{int},map[string]{string})"},
 	},
 }
 

@@ -21,8 +21,8 @@ var molgenDesc_Full = runtime.ServiceDesc{
 	Name:      "full",
 	Interface: "example.com/embedforeign/a.Full",
 	Methods: []runtime.MethodDesc{
-		{Name: "Pong", Schema: "9fc88bb84861572d"},
-		{Name: "Ping", Schema: "9fc88bb84861572d", Timeout: 2 * time.Second, Retry: 3},
+		{Name: "Pong", Schema: "()()"},
+		{Name: "Ping", Schema: "()()", Timeout: 2 * time.Second, Retry: 3},
 	},
 }
 

@@ -21,7 +21,7 @@ var molgenDesc_Base = runtime.ServiceDesc{
 	Name:      "base",
 	Interface: "example.com/embedforeign/b.Base",
 	Methods: []runtime.MethodDesc{
-		{Name: "Ping", Schema: "9fc88bb84861572d", Timeout: 2 * time.Second, Retry: 3},
+		{Name: "Ping", Schema: "()()", Timeout: 2 * time.Second, Retry: 3},
 	},
 }
 

@@ -28,7 +28,7 @@ var molgenDesc_Auth = runtime.ServiceDesc{
 	Name:      "auth",
 	Interface: "example.com/multipkg/api.Auth",
 	Methods: []runtime.MethodDesc{
-		{Name: "Check", Schema: "e447df1dad49df22"},
+		{Name: "Check", Schema: "(string)(bool)"},
 	},
 }
 
@@ -128,7 +128,7 @@ var molgenDesc_OrderBook = runtime.ServiceDesc{
 	Name:      "orders",
 	Interface: "example.com/multipkg/api.OrderBook",
 	Methods: []runtime.MethodDesc{
-		{Name: "Place", Schema: "151d509c4b771ee0"},
+		{Name: "Place", Schema: "(string,int)(int64)"},
 	},
 }
 

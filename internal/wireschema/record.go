@@ -1,0 +1,215 @@
+package wireschema
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/molgen/molgen/internal/diag"
+	"github.com/molgen/molgen/internal/model"
+)
+
+// Record is the wire schema of one package's services: what its methods
+// send and receive, with the names of struct types and fields (which the
+// wire does not carry) so that a change can be explained. Built from code,
+// it carries positions; parsed from a file, it does not.
+type Record struct {
+	Pkg      string
+	Services []*Service
+	Types    []*TypeDef // sorted by name
+	byName   map[string]*TypeDef
+}
+
+// Service is a service of a Record.
+type Service struct {
+	Name, Iface string
+	Pos         diag.Pos
+	Methods     []*Method
+}
+
+// Method is a method of a Record.
+type Method struct {
+	Name            string
+	Pos             diag.Pos
+	Params, Results []*Expr
+	Oneway          bool
+}
+
+// TypeDef is a defined type that a Record refers to by name: a struct, or
+// a recursive type.
+type TypeDef struct {
+	Name string
+	Pos  diag.Pos
+	Def  *Expr
+}
+
+// ExprKind classifies an Expr.
+type ExprKind int
+
+// The kinds of Expr.
+const (
+	Leaf    ExprKind = iota // a basic kind, bytes, time, bin(…): Text
+	Ref                     // a TypeDef: Text is its name
+	Array                   // [Len]Elem
+	Slice                   // []Elem
+	Map                     // map[Key]Elem
+	Pointer                 // *Elem
+	Struct                  // struct{Fields}
+)
+
+// Expr is how a Record writes a type.
+type Expr struct {
+	Kind      ExprKind
+	Text      string
+	Len       int64
+	Key, Elem *Expr
+	Fields    []*Field
+}
+
+// Field is a struct field of a Record.
+type Field struct {
+	Name string
+	Type *Expr
+	Pos  diag.Pos
+}
+
+// Build returns the record of pkg's services.
+func Build(pkg *model.Package) *Record {
+	r := &Record{Pkg: pkg.Path, byName: map[string]*TypeDef{}}
+	b := &builder{r: r, pkg: pkg.Path}
+	for _, s := range pkg.Services {
+		rs := &Service{Name: s.Name, Iface: s.Iface, Pos: s.Pos}
+		for _, m := range s.Methods {
+			rm := &Method{Name: m.Name, Pos: m.Pos, Oneway: m.Oneway}
+			for _, p := range m.Params {
+				rm.Params = append(rm.Params, b.expr(p.Type))
+			}
+			for _, res := range m.Results {
+				rm.Results = append(rm.Results, b.expr(res.Type))
+			}
+			rs.Methods = append(rs.Methods, rm)
+		}
+		r.Services = append(r.Services, rs)
+	}
+	sort.Slice(r.Types, func(i, j int) bool { return r.Types[i].Name < r.Types[j].Name })
+	return r
+}
+
+type builder struct {
+	r   *Record
+	pkg string
+}
+
+// named reports whether a defined type gets a TypeDef: structs (so that
+// their fields have names) and recursive types (which cannot be written
+// out).
+func named(t *model.Type) bool {
+	if t.Kind != model.Named {
+		return false
+	}
+	return t.Recursive || model.Resolve(t.Underlying).Kind == model.Struct
+}
+
+func (b *builder) expr(t *model.Type) *Expr {
+	t = model.Resolve(t)
+	switch t.Kind {
+	case model.Named:
+		if !named(t) {
+			return b.expr(t.Underlying)
+		}
+		name := strings.TrimPrefix(model.TypeKey(t), b.pkg+".")
+		if b.r.byName[name] == nil {
+			td := &TypeDef{Name: name, Pos: t.Pos}
+			b.r.byName[name] = td
+			b.r.Types = append(b.r.Types, td)
+			td.Def = b.expr(t.Underlying)
+		}
+		return &Expr{Kind: Ref, Text: name}
+	case model.Marshaler:
+		return &Expr{Kind: Leaf, Text: "bin(" + model.TypeKey(t) + ")"}
+	case model.Bytes:
+		return &Expr{Kind: Leaf, Text: "bytes"}
+	case model.Time:
+		return &Expr{Kind: Leaf, Text: "time"}
+	case model.Array:
+		return &Expr{Kind: Array, Len: t.Len, Elem: b.expr(t.Elem)}
+	case model.Slice:
+		return &Expr{Kind: Slice, Elem: b.expr(t.Elem)}
+	case model.Map:
+		return &Expr{Kind: Map, Key: b.expr(t.Key), Elem: b.expr(t.Elem)}
+	case model.Pointer:
+		return &Expr{Kind: Pointer, Elem: b.expr(t.Elem)}
+	case model.Struct:
+		e := &Expr{Kind: Struct}
+		for _, f := range t.Fields {
+			e.Fields = append(e.Fields, &Field{Name: f.Name, Type: b.expr(f.Type), Pos: f.Pos})
+		}
+		return e
+	}
+	return &Expr{Kind: Leaf, Text: t.Kind.BasicName()}
+}
+
+// String writes e as the record file does.
+func (e *Expr) String() string {
+	switch e.Kind {
+	case Array:
+		return fmt.Sprintf("[%d]%s", e.Len, e.Elem)
+	case Slice:
+		return "[]" + e.Elem.String()
+	case Map:
+		return "map[" + e.Key.String() + "]" + e.Elem.String()
+	case Pointer:
+		return "*" + e.Elem.String()
+	case Struct:
+		fs := make([]string, len(e.Fields))
+		for i, f := range e.Fields {
+			fs[i] = f.Name + " " + f.Type.String()
+		}
+		return "struct{" + strings.Join(fs, "; ") + "}"
+	}
+	return e.Text
+}
+
+func exprList(es []*Expr) string {
+	parts := make([]string, len(es))
+	for i, e := range es {
+		parts[i] = e.String()
+	}
+	return "(" + strings.Join(parts, ", ") + ")"
+}
+
+// Text is the record file: deterministic, one line per method and per
+// struct field, so that a change reads well in a diff.
+func (r *Record) Text() []byte {
+	var b strings.Builder
+	fmt.Fprintf(&b, `# Code generated by molgen. DO NOT EDIT.
+#
+# The wire schema of package %s:
+# what each method of its services sends and receives. 'molgen generate'
+# checks every change of the code against it and refuses one that breaks
+# callers or servers built from it (docs/WIRE.md, "Evolution");
+# 'molgen generate -allow-breaking' accepts the break and rewrites it.
+# Commit it with the code.
+`, r.Pkg)
+	for _, s := range r.Services {
+		fmt.Fprintf(&b, "\nservice %s %s\n", s.Name, s.Iface)
+		for _, m := range s.Methods {
+			fmt.Fprintf(&b, "\tmethod %s%s %s", m.Name, exprList(m.Params), exprList(m.Results))
+			if m.Oneway {
+				b.WriteString(" oneway")
+			}
+			b.WriteString("\n")
+		}
+	}
+	for _, t := range r.Types {
+		if t.Def.Kind == Struct {
+			fmt.Fprintf(&b, "\ntype %s struct\n", t.Name)
+			for _, f := range t.Def.Fields {
+				fmt.Fprintf(&b, "\t%s %s\n", f.Name, f.Type)
+			}
+			continue
+		}
+		fmt.Fprintf(&b, "\ntype %s %s\n", t.Name, t.Def)
+	}
+	return []byte(b.String())
+}
