@@ -56,4 +56,3 @@ func codecNames(types []*model.Type, pkgPath string) map[*model.Type]string {
 	}
 	return out
 }
-
