@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/molgen/molgen/internal/short"
+	"github.com/molgen/molgen/internal/testmod"
 	"github.com/molgen/molgen/runtime/placement"
 )
 
@@ -129,5 +130,29 @@ func TestCheckCitesTheLineOfAYAMLSyntaxError(t *testing.T) {
 	want := bad + ":6:4: invalid YAML: value is not allowed in this context (check the indentation)\n"
 	if status != 1 || stderr != want {
 		t.Fatalf("status %d, stderr %q; want 1 and %q", status, stderr, want)
+	}
+}
+
+// TestCheckReportsBreakingWireChanges runs 'molgen check' on the
+// err_breaking case: it reports every breaking change of the wire schema
+// exactly as 'molgen generate' does (testdata/err_breaking/want/errors.txt),
+// and fails.
+func TestCheckReportsBreakingWireChanges(t *testing.T) {
+	root := testmod.Root(t)
+	mod := testmod.New(t, "err_breaking", filepath.Join(root, "testdata", "err_breaking", "in"))
+	t.Chdir(mod)
+	os.WriteFile("placement.yaml", []byte("app: shop\nnodes:\n  all: [\"*\"]\n"), 0o644)
+	status, _, stderr := molgen("check", "-placement", "placement.yaml", "./...")
+	if status != 1 {
+		t.Fatalf("check: status %d, want 1\n%s", status, stderr)
+	}
+	want, err := os.ReadFile(filepath.Join(root, "testdata", "err_breaking", "want", "errors.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(strings.TrimSpace(string(want)), "\n") {
+		if !strings.Contains(stderr, line) {
+			t.Errorf("check's errors lack\n%s\ngot:\n%s", line, stderr)
+		}
 	}
 }
