@@ -112,14 +112,20 @@ func (e *Encoder) Struct() {
 // EndStruct ends the struct value begun by the matching Struct, writing its
 // length in front of its fields.
 func (e *Encoder) EndStruct() {
-	start := e.frames[len(e.frames)-1]
-	e.frames = e.frames[:len(e.frames)-1]
-	n := len(e.buf) - start
-	if n < 0x80 {
+	top := len(e.frames) - 1
+	start := e.frames[top]
+	e.frames = e.frames[:top]
+	if n := len(e.buf) - start; n < 0x80 {
 		e.buf[start-1] = byte(n)
 		return
 	}
+	e.longStruct(start)
+}
+
+// longStruct writes the length of a struct value of 128 bytes or more.
+func (e *Encoder) longStruct(start int) {
 	// A longer length takes more bytes: move the fields to make room.
+	n := len(e.buf) - start
 	var l [binary.MaxVarintLen64]byte
 	size := binary.PutUvarint(l[:], uint64(n))
 	e.buf = append(e.buf, l[:size-1]...)
@@ -419,13 +425,18 @@ func (d *Decoder) More() bool { return d.off < d.frames[len(d.frames)-1] }
 // the fields that its writer knew and this reader does not (a writer of a
 // newer version of the type sent more).
 func (d *Decoder) EndStruct() {
-	end := d.frames[len(d.frames)-1]
-	d.frames = d.frames[:len(d.frames)-1]
+	top := len(d.frames) - 1
+	end := d.frames[top]
+	d.frames = d.frames[:top]
 	if d.off > end {
-		d.fail("a struct's fields overrun its length by %d bytes", d.off-end)
+		d.overrun(end)
 		return
 	}
 	d.off = end
+}
+
+func (d *Decoder) overrun(end int) {
+	d.fail("a struct's fields overrun its length by %d bytes", d.off-end)
 }
 
 // Time reads a time.Time.
