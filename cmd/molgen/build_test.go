@@ -105,6 +105,7 @@ func TestBuildRegeneratesStaleFilesAndWritesNothingElse(t *testing.T) {
 	}
 
 	gen := filepath.Join("greet", "molgen_gen.go")
+	record := filepath.Join("greet", "molgen_schema.txt") // the added method is recorded
 	before := snapshot(t, dir)
 	out := t.TempDir() // a sibling of dir, not inside it
 	status, stdout, stderr := molgen("build", "-o", out, "./...")
@@ -126,6 +127,10 @@ func TestBuildRegeneratesStaleFilesAndWritesNothingElse(t *testing.T) {
 			}
 			if !strings.Contains(a, "Shout(context.Context, string) (string, error)") {
 				t.Errorf("the regenerated %s lacks the new method Shout:\n%s", gen, a)
+			}
+		case name == filepath.ToSlash(record):
+			if !strings.Contains(a, "\tmethod Shout(string) (string)\n") {
+				t.Errorf("the regenerated %s lacks the new method Shout:\n%s", record, a)
 			}
 		case !inBefore:
 			t.Errorf("build wrote %s into the module", name)

@@ -131,17 +131,17 @@ func (e *env) inject() (want map[string]string, small string, err error) {
 		}
 		garbage = append(garbage,
 			kafka.Message{Value: random}, // no headers at all: logged, skipped
-			kafka.Message{Value: []byte{0xff, 0xff, 0xff}, Headers: ask(2, "undecodable value", "molgen-version", "1", "molgen-method", "Concat", "molgen-deadline", soon)},
+			kafka.Message{Value: []byte{0xff, 0xff, 0xff}, Headers: ask(2, "undecodable value", "molgen-version", "2", "molgen-method", "Concat", "molgen-deadline", soon)},
 			kafka.Message{Value: encStrings("garbage.v.a", "b", "c"), Headers: ask(3, "unknown version", "molgen-version", "99", "molgen-method", "Concat", "molgen-deadline", soon)},
-			kafka.Message{Value: nil, Headers: ask(4, "unknown method", "molgen-version", "1", "molgen-method", "Nope", "molgen-deadline", soon)},
-			kafka.Message{Value: encStrings("garbage.d.a", "b", "c"), Headers: ask(5, "invalid deadline", "molgen-version", "1", "molgen-method", "Concat", "molgen-deadline", "tomorrow")},
-			kafka.Message{Value: append(binary.AppendUvarint(nil, 100), "abc"...), Headers: ask(6, "truncated value", "molgen-version", "1", "molgen-method", "Concat", "molgen-deadline", soon)},
-			kafka.Message{Value: encStrings("garbage.s.a", "b", "c"), Headers: ask(7, "other schema", "molgen-version", "1", "molgen-method", "Concat", "molgen-deadline", soon, "molgen-schema", "0123456789abcdef")},
-			kafka.Message{Value: append(binary.AppendVarint(nil, 5), 0), Headers: ask(8, "trailing bytes", "molgen-version", "1", "molgen-method", "Where", "molgen-deadline", soon)},
+			kafka.Message{Value: nil, Headers: ask(4, "unknown method", "molgen-version", "2", "molgen-method", "Nope", "molgen-deadline", soon)},
+			kafka.Message{Value: encStrings("garbage.d.a", "b", "c"), Headers: ask(5, "invalid deadline", "molgen-version", "2", "molgen-method", "Concat", "molgen-deadline", "tomorrow")},
+			kafka.Message{Value: append(binary.AppendUvarint(nil, 100), "abc"...), Headers: ask(6, "truncated value", "molgen-version", "2", "molgen-method", "Concat", "molgen-deadline", soon)},
+			kafka.Message{Value: encStrings("garbage.s.a", "b", "c"), Headers: ask(7, "other schema", "molgen-version", "2", "molgen-method", "Concat", "molgen-deadline", soon, "molgen-schema", "(int)(string)")},
+			kafka.Message{Value: append(binary.AppendVarint(nil, 5), 0), Headers: ask(8, "trailing bytes", "molgen-version", "2", "molgen-method", "Where", "molgen-deadline", soon)},
 			// No reply-to and no id: nothing to answer; logged, skipped.
-			kafka.Message{Value: []byte{0xfe}, Headers: hdrs("molgen-version", "1", "molgen-method", "Concat", "molgen-deadline", soon)},
+			kafka.Message{Value: []byte{0xfe}, Headers: hdrs("molgen-version", "2", "molgen-method", "Concat", "molgen-deadline", soon)},
 			// Expired before it is read: skipped, not run, not answered.
-			kafka.Message{Value: encStrings("expired.1.a", "b", "c"), Headers: hdrs("molgen-version", "1", "molgen-method", "Concat", "molgen-deadline", past, "molgen-id", id(10), "molgen-reply-to", replies)},
+			kafka.Message{Value: encStrings("expired.1.a", "b", "c"), Headers: hdrs("molgen-version", "2", "molgen-method", "Concat", "molgen-deadline", past, "molgen-id", id(10), "molgen-reply-to", replies)},
 		)
 	}
 	if err := write("garbage", garbage...); err != nil {
@@ -154,7 +154,7 @@ func (e *env) inject() (want map[string]string, small string, err error) {
 	small = "big.1"
 	big := kafka.Message{
 		Value:   encStrings("big."+strings.Repeat("x", third), strings.Repeat("y", third), strings.Repeat("z", third)),
-		Headers: hdrs("molgen-version", "1", "molgen-method", "Concat", "molgen-deadline", soon, "molgen-id", small, "molgen-reply-to", smallReplies),
+		Headers: hdrs("molgen-version", "2", "molgen-method", "Concat", "molgen-deadline", soon, "molgen-id", small, "molgen-reply-to", smallReplies),
 	}
 	if err := write("a near-limit request", big); err != nil {
 		return nil, "", err
@@ -164,7 +164,7 @@ func (e *env) inject() (want map[string]string, small string, err error) {
 	// A request over the broker's limit: the broker must refuse it.
 	huge := kafka.Message{
 		Value:   encStrings("huge."+strings.Repeat("x", brokerTooLarge/3), strings.Repeat("y", brokerTooLarge/3), strings.Repeat("z", brokerTooLarge/3)),
-		Headers: hdrs("molgen-version", "1", "molgen-method", "Concat", "molgen-deadline", soon, "molgen-id", "huge.1", "molgen-reply-to", replies),
+		Headers: hdrs("molgen-version", "2", "molgen-method", "Concat", "molgen-deadline", soon, "molgen-id", "huge.1", "molgen-reply-to", replies),
 	}
 	if err := write("an oversized request", huge); err != nil {
 		e.note("a raw %d KB request: refused by the broker (%v)", len(huge.Value)/1000, clip(err.Error(), 120))
@@ -181,7 +181,7 @@ func (e *env) inject() (want map[string]string, small string, err error) {
 	for i := range orphans {
 		orphaned = append(orphaned, kafka.Message{
 			Value:   encStrings(fmt.Sprintf("orphan.%d.a", i), "b", "c"),
-			Headers: hdrs("molgen-version", "1", "molgen-method", "Concat", "molgen-deadline", far, "molgen-id", fmt.Sprintf("orphan.%d", i), "molgen-reply-to", gone),
+			Headers: hdrs("molgen-version", "2", "molgen-method", "Concat", "molgen-deadline", far, "molgen-id", fmt.Sprintf("orphan.%d", i), "molgen-reply-to", gone),
 		})
 	}
 	if err := write("orphaned requests", orphaned...); err != nil {

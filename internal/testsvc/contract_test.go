@@ -198,7 +198,7 @@ func TestReplyToAMissingTopicDoesNotCreateIt(t *testing.T) {
 	ghost := "molgen." + app + ".reply.gone.x"
 	deadline := time.Now().Add(1500 * time.Millisecond).UTC().Format(time.RFC3339Nano)
 	writeRaw(t, "molgen."+app+".req.calc", kafka.Message{Value: []byte{2, 4}, Headers: headers(
-		"molgen-version", "1", "molgen-method", "Add", "molgen-deadline", deadline, "molgen-id", "x.1", "molgen-reply-to", ghost)})
+		"molgen-version", "2", "molgen-method", "Add", "molgen-deadline", deadline, "molgen-id", "x.1", "molgen-reply-to", ghost)})
 	wait := time.Now().Add(15 * time.Second)
 	for server.Stats().Served == 0 && time.Now().Before(wait) {
 		time.Sleep(20 * time.Millisecond)
@@ -249,7 +249,7 @@ func TestRepliesOfAnotherSessionAreDropped(t *testing.T) {
 	}
 	other := strings.Repeat("0", len(session))
 	writeRaw(t, "molgen."+app+".reply.client.fixed", kafka.Message{Value: []byte{14}, Headers: headers(
-		"molgen-version", "1", "molgen-id", other+"."+counter, "molgen-status", "ok")})
+		"molgen-version", "2", "molgen-id", other+"."+counter, "molgen-status", "ok")})
 	if err := <-res; !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("a call answered only by another session's reply: %v; want DeadlineExceeded", err)
 	}
@@ -430,7 +430,7 @@ func TestFarDeadlinesAreClamped(t *testing.T) {
 	createTopic(t, replies, 1)
 	far := time.Now().Add(100 * 365 * 24 * time.Hour).UTC().Format(time.RFC3339Nano)
 	writeRaw(t, "molgen."+app+".req.calc", kafka.Message{Headers: headers(
-		"molgen-version", "1", "molgen-method", "Deadline", "molgen-deadline", far, "molgen-id", "x.1", "molgen-reply-to", replies)})
+		"molgen-version", "2", "molgen-method", "Deadline", "molgen-deadline", far, "molgen-id", "x.1", "molgen-reply-to", replies)})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	r := kafka.NewReader(kafka.ReaderConfig{Brokers: kafkatest.Brokers(t), Topic: replies, MaxWait: 200 * time.Millisecond, ReadLagInterval: -1})

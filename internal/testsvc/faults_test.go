@@ -82,17 +82,17 @@ func TestPoisonMessagesAreAnsweredAndSkipped(t *testing.T) {
 	hdr := headers
 	poison := []kafka.Message{
 		{Value: []byte("no headers at all")},
-		{Value: []byte{0xff, 0xff, 0xff}, Headers: hdr("molgen-version", "1", "molgen-method", "Add", "molgen-deadline", deadline, "molgen-id", "1", "molgen-reply-to", replyTopic)},
+		{Value: []byte{0xff, 0xff, 0xff}, Headers: hdr("molgen-version", "2", "molgen-method", "Add", "molgen-deadline", deadline, "molgen-id", "1", "molgen-reply-to", replyTopic)},
 		{Value: nil, Headers: hdr("molgen-version", "99", "molgen-method", "Add", "molgen-deadline", deadline, "molgen-id", "2", "molgen-reply-to", replyTopic)},
-		{Value: nil, Headers: hdr("molgen-version", "1", "molgen-method", "Nope", "molgen-deadline", deadline, "molgen-id", "3", "molgen-reply-to", replyTopic)},
-		{Value: nil, Headers: hdr("molgen-version", "1", "molgen-method", "Add", "molgen-deadline", "tomorrow", "molgen-id", "4", "molgen-reply-to", replyTopic)},
-		{Value: []byte{2, 4}, Headers: hdr("molgen-version", "1", "molgen-method", "Add", "molgen-deadline", deadline, "molgen-id", "5", "molgen-reply-to", replyTopic, "molgen-schema", "0123456789abcdef")},
+		{Value: nil, Headers: hdr("molgen-version", "2", "molgen-method", "Nope", "molgen-deadline", deadline, "molgen-id", "3", "molgen-reply-to", replyTopic)},
+		{Value: nil, Headers: hdr("molgen-version", "2", "molgen-method", "Add", "molgen-deadline", "tomorrow", "molgen-id", "4", "molgen-reply-to", replyTopic)},
+		{Value: []byte{2, 4}, Headers: hdr("molgen-version", "2", "molgen-method", "Add", "molgen-deadline", deadline, "molgen-id", "5", "molgen-reply-to", replyTopic, "molgen-schema", "(string,string)(int)")},
 	}
 	writeRaw(t, "molgen."+app+".req.calc", poison...)
 	r := kafka.NewReader(kafka.ReaderConfig{Brokers: brokers, Topic: replyTopic, MaxWait: 200 * time.Millisecond, ReadLagInterval: -1})
 	defer r.Close()
 	want := map[string]string{"1": "bad request", "2": `unsupported molgen-version "99"`, "3": `no method "Nope"`, "4": "invalid molgen-deadline",
-		"5": "was called with types (schema 0123456789abcdef) other than this server's"}
+		"5": "was called with types incompatible with this server's (parameter 0: string vs int; the caller's schema is (string,string)(int), this server's (int,int)(int))"}
 	for len(want) > 0 {
 		m, err := r.ReadMessage(ctx)
 		if err != nil {

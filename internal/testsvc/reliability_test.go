@@ -268,7 +268,7 @@ func TestReplyToAGoneCallerIsDroppedAtOnce(t *testing.T) {
 	ghost := "molgen." + app + ".reply.gone.x"
 	deadline := time.Now().Add(30 * time.Second).UTC().Format(time.RFC3339Nano)
 	writeRaw(t, "molgen."+app+".req.calc", kafka.Message{Value: []byte{2, 4}, Headers: headers(
-		"molgen-version", "1", "molgen-method", "Add", "molgen-deadline", deadline, "molgen-id", "x.1", "molgen-reply-to", ghost)})
+		"molgen-version", "2", "molgen-method", "Add", "molgen-deadline", deadline, "molgen-id", "x.1", "molgen-reply-to", ghost)})
 	wait := time.Now().Add(8 * time.Second)
 	for server.Stats().OrphanedReplies == 0 && time.Now().Before(wait) {
 		time.Sleep(20 * time.Millisecond)
