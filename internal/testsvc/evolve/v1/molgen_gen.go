@@ -24,7 +24,7 @@ var molgenDesc_Inventory = runtime.ServiceDesc{
 	},
 }
 
-// NewInventoryClient returns a Inventory that routes each call by n's placement: a direct
+// NewInventoryClient returns an Inventory that routes each call by n's placement: a direct
 // call when service "inventory" is hosted on n, a request over Kafka otherwise.
 func NewInventoryClient(n *runtime.Node) Inventory {
 	return &molgenClient_Inventory{c: n.Client(&molgenDesc_Inventory)}

@@ -25,7 +25,7 @@ var molgenDesc_Inventory = runtime.ServiceDesc{
 	},
 }
 
-// NewInventoryClient returns a Inventory that routes each call by n's placement: a direct
+// NewInventoryClient returns an Inventory that routes each call by n's placement: a direct
 // call when service "inventory" is hosted on n, a request over Kafka otherwise.
 func NewInventoryClient(n *runtime.Node) Inventory {
 	return &molgenClient_Inventory{c: n.Client(&molgenDesc_Inventory)}
@@ -184,7 +184,7 @@ var molgenDesc_Audit = runtime.ServiceDesc{
 	},
 }
 
-// NewAuditClient returns a Audit that routes each call by n's placement: a direct
+// NewAuditClient returns an Audit that routes each call by n's placement: a direct
 // call when service "audit" is hosted on n, a request over Kafka otherwise.
 func NewAuditClient(n *runtime.Node) Audit {
 	return &molgenClient_Audit{c: n.Client(&molgenDesc_Audit)}
