@@ -29,7 +29,7 @@ var molgenDesc_Orders = runtime.ServiceDesc{
 	},
 }
 
-// NewOrdersClient returns a Orders that routes each call by n's placement: a direct
+// NewOrdersClient returns an Orders that routes each call by n's placement: a direct
 // call when service "orders" is hosted on n, a request over Kafka otherwise.
 func NewOrdersClient(n *runtime.Node) Orders {
 	return &molgenClient_Orders{c: n.Client(&molgenDesc_Orders)}
