@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/molgen/molgen/internal/kafkatest"
+	"github.com/molgen/molgen/internal/short"
 	v1 "github.com/molgen/molgen/internal/testsvc/evolve/v1"
 	v2 "github.com/molgen/molgen/internal/testsvc/evolve/v2"
 	"github.com/molgen/molgen/runtime"
@@ -50,6 +51,7 @@ nodes:
 // send it — except Remove served by a version 1 instance, which fails
 // with ErrUnknownMethod; no decoding error, no call lost or timed out.
 func TestMixedVersionsRollingUpgrade(t *testing.T) {
+	short.Skip(t, "waits out four rebalances under load")
 	app := kafkatest.App("evolve")
 	serverV1 := func(name string) *runtime.Node {
 		return remoteNodeWith(t, app, evolveV1Placement, "server", func(o *runtime.Options) { o.Instance = name },
