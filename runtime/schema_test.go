@@ -1,8 +1,11 @@
 package runtime
 
 import (
+	"errors"
 	"strings"
 	"testing"
+
+	"github.com/molgen/molgen/runtime/internal/transport"
 )
 
 // TestCompatibleSchemas guards docs/WIRE.md's evolution rule as the
@@ -40,5 +43,51 @@ func TestCompatibleSchemas(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), c.why) {
 			t.Errorf("%s and %s: %v, want an error saying %q", c.a, c.b, err, c.why)
 		}
+	}
+}
+
+// pointMsg is a result of one struct {X int64}, as generated code would
+// encode it.
+type pointMsg struct{ x int64 }
+
+func (m *pointMsg) MolgenEncode(e *Encoder) { e.Struct(); e.Int64(m.x); e.EndStruct() }
+func (m *pointMsg) MolgenDecode(d *Decoder) {
+	d.Struct()
+	if d.More() {
+		m.x = d.Int64()
+	}
+	d.EndStruct()
+}
+
+// TestCallerChecksTheReplysSchema: a caller decodes a reply whose schema
+// is its own ("=" or the same text) or compatible with it (a struct with a
+// field appended), and refuses an incompatible one with ErrBadRequest
+// without decoding it.
+func TestCallerChecksTheReplysSchema(t *testing.T) {
+	c := &Client{desc: &ServiceDesc{Name: "s", Methods: []MethodDesc{{Name: "M", Schema: "()({int64})"}}}}
+	m := &c.desc.Methods[0]
+	own := []byte{1, 14}           // {X: 7}
+	newer := []byte{3, 14, 1, 'z'} // {X: 7, and a string "z" appended}
+	for _, r := range []struct {
+		schema  string
+		payload []byte
+	}{{"", own}, {"=", own}, {"()({int64})", own}, {"()({int64,string})", newer}, {"()({})", []byte{0}}} {
+		var got pointMsg
+		err := c.readReply(m, transport.Reply{Status: transport.StatusOK, Payload: r.payload, Schema: r.schema}, &got)
+		want := int64(7)
+		if r.schema == "()({})" {
+			want = 0 // an older server's struct without the field
+		}
+		if err != nil || got.x != want {
+			t.Errorf("reply of schema %q: %+v, %v; want x=%d", r.schema, got, err, want)
+		}
+	}
+	var got pointMsg
+	err := c.readReply(m, transport.Reply{Status: transport.StatusOK, Payload: []byte{1, 14}, Schema: "()({string})"}, &got)
+	if !errors.Is(err, ErrBadRequest) || !strings.Contains(err.Error(), "the reply was encoded with types incompatible with this caller's (result 0: field 0: int64 vs string") {
+		t.Fatalf("incompatible reply: %v; want ErrBadRequest naming the difference", err)
+	}
+	if got.x != 0 {
+		t.Fatalf("an incompatible reply was decoded: %+v", got)
 	}
 }
