@@ -179,9 +179,12 @@ func (t *Transport) waitForKafka(ctx context.Context, timeout time.Duration) err
 	var last error
 	for {
 		probe, stop := context.WithTimeout(ctx, t.set.MetadataProbe)
-		_, err := t.admin.Metadata(probe, &kafkago.MetadataRequest{})
+		md, err := t.admin.Metadata(probe, &kafkago.MetadataRequest{})
 		stop()
 		if err == nil {
+			// The watch compares later answers with it: a new cluster id
+			// means the broker lost every topic and group (see checkCache).
+			t.rec.clusterID = md.ClusterID
 			return nil
 		}
 		// Report what the broker said, not that our own wait ran out.
