@@ -127,7 +127,7 @@ func (t *Transport) Send(ctx context.Context, req *transport.Request) error {
 	if err := checkSize(r, &msg); err != nil {
 		return err
 	}
-	if err := t.produce(ctx, t.writer, false, nil, msg); err != nil {
+	if err := t.produce(ctx, false, false, nil, msg); err != nil {
 		return requestError(ctx, err)
 	}
 	return nil
@@ -175,7 +175,7 @@ func (t *Transport) Call(ctx context.Context, req *transport.Request) (transport
 	for attempt := 1; ; attempt++ {
 		// A request has the id its reply is matched with: a copy written
 		// twice is answered once, so every retriable error is retried.
-		if err := t.produce(ctx, t.writer, true, nil, msg); err != nil {
+		if err := t.produce(ctx, false, true, nil, msg); err != nil {
 			return transport.Reply{}, requestError(ctx, err)
 		}
 		if attempt == 1 && !t.cfg.WaitForInstances && t.set.InstanceCheck > 0 {

@@ -138,22 +138,28 @@ type Settings struct {
 	// AdminTimeout bounds one admin request (create topics, offsets).
 	AdminTimeout time.Duration
 
-	// BatchTimeout is how long the producer waits to fill a batch. kafka-go
-	// defaults to 1s, a second of latency per call; 1ms still lets
-	// concurrent calls share a produce request.
-	BatchTimeout time.Duration
-	// BatchSize is the most messages of one produce request.
+	// Linger is how long a producer with nothing in flight waits before it
+	// sends. Zero: a request or reply goes out at once, and records that
+	// come while produce requests are in flight gather for the next one
+	// (natural batching). kafka-go's Writer waits its BatchTimeout (1s by
+	// default) before every batch; tests set Linger to make records share
+	// a batch.
+	Linger time.Duration
+	// BatchSize is the most records of one produce request.
 	BatchSize int
+	// ProduceInflight is how many produce requests may be in flight to one
+	// broker at a time, each on its own connection. More lets more calls
+	// overlap; records that come while all are busy share the next one.
+	ProduceInflight int
+	// ProduceBuffer bounds the bytes of records queued and in flight; a
+	// write beyond it waits for room.
+	ProduceBuffer int64
 	// MaxMessageBytes bounds a produce request (and so a request or reply).
 	MaxMessageBytes int64
-	// WriteAttempts bounds kafka-go's own retries of one write, so that a
-	// dead broker cannot stall a call or a drain for long; calls carry
-	// their own deadlines and molgen retries retriable errors itself.
-	WriteAttempts int
-	// WriteBackoffMin and WriteBackoffMax pace kafka-go's write retries.
-	WriteBackoffMin, WriteBackoffMax time.Duration
-	// WriteTimeout and ReadTimeout bound one produce request's I/O.
-	WriteTimeout, ReadTimeout time.Duration
+	// WriteTimeout bounds one produce request: its I/O and the broker's
+	// wait for the acks of every in-sync replica. molgen retries retriable
+	// failures itself, within the call's deadline.
+	WriteTimeout time.Duration
 	// RetryBackoffMax caps the pause between molgen's own write retries.
 	RetryBackoffMax time.Duration
 
@@ -238,14 +244,12 @@ func DefaultSettings() Settings {
 		MetadataTTL:  time.Second,
 		AdminTimeout: 10 * time.Second,
 
-		BatchTimeout:    time.Millisecond,
-		BatchSize:       100,
+		Linger:          0,
+		BatchSize:       500,
+		ProduceInflight: 4,
+		ProduceBuffer:   64 << 20,
 		MaxMessageBytes: 16 << 20,
-		WriteAttempts:   3,
-		WriteBackoffMin: 20 * time.Millisecond,
-		WriteBackoffMax: 200 * time.Millisecond,
 		WriteTimeout:    10 * time.Second,
-		ReadTimeout:     10 * time.Second,
 		RetryBackoffMax: 500 * time.Millisecond,
 
 		FetchMaxWait:     500 * time.Millisecond,

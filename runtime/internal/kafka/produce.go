@@ -23,16 +23,13 @@ import (
 // reliability is the state of the transport's writes, topic preparations
 // and instance lookups (produce.go, prepare.go, instances.go).
 type reliability struct {
-	// batch is the most bytes a produce batch, and so a message, may take
-	// (Writer.BatchBytes): the smaller of the brokers' message.max.bytes
-	// and Settings.MaxMessageBytes, less batchOverhead.
+	// batch is the most bytes a produce batch, and so a message, may take:
+	// the smaller of the brokers' message.max.bytes and
+	// Settings.MaxMessageBytes, less batchOverhead.
 	batch int64
 
 	limitsMu sync.Mutex
 	limits   map[string]int64 // per topic: the most bytes a message may take
-
-	soloMu sync.Mutex
-	solo   *kafkago.Writer // writes one message per produce request
 
 	flightsMu sync.Mutex
 	flights   map[string]*flight // attempts in flight, by key (prepare.go)
@@ -43,9 +40,8 @@ type reliability struct {
 // max.message.bytes against the whole batch.
 const batchOverhead = 128
 
-// messageSize over-estimates the bytes m takes in a record batch. It is at
-// least what kafka-go counts for m against Writer.BatchBytes, so a message
-// that fits its limit is never refused by kafka-go.
+// messageSize over-estimates the bytes m takes in a record batch: the
+// producer fills a batch up to the batch limit by it.
 func messageSize(m *kafkago.Message) int64 {
 	n := 32 + len(m.Key) + len(m.Value)
 	for _, h := range m.Headers {
@@ -136,9 +132,10 @@ func failedMessages(msgs []kafkago.Message, err error, dup bool) ([]kafkago.Mess
 }
 
 // isTooLarge reports whether err is a refusal of a message (or its batch)
-// for its size, by kafka-go or by a broker.
+// for its size, by the producer or by a broker.
 func isTooLarge(err error) bool {
-	return errors.Is(err, kafkago.MessageSizeTooLarge) || errors.Is(err, kafkago.RecordListTooLarge)
+	var tl *tooLargeError
+	return errors.Is(err, kafkago.MessageSizeTooLarge) || errors.Is(err, kafkago.RecordListTooLarge) || errors.As(err, &tl)
 }
 
 // retriable reports whether a write that failed with err may be tried
@@ -178,17 +175,18 @@ func retriable(err error, dup bool) bool {
 // calls, replies, heartbeats: a caller takes the first reply of an id),
 // retrying retriable errors until ctx ends or the node has drained.
 func (t *Transport) write(ctx context.Context, msgs ...kafkago.Message) error {
-	return t.produce(ctx, t.writer, true, nil, msgs...)
+	return t.produce(ctx, false, true, nil, msgs...)
 }
 
-// produce writes msgs with w, retrying the messages that failed with a
-// retriable error (see retriable; dup says a duplicate is harmless) until
-// ctx ends or the node has drained. A batch that a broker refused as too
-// large is written again one message per request, so that only a message
-// too large by itself fails (with a *tooLargeError). Before each retry,
-// recheck (when set) may end the write with an error of its own. An error
-// that ends the write names the topic and the cause.
-func (t *Transport) produce(ctx context.Context, w *kafkago.Writer, dup bool, recheck func(context.Context, error) error, msgs ...kafkago.Message) error {
+// produce writes msgs with the producer (alone: each in a produce request
+// of its own), retrying the messages that failed with a retriable error
+// (see retriable; dup says a duplicate is harmless) until ctx ends or the
+// node has drained. A batch that a broker refused as too large is written
+// again one message per request, so that only a message too large by
+// itself fails (with a *tooLargeError). Before each retry, recheck (when
+// set) may end the write with an error of its own. An error that ends the
+// write names the topic and the cause.
+func (t *Transport) produce(ctx context.Context, alone, dup bool, recheck func(context.Context, error) error, msgs ...kafkago.Message) error {
 	if !t.enter() {
 		return transport.ErrClosed
 	}
@@ -196,25 +194,27 @@ func (t *Transport) produce(ctx context.Context, w *kafkago.Writer, dup bool, re
 	backoff := 10 * time.Millisecond
 	var last error // the cause of the last retried failure
 	for {
-		// One WriteMessages is bounded by the Writer's own retries; between
-		// ours, a drained node stops waiting (a call's deadline may be far
-		// away).
-		err := w.WriteMessages(ctx, msgs...)
+		// One write is one produce request per message at most; between
+		// retries, a drained node stops waiting (a call's deadline may be
+		// far away).
+		err := t.prod.write(ctx, msgs, alone)
 		if err == nil {
 			return nil
 		}
 		failed, cause := failedMessages(msgs, err, dup)
 		topic := failed[0].Topic
 		if isTooLarge(cause) {
-			if w == t.writer {
+			var tl *tooLargeError
+			if errors.As(cause, &tl) {
+				return tl // the producer's own check: over the batch limit
+			}
+			if !alone {
 				return t.produceAlone(ctx, dup, recheck, failed)
 			}
-			e := &tooLargeError{topic: topic, size: messageSize(&failed[0])}
-			var mt kafkago.MessageTooLargeError
-			if errors.As(cause, &mt) {
-				e.limit = w.BatchBytes // kafka-go's own check
-			}
-			return e
+			return &tooLargeError{topic: topic, size: messageSize(&failed[0])}
+		}
+		if errors.Is(cause, transport.ErrClosed) {
+			return cause
 		}
 		if ctx.Err() != nil {
 			if last != nil && errors.Is(cause, ctx.Err()) {
@@ -252,49 +252,13 @@ func (t *Transport) produce(ctx context.Context, w *kafkago.Writer, dup bool, re
 // messages of other calls; alone, only a message too large by itself is
 // refused. It returns the first error.
 func (t *Transport) produceAlone(ctx context.Context, dup bool, recheck func(context.Context, error) error, msgs []kafkago.Message) error {
-	solo := t.soloWriter()
 	var first error
 	for _, m := range msgs {
-		if err := t.produce(ctx, solo, dup, recheck, m); err != nil && first == nil {
+		if err := t.produce(ctx, true, dup, recheck, m); err != nil && first == nil {
 			first = err
 		}
 	}
 	return first
-}
-
-// soloWriter returns the Writer that sends one message per produce
-// request, made on first use.
-func (t *Transport) soloWriter() *kafkago.Writer {
-	t.rel.soloMu.Lock()
-	defer t.rel.soloMu.Unlock()
-	if t.rel.solo == nil {
-		w := t.writer
-		t.rel.solo = &kafkago.Writer{
-			Addr:                   w.Addr,
-			Transport:              w.Transport,
-			RequiredAcks:           w.RequiredAcks,
-			BatchTimeout:           w.BatchTimeout,
-			BatchSize:              1,
-			BatchBytes:             w.BatchBytes,
-			MaxAttempts:            w.MaxAttempts,
-			WriteBackoffMin:        w.WriteBackoffMin,
-			WriteBackoffMax:        w.WriteBackoffMax,
-			WriteTimeout:           w.WriteTimeout,
-			ReadTimeout:            w.ReadTimeout,
-			Balancer:               &kafkago.RoundRobin{},
-			AllowAutoTopicCreation: false,
-		}
-	}
-	return t.rel.solo
-}
-
-// closeSolo closes the Writer of soloWriter, if it was made.
-func (t *Transport) closeSolo() {
-	t.rel.soloMu.Lock()
-	defer t.rel.soloMu.Unlock()
-	if t.rel.solo != nil {
-		t.rel.solo.Close()
-	}
 }
 
 // learnBatchLimit reads the brokers' message.max.bytes and returns the
@@ -529,7 +493,7 @@ func (t *Transport) writeReplyMessage(ctx context.Context, service, method, repl
 	if size, limit := messageSize(&msg), t.topicLimit(replyTo); size > limit {
 		err = &tooLargeError{topic: replyTo, size: size, limit: limit}
 	} else {
-		err = t.produce(ctx, t.writer, true, t.replyTopicGone(replyTo), msg)
+		err = t.produce(ctx, false, true, t.replyTopicGone(replyTo), msg)
 	}
 	var tl *tooLargeError
 	if !errors.As(err, &tl) {
@@ -542,5 +506,5 @@ func (t *Transport) writeReplyMessage(ctx context.Context, service, method, repl
 	t.stats.tooLarge.Add(1)
 	t.log.Warn("a reply is over the size limit: its caller gets ErrTooLarge", "service", service, "method", method, "reply_to", replyTo, "err", tl)
 	ereply := replyMessage(replyTo, id, transport.Reply{Status: transport.StatusError, Payload: t.cfg.ErrorReply(tl)})
-	return t.produce(ctx, t.writer, true, t.replyTopicGone(replyTo), ereply)
+	return t.produce(ctx, false, true, t.replyTopicGone(replyTo), ereply)
 }

@@ -280,14 +280,14 @@ func TestWriteFailureReadsClearly(t *testing.T) {
 }
 
 // TestRefusedBatchFailsOnlyTheOversizedReply: replies written together
-// share a produce batch (here a 300ms BatchTimeout makes sure of it). The
+// share a produce batch (here a 300ms Linger makes sure of it). The
 // broker refuses the batch because one reply is over the topic's
 // max.message.bytes (lowered after the transport learned it): the others
 // are written again, one per request, and arrive; the oversized one
 // becomes an ErrTooLarge error reply.
 func TestRefusedBatchFailsOnlyTheOversizedReply(t *testing.T) {
 	app := kafkatest.App("batch")
-	tr := testTransport(t, app, func(s *Settings) { s.BatchTimeout = 300 * time.Millisecond })
+	tr := testTransport(t, app, func(s *Settings) { s.Linger = 300 * time.Millisecond })
 	topic := "molgen." + app + ".reply.caller.x"
 	admin := testAdmin(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)

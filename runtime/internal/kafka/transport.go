@@ -31,7 +31,7 @@ type Transport struct {
 
 	tr     *kafkago.Transport
 	admin  *kafkago.Client
-	writer *kafkago.Writer
+	prod   *producer
 	dialer *kafkago.Dialer
 
 	replyTopic string
@@ -53,7 +53,7 @@ type Transport struct {
 
 	replyTopicsMu sync.Mutex
 	replyTopics   map[string]bool // reply topics this node's metadata cache is known to hold
-	writes        sync.WaitGroup  // WriteMessages calls in flight
+	writes        sync.WaitGroup  // writes in flight
 
 	topicsMu sync.Mutex
 	topics   map[string]bool // topics known to exist with leaders
@@ -127,27 +127,13 @@ func New(ctx context.Context, cfg Config) (*Transport, error) {
 		return nil, err
 	}
 
-	t.writer = &kafkago.Writer{
-		Addr:      kafkago.TCP(cfg.Brokers...),
-		Transport: t.tr,
-		// A Writer literal defaults to RequireNone: a request would count as
-		// sent before any broker has it. RPC needs "durable once written".
-		RequiredAcks:    kafkago.RequireAll,
-		BatchTimeout:    set.BatchTimeout,
-		BatchSize:       set.BatchSize,
-		BatchBytes:      t.learnBatchLimit(ctx), // a broker refuses a batch over its message.max.bytes
-		MaxAttempts:     set.WriteAttempts,
-		WriteBackoffMin: set.WriteBackoffMin,
-		WriteBackoffMax: set.WriteBackoffMax,
-		WriteTimeout:    set.WriteTimeout,
-		ReadTimeout:     set.ReadTimeout,
-		// Requests spread over the partitions, and so over the instances of
-		// the consumer group; reply topics have one partition.
-		Balancer: &kafkago.RoundRobin{},
-		// Topics are created explicitly, with the partition count and
-		// retention molgen wants, never by a broker default.
-		AllowAutoTopicCreation: false,
-	}
+	// Requests spread over the partitions, and so over the instances of
+	// the consumer group; reply topics have one partition. Topics are
+	// created explicitly, with the partition count and retention molgen
+	// wants, never by a broker default: the producer never asks for
+	// auto-creation.
+	t.learnBatchLimit(ctx) // a broker refuses a batch over its message.max.bytes
+	t.prod = newProducer(t.tr, kafkago.TCP(cfg.Brokers...), set, t.batchLimit)
 
 	if err := t.startReplies(ctx); err != nil {
 		t.closeClients()
@@ -510,9 +496,8 @@ func (t *Transport) forgetTopics(topics ...string) {
 }
 
 func (t *Transport) closeClients() {
-	t.closeSolo()
-	if t.writer != nil {
-		t.writer.Close()
+	if t.prod != nil {
+		t.prod.close()
 	}
 	t.tr.CloseIdleConnections()
 }

@@ -1,0 +1,481 @@
+package kafka
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	kafkago "github.com/segmentio/kafka-go"
+	"github.com/segmentio/kafka-go/protocol"
+	metadataAPI "github.com/segmentio/kafka-go/protocol/metadata"
+	produceAPI "github.com/segmentio/kafka-go/protocol/produce"
+
+	"github.com/molgen/molgen/runtime/internal/transport"
+)
+
+// producer writes records with Kafka's Produce API through kafka-go's
+// Transport, built for request/reply rather than pipelines (kafka-go's
+// Writer waits BatchTimeout before each batch and keeps one produce request
+// in flight per partition):
+//
+//   - natural batching: a record goes out at once when its broker's lane
+//     has a free slot; while Settings.ProduceInflight produce requests are
+//     in flight to that broker, the records that come meanwhile gather
+//     and leave together in the next request (of up to
+//     Settings.BatchSize records and the batch limit in bytes);
+//   - several produce requests in flight per broker, each on a connection
+//     of the Transport's pool: order is kept only within one request,
+//     which RPC does not need between independent calls;
+//   - acks=all: a record counts as written once every in-sync replica has
+//     it;
+//   - bounded memory: records waiting to be sent and in flight hold at most
+//     Settings.ProduceBuffer bytes; a write beyond it waits for room.
+//
+// It makes one attempt per record: Transport.produce owns the retry,
+// size, orphan and drain rules, as it did with the Writer. A failed write
+// reports kafka.WriteErrors, one entry per message.
+type producer struct {
+	tr      *kafkago.Transport
+	addr    net.Addr
+	timeout time.Duration // bounds one produce request, and the broker's wait for acks
+	ttl     time.Duration // how long a topic's leaders are trusted
+	linger  time.Duration // an idle lane waits this long before sending (tests)
+	// batch returns the most bytes of one record batch (a partition's
+	// records in one request), and so of one produce request.
+	batch    func() int64
+	records  int // the most records of one produce request
+	inflight int // the most produce requests in flight per broker
+	buffer   int64
+
+	mu       sync.Mutex
+	lanes    map[int32]*lane
+	buffered int64
+	room     chan struct{} // closed when bytes are released, if someone waits
+	closed   bool
+	sends    sync.WaitGroup
+
+	metaMu sync.Mutex
+	meta   map[string]*topicLeaders
+}
+
+// lane is the queue of records to one broker and its requests in flight.
+type lane struct {
+	broker   int32
+	queue    []*record
+	inflight int
+	lingers  bool // a linger timer is pending
+	lingered bool // the linger is over: send what is queued
+}
+
+// topicLeaders is the partition leaders of a topic, as learned.
+type topicLeaders struct {
+	leaders []int32 // by partition id; -1 when it has none
+	at      time.Time
+	next    atomic.Uint32 // round robin over partitions
+}
+
+// record is one message on its way.
+type record struct {
+	msg       *kafkago.Message
+	ctx       context.Context
+	partition int32
+	size      int64
+	alone     bool // sent in a produce request of its own
+	err       error
+	done      chan struct{}
+}
+
+func newProducer(tr *kafkago.Transport, addr net.Addr, set Settings, batch func() int64) *producer {
+	return &producer{
+		tr: tr, addr: addr,
+		timeout:  set.WriteTimeout,
+		ttl:      set.MetadataTTL,
+		linger:   set.Linger,
+		batch:    batch,
+		records:  max(set.BatchSize, 1),
+		inflight: max(set.ProduceInflight, 1),
+		buffer:   set.ProduceBuffer,
+		lanes:    map[int32]*lane{},
+		meta:     map[string]*topicLeaders{},
+	}
+}
+
+// write sends msgs (alone: each in a produce request of its own) and
+// waits until each is written or has failed, or ctx ends. It returns nil,
+// kafka.WriteErrors with one entry per message, or ctx's error (messages
+// already handed over may still be written).
+func (p *producer) write(ctx context.Context, msgs []kafkago.Message, alone bool) error {
+	recs := make([]record, len(msgs))
+	var total int64
+	failed := false
+	for i := range msgs {
+		r := &recs[i]
+		*r = record{msg: &msgs[i], ctx: ctx, alone: alone, size: messageSize(&msgs[i]), done: make(chan struct{})}
+		if limit := p.batch(); r.size > limit {
+			r.err = &tooLargeError{topic: msgs[i].Topic, size: r.size, limit: limit}
+		} else {
+			r.partition, r.err = p.partition(msgs[i].Topic)
+		}
+		if r.err != nil {
+			close(r.done)
+			failed = true
+			continue
+		}
+		total += r.size
+	}
+	if total > 0 {
+		if err := p.reserve(ctx, total); err != nil {
+			return err
+		}
+		p.mu.Lock()
+		if p.closed {
+			p.mu.Unlock()
+			p.release(total)
+			return transport.ErrClosed
+		}
+		for i := range recs {
+			r := &recs[i]
+			if r.err != nil {
+				continue
+			}
+			l := p.laneOf(p.leader(r.msg.Topic, r.partition))
+			l.queue = append(l.queue, r)
+			p.kick(l)
+		}
+		p.mu.Unlock()
+	}
+	for i := range recs {
+		select {
+		case <-recs[i].done:
+			failed = failed || recs[i].err != nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	if !failed {
+		return nil
+	}
+	errs := make(kafkago.WriteErrors, len(recs))
+	for i := range recs {
+		errs[i] = recs[i].err
+	}
+	return errs
+}
+
+// reserve waits until n more bytes fit in the buffer (one write larger
+// than the buffer goes when it is empty).
+func (p *producer) reserve(ctx context.Context, n int64) error {
+	for {
+		p.mu.Lock()
+		if p.buffered == 0 || p.buffered+n <= p.buffer {
+			p.buffered += n
+			p.mu.Unlock()
+			return nil
+		}
+		if p.room == nil {
+			p.room = make(chan struct{})
+		}
+		room := p.room
+		p.mu.Unlock()
+		select {
+		case <-room:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+func (p *producer) release(n int64) {
+	p.mu.Lock()
+	p.releaseLocked(n)
+	p.mu.Unlock()
+}
+
+func (p *producer) releaseLocked(n int64) {
+	p.buffered -= n
+	if p.room != nil {
+		close(p.room)
+		p.room = nil
+	}
+}
+
+func (p *producer) laneOf(broker int32) *lane {
+	l := p.lanes[broker]
+	if l == nil {
+		l = &lane{broker: broker}
+		p.lanes[broker] = l
+	}
+	return l
+}
+
+// kick sends what l has queued while it has free slots (under p.mu).
+func (p *producer) kick(l *lane) {
+	if p.linger > 0 && l.inflight == 0 && !l.lingers && !l.lingered && len(l.queue) > 0 {
+		l.lingers = true
+		time.AfterFunc(p.linger, func() {
+			p.mu.Lock()
+			l.lingers, l.lingered = false, true
+			p.kick(l)
+			l.lingered = false
+			p.mu.Unlock()
+		})
+	}
+	for !l.lingers && l.inflight < p.inflight && len(l.queue) > 0 {
+		batch := p.take(l)
+		if len(batch) == 0 {
+			continue
+		}
+		l.inflight++
+		p.sends.Add(1)
+		go p.send(l, batch)
+	}
+}
+
+// take removes the next produce request's records from l's queue: those
+// whose writer still waits, up to the record and byte limits; a record
+// that goes alone, alone. Records whose writer has gone are dropped.
+func (p *producer) take(l *lane) []*record {
+	limit := p.batch()
+	var batch []*record
+	var bytes int64
+	n := 0
+	for ; n < len(l.queue) && len(batch) < p.records; n++ {
+		r := l.queue[n]
+		if r.ctx.Err() != nil {
+			r.err = r.ctx.Err()
+			p.releaseLocked(r.size)
+			close(r.done)
+			continue
+		}
+		if len(batch) > 0 && (r.alone || batch[0].alone || bytes+r.size > limit) {
+			break
+		}
+		batch = append(batch, r)
+		bytes += r.size
+	}
+	clear(l.queue[:n])
+	l.queue = l.queue[n:]
+	if len(l.queue) == 0 {
+		l.queue = nil // let a long queue's array go
+	}
+	return batch
+}
+
+// send writes batch in one produce request and hands each record its
+// result.
+func (p *producer) send(l *lane, batch []*record) {
+	defer p.sends.Done()
+	req := &produceAPI.Request{Acks: int16(kafkago.RequireAll), Timeout: int32(p.timeout.Milliseconds())}
+	now := time.Now()
+	type part struct {
+		topic, partition int // indexes in req.Topics and its Partitions
+		records          []protocol.Record
+	}
+	var parts []part
+	at := map[string]int{} // topic -> index in req.Topics
+	where := make([]int, len(batch))
+	for i, r := range batch {
+		ti, ok := at[r.msg.Topic]
+		if !ok {
+			ti = len(req.Topics)
+			at[r.msg.Topic] = ti
+			req.Topics = append(req.Topics, produceAPI.RequestTopic{Topic: r.msg.Topic})
+		}
+		pi := -1
+		for j := range parts {
+			if parts[j].topic == ti && req.Topics[ti].Partitions[parts[j].partition].Partition == r.partition {
+				pi = j
+				break
+			}
+		}
+		if pi < 0 {
+			pi = len(parts)
+			parts = append(parts, part{topic: ti, partition: len(req.Topics[ti].Partitions)})
+			req.Topics[ti].Partitions = append(req.Topics[ti].Partitions, produceAPI.RequestPartition{Partition: r.partition})
+		}
+		headers := make([]protocol.Header, len(r.msg.Headers))
+		for k, h := range r.msg.Headers {
+			headers[k] = protocol.Header{Key: h.Key, Value: h.Value}
+		}
+		parts[pi].records = append(parts[pi].records, protocol.Record{
+			Time: now, Key: bytesOf(r.msg.Key), Value: bytesOf(r.msg.Value), Headers: headers,
+		})
+		where[i] = pi
+	}
+	for _, pt := range parts {
+		req.Topics[pt.topic].Partitions[pt.partition].RecordSet = protocol.RecordSet{
+			Version: 2, Records: &recordSlice{records: pt.records},
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), p.timeout)
+	res, err := p.tr.RoundTrip(ctx, p.addr, req)
+	cancel()
+	errs := make([]error, len(parts))
+	if err != nil {
+		err = sendError(err)
+		for i := range errs {
+			errs[i] = err
+		}
+	} else {
+		pr, _ := res.(*produceAPI.Response)
+		for i, pt := range parts {
+			errs[i] = kafkago.UnknownTopicOrPartition // no answer for it
+			if pr == nil {
+				continue
+			}
+			topic := req.Topics[pt.topic].Topic
+			partition := req.Topics[pt.topic].Partitions[pt.partition].Partition
+			for _, rt := range pr.Topics {
+				if rt.Topic != topic {
+					continue
+				}
+				for _, rp := range rt.Partitions {
+					if rp.Partition == partition {
+						errs[i] = nil
+						if rp.ErrorCode != 0 {
+							errs[i] = kafkago.Error(rp.ErrorCode)
+						}
+					}
+				}
+			}
+		}
+	}
+	var bytes int64
+	for i, r := range batch {
+		r.err = errs[where[i]]
+		if r.err != nil {
+			p.forget(r.msg.Topic)
+		}
+		bytes += r.size
+		close(r.done)
+	}
+	p.mu.Lock()
+	p.releaseLocked(bytes)
+	l.inflight--
+	p.kick(l)
+	p.mu.Unlock()
+}
+
+// sendError makes the error of a produce request that got no answer
+// readable by retriable: a request whose partitions the Transport's
+// metadata placed on different leaders (they moved since the records were
+// queued) wrote nothing, like a partition without a leader.
+func sendError(err error) error {
+	var pe *produceAPI.Error
+	if errors.As(err, &pe) && !errors.Is(err, protocol.ErrNoTopic) && !errors.Is(err, protocol.ErrNoPartition) && !errors.Is(err, protocol.ErrNoLeader) {
+		return kafkago.NotLeaderForPartition
+	}
+	return err
+}
+
+// partition picks the partition of a record to topic: round robin over
+// the topic's partitions, so that requests spread over the instances of
+// the consumer group (a reply topic has one).
+func (p *producer) partition(topic string) (int32, error) {
+	tl, err := p.leaders(topic)
+	if err != nil {
+		return 0, err
+	}
+	n := uint32(len(tl.leaders))
+	return int32(tl.next.Add(1) % n), nil
+}
+
+// leader returns the broker leading a partition, as last learned.
+func (p *producer) leader(topic string, partition int32) int32 {
+	p.metaMu.Lock()
+	defer p.metaMu.Unlock()
+	if tl := p.meta[topic]; tl != nil && int(partition) < len(tl.leaders) {
+		return tl.leaders[partition]
+	}
+	return -1
+}
+
+// leaders returns topic's partition leaders from the Transport's metadata
+// cache (kept fresh every MetadataTTL), learned again after a failure or
+// once older than the TTL.
+func (p *producer) leaders(topic string) (*topicLeaders, error) {
+	p.metaMu.Lock()
+	tl := p.meta[topic]
+	p.metaMu.Unlock()
+	if tl != nil && time.Since(tl.at) < p.ttl {
+		return tl, nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), p.timeout)
+	defer cancel()
+	res, err := p.tr.RoundTrip(ctx, p.addr, &metadataAPI.Request{TopicNames: []string{topic}})
+	if err != nil {
+		return nil, err
+	}
+	md := res.(*metadataAPI.Response)
+	if len(md.Topics) != 1 || md.Topics[0].Name != topic {
+		return nil, kafkago.UnknownTopicOrPartition
+	}
+	if md.Topics[0].ErrorCode != 0 {
+		return nil, kafkago.Error(md.Topics[0].ErrorCode)
+	}
+	if len(md.Topics[0].Partitions) == 0 {
+		return nil, kafkago.UnknownTopicOrPartition
+	}
+	leaders := make([]int32, len(md.Topics[0].Partitions))
+	for i := range leaders {
+		leaders[i] = -1
+	}
+	for _, pa := range md.Topics[0].Partitions {
+		if int(pa.PartitionIndex) < len(leaders) && pa.ErrorCode == 0 {
+			leaders[pa.PartitionIndex] = pa.LeaderID
+		}
+	}
+	fresh := &topicLeaders{leaders: leaders, at: time.Now()}
+	p.metaMu.Lock()
+	if tl != nil {
+		fresh.next.Store(tl.next.Load())
+	}
+	if len(p.meta) > 10000 {
+		clear(p.meta) // callers come and go; relearning one costs a cache lookup
+	}
+	p.meta[topic] = fresh
+	p.metaMu.Unlock()
+	return fresh, nil
+}
+
+// forget drops what p knows of topic's leaders, after a failed write.
+func (p *producer) forget(topic string) {
+	p.metaMu.Lock()
+	delete(p.meta, topic)
+	p.metaMu.Unlock()
+}
+
+// close refuses new writes and waits for the produce requests in flight
+// (each bounded by the write timeout).
+func (p *producer) close() {
+	p.mu.Lock()
+	p.closed = true
+	p.mu.Unlock()
+	p.sends.Wait()
+}
+
+func bytesOf(b []byte) protocol.Bytes {
+	if b == nil {
+		return nil
+	}
+	return protocol.NewBytes(b)
+}
+
+// recordSlice reads records from a slice, without copying it.
+type recordSlice struct {
+	records []protocol.Record
+	next    int
+}
+
+func (s *recordSlice) ReadRecord() (*protocol.Record, error) {
+	if s.next >= len(s.records) {
+		return nil, io.EOF
+	}
+	r := &s.records[s.next]
+	s.next++
+	return r, nil
+}
