@@ -39,24 +39,7 @@ func newFloor(brokers []string, partitions int) *floor {
 	admin := &kafka.Client{Addr: kafka.TCP(brokers...), Transport: f.tr}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	_, err := admin.CreateTopics(ctx, &kafka.CreateTopicsRequest{Topics: []kafka.TopicConfig{
-		{Topic: f.reqTopic, NumPartitions: partitions, ReplicationFactor: 1},
-		{Topic: f.replyTopic, NumPartitions: 1, ReplicationFactor: 1},
-	}})
-	check(err)
-	for _, topic := range []string{f.reqTopic, f.replyTopic} {
-		for {
-			md, err := admin.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{topic}})
-			ok := err == nil && len(md.Topics) == 1 && md.Topics[0].Error == nil && len(md.Topics[0].Partitions) > 0
-			for _, p := range md.Topics[0].Partitions {
-				ok = ok && p.Leader.Host != ""
-			}
-			if ok {
-				break
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
-	}
+	createTopics(brokers, map[string]int{f.reqTopic: partitions, f.replyTopic: 1})
 	writer := func() *kafka.Writer {
 		return &kafka.Writer{Addr: kafka.TCP(brokers...), Transport: f.tr, RequiredAcks: kafka.RequireAll,
 			BatchTimeout: time.Millisecond, BatchSize: 100, Balancer: &kafka.RoundRobin{}}
@@ -164,7 +147,17 @@ func (f *floor) receive(ctx context.Context) {
 	}
 }
 
-func (f *floor) add(ctx context.Context, a, b int) (int, error) {
+func (f *floor) add(ctx context.Context, i int) error {
+	v, err := f.sum(ctx, i, 1)
+	if err == nil && v != i+1 {
+		err = fmt.Errorf("floor: %d+1 = %d", i, v)
+	}
+	return err
+}
+
+func (f *floor) requestTopics() []string { return []string{f.reqTopic} }
+
+func (f *floor) sum(ctx context.Context, a, b int) (int, error) {
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, 30*time.Second)
@@ -207,4 +200,41 @@ func (f *floor) close() {
 	f.clientW.Close()
 	f.serverW.Close()
 	f.tr.CloseIdleConnections()
+}
+
+// createTopics creates topics (name -> partitions) and waits until every
+// partition has a leader.
+func createTopics(brokers []string, topics map[string]int) {
+	tr := &kafka.Transport{}
+	defer tr.CloseIdleConnections()
+	admin := &kafka.Client{Addr: kafka.TCP(brokers...), Transport: tr}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	var cfgs []kafka.TopicConfig
+	for t, n := range topics {
+		cfgs = append(cfgs, kafka.TopicConfig{Topic: t, NumPartitions: n, ReplicationFactor: 1})
+	}
+	res, err := admin.CreateTopics(ctx, &kafka.CreateTopicsRequest{Topics: cfgs})
+	check(err)
+	for t, e := range res.Errors {
+		if e != nil {
+			check(fmt.Errorf("creating %s: %w", t, e))
+		}
+	}
+	for topic := range topics {
+		for {
+			md, err := admin.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{topic}})
+			ok := err == nil && len(md.Topics) == 1 && md.Topics[0].Error == nil && len(md.Topics[0].Partitions) > 0
+			if ok {
+				for _, p := range md.Topics[0].Partitions {
+					ok = ok && p.Leader.Host != ""
+				}
+			}
+			if ok {
+				break
+			}
+			check(ctx.Err())
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
 }

@@ -1,9 +1,17 @@
-// Command rpcbench measures molgen's remote calls side by side with the
-// floor for request/reply over Kafka: a raw kafka-go implementation written
-// as well as kafka-go allows (one shared Writer per side with a 1ms batch,
-// replies written concurrently, a consumer-group reader on requests and a
-// direct-partition reader on replies). Both run in this process, against
-// the same broker, alternating, and it prints medians over rounds.
+// Command rpcbench measures molgen's remote calls side by side with
+// request/reply written directly on Kafka clients, in several topologies:
+//
+//   - franz-go: request/reply written as well as franz-go allows (no
+//     linger, acks=all, a consumer group on requests, one reply topic per
+//     node): the target;
+//   - raw kafka-go (floor): the same on kafka-go's Writer and Readers (a
+//     1ms batch), the floor molgen was first measured against; separate
+//     nodes only.
+//
+// All run in this process, against the same broker, alternating within
+// each round, and it prints medians over rounds, the ratios to franz-go
+// and whether molgen meets its targets (p50 at 1 in flight at most 1.3x
+// franz-go's, throughput at 16 and 256 in flight at least 0.8x).
 //
 //	go run ./internal/bench/rpcbench                          # embedded kfake broker
 //	go run ./internal/bench/rpcbench -brokers 127.0.0.1:9092  # a real Kafka
@@ -13,27 +21,54 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"io"
-	"log/slog"
 	"os"
 	"runtime"
 	"runtime/pprof"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/molgen/molgen/internal/broker"
-	"github.com/molgen/molgen/internal/kafkatest"
-	"github.com/molgen/molgen/internal/testsvc"
-	molgen "github.com/molgen/molgen/runtime"
 )
 
-// caller is one implementation under test: Add(a, b) as a remote call.
+// caller is one implementation under test in one topology: each add is
+// one benchmark call (two remote calls in the chain).
 type caller interface {
-	add(ctx context.Context, a, b int) (int, error)
+	add(ctx context.Context, i int) error
+	requestTopics() []string
 	close()
+}
+
+// topology is how the services are placed on nodes.
+type topology struct {
+	key, desc string
+	servers   int  // server instances (separate nodes)
+	oneNode   bool // one node calls and serves (prefer_local false)
+	chain     bool // front -> posts -> users
+}
+
+var topologies = []topology{
+	{key: "separate", desc: "caller and server on separate nodes", servers: 1},
+	{key: "separate-2", desc: "caller node, 2 server instances", servers: 2},
+	{key: "one-node", desc: "one node calls and serves (prefer_local: false)", oneNode: true},
+	{key: "chain", desc: "chain front -> posts -> users (2 remote calls per call)", chain: true},
+}
+
+type impl struct {
+	name string
+	make func(brokers []string, partitions int, topo topology) caller
+	only func(topology) bool // nil: every topology
+}
+
+var impls = []impl{
+	{name: "raw kafka-go (floor)", make: func(b []string, p int, _ topology) caller { return newFloor(b, p) },
+		only: func(t topology) bool { return t.key == "separate" }},
+	{name: "franz-go", make: newFranz},
+	{name: "molgen", make: newMolgen},
 }
 
 func main() {
@@ -42,9 +77,20 @@ func main() {
 	latencyCalls := flag.Int("latency-calls", 1000, "sequential calls per latency run")
 	rounds := flag.Int("rounds", 3, "rounds per measurement (the median is reported)")
 	partitions := flag.Int("partitions", 8, "partitions of each request topic")
-	conc := flag.String("concurrency", "1,16,256", "concurrency levels for throughput")
-	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the throughput runs to `file`")
+	conc := flag.String("concurrency", "16,256", "calls in flight for throughput")
+	topoFlag := flag.String("topologies", "separate,separate-2,one-node,chain", "topologies to measure")
+	implsFlag := flag.String("impls", "floor,franz-go,molgen", "implementations to measure (floor, franz-go, molgen)")
+	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the throughput runs to `file` (use with -impls molgen)")
+	memprofile := flag.String("memprofile", "", "write an allocation profile to `file` at the end (use with -impls molgen)")
 	flag.Parse()
+	if *memprofile != "" {
+		defer func() {
+			f, err := os.Create(*memprofile)
+			check(err)
+			check(pprof.Lookup("allocs").WriteTo(f, 0))
+			f.Close()
+		}()
+	}
 
 	brokers := strings.Split(*brokersFlag, ",")
 	kind := "real Kafka at " + *brokersFlag
@@ -53,71 +99,167 @@ func main() {
 		check(err)
 		defer b.Close()
 		brokers = []string{b.Addr()}
-		kind = "embedded kfake broker (in this process)"
+		kind = "embedded kfake broker (in this process: its CPU and allocations count)"
 	}
-	fmt.Printf("rpcbench: %s, %d partitions, GOMAXPROCS=%d, %d rounds, medians\n\n", kind, *partitions, runtime.GOMAXPROCS(0), *rounds)
-
-	impls := []struct {
-		name string
-		make func() caller
-	}{
-		{"raw kafka-go (floor)", func() caller { return newFloor(brokers, *partitions) }},
-		{"molgen", func() caller { return newMolgen(brokers, *partitions) }},
-	}
-	callers := make([]caller, len(impls))
-	for i, im := range impls {
-		callers[i] = im.make()
-		defer callers[i].close()
-		// Warm up: topics, group joins, connections.
-		for j := 0; j < 200; j++ {
-			if _, err := callers[i].add(context.Background(), j, 1); err != nil {
-				check(fmt.Errorf("%s warm-up: %w", im.name, err))
-			}
-		}
-	}
-
-	type row struct {
-		label string
-		vals  []float64 // per impl
-		unit  string
-	}
-	var rows []row
-	p50s := make([][]float64, len(impls))
-	p99s := make([][]float64, len(impls))
-	for r := 0; r < *rounds; r++ {
-		for i := range impls {
-			p50, p99 := latency(callers[i], *latencyCalls)
-			p50s[i] = append(p50s[i], p50)
-			p99s[i] = append(p99s[i], p99)
-		}
-	}
-	rows = append(rows, row{"p50 latency, 1 in flight", medians(p50s), "ms"}, row{"p99 latency, 1 in flight", medians(p99s), "ms"})
+	fmt.Printf("rpcbench: %s, %d partitions, GOMAXPROCS=%d, %d rounds, medians\n", kind, *partitions, runtime.GOMAXPROCS(0), *rounds)
 	if *cpuprofile != "" {
 		f, err := os.Create(*cpuprofile)
 		check(err)
 		check(pprof.StartCPUProfile(f))
 		defer pprof.StopCPUProfile()
 	}
+	var levels []int
 	for _, c := range strings.Split(*conc, ",") {
 		var n int
-		fmt.Sscan(c, &n)
-		tps := make([][]float64, len(impls))
-		for r := 0; r < *rounds; r++ {
-			for i := range impls {
-				tps[i] = append(tps[i], throughput(callers[i], n, *duration))
+		_, err := fmt.Sscan(c, &n)
+		check(err)
+		levels = append(levels, n)
+	}
+	wantImpls := strings.Split(*implsFlag, ",")
+	var verdicts []string
+	for _, topo := range topologies {
+		if !slices.Contains(strings.Split(*topoFlag, ","), topo.key) {
+			continue
+		}
+		var use []impl
+		for _, im := range impls {
+			short := strings.Fields(im.name)[len(strings.Fields(im.name))-1]
+			if (slices.Contains(wantImpls, im.name) || slices.Contains(wantImpls, strings.Trim(short, "()"))) && (im.only == nil || im.only(topo)) {
+				use = append(use, im)
+			}
+		}
+		verdicts = append(verdicts, measure(topo, use, brokers, *partitions, *rounds, *latencyCalls, *duration, levels)...)
+	}
+	if len(verdicts) > 0 {
+		fmt.Printf("\n### Targets (molgen / franz-go)\n\n")
+		for _, v := range verdicts {
+			fmt.Println(v)
+		}
+	}
+}
+
+// result is what one throughput run measured.
+type result struct {
+	callsPerSec, cpuPerCall, allocsPerCall float64
+}
+
+// measure runs every implementation in one topology and prints its table;
+// it returns the target verdicts.
+func measure(topo topology, use []impl, brokers []string, partitions, rounds, latencyCalls int, d time.Duration, levels []int) []string {
+	fmt.Printf("\n## %s\n\n", topo.desc)
+	callers := make([]caller, len(use))
+	for i, im := range use {
+		callers[i] = im.make(brokers, partitions, topo)
+		// Warm up: topics, group joins, connections.
+		for j := 0; j < 200; j++ {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			err := callers[i].add(ctx, j)
+			cancel()
+			if err != nil {
+				check(fmt.Errorf("%s warm-up call %d: %w", im.name, j, err))
+			}
+		}
+		throughput(callers[i], 64, 500*time.Millisecond)
+	}
+	defer func() {
+		for _, c := range callers {
+			c.close()
+		}
+	}()
+	type row struct {
+		label string
+		vals  []float64
+		unit  string
+	}
+	var rows []row
+	p50s := make([][]float64, len(use))
+	p99s := make([][]float64, len(use))
+	for r := 0; r < rounds; r++ {
+		for k := range use {
+			i := (k + r) % len(use) // alternate who goes first
+			p50, p99 := latency(callers[i], latencyCalls)
+			p50s[i] = append(p50s[i], p50)
+			p99s[i] = append(p99s[i], p99)
+		}
+	}
+	rows = append(rows, row{"p50 latency, 1 in flight", medians(p50s), "ms"}, row{"p99 latency, 1 in flight", medians(p99s), "ms"})
+	for li, n := range levels {
+		tps := make([][]float64, len(use))
+		cpus := make([][]float64, len(use))
+		allocs := make([][]float64, len(use))
+		for r := 0; r < rounds; r++ {
+			for k := range use {
+				i := (k + r) % len(use)
+				res := throughput(callers[i], n, d)
+				tps[i] = append(tps[i], res.callsPerSec)
+				cpus[i] = append(cpus[i], res.cpuPerCall)
+				allocs[i] = append(allocs[i], res.allocsPerCall)
 			}
 		}
 		rows = append(rows, row{fmt.Sprintf("throughput, %d in flight", n), medians(tps), "calls/s"})
+		if li == len(levels)-1 {
+			rows = append(rows,
+				row{fmt.Sprintf("CPU per call, %d in flight (all sides)", n), medians(cpus), "µs"},
+				row{fmt.Sprintf("allocations per call, %d in flight", n), medians(allocs), ""})
+		}
 	}
 
-	fmt.Printf("| measure | %s | %s | molgen / floor |\n|---|---:|---:|---:|\n", impls[0].name, impls[1].name)
+	franzAt, molgenAt := -1, -1
+	fmt.Print("| measure |")
+	for i, im := range use {
+		fmt.Printf(" %s |", im.name)
+		switch im.name {
+		case "franz-go":
+			franzAt = i
+		case "molgen":
+			molgenAt = i
+		}
+	}
+	ratios := franzAt >= 0 && molgenAt >= 0
+	if ratios {
+		fmt.Print(" molgen / franz-go | target |")
+	}
+	fmt.Print("\n|---|")
+	for range use {
+		fmt.Print("---:|")
+	}
+	if ratios {
+		fmt.Print("---:|---|")
+	}
+	fmt.Println()
+	var verdicts []string
 	for _, r := range rows {
 		f := "%.0f"
 		if r.unit == "ms" {
 			f = "%.2f"
 		}
-		fmt.Printf("| %s | "+f+" %s | "+f+" %s | %.2f |\n", r.label, r.vals[0], r.unit, r.vals[1], r.unit, r.vals[1]/r.vals[0])
+		fmt.Printf("| %s |", r.label)
+		for _, v := range r.vals {
+			fmt.Printf(" "+f+" %s |", v, r.unit)
+		}
+		if ratios {
+			ratio := r.vals[molgenAt] / r.vals[franzAt]
+			target := ""
+			switch {
+			case strings.HasPrefix(r.label, "p50"):
+				target = verdict(ratio <= 1.3, "≤ 1.3")
+				verdicts = append(verdicts, fmt.Sprintf("- %s: p50 %.2fx %s", topo.key, ratio, target))
+			case strings.HasPrefix(r.label, "throughput"):
+				target = verdict(ratio >= 0.8, "≥ 0.8")
+				verdicts = append(verdicts, fmt.Sprintf("- %s: %s %.2fx %s", topo.key, r.label, ratio, target))
+			}
+			fmt.Printf(" %.2f | %s |", ratio, target)
+		}
+		fmt.Println()
 	}
+	return verdicts
+}
+
+func verdict(ok bool, want string) string {
+	if ok {
+		return want + " met"
+	}
+	return want + " MISSED"
 }
 
 func medians(runs [][]float64) []float64 {
@@ -135,9 +277,10 @@ func latency(c caller, n int) (float64, float64) {
 	lat := make([]time.Duration, n)
 	for i := range lat {
 		start := time.Now()
-		if _, err := c.add(context.Background(), i, 1); err != nil {
-			check(err)
-		}
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		err := c.add(ctx, i)
+		cancel()
+		check(err)
 		lat[i] = time.Since(start)
 	}
 	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
@@ -145,10 +288,15 @@ func latency(c caller, n int) (float64, float64) {
 	return ms(lat[n/2]), ms(lat[n*99/100])
 }
 
-// throughput keeps n calls in flight for d and returns calls per second.
-func throughput(c caller, n int, d time.Duration) float64 {
+// throughput keeps n calls in flight for d and returns calls per second,
+// with the process's CPU time and allocations per call.
+func throughput(c caller, n int, d time.Duration) result {
 	var done atomic.Int64
 	var failed atomic.Int64
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	mallocs := ms.Mallocs
+	cpu := cpuTime()
 	stop := time.Now().Add(d)
 	var wg sync.WaitGroup
 	start := time.Now()
@@ -158,9 +306,9 @@ func throughput(c caller, n int, d time.Duration) float64 {
 			defer wg.Done()
 			for i := 0; time.Now().Before(stop); i++ {
 				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-				v, err := c.add(ctx, i, 1)
+				err := c.add(ctx, i)
 				cancel()
-				if err != nil || v != i+1 {
+				if err != nil {
 					failed.Add(1)
 					continue
 				}
@@ -169,48 +317,27 @@ func throughput(c caller, n int, d time.Duration) float64 {
 		}()
 	}
 	wg.Wait()
+	el := time.Since(start)
+	cpu = cpuTime() - cpu
+	runtime.ReadMemStats(&ms)
 	if f := failed.Load(); f > 0 {
 		fmt.Fprintf(os.Stderr, "rpcbench: %d calls failed\n", f)
 	}
-	return float64(done.Load()) / time.Since(start).Seconds()
-}
-
-// molgenCaller calls testsvc.Calc.Add through generated code, from a client
-// node to a server node, both in this process.
-type molgenCaller struct {
-	client, server *molgen.Node
-	calc           testsvc.Calc
-}
-
-func newMolgen(brokers []string, partitions int) caller {
-	yaml := fmt.Sprintf("app: %s\nkafka:\n  partitions: %d\nnodes:\n  server: [calc, relay]\n  client: [codec]\n", kafkatest.App("bench"), partitions)
-	pl, err := molgen.ParsePlacement("bench.yaml", []byte(yaml))
-	check(err)
-	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	mk := func(node string, reg func(*molgen.Node) error) *molgen.Node {
-		n, err := molgen.NewNode(molgen.Options{Placement: pl, Node: node, Brokers: brokers, Logger: quiet})
-		check(err)
-		check(reg(n))
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		check(n.Start(ctx))
-		return n
+	calls := float64(max(done.Load(), 1))
+	return result{
+		callsPerSec:   float64(done.Load()) / el.Seconds(),
+		cpuPerCall:    float64(cpu.Microseconds()) / calls,
+		allocsPerCall: float64(ms.Mallocs-mallocs) / calls,
 	}
-	server := mk("server", func(n *molgen.Node) error {
-		if err := testsvc.RegisterCalc(n, testsvc.NewCalc()); err != nil {
-			return err
-		}
-		return testsvc.RegisterRelay(n, testsvc.NewRelay(testsvc.NewCalcClient(n)))
-	})
-	client := mk("client", func(n *molgen.Node) error { return testsvc.RegisterCodec(n, testsvc.NewCodec()) })
-	return &molgenCaller{client: client, server: server, calc: testsvc.NewCalcClient(client)}
 }
 
-func (m *molgenCaller) add(ctx context.Context, a, b int) (int, error) { return m.calc.Add(ctx, a, b) }
-
-func (m *molgenCaller) close() {
-	m.client.Close()
-	m.server.Close()
+// cpuTime returns the user and system CPU time of this process.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 func check(err error) {

@@ -319,7 +319,7 @@ func (s *server) start(p *partition, msg kafkago.Message, requests *sync.WaitGro
 		}()
 	default:
 		s.requests.Add(1)
-		go func() {
+		s.t.work.Go(func() {
 			defer func() {
 				// Last line of defence: nothing a request does stops the node.
 				if r := recover(); r != nil {
@@ -338,7 +338,7 @@ func (s *server) start(p *partition, msg kafkago.Message, requests *sync.WaitGro
 				s.requests.Done()
 			}()
 			s.handle(msg)
-		}()
+		})
 	}
 }
 

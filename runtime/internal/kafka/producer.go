@@ -297,12 +297,8 @@ func (p *producer) send(l *lane, batch []*record) {
 			parts = append(parts, part{topic: ti, partition: len(req.Topics[ti].Partitions)})
 			req.Topics[ti].Partitions = append(req.Topics[ti].Partitions, produceAPI.RequestPartition{Partition: r.partition})
 		}
-		headers := make([]protocol.Header, len(r.msg.Headers))
-		for k, h := range r.msg.Headers {
-			headers[k] = protocol.Header{Key: h.Key, Value: h.Value}
-		}
 		parts[pi].records = append(parts[pi].records, protocol.Record{
-			Time: now, Key: bytesOf(r.msg.Key), Value: bytesOf(r.msg.Value), Headers: headers,
+			Time: now, Key: bytesOf(r.msg.Key), Value: bytesOf(r.msg.Value), Headers: r.msg.Headers, // kafka.Header is protocol.Header
 		})
 		where[i] = pi
 	}

@@ -51,6 +51,14 @@ type Transport struct {
 	// earlier process with the same reply topic (a fixed -instance).
 	session string
 
+	// gate admits writes (enter) until the node has drained: a read lock
+	// per write, so that concurrent calls do not contend on mu.
+	gate       sync.RWMutex
+	gateClosed bool
+	// work runs served requests on goroutines that are kept a while, so
+	// that each request does not grow a new goroutine's stack.
+	work workers
+
 	replyTopicsMu sync.Mutex
 	replyTopics   map[string]bool // reply topics this node's metadata cache is known to hold
 	writes        sync.WaitGroup  // writes in flight
@@ -111,6 +119,7 @@ func New(ctx context.Context, cfg Config) (*Transport, error) {
 		replyTopics: map[string]bool{},
 		routes:      map[string]*route{},
 		session:     randomHex(8),
+		work:        newWorkers(),
 	}
 	// Our own Transport, never kafkago.DefaultTransport: its goroutines and
 	// connections must end when the node closes.
@@ -334,9 +343,9 @@ func (t *Transport) prepareTopic(ctx context.Context, topic string, partitions i
 // enter registers an operation that uses Kafka clients for a caller, so
 // that close waits for it; it fails once the node has drained.
 func (t *Transport) enter() bool {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if t.closing {
+	t.gate.RLock()
+	defer t.gate.RUnlock()
+	if t.gateClosed {
 		return false
 	}
 	t.writes.Add(1)
@@ -439,6 +448,10 @@ func (t *Transport) Drain() error {
 		close(ch)
 	}
 	t.mu.Unlock()
+	t.gate.Lock()
+	t.gateClosed = true
+	t.gate.Unlock()
+	t.work.close() // the servers have drained: no request runs any more
 	t.stopDone()
 	t.stopWatch()
 	t.writes.Wait()
