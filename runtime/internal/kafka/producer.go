@@ -272,38 +272,34 @@ func (p *producer) send(l *lane, batch []*record) {
 	req := &produceAPI.Request{Acks: int16(kafkago.RequireAll), Timeout: int32(p.timeout.Milliseconds())}
 	now := time.Now()
 	type part struct {
-		topic, partition int // indexes in req.Topics and its Partitions
-		records          []protocol.Record
+		topic   int // index in req.Topics
+		records []protocol.Record
 	}
 	var parts []part
 	at := map[string]int{} // topic -> index in req.Topics
 	where := make([]int, len(batch))
 	for i, r := range batch {
+		// The records of a topic in one request go to one partition (that
+		// of the first, led by this lane's broker): one record batch per
+		// topic is less work for the broker than one per partition, and
+		// the first record's partition rotates from request to request.
 		ti, ok := at[r.msg.Topic]
 		if !ok {
 			ti = len(req.Topics)
 			at[r.msg.Topic] = ti
 			req.Topics = append(req.Topics, produceAPI.RequestTopic{Topic: r.msg.Topic})
+			parts = append(parts, part{topic: ti})
+			req.Topics[ti].Partitions = []produceAPI.RequestPartition{{Partition: r.partition}}
 		}
-		pi := -1
-		for j := range parts {
-			if parts[j].topic == ti && req.Topics[ti].Partitions[parts[j].partition].Partition == r.partition {
-				pi = j
-				break
-			}
-		}
-		if pi < 0 {
-			pi = len(parts)
-			parts = append(parts, part{topic: ti, partition: len(req.Topics[ti].Partitions)})
-			req.Topics[ti].Partitions = append(req.Topics[ti].Partitions, produceAPI.RequestPartition{Partition: r.partition})
-		}
+		pi := ti // one part per topic, in the order of req.Topics
+		r.partition = req.Topics[ti].Partitions[0].Partition
 		parts[pi].records = append(parts[pi].records, protocol.Record{
 			Time: now, Key: bytesOf(r.msg.Key), Value: bytesOf(r.msg.Value), Headers: r.msg.Headers, // kafka.Header is protocol.Header
 		})
 		where[i] = pi
 	}
 	for _, pt := range parts {
-		req.Topics[pt.topic].Partitions[pt.partition].RecordSet = protocol.RecordSet{
+		req.Topics[pt.topic].Partitions[0].RecordSet = protocol.RecordSet{
 			Version: 2, Records: &recordSlice{records: pt.records},
 		}
 	}
@@ -324,7 +320,7 @@ func (p *producer) send(l *lane, batch []*record) {
 				continue
 			}
 			topic := req.Topics[pt.topic].Topic
-			partition := req.Topics[pt.topic].Partitions[pt.partition].Partition
+			partition := req.Topics[pt.topic].Partitions[0].Partition
 			for _, rt := range pr.Topics {
 				if rt.Topic != topic {
 					continue
