@@ -60,6 +60,8 @@ type producer struct {
 
 	metaMu sync.Mutex
 	meta   map[string]*topicLeaders
+
+	requests atomic.Int64 // produce requests sent (for tests)
 }
 
 // lane is the queue of records to one broker and its requests in flight.
@@ -304,6 +306,7 @@ func (p *producer) send(l *lane, batch []*record) {
 		}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), p.timeout)
+	p.requests.Add(1)
 	res, err := p.tr.RoundTrip(ctx, p.addr, req)
 	cancel()
 	errs := make([]error, len(parts))
