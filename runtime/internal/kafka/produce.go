@@ -100,12 +100,12 @@ func writeFailure(topic string, brokers []string, err error) error {
 // errOrphaned ends the write of a reply whose reply topic is gone.
 var errOrphaned = errors.New("the caller's reply topic is gone")
 
-// failedMessages returns the messages of msgs that a WriteMessages error
-// says were not written, and the error that decides what to do about
-// them: one of a message too large first, then one that is not retriable,
-// else the first. kafka-go reports a failed batch as kafka.WriteErrors,
-// one entry per message (nil for those written); any other error fails
-// every message.
+// failedMessages returns the messages of msgs that a write's error says
+// were not written, and the error that decides what to do about them: one
+// of a message too large first, then one that is not retriable, else the
+// first. The producer (like kafka-go's Writer) reports a failed write as
+// kafka.WriteErrors, one entry per message (nil for those written); any
+// other error fails every message.
 func failedMessages(msgs []kafkago.Message, err error, dup bool) ([]kafkago.Message, error) {
 	var we kafkago.WriteErrors
 	if !errors.As(err, &we) || len(we) != len(msgs) {
