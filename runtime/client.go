@@ -158,8 +158,16 @@ func (c *Client) fail(method int, err error) error {
 
 // settle makes an error that the end of the call's context caused read the
 // same on every path: "molgen: <service>.<Method>: <ctx.Err()>".
+//
+// A server's context ends at the call's own deadline, and its reply can
+// arrive before the caller's timer has fired (the caller's process is
+// busy): an error that says the deadline passed, once it has, is the
+// call's deadline too.
 func (c *Client) settle(ctx context.Context, method int, err error) error {
 	cerr := ctx.Err()
+	if d, ok := ctx.Deadline(); ok && cerr == nil && errors.Is(err, context.DeadlineExceeded) && !time.Now().Before(d) {
+		cerr = context.DeadlineExceeded
+	}
 	if cerr == nil || !errors.Is(err, cerr) {
 		return err
 	}
