@@ -19,6 +19,40 @@ type Observer interface {
 	End(ctx context.Context, call *CallInfo, err error)
 }
 
+// MultiObserver returns an Observer that passes every call to each of obs
+// in turn (nil entries skipped): Start in order, End in reverse order.
+// With no observers it returns nil, which costs nothing.
+func MultiObserver(obs ...Observer) Observer {
+	var list multiObserver
+	for _, o := range obs {
+		if o != nil {
+			list = append(list, o)
+		}
+	}
+	switch len(list) {
+	case 0:
+		return nil
+	case 1:
+		return list[0]
+	}
+	return list
+}
+
+type multiObserver []Observer
+
+func (m multiObserver) Start(ctx context.Context, call *CallInfo) context.Context {
+	for _, o := range m {
+		ctx = o.Start(ctx, call)
+	}
+	return ctx
+}
+
+func (m multiObserver) End(ctx context.Context, call *CallInfo, err error) {
+	for i := len(m) - 1; i >= 0; i-- {
+		m[i].End(ctx, call, err)
+	}
+}
+
 // CallInfo describes one call to an Observer. Fields that End reads are
 // final when End is called.
 type CallInfo struct {
