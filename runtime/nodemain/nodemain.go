@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/molgen/molgen/runtime"
 	"github.com/molgen/molgen/runtime/placement"
+	"github.com/molgen/molgen/runtime/profile/record"
 )
 
 // Program is what a binary built by 'molgen build' runs: the node's
@@ -60,6 +62,7 @@ func run(p Program, args []string, stderr io.Writer) int {
 	level := fs.String("log-level", "info", "log level: debug, info, warn or error")
 	connect := fs.Duration("kafka-wait", 10*time.Second, "how long to wait for Kafka to answer at start before failing")
 	security := placement.AddSecurityFlags(fs)
+	profilePath := fs.String("profile", os.Getenv("MOLGEN_PROFILE"), "record traffic and write the node's profile to `file` when it exits and on SIGUSR1 (env MOLGEN_PROFILE); a directory, or a path ending in /, gets <node>-<instance>.json; merge the files with 'molgen profile merge'")
 	session := fs.Duration("session-timeout", 6*time.Second, "consumer-group session timeout: how soon a dead instance's requests move to another (the broker's group.min.session.timeout.ms bounds it)")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "usage: %s [flags]\n\nNode %q", os.Args[0], p.Node)
@@ -103,6 +106,11 @@ func run(p Program, args []string, stderr io.Writer) int {
 			}
 		}
 	}
+	var rec *record.Recorder
+	if *profilePath != "" {
+		rec = record.New()
+		opts.Observer = rec
+	}
 	mains := p.Run
 	if *only != "" {
 		mains = nil
@@ -124,6 +132,12 @@ func run(p Program, args []string, stderr io.Writer) int {
 	if err != nil {
 		log.Error("creating node", "err", err)
 		return 1
+	}
+	var writeProfile func() error
+	if rec != nil {
+		writeProfile = profileWriter(p, opts, n, rec, *profilePath)
+		stopDumps := dumpProfileOnSignal(log, writeProfile)
+		defer stopDumps()
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -173,8 +187,67 @@ func run(p Program, args []string, stderr io.Writer) int {
 		log.Error("closing node", "err", err)
 		status = 1
 	}
+	if writeProfile != nil {
+		if err := writeProfile(); err != nil {
+			log.Error("writing the traffic profile", "err", err)
+			status = 1
+		}
+	}
 	log.Info("node stopped", "status", status)
 	return status
+}
+
+// profileWriter returns the function that writes rec's profile to path (a
+// file, or a directory that gets <node>-<instance>.json).
+func profileWriter(p Program, opts runtime.Options, n *runtime.Node, rec *record.Recorder, path string) func() error {
+	if st, err := os.Stat(path); (err == nil && st.IsDir()) || strings.HasSuffix(path, "/") || strings.HasSuffix(path, string(filepath.Separator)) {
+		path = filepath.Join(path, n.Name()+"-"+n.Instance()+".json")
+	}
+	run := record.Run{Node: n.Name(), Instance: n.Instance()}
+	if opts.Placement != nil {
+		run.App, run.PlacementFile, run.Placement = opts.Placement.App, p.PlacementFile, p.Placement
+	}
+	var mu sync.Mutex // a SIGUSR1 during the exit's write
+	return func() error {
+		mu.Lock()
+		defer mu.Unlock()
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			return err
+		}
+		if err := rec.Profile(run).WriteFile(path); err != nil {
+			return err
+		}
+		n.Logger().Info("traffic profile written", "file", path)
+		return nil
+	}
+}
+
+// dumpProfileOnSignal writes the profile whenever the process receives
+// SIGUSR1, until the returned function is called.
+func dumpProfileOnSignal(log *slog.Logger, write func() error) (stop func()) {
+	sigs := profileSignals()
+	if len(sigs) == 0 {
+		return func() {}
+	}
+	c := make(chan os.Signal, 1)
+	signal.Notify(c, sigs...)
+	done := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case <-c:
+				if err := write(); err != nil {
+					log.Error("writing the traffic profile", "err", err)
+				}
+			case <-done:
+				return
+			}
+		}
+	}()
+	return func() {
+		signal.Stop(c)
+		close(done)
+	}
 }
 
 // runMains runs mains concurrently. When one fails the others are
