@@ -44,6 +44,34 @@ type Placement struct {
 	Nodes []Node
 	// Source is the file the placement came from, for messages.
 	Source string
+	// Advise holds the constraints that 'molgen advise' keeps when it
+	// proposes a placement; nodes ignore it.
+	Advise Advise
+}
+
+// Advise is the advise section of a placement: constraints on the
+// placements that 'molgen advise' may propose.
+//
+//	advise:
+//	  pin: {gateway: edge}        # gateway stays on node edge
+//	  apart: [[gateway, users]]   # never on one node
+//	  max_nodes: 3
+//	  cpu_budget: {edge: 0.5, "*": 2}   # cores of measured handler time; "*": any other node
+type Advise struct {
+	// Pin maps a service or main to the node it must stay on.
+	Pin map[string]string
+	// Apart lists groups of services and mains no two of which may share
+	// a node.
+	Apart [][]string
+	// MaxNodes bounds the number of nodes (0: no bound).
+	MaxNodes int
+	// CPUBudget bounds the cores a node's services may use, by node name;
+	// "*" is the budget of every node not named.
+	CPUBudget map[string]float64
+	// Positions of the names, for messages: pinned names, then each apart
+	// group's names.
+	PinPos   map[string]Position
+	ApartPos [][]Position
 }
 
 // Kafka is the kafka section of a placement.
@@ -233,8 +261,10 @@ func parse(file string, data []byte) (*Placement, *Error) {
 			parseKafka(v, p, perr)
 		case "nodes":
 			nodesNode = v
+		case "advise":
+			parseAdvise(v, p, perr)
 		default:
-			perr.add(k.Line, k.Column, "unknown key %q (want app, prefer_local, kafka or nodes)", k.Value)
+			perr.add(k.Line, k.Column, "unknown key %q (want app, prefer_local, kafka, nodes or advise)", k.Value)
 		}
 	}
 	if !seen["app"] {
@@ -292,6 +322,103 @@ func parseKafka(v *yaml.Node, p *Placement, perr *Error) {
 			parseSASL(val, p, perr)
 		default:
 			perr.add(k.Line, k.Column, "unknown key kafka.%s (want brokers, partitions, replication_factor, wait_for_instances, tls or sasl)", k.Value)
+		}
+	}
+}
+
+func parseAdvise(v *yaml.Node, p *Placement, perr *Error) {
+	if v.Kind != yaml.MappingNode {
+		perr.add(v.Line, v.Column, "advise must be a mapping with pin, apart, max_nodes or cpu_budget")
+		return
+	}
+	a := &p.Advise
+	name := func(n *yaml.Node, what string) bool {
+		if n.Kind != yaml.ScalarNode || !placementNameRE.MatchString(n.Value) {
+			perr.add(n.Line, n.Column, "advise.%s: %q is not a name: names match [a-z][a-z0-9_-]*", what, n.Value)
+			return false
+		}
+		return true
+	}
+	for i := 0; i+1 < len(v.Content); i += 2 {
+		k, val := v.Content[i], v.Content[i+1]
+		switch k.Value {
+		case "pin":
+			if val.Kind != yaml.MappingNode {
+				perr.add(val.Line, val.Column, "advise.pin must map services and mains to nodes: {gateway: edge}")
+				continue
+			}
+			for j := 0; j+1 < len(val.Content); j += 2 {
+				svc, node := val.Content[j], val.Content[j+1]
+				if !name(svc, "pin") || !name(node, "pin") {
+					continue
+				}
+				if a.Pin == nil {
+					a.Pin, a.PinPos = map[string]string{}, map[string]Position{}
+				}
+				if _, dup := a.Pin[svc.Value]; dup {
+					perr.add(svc.Line, svc.Column, "advise.pin: %q is pinned twice", svc.Value)
+					continue
+				}
+				a.Pin[svc.Value] = node.Value
+				a.PinPos[svc.Value] = Position{svc.Line, svc.Column}
+			}
+		case "apart":
+			if val.Kind != yaml.SequenceNode {
+				perr.add(val.Line, val.Column, "advise.apart must be a list of groups kept on different nodes: [[gateway, users]]")
+				continue
+			}
+			for _, g := range val.Content {
+				if g.Kind != yaml.SequenceNode || len(g.Content) < 2 {
+					perr.add(g.Line, g.Column, "advise.apart: each group is a list of at least two services or mains")
+					continue
+				}
+				var names []string
+				var pos []Position
+				seen := map[string]bool{}
+				for _, it := range g.Content {
+					if !name(it, "apart") {
+						continue
+					}
+					if seen[it.Value] {
+						perr.add(it.Line, it.Column, "advise.apart: %q is listed twice in one group", it.Value)
+						continue
+					}
+					seen[it.Value] = true
+					names = append(names, it.Value)
+					pos = append(pos, Position{it.Line, it.Column})
+				}
+				a.Apart = append(a.Apart, names)
+				a.ApartPos = append(a.ApartPos, pos)
+			}
+		case "max_nodes":
+			n, err := strconv.Atoi(val.Value)
+			if val.Kind != yaml.ScalarNode || err != nil || n < 1 {
+				perr.add(val.Line, val.Column, "advise.max_nodes must be a positive integer, not %q", val.Value)
+				continue
+			}
+			a.MaxNodes = n
+		case "cpu_budget":
+			if val.Kind != yaml.MappingNode {
+				perr.add(val.Line, val.Column, "advise.cpu_budget must map node names (or \"*\" for any other node) to cores: {edge: 0.5}")
+				continue
+			}
+			for j := 0; j+1 < len(val.Content); j += 2 {
+				node, cores := val.Content[j], val.Content[j+1]
+				if node.Value != "*" && !name(node, "cpu_budget") {
+					continue
+				}
+				c, err := strconv.ParseFloat(cores.Value, 64)
+				if cores.Kind != yaml.ScalarNode || err != nil || c <= 0 || c > 1e6 {
+					perr.add(cores.Line, cores.Column, "advise.cpu_budget: %q must be a positive number of cores", cores.Value)
+					continue
+				}
+				if a.CPUBudget == nil {
+					a.CPUBudget = map[string]float64{}
+				}
+				a.CPUBudget[node.Value] = c
+			}
+		default:
+			perr.add(k.Line, k.Column, "unknown key advise.%s (want pin, apart, max_nodes or cpu_budget)", k.Value)
 		}
 	}
 }
@@ -420,6 +547,38 @@ func (p *Placement) NodesOf(name string) string {
 	return "node " + strings.Join(out, ", ")
 }
 
+// validateAdvise checks that the advise section names services and mains
+// of the app and that pins do not contradict apart.
+func (p *Placement) validateAdvise(perr *Error, known map[string]string) {
+	unknown := func(name string, pos Position, what string) bool {
+		if _, ok := known[name]; ok {
+			return false
+		}
+		msg := fmt.Sprintf("advise.%s: unknown service or main %q", what, name)
+		if s := suggest.Closest(name, slices.Collect(maps.Keys(known))); s != "" {
+			msg += fmt.Sprintf(" (did you mean %q?)", s)
+		}
+		perr.add(pos.Line, pos.Col, "%s", msg)
+		return true
+	}
+	for _, name := range slices.Sorted(maps.Keys(p.Advise.Pin)) {
+		unknown(name, p.Advise.PinPos[name], "pin")
+	}
+	for i, g := range p.Advise.Apart {
+		for j, name := range g {
+			if unknown(name, p.Advise.ApartPos[i][j], "apart") {
+				continue
+			}
+			for _, other := range g[:j] {
+				if n, ok := p.Advise.Pin[name]; ok && p.Advise.Pin[other] == n {
+					pos := p.Advise.ApartPos[i][j]
+					perr.add(pos.Line, pos.Col, "advise.apart: %q and %q are both pinned to node %q", other, name, n)
+				}
+			}
+		}
+	}
+}
+
 // Validate checks the placement against the app's service and main names:
 // every one placed at least once, no unknown names. Errors cite lines.
 func (p *Placement) Validate(services, mains []string) error {
@@ -448,6 +607,7 @@ func (p *Placement) Validate(services, mains []string) error {
 			}
 		}
 	}
+	p.validateAdvise(perr, known)
 	if !star {
 		var missing []string
 		for name, kind := range known {
