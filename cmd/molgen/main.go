@@ -8,6 +8,9 @@
 //	molgen build [-placement FILE] -o DIR [packages] build DIR/<node> per node, or DIR/monolith
 //	molgen check -placement FILE [packages]          validate a placement, list calls that cross nodes
 //	molgen graph [-placement FILE] [-format dot|mermaid] [packages]
+//	molgen advise -profile FILE [-from PLACEMENT] [-o FILE | -placement CANDIDATE] [packages]
+//	                                                propose a placement from recorded traffic
+//	molgen profile merge [-o FILE] PROFILE...       merge the profiles of a run's nodes
 //	molgen init [-o FILE] [-deploy DIR] [packages]   write a placement skeleton and deploy files
 //	molgen broker [-addr 127.0.0.1:9092]             run an embedded Kafka-protocol broker
 //	molgen topics -brokers B -app A [-idle 1h] [-delete] list (and remove) unused reply topics
@@ -56,6 +59,8 @@ func commands() []command {
 		{"build", "build one binary per node (or a monolith)", runBuild},
 		{"check", "validate a placement and list calls that cross nodes", runCheck},
 		{"graph", "draw services, mains, calls and nodes", runGraph},
+		{"advise", "propose a placement from a recorded traffic profile, with its predicted saving", runAdvise},
+		{"profile", "merge the traffic profiles of a run's nodes into one", runProfile},
 		{"init", "write a placement skeleton and per-node deploy files", runInit},
 		{"broker", "run an embedded Kafka-protocol broker for development", runBroker},
 		{"topics", "list an app's reply topics no running instance uses; -delete removes them", runTopics},
