@@ -78,6 +78,11 @@ type search struct {
 // the placement the traffic was recorded under (its node names and order
 // name the proposal's nodes); order lists its nodes in file order.
 func (m *Model) Optimize(current Placed, order []string, c Constraints) (*Proposal, error) {
+	return m.optimize(current, order, c, ExactLimit)
+}
+
+// optimize is Optimize with exact search up to exactLimit names.
+func (m *Model) optimize(current Placed, order []string, c Constraints, exactLimit int) (*Proposal, error) {
 	s := &search{m: m, n: len(m.Names), maxNodes: c.MaxNodes, budget: c.CPUBudget}
 	if s.maxNodes <= 0 || s.maxNodes > s.n {
 		s.maxNodes = s.n
@@ -144,7 +149,7 @@ func (m *Model) Optimize(current Placed, order []string, c Constraints) (*Propos
 	if heur := s.heuristic(); heur != nil {
 		s.record(heur)
 	}
-	exact := s.n <= ExactLimit
+	exact := s.n <= exactLimit
 	if exact {
 		s.group = make([]int, s.n)
 		s.exact(0, 0, 0)
