@@ -73,7 +73,11 @@ func runProfile(args []string, stdout, stderr io.Writer) error {
 	return err
 }
 
-func runAdvise(args []string, stdout, stderr io.Writer) error {
+func runAdvise(args []string, w, stderr io.Writer) error {
+	// Tables pad their cells: trim what ends a line before printing.
+	var buf strings.Builder
+	defer func() { io.WriteString(w, trimLines(buf.String())) }()
+	stdout := &buf
 	fs := newFlags("advise", stderr, "-profile FILE[,FILE...] [-from PLACEMENT] [-o FILE | -placement CANDIDATE] [-tags T] [packages]")
 	var files profileFiles
 	fs.Var(&files, "profile", "traffic profile `files` written by node binaries' -profile (repeatable; merged)")
@@ -287,4 +291,13 @@ func fmtBytes(b float64) string {
 
 func indent(s string) string {
 	return "  " + strings.ReplaceAll(strings.TrimSuffix(s, "\n"), "\n", "\n  ") + "\n"
+}
+
+// trimLines removes trailing blanks from every line.
+func trimLines(s string) string {
+	lines := strings.Split(s, "\n")
+	for i, l := range lines {
+		lines[i] = strings.TrimRight(l, " \t")
+	}
+	return strings.Join(lines, "\n")
 }

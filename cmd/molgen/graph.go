@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/molgen/molgen/internal/app"
 	"github.com/molgen/molgen/internal/graph"
@@ -10,7 +11,9 @@ import (
 )
 
 func runGraph(args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("graph", stderr, "[-placement FILE] [-format mermaid|dot] [-tags T] [packages]")
+	fs := newFlags("graph", stderr, "[-placement FILE] [-format mermaid|dot] [-profile FILE[,FILE...]] [-tags T] [packages]")
+	var files profileFiles
+	fs.Var(&files, "profile", "label calls with the rates measured in these traffic profile `files` (merged)")
 	placement := fs.String("placement", "", "placement `file`; without it, the monolith")
 	format := fs.String("format", "mermaid", "output format: mermaid or dot")
 	tags := fs.String("tags", "", "build tags (comma-separated)")
@@ -25,8 +28,23 @@ func runGraph(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	l := app.NewLayout(a, pl)
-	if *format == "dot" {
-		return graph.Write(stdout, graph.Dot, l)
+	var rates graph.Rates
+	if len(files) > 0 {
+		prof, err := readProfiles(files)
+		if err != nil {
+			return err
+		}
+		if prof.Seconds <= 0 {
+			return fmt.Errorf("%s: the profile covers no time", strings.Join(files, ", "))
+		}
+		rates = graph.Rates{}
+		for _, c := range prof.Calls {
+			rates[app.Edge{From: c.Caller, To: c.Service, FromMain: a.Mains[c.Caller] != nil}] += float64(c.Calls) / prof.Seconds
+		}
 	}
-	return graph.Write(stdout, graph.Mermaid, l)
+	syntax := graph.Mermaid
+	if *format == "dot" {
+		syntax = graph.Dot
+	}
+	return graph.WriteMeasured(stdout, syntax, l, rates)
 }
