@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/molgen/molgen/internal/proctest"
+	"github.com/molgen/molgen/runtime/profile"
 )
 
 // lockedBuffer is a node's stderr: runNode's logger, and goroutines it
@@ -356,5 +357,48 @@ func TestRunNodeMainPanics(t *testing.T) {
 	}
 	if !strings.Contains(out, "waiter cancelled") {
 		t.Errorf("the other main was not cancelled:\n%s", out)
+	}
+}
+
+// TestRunNodeWritesItsProfileOnSignalAndOnExit: with -profile DIR/ a node
+// writes DIR/<node>-<instance>.json when it receives SIGUSR1 and again when
+// it exits, with what it recorded so far.
+func TestRunNodeWritesItsProfileOnSignalAndOnExit(t *testing.T) {
+	dir := t.TempDir() + "/profiles/"
+	file := dir + "monolith-inst.json" // no placement: the monolith
+	dumped := make(chan error, 1)
+	status, out := runNodeInTest(t, testProgram(Main{Name: "main", Run: func(ctx context.Context, n *runtime.Node) error {
+		if err := syscall.Kill(os.Getpid(), syscall.SIGUSR1); err != nil {
+			return err
+		}
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			if _, err := os.Stat(file); err == nil {
+				break
+			}
+			if time.Now().After(deadline) {
+				dumped <- errors.New("no profile written after SIGUSR1")
+				return nil
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		dumped <- nil
+		return nil
+	}}), "-instance", "inst", "-profile", dir)
+	if status != 0 {
+		t.Fatalf("status %d:\n%s", status, out)
+	}
+	if err := <-dumped; err != nil {
+		t.Fatalf("%v:\n%s", err, out)
+	}
+	if n := strings.Count(out, "traffic profile written"); n != 2 {
+		t.Errorf("the node logged %d profile writes, want 2 (SIGUSR1 and exit):\n%s", n, out)
+	}
+	p, err := profile.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.Windows) != 1 || p.Windows[0].Node != "monolith" || p.Windows[0].Instance != "inst" || p.Seconds <= 0 {
+		t.Errorf("profile %+v", p)
 	}
 }

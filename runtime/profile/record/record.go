@@ -8,8 +8,8 @@
 //	...
 //	p := rec.Profile(record.Run{Node: n.Name(), Instance: n.Instance()})
 //
-// Recording costs a map lookup under a read lock and a few atomic adds per
-// call; counters are created once per caller and method.
+// Recording costs a lock-free map lookup and a few atomic adds per call;
+// counters are created once per caller and method.
 package record
 
 import (
@@ -28,9 +28,8 @@ type Recorder struct {
 	start    time.Time
 	cpuStart time.Duration
 
-	mu       sync.RWMutex
-	calls    map[callKey]*callCounters
-	handlers map[handlerKey]*handlerCounters
+	calls    sync.Map // callKey -> *callCounters
+	handlers sync.Map // handlerKey -> *handlerCounters
 }
 
 type callKey struct{ caller, service, method string }
@@ -52,8 +51,6 @@ func New() *Recorder {
 	return &Recorder{
 		start:    time.Now(),
 		cpuStart: processCPU(),
-		calls:    map[callKey]*callCounters{},
-		handlers: map[handlerKey]*handlerCounters{},
 	}
 }
 
@@ -96,35 +93,19 @@ func (r *Recorder) End(_ context.Context, c *runtime.CallInfo, err error) {
 }
 
 func (r *Recorder) call(k callKey, oneway bool) *callCounters {
-	r.mu.RLock()
-	c := r.calls[k]
-	r.mu.RUnlock()
-	if c != nil {
-		return c
+	if c, ok := r.calls.Load(k); ok {
+		return c.(*callCounters)
 	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if c = r.calls[k]; c == nil {
-		c = &callCounters{oneway: oneway}
-		r.calls[k] = c
-	}
-	return c
+	c, _ := r.calls.LoadOrStore(k, &callCounters{oneway: oneway})
+	return c.(*callCounters)
 }
 
 func (r *Recorder) handler(k handlerKey) *handlerCounters {
-	r.mu.RLock()
-	h := r.handlers[k]
-	r.mu.RUnlock()
-	if h != nil {
-		return h
+	if h, ok := r.handlers.Load(k); ok {
+		return h.(*handlerCounters)
 	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if h = r.handlers[k]; h == nil {
-		h = &handlerCounters{}
-		r.handlers[k] = h
-	}
-	return h
+	h, _ := r.handlers.LoadOrStore(k, &handlerCounters{})
+	return h.(*handlerCounters)
 }
 
 // Run names what a profile was recorded on: a node instance of an app,
@@ -149,9 +130,8 @@ func (r *Recorder) Profile(run Run) *profile.Profile {
 		Node: run.Node, Instance: run.Instance, Start: r.start.UTC(), End: now.UTC(),
 		CPUSeconds: (processCPU() - r.cpuStart).Seconds(),
 	}}
-	r.mu.RLock()
-	defer r.mu.RUnlock()
-	for k, c := range r.calls {
+	for key, value := range r.calls.Range {
+		k, c := key.(callKey), value.(*callCounters)
 		p.Calls = append(p.Calls, profile.Call{
 			Caller: k.caller, Service: k.service, Method: k.method, Oneway: c.oneway,
 			Calls: c.calls.Load(), Errors: c.errors.Load(), Remote: c.remote.Load(),
@@ -160,7 +140,8 @@ func (r *Recorder) Profile(run Run) *profile.Profile {
 			LocalSeconds:  time.Duration(c.localNanos.Load()).Seconds(),
 		})
 	}
-	for k, h := range r.handlers {
+	for key, value := range r.handlers.Range {
+		k, h := key.(handlerKey), value.(*handlerCounters)
 		p.Handlers = append(p.Handlers, profile.Handler{
 			Service: k.service, Method: k.method,
 			Calls: h.calls.Load(), Errors: h.errors.Load(),
