@@ -333,7 +333,11 @@ func parseAdvise(v *yaml.Node, p *Placement, perr *Error) {
 	}
 	a := &p.Advise
 	name := func(n *yaml.Node, what string) bool {
-		if n.Kind != yaml.ScalarNode || !placementNameRE.MatchString(n.Value) {
+		if n.Kind != yaml.ScalarNode {
+			perr.add(n.Line, n.Column, "advise.%s: want a name here, not a list or mapping", what)
+			return false
+		}
+		if !placementNameRE.MatchString(n.Value) {
 			perr.add(n.Line, n.Column, "advise.%s: %q is not a name: names match [a-z][a-z0-9_-]*", what, n.Value)
 			return false
 		}

@@ -130,3 +130,48 @@ func TestPlacementWaitForInstances(t *testing.T) {
 		}
 	}
 }
+
+func TestAdviseSection(t *testing.T) {
+	p, err := Check("p.yaml", []byte(`app: blog
+nodes:
+  all: ["*"]
+advise:
+  pin: {gateway: edge}
+  apart: [[gateway, users], [gateway, posts]]
+  max_nodes: 3
+  cpu_budget: {edge: 0.5, "*": 2}
+`), []string{"posts", "users"}, []string{"gateway"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := p.Advise
+	if a.Pin["gateway"] != "edge" || len(a.Apart) != 2 || a.Apart[1][1] != "posts" || a.MaxNodes != 3 || a.CPUBudget["edge"] != 0.5 || a.CPUBudget["*"] != 2 {
+		t.Errorf("advise %+v", a)
+	}
+
+	_, err = Check("p.yaml", []byte(`app: blog
+nodes:
+  all: ["*"]
+advise:
+  pin: {gateway: edge, users: edge, gatewy: x, posts: [a]}
+  apart: [[gateway, users], [posts], [posts, Posts, posts]]
+  max_nodes: 0
+  cpu_budget: {edge: -1, x: lots}
+  together: [[a, b]]
+`), []string{"posts", "users"}, []string{"gateway"})
+	want := []string{
+		`p.yaml:5:37: advise.pin: unknown service or main "gatewy" (did you mean "gateway"?)`,
+		`p.yaml:5:55: advise.pin: want a name here, not a list or mapping`,
+		`p.yaml:6:21: advise.apart: "gateway" and "users" are both pinned to node "edge"`,
+		`p.yaml:6:29: advise.apart: each group is a list of at least two services or mains`,
+		`p.yaml:6:46: advise.apart: "Posts" is not a name: names match [a-z][a-z0-9_-]*`,
+		`p.yaml:6:53: advise.apart: "posts" is listed twice in one group`,
+		`p.yaml:7:14: advise.max_nodes must be a positive integer, not "0"`,
+		`p.yaml:8:22: advise.cpu_budget: "-1" must be a positive number of cores`,
+		`p.yaml:8:29: advise.cpu_budget: "lots" must be a positive number of cores`,
+		`p.yaml:9:3: unknown key advise.together (want pin, apart, max_nodes or cpu_budget)`,
+	}
+	if err == nil || err.Error() != strings.Join(want, "\n") {
+		t.Errorf("errors:\n%v\nwant:\n%s", err, strings.Join(want, "\n"))
+	}
+}
