@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -29,8 +30,21 @@ func (p *profileFiles) Set(v string) error {
 	return nil
 }
 
-// readProfiles reads and merges profile files.
-func readProfiles(files []string) (*profile.Profile, error) {
+// readProfiles reads and merges profile files; a directory stands for
+// the *.json files in it (where nodes started with -profile DIR/ write).
+func readProfiles(paths []string) (*profile.Profile, error) {
+	var files []string
+	for _, p := range paths {
+		if st, err := os.Stat(p); err == nil && st.IsDir() {
+			matches, _ := filepath.Glob(filepath.Join(p, "*.json"))
+			if len(matches) == 0 {
+				return nil, fmt.Errorf("%s: no profiles (*.json) in the directory", p)
+			}
+			files = append(files, matches...)
+			continue
+		}
+		files = append(files, p)
+	}
 	var ps []*profile.Profile
 	for _, f := range files {
 		p, err := profile.ReadFile(f)
@@ -80,7 +94,7 @@ func runAdvise(args []string, w, stderr io.Writer) error {
 	stdout := &buf
 	fs := newFlags("advise", stderr, "-profile FILE[,FILE...] [-from PLACEMENT] [-o FILE | -placement CANDIDATE] [-tags T] [packages]")
 	var files profileFiles
-	fs.Var(&files, "profile", "traffic profile `files` written by node binaries' -profile (repeatable; merged)")
+	fs.Var(&files, "profile", "traffic profile `files` written by node binaries' -profile, or directories of them (comma-separated or repeated; merged)")
 	from := fs.String("from", "", "the current placement `file`, whose advise section holds the constraints (default: the placement the profile was recorded under)")
 	candidate := fs.String("placement", "", "predict the cost of this candidate placement `file` instead of proposing one")
 	out := fs.String("o", "", "write the proposed placement to `file`")

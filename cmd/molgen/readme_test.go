@@ -8,12 +8,96 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/molgen/molgen/internal/short"
 )
+
+// readmeBlock returns the shell lines between the README's markers
+// <!-- name:begin --> and <!-- name:end -->, without the code fences.
+func readmeBlock(t *testing.T, root, name string) string {
+	t.Helper()
+	readme, err := os.ReadFile(filepath.Join(root, "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, ok := strings.Cut(string(readme), "<!-- "+name+":begin -->")
+	block, _, ok2 := strings.Cut(rest, "<!-- "+name+":end -->")
+	if !ok || !ok2 {
+		t.Fatalf("README.md has no %s markers", name)
+	}
+	var script []string
+	for _, line := range strings.Split(block, "\n") {
+		if !strings.HasPrefix(line, "```") {
+			script = append(script, line)
+		}
+	}
+	return strings.Join(script, "\n")
+}
+
+// freePort returns a TCP port nothing listens on now.
+func freePort(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
+}
+
+// runScript runs a README block with bash from root, killing its
+// background jobs when it ends and the whole group after limit.
+func runScript(t *testing.T, root, script string, limit time.Duration) string {
+	t.Helper()
+	src := "set -euo pipefail\ntrap 'kill $(jobs -p) 2>/dev/null || true' EXIT\n" + script + "\n"
+	cmd := exec.Command("bash", "-c", src)
+	cmd.Dir = root
+	cmd.Env = append(os.Environ(), "GOFLAGS=")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	var out lockedOutput
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("the README block failed: %v\n%s", err, out.String())
+		}
+	case <-time.After(limit):
+		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		t.Fatalf("the README block took over %v:\n%s", limit, out.String())
+	}
+	return out.String()
+}
+
+// TestReadmeAdvise runs the README's walk-through of molgen advise as
+// written (with free ports for the broker and the gateway): measure the
+// blog under microservices, advise, rebuild with the proposal, measure
+// again.
+func TestReadmeAdvise(t *testing.T) {
+	root, _ := filepath.Abs(filepath.Join("..", ".."))
+	script := readmeBlock(t, root, "advise")
+	script = strings.ReplaceAll(strings.ReplaceAll(script, "19092", freePort(t)), "18080", freePort(t))
+	out := runScript(t, root, script, 5*time.Minute)
+	for _, want := range []string{
+		"+   users: [posts, users]\n",
+		"search: exact: every placement of 4 services and mains considered",
+		"    remote calls/request          ", // the per-request table
+		`users__posts -- "`,                   // after: posts -> users is direct
+		"saving: ",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("the walk-through's output lacks %q:\n%s", want, out)
+		}
+	}
+}
 
 // TestReadmeQuickStart runs the README's quick start exactly as written
 // (with a free port for the embedded broker), from the checkout's root.
@@ -108,4 +192,22 @@ func TestCheckRequiresDirectly(t *testing.T) {
 			t.Errorf("checkRequiresDirectly(%q) = %v, want ok=%t", gomod, err, ok)
 		}
 	}
+}
+
+// lockedOutput collects a script's output from its processes.
+type lockedOutput struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (o *lockedOutput) Write(p []byte) (int, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.b.Write(p)
+}
+
+func (o *lockedOutput) String() string {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.b.String()
 }
