@@ -90,7 +90,7 @@ func TestReadmeAdvise(t *testing.T) {
 		"+   users: [posts, users]\n",
 		"search: exact: every placement of 4 services and mains considered",
 		"    remote calls/request          ", // the per-request table
-		`users__posts -- "`,                   // after: posts -> users is direct
+		`users__posts -- "`,                  // after: posts -> users is direct
 		"saving: ",
 	} {
 		if !strings.Contains(out, want) {
