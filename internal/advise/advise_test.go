@@ -427,3 +427,30 @@ func TestExactSearchOfTwelveIsQuick(t *testing.T) {
 	}
 	t.Logf("%d names: %d steps in %v, cost %g", ExactLimit, p.Steps, time.Since(start), p.Cost)
 }
+
+// TestHeuristicScales: 60 services, a chain of pairs, at most 10 nodes, in
+// well under a few seconds.
+func TestHeuristicScales(t *testing.T) {
+	var names []string
+	var edges []edge
+	for i := range 60 {
+		names = append(names, fmt.Sprintf("s%02d", i))
+		if i > 0 {
+			edges = append(edges, edge{names[i-1], names[i], int64(1 + (i*37)%50)})
+		}
+	}
+	m := testModel(t, names, nil, edges, nil)
+	cur, order := alone(names)
+	start := time.Now()
+	p, err := m.Optimize(cur, order, Constraints{MaxNodes: 10, Apart: [][]string{{"s00", "s59"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Errorf("60 services took %v", d)
+	}
+	if v := m.Violations(p.Placed, Constraints{MaxNodes: 10, Apart: [][]string{{"s00", "s59"}}}); v != nil {
+		t.Errorf("violations: %v", v)
+	}
+	t.Logf("60 services: %v, cost %g, %d nodes", time.Since(start), p.Cost, len(p.Placed.nodeNames()))
+}

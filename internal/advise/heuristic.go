@@ -47,44 +47,56 @@ func (s *search) heuristic() []int {
 	try := make([]int, s.n)
 	for {
 		gs := groupsOf(group)
-		bestGain, bestMoves := -1.0, math.MaxInt
-		var bestA, bestB int
+		// Traffic between every two nodes, in one pass.
+		gain := map[[2]int]float64{}
+		for i := range s.n {
+			for j := range i {
+				if a, b := group[i], group[j]; a != b {
+					gain[[2]int{min(a, b), max(a, b)}] += s.w[i][j]
+				}
+			}
+		}
+		type pair struct {
+			a, b int
+			gain float64
+		}
+		var pairs []pair
 		for x, a := range gs {
 			for _, b := range gs[:x] {
-				var gain float64
-				for i := range s.n {
-					for j := range s.n {
-						if group[i] == a && group[j] == b {
-							gain += s.w[i][j]
-						}
-					}
-				}
-				if gain <= s.eps && len(gs) <= s.maxNodes {
-					continue
-				}
-				for i, g := range group {
-					try[i] = g
-					if g == a {
-						try[i] = b
-					}
-				}
-				if !s.mergeable(try) {
-					continue
-				}
-				_, moves := s.cost(try)
-				if gain > bestGain+s.eps || (gain >= bestGain-s.eps && moves < bestMoves) {
-					bestGain, bestMoves, bestA, bestB = gain, moves, a, b
+				g := gain[[2]int{min(a, b), max(a, b)}]
+				if g > s.eps || len(gs) > s.maxNodes {
+					pairs = append(pairs, pair{a, b, g})
 				}
 			}
 		}
-		if bestGain < 0 {
+		sort.SliceStable(pairs, func(i, j int) bool { return pairs[i].gain > pairs[j].gain })
+		merge := func(p pair, into []int) {
+			for i, g := range group {
+				into[i] = g
+				if g == p.a {
+					into[i] = p.b
+				}
+			}
+		}
+		// The feasible merge that saves most; among equals, the one that
+		// changes least.
+		best, bestMoves := -1, math.MaxInt
+		for k, p := range pairs {
+			if best >= 0 && p.gain < pairs[best].gain-s.eps {
+				break
+			}
+			merge(p, try)
+			if !s.mergeable(try) {
+				continue
+			}
+			if _, moves := s.cost(try); best < 0 || moves < bestMoves {
+				best, bestMoves = k, moves
+			}
+		}
+		if best < 0 {
 			break
 		}
-		for i, g := range group {
-			if g == bestA {
-				group[i] = bestB
-			}
-		}
+		merge(pairs[best], group)
 	}
 	if !s.feasible(group) {
 		return nil
