@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/molgen/molgen/internal/short"
 	"github.com/molgen/molgen/runtime/profile"
 )
 
@@ -41,6 +42,7 @@ func blogProfile(t *testing.T) (root, file string) {
 }
 
 func TestAdviseProposesAndPredicts(t *testing.T) {
+	short.Skip(t, "loads the blog four times")
 	root, prof := blogProfile(t)
 	inBlog(t)
 	out := filepath.Join(t.TempDir(), "proposal.yaml")
@@ -71,6 +73,7 @@ func TestAdviseProposesAndPredicts(t *testing.T) {
 }
 
 func TestAdviseErrors(t *testing.T) {
+	short.Skip(t, "loads the blog")
 	_, prof := blogProfile(t)
 	inBlog(t)
 	dir := t.TempDir()
@@ -127,6 +130,7 @@ func TestProfileMerge(t *testing.T) {
 }
 
 func TestGraphWithRates(t *testing.T) {
+	short.Skip(t, "loads the blog three times")
 	root, prof := blogProfile(t)
 	inBlog(t)
 	for _, f := range []string{"mermaid", "dot"} {

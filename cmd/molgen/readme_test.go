@@ -82,6 +82,7 @@ func runScript(t *testing.T, root, script string, limit time.Duration) string {
 // blog under microservices, advise, rebuild with the proposal, measure
 // again.
 func TestReadmeAdvise(t *testing.T) {
+	short.Skip(t, "builds and runs the blog's node binaries twice")
 	root, _ := filepath.Abs(filepath.Join("..", ".."))
 	script := readmeBlock(t, root, "advise")
 	script = strings.ReplaceAll(strings.ReplaceAll(script, "19092", freePort(t)), "18080", freePort(t))

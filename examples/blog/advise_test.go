@@ -20,6 +20,7 @@ import (
 	"github.com/molgen/molgen/internal/kafkatest"
 	"github.com/molgen/molgen/internal/load"
 	"github.com/molgen/molgen/internal/proctest"
+	"github.com/molgen/molgen/internal/short"
 	"github.com/molgen/molgen/runtime/placement"
 	"github.com/molgen/molgen/runtime/profile"
 )
@@ -34,6 +35,7 @@ import (
 // workload; the drop in remote calls, counted by the nodes' recorders and
 // by the requests Kafka holds, must be within 10 % of the prediction.
 func TestAdviseFromAMeasuredRun(t *testing.T) {
+	short.Skip(t, "builds and runs the blog's node binaries twice against Kafka")
 	start := time.Now()
 	src, err := os.ReadFile("placements/microservices.yaml")
 	if err != nil {
