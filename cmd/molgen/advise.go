@@ -13,6 +13,7 @@ import (
 	"github.com/molgen/molgen/internal/advise"
 	"github.com/molgen/molgen/internal/app"
 	"github.com/molgen/molgen/internal/load"
+	"github.com/molgen/molgen/internal/placementfile"
 	"github.com/molgen/molgen/runtime/placement"
 	"github.com/molgen/molgen/runtime/profile"
 )
@@ -127,7 +128,7 @@ func runAdvise(args []string, w, stderr io.Writer) error {
 		if curSrc, err = os.ReadFile(*from); err != nil {
 			return err
 		}
-		if cur, err = placement.Check(*from, curSrc, services, mains); err != nil {
+		if cur, err = placementfile.Check(*from, curSrc, services, mains); err != nil {
 			return err
 		}
 	} else {
@@ -136,7 +137,7 @@ func runAdvise(args []string, w, stderr io.Writer) error {
 		}
 		curName = prof.PlacementFile + " (as recorded)"
 		curSrc = []byte(prof.Placement)
-		if cur, err = placement.Check(curName, curSrc, services, mains); err != nil {
+		if cur, err = placementfile.Check(curName, curSrc, services, mains); err != nil {
 			return err
 		}
 	}
@@ -157,7 +158,7 @@ func runAdvise(args []string, w, stderr io.Writer) error {
 	writeTraffic(stdout, model, current)
 
 	if *candidate != "" {
-		cand, err := placement.LoadFor(*candidate, services, mains)
+		cand, err := placementfile.Load(*candidate, services, mains)
 		if err != nil {
 			return err
 		}
