@@ -72,7 +72,7 @@ func (c *Client) Observed() bool { return c.observed }
 // a remote call would report them.
 func (c *Client) End(ctx context.Context, method int, err *error) {
 	if r := recover(); r != nil {
-		*err = c.panicked(method, r)
+		*err = c.panicked(ctx, method, r)
 	}
 	if *err != nil || c.observed {
 		c.end(ctx, method, err)
@@ -134,10 +134,10 @@ func (c *Client) Go(ctx context.Context, method int, run func(ctx context.Contex
 func (c *Client) runOneway(ctx context.Context, method int, run func(ctx context.Context) error) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
-			err = c.panicked(method, r)
+			err = c.panicked(ctx, method, r)
 		}
 		if err != nil {
-			c.node.onewayFailed(c.desc.Name, c.desc.Methods[method].Name, err)
+			c.node.onewayFailed(ctx, c.desc.Name, c.desc.Methods[method].Name, err)
 		}
 	}()
 	return run(ctx)
@@ -179,20 +179,20 @@ func (c *Client) settle(ctx context.Context, method int, err error) error {
 
 // panicked turns the value a call panicked with into a *PanicError, and
 // logs and counts it.
-func (c *Client) panicked(method int, value any) error {
-	return c.node.panicked(c.desc.Name, c.desc.Methods[method].Name, value)
+func (c *Client) panicked(ctx context.Context, method int, value any) error {
+	return c.node.panicked(ctx, c.desc.Name, c.desc.Methods[method].Name, value)
 }
 
-func (n *Node) panicked(service, method string, value any) error {
+func (n *Node) panicked(ctx context.Context, service, method string, value any) error {
 	n.stats.panics.Add(1)
 	pe := &PanicError{Service: service, Method: method, Value: value, Stack: debug.Stack()}
-	n.log.Error("service panicked", "service", service, "method", method, "panic", fmt.Sprint(value), "stack", string(pe.Stack))
+	n.log.ErrorContext(ctx, "service panicked", "service", service, "method", method, "panic", fmt.Sprint(value), "stack", string(pe.Stack))
 	return pe
 }
 
-func (n *Node) onewayFailed(service, method string, err error) {
+func (n *Node) onewayFailed(ctx context.Context, service, method string, err error) {
 	n.stats.onewayErrors.Add(1)
-	n.log.Warn("oneway call failed", "service", service, "method", method, "err", errorMessage(err))
+	n.log.WarnContext(ctx, "oneway call failed", "service", service, "method", method, "err", errorMessage(err))
 }
 
 var encoderPool = sync.Pool{New: func() any { return NewEncoder(make([]byte, 0, 256)) }}
@@ -236,10 +236,12 @@ func (c *Client) Call(ctx context.Context, method int, req, resp Message) error 
 	if c.observed {
 		ctx = c.observeStart(ctx, method, true, len(treq.Payload))
 	}
+	treq.Trace = c.node.injectTrace(ctx)
 	var reply transport.Reply
 	var err error
 	if m.Oneway {
 		err = r.t.Send(ctx, &treq)
+		reply.Sent = time.Now()
 	} else {
 		reply, err = r.t.Call(ctx, &treq)
 	}
@@ -250,7 +252,7 @@ func (c *Client) Call(ctx context.Context, method int, req, resp Message) error 
 		err = c.settle(ctx, method, c.readReply(m, reply, resp))
 	}
 	if c.observed {
-		c.node.observeEnd(ctx, err, len(reply.Payload))
+		c.node.observeEndCall(ctx, err, &reply)
 	}
 	return err
 }

@@ -13,6 +13,10 @@ import (
 	"sync/atomic"
 	"time"
 
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/molgen/molgen/runtime/internal/kafka"
 	"github.com/molgen/molgen/runtime/internal/ratelog"
 	"github.com/molgen/molgen/runtime/internal/transport"
@@ -60,6 +64,20 @@ type Options struct {
 	// connection to Kafka authenticates with it. Its Password may be set
 	// directly; else it comes from PasswordFile or PasswordEnv.
 	SASL *KafkaSASL
+	// TracerProvider, when set, traces every call the node makes or
+	// serves: a span named "service/Method" on the caller and one on the
+	// server, with OpenTelemetry's rpc.* and messaging.* attributes and the
+	// stages of remote calls as events. Nil: no spans (trace context that
+	// calls carry is still passed on).
+	TracerProvider trace.TracerProvider
+	// MeterProvider, when set, receives the node's metrics:
+	// rpc.client.call.duration and rpc.server.call.duration histograms per
+	// service and method (local and remote), message sizes, calls in
+	// flight, and the node's counters (see Stats) and consumer lag.
+	MeterProvider metric.MeterProvider
+	// Propagator carries trace context in the headers of requests and
+	// replies; nil means W3C traceparent and tracestate, and baggage.
+	Propagator propagation.TextMapPropagator
 }
 
 // KafkaTLS is the TLS a node uses to reach Kafka (placement kafka.tls).
@@ -100,7 +118,9 @@ type Node struct {
 	name      string
 	instance  string
 	ephemeral bool     // the instance id was generated: its reply topic goes on Close
-	observer  Observer // Options.Observer; fixed at NewNode
+	observer  Observer // Options.Observer and the built-in telemetry; fixed at NewNode
+	// propagator carries trace context in requests and replies.
+	propagator propagation.TextMapPropagator
 
 	mu       sync.Mutex
 	services map[string]*service
@@ -185,15 +205,18 @@ func NewNode(opts Options) (*Node, error) {
 	if instance == "" {
 		instance = randomInstance()
 	}
-	return &Node{
+	n := &Node{
 		ephemeral: opts.Instance == "",
 		opts:      opts,
 		name:      name,
 		instance:  instance,
-		observer:  opts.Observer,
-		log:       log.With("node", name, "instance", instance),
+		log:       slog.New(TraceLogHandler(log.Handler())).With("node", name, "instance", instance),
 		services:  map[string]*service{},
-	}, nil
+	}
+	if err := n.setupTelemetry(); err != nil {
+		return nil, fmt.Errorf("molgen: setting up metrics: %w", err)
+	}
+	return n, nil
 }
 
 // Name returns the node's name ("monolith" without a placement).

@@ -3,6 +3,10 @@ package runtime
 import (
 	"context"
 	"time"
+
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/molgen/molgen/runtime/internal/transport"
 )
 
 // Observer sees every call a node makes and every remote request it
@@ -73,6 +77,24 @@ type CallInfo struct {
 	// RequestBytes and ReplyBytes are the encoded sizes of a remote call's
 	// arguments and results (0 for local calls).
 	RequestBytes, ReplyBytes int
+
+	// Where a remote call went, as far as the transport tells: its
+	// request topic (on the server always; on the caller for calls that
+	// await a reply), and on the server the consumer group, partition and
+	// offset the request was read from.
+	Topic, Group string
+	Partition    int
+	Offset       int64
+	// Stages of a remote call, for an observer to split its time. On the
+	// caller: Sent, when the request was durably in Kafka; ReplyWritten,
+	// when the server wrote the reply (by the server's clock); Received,
+	// when the reply arrived. On the server: Written, when the caller
+	// wrote the request (by the caller's clock); Taken, when this server
+	// took it from Kafka.
+	Sent, ReplyWritten, Received time.Time
+	Written, Taken               time.Time
+
+	spans [2]trace.Span // the spans of the built-in tracing (telemetry.go)
 }
 
 type callKey struct{}   // context key of the *CallInfo of the running call
@@ -105,11 +127,13 @@ func (c *Client) observeStart(ctx context.Context, method int, remote bool, requ
 
 // observeServe begins observing a remote request served here; nested
 // calls run in the service.
-func (n *Node) observeServe(ctx context.Context, desc *ServiceDesc, method int, caller string, requestBytes int) context.Context {
+func (n *Node) observeServe(ctx context.Context, desc *ServiceDesc, method int, req *transport.Request) context.Context {
 	m := &desc.Methods[method]
 	ctx = n.observeStart(ctx, &CallInfo{
-		Service: desc.Name, Method: m.Name, Caller: caller, Remote: true, Server: true, Oneway: m.Oneway,
-		RequestBytes: requestBytes,
+		Service: desc.Name, Method: m.Name, Caller: req.Caller, Remote: true, Server: true, Oneway: m.Oneway,
+		RequestBytes: len(req.Payload),
+		Topic:        req.Topic, Group: req.Group, Partition: req.Partition, Offset: req.Offset,
+		Written: req.Written, Taken: req.Taken,
 	})
 	return WithCaller(ctx, desc.Name)
 }
@@ -120,6 +144,15 @@ func (n *Node) observeStart(ctx context.Context, info *CallInfo) context.Context
 	info.Start = time.Now()
 	ctx = context.WithValue(ctx, callKey{}, info)
 	return n.observer.Start(ctx, info)
+}
+
+// observeEndCall ends observing a remote call made, with the stages its
+// transport reported.
+func (n *Node) observeEndCall(ctx context.Context, err error, reply *transport.Reply) {
+	if info, _ := ctx.Value(callKey{}).(*CallInfo); info != nil {
+		info.Topic, info.Sent, info.ReplyWritten, info.Received = reply.Topic, reply.Sent, reply.Written, reply.Received
+	}
+	n.observeEnd(ctx, err, len(reply.Payload))
 }
 
 // observeEnd ends observing the call whose context ctx is (made or served).

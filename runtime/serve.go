@@ -26,8 +26,9 @@ func (n *Node) serve(h *hosted) transport.Handler {
 					ErrBadRequest, req.Service, req.Method, err, req.Schema, m.Schema))
 			}
 		}
+		ctx = n.extractTrace(ctx, req.Trace)
 		if n.observer != nil {
-			ctx = n.observeServe(ctx, h.desc, idx, req.Caller, len(req.Payload))
+			ctx = n.observeServe(ctx, h.desc, idx, req)
 		}
 		resp, err := n.invoke(ctx, h, idx, req.Payload)
 		if _, undecodable := err.(*badRequest); undecodable {
@@ -39,13 +40,14 @@ func (n *Node) serve(h *hosted) transport.Handler {
 		var reply transport.Reply
 		if m.Oneway {
 			if err != nil {
-				n.onewayFailed(req.Service, req.Method, err)
+				n.onewayFailed(ctx, req.Service, req.Method, err)
 			}
 		} else {
 			reply = n.replyOf(h, idx, resp, err)
 			if reply.Status == transport.StatusOK {
 				reply.Schema = replySchema(req.Schema, m.Schema)
 			}
+			reply.Trace = n.injectTrace(ctx)
 		}
 		if n.observer != nil {
 			n.observeEnd(ctx, err, len(reply.Payload))
@@ -65,7 +67,7 @@ func (n *Node) badRequest(req *transport.Request, err error) transport.Reply {
 func (n *Node) invoke(ctx context.Context, h *hosted, idx int, payload []byte) (resp Message, err error) {
 	defer func() {
 		if r := recover(); r != nil {
-			resp, err = nil, n.panicked(h.desc.Name, h.desc.Methods[idx].Name, r)
+			resp, err = nil, n.panicked(ctx, h.desc.Name, h.desc.Methods[idx].Name, r)
 		}
 	}()
 	return h.handlers[idx](ctx, h.impl, NewDecoder(payload))

@@ -87,13 +87,11 @@ func (t *Transport) message(ctx context.Context, req *transport.Request, extra i
 		}
 	}
 	static := r.staticHeaders(req.Method, req.Schema)
-	headers := make([]kafkago.Header, len(static), len(static)+1+extra)
+	headers := make([]kafkago.Header, len(static), len(static)+1+len(req.Trace)+extra)
 	copy(headers, static)
-	return kafkago.Message{
-		Topic:   r.topic,
-		Value:   req.Payload,
-		Headers: append(headers, kafkago.Header{Key: hDeadline, Value: []byte(formatDeadline(req.Deadline))}),
-	}, r, nil
+	headers = append(headers, kafkago.Header{Key: hDeadline, Value: []byte(formatDeadline(req.Deadline))})
+	headers = withTrace(headers, req.Trace)
+	return kafkago.Message{Topic: r.topic, Value: req.Payload, Headers: headers}, r, nil
 }
 
 // checkSize fails a request over the size limit of its topic at once,
@@ -178,6 +176,12 @@ func (t *Transport) Call(ctx context.Context, req *transport.Request) (transport
 		if err := t.produce(ctx, false, true, nil, msg); err != nil {
 			return transport.Reply{}, requestError(ctx, err)
 		}
+		sent := time.Now()
+		received := func(m kafkago.Message, ok bool) (transport.Reply, error) {
+			reply, err := received(m, ok)
+			reply.Topic, reply.Sent = r.topic, sent
+			return reply, err
+		}
 		if attempt == 1 && !t.cfg.WaitForInstances && t.set.InstanceCheck > 0 {
 			checkAt = time.Now().Add(t.set.InstanceCheck)
 		}
@@ -243,9 +247,9 @@ func earliest(a, b time.Time) time.Time {
 func readReply(m kafkago.Message) (transport.Reply, error) {
 	switch status := header(m, hStatus); status {
 	case statusOK:
-		return transport.Reply{Status: transport.StatusOK, Payload: m.Value, Schema: header(m, hSchema)}, nil
+		return transport.Reply{Status: transport.StatusOK, Payload: m.Value, Schema: header(m, hSchema), Trace: traceHeaders(m.Headers), Written: m.Time, Received: time.Now()}, nil
 	case statusError:
-		return transport.Reply{Status: transport.StatusError, Payload: m.Value}, nil
+		return transport.Reply{Status: transport.StatusError, Payload: m.Value, Trace: traceHeaders(m.Headers), Written: m.Time, Received: time.Now()}, nil
 	default:
 		return transport.Reply{}, fmt.Errorf("reply with unknown %s %q", hStatus, status)
 	}
@@ -258,4 +262,26 @@ func writeError(ctx context.Context, err error) error {
 		return fmt.Errorf("%w (writing the request: %v)", ctx.Err(), err)
 	}
 	return err
+}
+
+// traceHeaders returns the trace context headers of a message (nil when
+// it has none).
+func traceHeaders(hs []kafkago.Header) transport.Headers {
+	var out transport.Headers
+	for _, h := range hs {
+		for _, name := range transport.TraceHeaders {
+			if h.Key == name {
+				out = append(out, transport.Header{Key: name, Value: string(h.Value)})
+			}
+		}
+	}
+	return out
+}
+
+// withTrace returns headers followed by the trace context headers th.
+func withTrace(headers []kafkago.Header, th transport.Headers) []kafkago.Header {
+	for _, h := range th {
+		headers = append(headers, kafkago.Header{Key: h.Key, Value: []byte(h.Value)})
+	}
+	return headers
 }

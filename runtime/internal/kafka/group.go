@@ -51,6 +51,9 @@ type server struct {
 	live     map[partOff]chan struct{}
 	finished map[partOff]bool
 	requests sync.WaitGroup // every request started, all generations
+
+	lagMu sync.Mutex
+	lag   map[int]int64 // per partition assigned: requests beyond the last fetched
 }
 
 type partOff struct {
@@ -199,6 +202,7 @@ func (s *server) serveGeneration(gen *kafkago.Generation) {
 	}
 	sort.Ints(ids)
 	s.keepOnly(ids)
+	s.keepLagOf(ids)
 	if len(ids) == 0 {
 		gen.Start(g.watchUnassigned)
 	}
@@ -259,6 +263,7 @@ func (g *generation) consume(gctx context.Context, p *partition) {
 			continue
 		}
 		backoff = 10 * time.Millisecond
+		s.noteLag(p.id, msg.Offset, msg.HighWaterMark)
 		// A slot of the service, taken once a request is in hand: an idle
 		// partition holds none. While none is free, fetching here waits
 		// (kafka-go prefetches at most RequestQueue more).

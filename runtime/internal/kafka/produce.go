@@ -448,14 +448,14 @@ func replyMessage(replyTo, id string, reply transport.Reply) kafkago.Message {
 	if reply.Status == transport.StatusError {
 		status = statusErrorValue
 	}
-	headers := make([]kafkago.Header, 3, 4)
+	headers := make([]kafkago.Header, 3, 4+len(reply.Trace))
 	headers[0] = kafkago.Header{Key: hVersion, Value: wireVersion}
 	headers[1] = kafkago.Header{Key: hID, Value: []byte(id)}
 	headers[2] = kafkago.Header{Key: hStatus, Value: status}
 	if reply.Schema != "" {
 		headers = append(headers, kafkago.Header{Key: hSchema, Value: []byte(reply.Schema)})
 	}
-	return kafkago.Message{Topic: replyTo, Value: reply.Payload, Headers: headers}
+	return kafkago.Message{Topic: replyTo, Value: reply.Payload, Headers: withTrace(headers, reply.Trace)}
 }
 
 // writeReply writes the reply to request id, of service's method, to the

@@ -16,9 +16,13 @@ import (
 // the consumer: bad messages are answered with an error when they say
 // where to, and logged otherwise.
 func (s *server) handle(msg kafkago.Message) {
+	taken := time.Now()
 	var version, method, replyTo, deadlineText, id, schema, caller string
+	var trace transport.Headers
 	for _, h := range msg.Headers {
 		switch h.Key {
+		case "traceparent", "tracestate", "baggage":
+			trace = append(trace, transport.Header{Key: h.Key, Value: string(h.Value)})
 		case hVersion:
 			version = string(h.Value)
 		case hMethod:
@@ -74,7 +78,8 @@ func (s *server) handle(msg kafkago.Message) {
 	// The request runs to its deadline even while the node drains.
 	ctx, cancel := context.WithDeadline(context.Background(), deadline)
 	defer cancel()
-	req := transport.Request{Service: s.svc.Name, Method: method, Schema: schema, Deadline: deadline, Payload: msg.Value, Caller: caller}
+	req := transport.Request{Service: s.svc.Name, Method: method, Schema: schema, Deadline: deadline, Payload: msg.Value, Caller: caller,
+		Trace: trace, Topic: s.topic, Group: s.group, Partition: msg.Partition, Offset: msg.Offset, Written: msg.Time, Taken: taken}
 	reply := s.svc.Handle(ctx, &req)
 	if replyTo == "" {
 		return // oneway: the handler logged a failure

@@ -42,6 +42,8 @@ type Transport struct {
 	mu      sync.Mutex
 	pending map[uint64]chan kafkago.Message
 	closing bool
+	// draining is set when Drain begins: the node is no longer ready.
+	draining atomic.Bool
 	// done ends, when the node has drained, the writes and topic checks of
 	// calls still waiting (a call may have a long deadline).
 	done     context.Context
@@ -416,6 +418,7 @@ func (t *Transport) replyLoop(ctx context.Context) {
 // connection. Services drain in parallel. It is safe to call more than
 // once.
 func (t *Transport) Drain() error {
+	t.draining.Store(true)
 	t.serversMu.Lock()
 	servers := t.servers
 	t.servers = nil

@@ -50,7 +50,66 @@ type Transport interface {
 	Drain() error
 	// Stats returns the transport's counters.
 	Stats() Stats
+	// Ready returns nil once every service given to Serve has its
+	// partitions assigned (or knows that other instances hold them) and
+	// the instance's replies are being read; otherwise, and once Drain
+	// began, an error saying what is missing.
+	Ready() error
+	// Healthy returns nil unless the brokers cannot be reached.
+	Healthy() error
+	// Lag returns, per service served here and partition it reads, how
+	// many requests wait in Kafka behind the last one fetched.
+	Lag() []Lag
 }
+
+// Lag is the consumer lag of one partition of a service's request topic.
+type Lag struct {
+	Service   string
+	Partition int
+	Requests  int64
+}
+
+// Header is one trace context header (W3C traceparent, tracestate,
+// baggage) carried with a request or a reply.
+type Header struct{ Key, Value string }
+
+// Headers carries the trace context of a call. It implements
+// go.opentelemetry.io/otel/propagation.TextMapCarrier.
+type Headers []Header
+
+// Get returns the value of key, or "".
+func (h Headers) Get(key string) string {
+	for _, kv := range h {
+		if kv.Key == key {
+			return kv.Value
+		}
+	}
+	return ""
+}
+
+// Set sets key to value.
+func (h *Headers) Set(key, value string) {
+	for i := range *h {
+		if (*h)[i].Key == key {
+			(*h)[i].Value = value
+			return
+		}
+	}
+	*h = append(*h, Header{key, value})
+}
+
+// Keys returns the keys present.
+func (h Headers) Keys() []string {
+	keys := make([]string, len(h))
+	for i, kv := range h {
+		keys[i] = kv.Key
+	}
+	return keys
+}
+
+// TraceHeaders are the names of the headers a transport carries in
+// Request.Trace and Reply.Trace.
+var TraceHeaders = []string{"traceparent", "tracestate", "baggage"}
 
 // Request is one call on its way to a server.
 type Request struct {
@@ -69,6 +128,17 @@ type Request struct {
 	// Caller names the calling node and instance (informative; set by the
 	// transport on the serving side).
 	Caller string
+	// Trace is the caller's trace context, carried as it is.
+	Trace Headers
+
+	// Set by the transport on the serving side, for observers: where the
+	// request was read, when the caller wrote it (by the caller's clock)
+	// and when this server took it.
+	Topic, Group string
+	Partition    int
+	Offset       int64
+	Written      time.Time
+	Taken        time.Time
 }
 
 // Status says whether a reply carries results or an error.
@@ -87,6 +157,16 @@ type Reply struct {
 	// Schema says which types encoded an ok reply: the server's schema,
 	// or "=" for the one its request carried (may be empty).
 	Schema string
+	// Trace is the server's trace context, carried as it is.
+	Trace Headers
+
+	// Set by the transport on the calling side, for observers: the topic
+	// the request went to, when it was durably written, when the server
+	// wrote the reply (by the server's clock) and when it arrived.
+	Topic    string
+	Sent     time.Time
+	Written  time.Time
+	Received time.Time
 }
 
 // Handler serves one request of a service on this node. ctx carries the
