@@ -18,6 +18,10 @@ import (
 	"syscall"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/molgen/molgen/runtime"
 	"github.com/molgen/molgen/runtime/placement"
 	"github.com/molgen/molgen/runtime/profile/record"
@@ -50,10 +54,10 @@ type Main struct {
 // mains it serves until SIGINT or SIGTERM; in every case it drains in-flight
 // calls before exiting.
 func Run(p Program) int {
-	return run(p, os.Args[1:], os.Stderr)
+	return run(p, os.Args[1:], os.Stdout, os.Stderr)
 }
 
-func run(p Program, args []string, stderr io.Writer) int {
+func run(p Program, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet(p.Node, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	brokers := fs.String("brokers", os.Getenv("MOLGEN_KAFKA_BROKERS"), "Kafka bootstrap brokers `host:port,...` (env MOLGEN_KAFKA_BROKERS; default: the placement's kafka.brokers)")
@@ -64,6 +68,9 @@ func run(p Program, args []string, stderr io.Writer) int {
 	security := placement.AddSecurityFlags(fs)
 	profilePath := fs.String("profile", os.Getenv("MOLGEN_PROFILE"), "record traffic and write the node's profile to `file` when it exits and on SIGUSR1 (env MOLGEN_PROFILE); a directory, or a path ending in /, gets <node>-<instance>.json; merge the files with 'molgen profile merge'")
 	session := fs.Duration("session-timeout", 6*time.Second, "consumer-group session timeout: how soon a dead instance's requests move to another (the broker's group.min.session.timeout.ms bounds it)")
+	httpAddr := fs.String("http", os.Getenv("MOLGEN_HTTP_ADDR"), "serve /metrics (Prometheus), /healthz and /readyz on `addr`, e.g. :9464 (env MOLGEN_HTTP_ADDR; default: off)")
+	logFormat := fs.String("log-format", envOr("MOLGEN_LOG_FORMAT", "text"), "log format: text or json (env MOLGEN_LOG_FORMAT)")
+	version := fs.Bool("version", false, "print the molgen version, app, node and what it runs, and exit")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "usage: %s [flags]\n\nNode %q", os.Args[0], p.Node)
 		if p.PlacementFile != "" {
@@ -78,15 +85,32 @@ func run(p Program, args []string, stderr io.Writer) int {
 		}
 		return 2
 	}
+	if *version {
+		printVersion(stdout, p)
+		return 0
+	}
 	var lvl slog.Level
 	if err := lvl.UnmarshalText([]byte(*level)); err != nil {
 		fmt.Fprintf(stderr, "%s: invalid -log-level %q\n", p.Node, *level)
 		return 2
 	}
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lvl}))
+	hopts := &slog.HandlerOptions{Level: lvl}
+	var handler slog.Handler
+	switch *logFormat {
+	case "text":
+		handler = slog.NewTextHandler(stderr, hopts)
+	case "json":
+		handler = slog.NewJSONHandler(stderr, hopts)
+	default:
+		fmt.Fprintf(stderr, "%s: invalid -log-format %q (want text or json)\n", p.Node, *logFormat)
+		return 2
+	}
+	// Records logged with a context that holds a span carry its ids.
+	log := slog.New(runtime.TraceLogHandler(handler))
 	slog.SetDefault(log) // services and mains that log with slog share the node's handler
 
 	opts := runtime.Options{Logger: log, Instance: *instance, SessionTimeout: *session, ConnectTimeout: *connect}
+	app := ""
 	if p.Placement != "" {
 		pl, err := placement.Check(p.PlacementFile, []byte(p.Placement), p.Services, p.Mains)
 		if err != nil {
@@ -98,6 +122,31 @@ func run(p Program, args []string, stderr io.Writer) int {
 			fmt.Fprintf(stderr, "%s: %v\n", p.Node, err)
 			return 2
 		}
+		app = pl.App
+	}
+	serviceName := p.Node
+	if app != "" {
+		serviceName = app + "-" + p.Node
+	}
+	tel, err := setupTelemetry(context.Background(), telemetryConfig{
+		serviceName: serviceName, instance: *instance, app: app, node: p.Node, prometheus: *httpAddr != "",
+	})
+	if err != nil {
+		fmt.Fprintf(stderr, "%s: %v\n", p.Node, err)
+		return 2
+	}
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := tel.close(ctx); err != nil {
+			log.Warn("flushing telemetry", "err", err)
+		}
+	}()
+	if tel.tracer != nil {
+		opts.TracerProvider = tel.tracer
+	}
+	if tel.meter != nil {
+		opts.MeterProvider = tel.meter
 	}
 	if *brokers != "" {
 		for _, b := range strings.Split(*brokers, ",") {
@@ -138,6 +187,15 @@ func run(p Program, args []string, stderr io.Writer) int {
 		writeProfile = profileWriter(p, opts, n, rec, *profilePath)
 		stopDumps := dumpProfileOnSignal(log, writeProfile)
 		defer stopDumps()
+	}
+	if *httpAddr != "" {
+		// Up before the node starts: /readyz says 503 until it is ready.
+		srv, err := serveHTTP(*httpAddr, probeHandler(n, tel.metrics), log)
+		if err != nil {
+			log.Error("serving HTTP", "addr", *httpAddr, "err", err)
+			return 1
+		}
+		defer srv.stop() // after the drain: /readyz says 503 while it lasts
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -181,7 +239,7 @@ func run(p Program, args []string, stderr io.Writer) int {
 		<-ctx.Done()
 		log.Info("signal received: draining")
 	} else {
-		status = runMains(ctx, log, n, mains)
+		status = runMains(ctx, log, n, mains, tel.tracer)
 	}
 	if err := n.Close(); err != nil {
 		log.Error("closing node", "err", err)
@@ -252,7 +310,7 @@ func dumpProfileOnSignal(log *slog.Logger, write func() error) (stop func()) {
 
 // runMains runs mains concurrently. When one fails the others are
 // cancelled; an error caused by a shutdown signal is not a failure.
-func runMains(ctx context.Context, log *slog.Logger, n *runtime.Node, mains []Main) int {
+func runMains(ctx context.Context, log *slog.Logger, n *runtime.Node, mains []Main, tp trace.TracerProvider) int {
 	signalled := ctx
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -265,7 +323,7 @@ func runMains(ctx context.Context, log *slog.Logger, n *runtime.Node, mains []Ma
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			err := runMain(ctx, n, m)
+			err := runMain(ctx, n, m, tp)
 			switch {
 			case err == nil:
 				log.Info("main finished", "main", m.Name)
@@ -284,14 +342,34 @@ func runMains(ctx context.Context, log *slog.Logger, n *runtime.Node, mains []Ma
 	return status
 }
 
-// runMain runs one main, turning a panic into an error.
-func runMain(ctx context.Context, n *runtime.Node, m Main) (err error) {
+// runMain runs one main, turning a panic into an error. With tracing,
+// the main runs in a root span named after it.
+func runMain(ctx context.Context, n *runtime.Node, m Main, tp trace.TracerProvider) (err error) {
+	if tp != nil {
+		var span trace.Span
+		ctx, span = tp.Tracer("github.com/molgen/molgen/runtime/nodemain").Start(ctx, "main "+m.Name,
+			trace.WithNewRoot(), trace.WithAttributes(attribute.String("molgen.main", m.Name), attribute.String("molgen.node", n.Name())))
+		defer func() {
+			if err != nil {
+				span.SetStatus(codes.Error, err.Error())
+			}
+			span.End()
+		}()
+	}
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("main %s panicked: %v", m.Name, r)
 		}
 	}()
 	return m.Run(runtime.WithCaller(ctx, m.Name), n)
+}
+
+// envOr returns the environment variable name, or def when it is unset.
+func envOr(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
 }
 
 func mainNames(ms []Main) string {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"github.com/molgen/molgen/runtime"
+	"io"
 	"log"
 	"log/slog"
 	"os"
@@ -49,7 +50,7 @@ func runNodeInTest(t *testing.T, p Program, args ...string) (int, string) {
 		log.SetFlags(log.LstdFlags)
 	}()
 	var stderr lockedBuffer
-	status := run(p, args, &stderr)
+	status := run(p, args, io.Discard, &stderr)
 	return status, stderr.String()
 }
 
@@ -253,7 +254,7 @@ func actAsNode(programs map[string]Program) {
 		os.Stderr.WriteString("no test node " + name + "\n")
 		os.Exit(3)
 	}
-	os.Exit(run(p, nil, os.Stderr))
+	os.Exit(run(p, nil, os.Stdout, os.Stderr))
 }
 
 // startNode runs the calling test again in a child process, as the node
