@@ -24,6 +24,11 @@ import (
 	"strconv"
 	"time"
 
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/molgen/molgen/examples/blog/posts"
 	"github.com/molgen/molgen/examples/blog/users"
 )
@@ -58,6 +63,26 @@ func Gateway(ctx context.Context, p posts.Posts, u users.Users) error {
 	shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	return srv.Shutdown(shutdown)
+}
+
+// traced gives each HTTP request a span of its own, continuing the trace
+// of a traceparent header when the request has one, so that the calls it
+// makes across nodes form one trace. It uses OpenTelemetry's global
+// provider, which node binaries configure from the OTEL_* variables (a
+// no-op when tracing is off).
+func traced(mux *http.ServeMux) http.Handler {
+	tracer := otel.Tracer("github.com/molgen/molgen/examples/blog/gateway")
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx := otel.GetTextMapPropagator().Extract(r.Context(), propagation.HeaderCarrier(r.Header))
+		name := r.Method
+		if _, pattern := mux.Handler(r); pattern != "" {
+			name = pattern
+		}
+		ctx, span := tracer.Start(ctx, name, trace.WithSpanKind(trace.SpanKindServer),
+			trace.WithAttributes(attribute.String("http.request.method", r.Method), attribute.String("url.path", r.URL.Path)))
+		defer span.End()
+		mux.ServeHTTP(w, r.WithContext(ctx))
+	})
 }
 
 // Handler returns the API's routes.
@@ -103,7 +128,7 @@ func Handler(p posts.Posts, u users.Users) http.Handler {
 		}
 		reply(w, http.StatusOK, view, err)
 	})
-	return mux
+	return traced(mux)
 }
 
 func decode(w http.ResponseWriter, r *http.Request, v any) bool {
