@@ -236,4 +236,3 @@ func resourceName(s tracetest.SpanStub) string {
 	v, _ := s.Resource.Set().Value("service.name")
 	return v.Emit()
 }
-

@@ -108,8 +108,8 @@ func mustHex(t *testing.T, s string) []byte {
 // that name the variable.
 func TestTelemetryEnvErrors(t *testing.T) {
 	for env, want := range map[string]string{
-		"OTEL_TRACES_EXPORTER=zipkin":     "OTEL_TRACES_EXPORTER: unknown exporter \"zipkin\"",
-		"OTEL_METRICS_EXPORTER=otlp,json": "OTEL_METRICS_EXPORTER: unknown exporter \"json\"",
+		"OTEL_TRACES_EXPORTER=zipkin":                                     "OTEL_TRACES_EXPORTER: unknown exporter \"zipkin\"",
+		"OTEL_METRICS_EXPORTER=otlp,json":                                 "OTEL_METRICS_EXPORTER: unknown exporter \"json\"",
 		"OTEL_TRACES_EXPORTER=otlp OTEL_EXPORTER_OTLP_PROTOCOL=http/json": "OTEL_EXPORTER_OTLP_PROTOCOL \"http/json\"",
 	} {
 		vars := map[string]string{}
