@@ -180,6 +180,11 @@ func compile(cfg Config, a *app.App, specs []emit.NodeSpec) ([]Binary, error) {
 	}
 	defer os.RemoveAll(staging)
 	args := []string{"build", "-overlay", overlayFile, "-o", staging + string(filepath.Separator)}
+	modArgs, err := scratchModfile(a.ModuleDir, tmp)
+	if err != nil {
+		return nil, err
+	}
+	args = append(args, modArgs...)
 	if tags := strings.TrimSpace(cfg.Load.Tags); tags != "" {
 		args = append(args, "-tags", tags)
 	}
@@ -216,4 +221,35 @@ func compile(cfg Config, a *app.App, specs []emit.NodeSpec) ([]Binary, error) {
 		fmt.Fprintf(cfg.Log, "molgen: built %s\n", shown)
 	}
 	return bins, nil
+}
+
+// scratchModfile returns the go build flags that build node mains with a
+// copy of the module's go.mod and go.sum, which go may complete: a node
+// main imports runtime/nodemain, whose dependencies (OpenTelemetry's SDK
+// and exporters, the Prometheus client) the app's own packages do not
+// import, so 'go mod tidy' leaves them out of the app's go.mod. The app's
+// files are never written. In workspace mode (go.work), where -modfile is
+// not allowed, it returns no flags.
+func scratchModfile(moduleDir, tmp string) ([]string, error) {
+	cmd := exec.Command("go", "env", "GOWORK")
+	cmd.Dir = moduleDir
+	if out, err := cmd.Output(); err != nil {
+		return nil, fmt.Errorf("molgen build: go env GOWORK: %w", err)
+	} else if w := strings.TrimSpace(string(out)); w != "" && w != "off" {
+		return nil, nil
+	}
+	mod, err := os.ReadFile(filepath.Join(moduleDir, "go.mod"))
+	if err != nil {
+		return nil, fmt.Errorf("molgen build: %w", err)
+	}
+	scratch := filepath.Join(tmp, "build.mod")
+	if err := os.WriteFile(scratch, mod, 0o644); err != nil {
+		return nil, err
+	}
+	if sum, err := os.ReadFile(filepath.Join(moduleDir, "go.sum")); err == nil {
+		if err := os.WriteFile(filepath.Join(tmp, "build.sum"), sum, 0o644); err != nil {
+			return nil, err
+		}
+	}
+	return []string{"-modfile", scratch, "-mod=mod"}, nil
 }
