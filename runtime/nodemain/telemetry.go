@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"strings"
@@ -17,6 +18,7 @@ import (
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracegrpc"
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
 	otelprom "go.opentelemetry.io/otel/exporters/prometheus"
+	"go.opentelemetry.io/otel/exporters/stdout/stdouttrace"
 	"go.opentelemetry.io/otel/propagation"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/resource"
@@ -38,7 +40,8 @@ type telemetryConfig struct {
 	serviceName string // default of OTEL_SERVICE_NAME: "<app>-<node>"
 	instance    string
 	app, node   string
-	prometheus  bool // serve /metrics
+	prometheus  bool      // serve /metrics
+	stdout      io.Writer // of the console exporter
 	getenv      func(string) string
 }
 
@@ -46,7 +49,10 @@ type telemetryConfig struct {
 // SDKs do, from the environment:
 //
 //   - OTEL_SERVICE_NAME (default "<app>-<node>"), OTEL_RESOURCE_ATTRIBUTES;
-//   - OTEL_TRACES_EXPORTER: "otlp" or "none"; the default is "otlp" when
+//   - OTEL_SDK_DISABLED=true: no traces, no metrics exported (the -http
+//     endpoint still serves /metrics);
+//   - OTEL_TRACES_EXPORTER: "otlp", "console" (stdout) or "none"; the
+//     default is "otlp" when
 //     OTEL_EXPORTER_OTLP_ENDPOINT (or ..._TRACES_ENDPOINT) is set, else
 //     "none", so that a node without a collector sends nothing anywhere;
 //   - OTEL_METRICS_EXPORTER: "otlp", "prometheus" (served on -http's
@@ -67,6 +73,9 @@ func setupTelemetry(ctx context.Context, cfg telemetryConfig) (*telemetry, error
 	if env == nil {
 		env = os.Getenv
 	}
+	if cfg.stdout == nil {
+		cfg.stdout = os.Stdout
+	}
 	tel := &telemetry{}
 	res, err := resource.Merge(
 		resource.NewSchemaless(
@@ -83,10 +92,15 @@ func setupTelemetry(ctx context.Context, cfg telemetryConfig) (*telemetry, error
 	otlpSet := env("OTEL_EXPORTER_OTLP_ENDPOINT") != ""
 
 	// Traces.
-	traces, err := exporters(env, "OTEL_TRACES_EXPORTER", otlpSet || env("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") != "", "otlp", "none")
+	disabled := strings.EqualFold(strings.TrimSpace(env("OTEL_SDK_DISABLED")), "true")
+	traces, err := exporters(env, "OTEL_TRACES_EXPORTER", otlpSet || env("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") != "", "otlp", "console", "none")
 	if err != nil {
 		return nil, err
 	}
+	if disabled {
+		traces = nil
+	}
+	var spanOpts []sdktrace.TracerProviderOption
 	if traces["otlp"] {
 		var exp sdktrace.SpanExporter
 		switch p := protocol(env, "TRACES"); p {
@@ -100,7 +114,17 @@ func setupTelemetry(ctx context.Context, cfg telemetryConfig) (*telemetry, error
 		if err != nil {
 			return nil, fmt.Errorf("OTLP trace exporter: %w", err)
 		}
-		tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(exp), sdktrace.WithResource(res))
+		spanOpts = append(spanOpts, sdktrace.WithBatcher(exp))
+	}
+	if traces["console"] {
+		exp, err := stdouttrace.New(stdouttrace.WithWriter(cfg.stdout))
+		if err != nil {
+			return nil, fmt.Errorf("console trace exporter: %w", err)
+		}
+		spanOpts = append(spanOpts, sdktrace.WithSyncer(exp))
+	}
+	if len(spanOpts) > 0 {
+		tp := sdktrace.NewTracerProvider(append(spanOpts, sdktrace.WithResource(res))...)
 		tel.tracer = tp
 		tel.shutdown = append(tel.shutdown, tp.Shutdown)
 		otel.SetTracerProvider(tp)
@@ -111,6 +135,9 @@ func setupTelemetry(ctx context.Context, cfg telemetryConfig) (*telemetry, error
 	metrics, err := exporters(env, "OTEL_METRICS_EXPORTER", otlpSet || env("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT") != "", "otlp", "prometheus", "none")
 	if err != nil {
 		return nil, err
+	}
+	if disabled {
+		metrics = nil
 	}
 	var readers []sdkmetric.Option
 	if cfg.prometheus || metrics["prometheus"] {

@@ -132,3 +132,32 @@ func TestTelemetryEnvErrors(t *testing.T) {
 	defer cancel()
 	tel.close(ctx) // nothing listens there: do not wait for it
 }
+
+// TestConsoleTraces: OTEL_TRACES_EXPORTER=console writes the spans to
+// stdout; OTEL_SDK_DISABLED=true turns tracing off.
+func TestConsoleTraces(t *testing.T) {
+	defer slog.SetDefault(slog.Default()) // run replaces it
+	t.Setenv("OTEL_TRACES_EXPORTER", "console")
+	t.Setenv("OTEL_METRICS_EXPORTER", "none")
+	p := testProgram(Main{Name: "client", Run: func(ctx context.Context, n *runtime.Node) error {
+		_, err := testsvc.NewCalcClient(n).Add(ctx, 1, 2)
+		return err
+	}})
+	p.Services = []string{"calc"}
+	p.Setup = func(ctx context.Context, n *runtime.Node) error { return testsvc.RegisterCalc(n, &testsvc.CalcImpl{}) }
+	var stdout, stderr lockedBuffer
+	if s := run(p, nil, &stdout, &stderr); s != 0 {
+		t.Fatalf("status %d: %s", s, stderr.String())
+	}
+	for _, want := range []string{`"Name":"calc/Add"`, `"Name":"main client"`} {
+		if !strings.Contains(stdout.String(), want) {
+			t.Errorf("stdout has no %s:\n%s", want, stdout.String())
+		}
+	}
+	tel, err := setupTelemetry(context.Background(), telemetryConfig{getenv: func(k string) string {
+		return map[string]string{"OTEL_TRACES_EXPORTER": "console", "OTEL_SDK_DISABLED": "true"}[k]
+	}})
+	if err != nil || tel.tracer != nil || tel.meter != nil {
+		t.Errorf("OTEL_SDK_DISABLED=true: tracer %v, meter %v, err %v", tel.tracer, tel.meter, err)
+	}
+}
