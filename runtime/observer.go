@@ -151,6 +151,10 @@ func (n *Node) observeStart(ctx context.Context, info *CallInfo) context.Context
 func (n *Node) observeEndCall(ctx context.Context, err error, reply *transport.Reply) {
 	if info, _ := ctx.Value(callKey{}).(*CallInfo); info != nil {
 		info.Topic, info.Sent, info.ReplyWritten, info.Received = reply.Topic, reply.Sent, reply.Written, reply.Received
+		if info.Topic == "" && n.opts.Placement != nil {
+			// A oneway call: no reply said where it went (docs/WIRE.md).
+			info.Topic = "molgen." + n.opts.Placement.App + ".req." + info.Service
+		}
 	}
 	n.observeEnd(ctx, err, len(reply.Payload))
 }
