@@ -93,13 +93,43 @@ func TestTraceAcrossThreeNodes(t *testing.T) {
 
 	tracer := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exp)).Tracer("test")
 	ctx, root := tracer.Start(ctx, "POST /posts")
-	if _, err := posts.NewPostsClient(front).Publish(ctx, u.ID, "Hello", "World", nil); err != nil {
+	post, err := posts.NewPostsClient(front).Publish(ctx, u.ID, "Hello", "World", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := posts.NewPostsClient(front).View(ctx, post.ID); err != nil { // oneway
 		t.Fatal(err)
 	}
 	root.End()
 	traceID := root.SpanContext().TraceID()
 
-	spans := exp.GetSpans()
+	// The oneway request is served after View returned: wait for its span
+	// (5 spans of the Publish chain, a producer and a consumer of View).
+	wait := time.Now().Add(10 * time.Second)
+	for len(exp.GetSpans()) < 7 && time.Now().Before(wait) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	var spans tracetest.SpanStubs
+	view := map[string]tracetest.SpanStub{}
+	for _, s := range exp.GetSpans() {
+		if s.Name == "posts/View" {
+			view[s.SpanKind.String()] = s
+		} else {
+			spans = append(spans, s)
+		}
+	}
+	producer, consumer := view["producer"], view["consumer"]
+	if len(view) != 2 || producer.Name == "" || consumer.Name == "" {
+		t.Errorf("posts/View spans: %v, want a producer and a consumer span", names(exp.GetSpans()))
+	} else {
+		if consumer.Parent.SpanID() != producer.SpanContext.SpanID() || consumer.SpanContext.TraceID() != traceID {
+			t.Errorf("the posts/View consumer span is not a child of the producer span in the request's trace")
+		}
+		if got := attr(producer, "messaging.destination.name"); got != "molgen."+app+".req.posts" {
+			t.Errorf("posts/View producer span: destination %q", got)
+		}
+	}
+
 	byName := map[string]tracetest.SpanStub{}
 	for _, s := range spans {
 		if s.SpanContext.TraceID() != traceID {
