@@ -2,13 +2,14 @@ package runtime
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
+	"math/rand/v2"
 	"strconv"
 	"strings"
 	"sync"
 
 	"go.opentelemetry.io/otel/attribute"
-	"go.opentelemetry.io/otel/baggage"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/propagation"
@@ -386,16 +387,28 @@ func (os observers) End(ctx context.Context, c *CallInfo, err error) {
 // defaultPropagator carries W3C trace context and baggage.
 var defaultPropagator = propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{})
 
-// injectTrace returns the trace context of ctx as headers, or nil when
-// ctx has neither a span nor baggage (the cost of a call without tracing
-// is two context lookups).
+// injectTrace returns the trace context of ctx as headers: every request
+// and reply carries one. When ctx has no span context (no tracer, no
+// incoming trace), a new trace id is made up for the call, flagged
+// sampled, so that the nodes it reaches share one trace (and their logs
+// one trace_id), and a node that traces records its part.
 func (n *Node) injectTrace(ctx context.Context) transport.Headers {
-	if !trace.SpanContextFromContext(ctx).IsValid() && baggage.FromContext(ctx).Len() == 0 {
-		return nil
+	if !trace.SpanContextFromContext(ctx).IsValid() {
+		ctx = trace.ContextWithRemoteSpanContext(ctx, newRootContext())
 	}
 	h := make(transport.Headers, 0, 3)
 	n.propagator.Inject(ctx, &h)
 	return h
+}
+
+// newRootContext makes up the span context of a call that has none.
+func newRootContext() trace.SpanContext {
+	var tid trace.TraceID
+	var sid trace.SpanID
+	binary.LittleEndian.PutUint64(tid[:8], rand.Uint64())
+	binary.LittleEndian.PutUint64(tid[8:], rand.Uint64())
+	binary.LittleEndian.PutUint64(sid[:], rand.Uint64()|1) // never all zero
+	return trace.NewSpanContext(trace.SpanContextConfig{TraceID: tid, SpanID: sid, TraceFlags: trace.FlagsSampled, Remote: true})
 }
 
 // extractTrace returns ctx with the trace context of a request's headers.
