@@ -244,6 +244,64 @@ var mutants = []mutant{
 		pkgs: []string{testsvc}, tests: "Alloc",
 	},
 
+	// Observability.
+	{
+		name: "server-drops-trace",
+		what: "a server does not continue the trace of the request it serves",
+		file: "runtime/serve.go",
+		from: "ctx = n.extractTrace(ctx, req.Trace)",
+		to:   "_ = req.Trace",
+		pkgs: []string{blog, testsvc}, tests: "TraceAcrossThreeNodes|TraceContextWithoutTracer",
+	},
+	{
+		name: "reply-without-trace",
+		what: "replies carry no trace context",
+		file: "runtime/internal/kafka/produce.go",
+		from: "}, reply.Trace),",
+		to:   "}, nil),",
+		pkgs: []string{blog, testsvc}, tests: "TraceAcrossThreeNodes|TraceContextWithoutTracer",
+	},
+	{
+		name: "ready-before-assignment",
+		what: "a node is ready before its consumer groups have assigned it partitions",
+		file: "runtime/internal/kafka/health.go",
+		from: "if !s.joined {",
+		to:   "if false && !s.joined {",
+		pkgs: []string{"./runtime/internal/kafka", testsvc}, tests: "Readiness|ReadyOnlyOnceAssigned",
+	},
+	{
+		name: "ready-while-draining",
+		what: "a transport that drains still reports itself ready",
+		file: "runtime/internal/kafka/transport.go",
+		from: "t.draining.Store(true)",
+		to:   "t.draining.Store(false)",
+		pkgs: []string{"./runtime/internal/kafka"}, tests: "ReadyOnlyOnceAssigned",
+	},
+	{
+		name: "local-call-counted-once",
+		what: "a local call is counted on the caller's side only",
+		file: "runtime/telemetry.go",
+		from: "\t\trecord(false)\n\t\trecord(true)\n",
+		to:   "\t\trecord(false)\n",
+		pkgs: []string{"./runtime/nodemain"}, tests: "NodeHTTPEndpoint",
+	},
+	{
+		name: "stage-missing",
+		what: "a remote call's span lacks the arrival of its reply",
+		file: "runtime/telemetry.go",
+		from: `span.AddEvent("reply received", trace.WithTimestamp(c.Received))`,
+		to:   `_ = c.Received`,
+		pkgs: []string{blog}, tests: "TraceAcrossThreeNodes",
+	},
+	{
+		name: "lag-not-noted",
+		what: "consumer lag is never recorded",
+		file: "runtime/internal/kafka/group.go",
+		from: "s.noteLag(p.id, msg.Offset, msg.HighWaterMark)",
+		to:   "_ = msg.HighWaterMark",
+		pkgs: []string{testsvc}, tests: "NodeMetrics",
+	},
+
 	// The tools.
 	{
 		name: "stale-generated-code",
