@@ -78,12 +78,12 @@ func setupTelemetry(ctx context.Context, cfg telemetryConfig) (*telemetry, error
 	}
 	tel := &telemetry{}
 	res, err := resource.Merge(
-		resource.NewSchemaless(
+		resource.NewSchemaless(nonEmpty(
 			attribute.String("service.name", cfg.serviceName),
 			attribute.String("service.instance.id", cfg.instance),
 			attribute.String("molgen.app", cfg.app),
 			attribute.String("molgen.node", cfg.node),
-		),
+		)...),
 		envResource(env),
 	)
 	if err != nil {
@@ -187,6 +187,17 @@ func envResource(env func(string) string) *resource.Resource {
 		attrs = append(attrs, attribute.String("service.name", name))
 	}
 	return resource.NewSchemaless(attrs...)
+}
+
+// nonEmpty drops the attributes whose value is "".
+func nonEmpty(attrs ...attribute.KeyValue) []attribute.KeyValue {
+	out := attrs[:0]
+	for _, a := range attrs {
+		if a.Value.AsString() != "" {
+			out = append(out, a)
+		}
+	}
+	return out
 }
 
 // exporters parses an OTEL_*_EXPORTER variable: a comma-separated list of
