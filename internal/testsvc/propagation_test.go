@@ -64,4 +64,3 @@ func TestTraceContextWithoutTracer(t *testing.T) {
 		}
 	}
 }
-

@@ -1,35 +1,15 @@
 package testsvc
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/molgen/molgen/internal/kafkatest"
 	"github.com/molgen/molgen/runtime"
 )
-
-// syncBuffer is a log destination that goroutines share.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (w *syncBuffer) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.Write(p)
-}
-
-func (w *syncBuffer) String() string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.String()
-}
 
 // TestReadiness: a node with Kafka is not ready before it starts, becomes
 // ready only once every service it hosts has been assigned its partitions
