@@ -270,6 +270,14 @@ var mutants = []mutant{
 		pkgs: []string{"./runtime/internal/kafka", testsvc}, tests: "Readiness|ReadyOnlyOnceAssigned",
 	},
 	{
+		name: "ready-before-replies",
+		what: "a node is ready before it has read its reply topic",
+		file: "runtime/internal/kafka/health.go",
+		from: "if !t.repliesRead.Load() {",
+		to:   "if false {",
+		pkgs: []string{"./runtime/internal/kafka"}, tests: "ReadyOnlyOnceAssigned",
+	},
+	{
 		name: "ready-while-draining",
 		what: "a transport that drains still reports itself ready",
 		file: "runtime/internal/kafka/transport.go",

@@ -30,7 +30,7 @@ func (t *Transport) Ready() error {
 		sort.Strings(waiting)
 		return fmt.Errorf("not yet assigned partitions of the request topics of: %s", strings.Join(waiting, ", "))
 	}
-	if t.rec.lastRecord.Load() == 0 {
+	if !t.repliesRead.Load() {
 		return fmt.Errorf("reply topic %s not read yet", t.replyTopic)
 	}
 	if t.rec.resetAt.Load() != 0 {

@@ -11,7 +11,7 @@ import (
 )
 
 // TestReadyOnlyOnceAssigned: a transport is ready once its reply topic is
-// read and, for each service it serves, never before its consumer group
+// read (not before) and, for each service it serves, never before its consumer group
 // gave it a generation (checked at every poll); it is not ready from the
 // moment Drain begins. Its lag is known for the partitions it read.
 func TestReadyOnlyOnceAssigned(t *testing.T) {
@@ -25,6 +25,10 @@ func TestReadyOnlyOnceAssigned(t *testing.T) {
 			}
 			time.Sleep(time.Millisecond)
 		}
+	}
+	// The first heartbeat is written a watch tick after the start.
+	if err := tr.Ready(); err == nil || !strings.Contains(err.Error(), "reply topic") {
+		t.Errorf("Ready before any reply was read = %v, want an error naming the reply topic", err)
 	}
 	wait("reply topic read", func() bool { return tr.Ready() == nil })
 

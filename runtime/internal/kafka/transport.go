@@ -44,6 +44,9 @@ type Transport struct {
 	closing bool
 	// draining is set when Drain begins: the node is no longer ready.
 	draining atomic.Bool
+	// repliesRead is set once the reply reader has read a record (the
+	// instance's first heartbeat): replies reach this instance.
+	repliesRead atomic.Bool
 	// done ends, when the node has drained, the writes and topic checks of
 	// calls still waiting (a call may have a long deadline).
 	done     context.Context
@@ -385,6 +388,7 @@ func (t *Transport) replyLoop(ctx context.Context) {
 		backoff = 10 * time.Millisecond
 		failing = time.Time{}
 		t.sawRecord()
+		t.repliesRead.Store(true)
 		if header(msg, hHeartbeat) != "" {
 			continue // this instance's own heartbeat
 		}
