@@ -257,8 +257,8 @@ var mutants = []mutant{
 		name: "reply-without-trace",
 		what: "replies carry no trace context",
 		file: "runtime/internal/kafka/produce.go",
-		from: "}, reply.Trace),",
-		to:   "}, nil),",
+		from: "Headers: withTrace(headers, reply.Trace)}",
+		to:   "Headers: headers}",
 		pkgs: []string{blog, testsvc}, tests: "TraceAcrossThreeNodes|TraceContextWithoutTracer",
 	},
 	{
