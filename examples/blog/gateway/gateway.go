@@ -73,13 +73,22 @@ func Gateway(ctx context.Context, p posts.Posts, u users.Users) error {
 func traced(mux *http.ServeMux) http.Handler {
 	tracer := otel.Tracer("github.com/molgen/molgen/examples/blog/gateway")
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ctx := otel.GetTextMapPropagator().Extract(r.Context(), propagation.HeaderCarrier(r.Header))
+		opts := []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindServer),
+			trace.WithAttributes(attribute.String("http.request.method", r.Method), attribute.String("url.path", r.URL.Path))}
+		remote := otel.GetTextMapPropagator().Extract(context.Background(), propagation.HeaderCarrier(r.Header))
+		ctx := r.Context()
+		if sc := trace.SpanContextFromContext(remote); sc.IsValid() {
+			ctx = trace.ContextWithRemoteSpanContext(ctx, sc)
+		} else {
+			// Requests run in the main's context, whose root span would
+			// otherwise hold every request: each is a trace of its own.
+			opts = append(opts, trace.WithNewRoot())
+		}
 		name := r.Method
 		if _, pattern := mux.Handler(r); pattern != "" {
 			name = pattern
 		}
-		ctx, span := tracer.Start(ctx, name, trace.WithSpanKind(trace.SpanKindServer),
-			trace.WithAttributes(attribute.String("http.request.method", r.Method), attribute.String("url.path", r.URL.Path)))
+		ctx, span := tracer.Start(ctx, name, opts...)
 		defer span.End()
 		mux.ServeHTTP(w, r.WithContext(ctx))
 	})
