@@ -368,22 +368,6 @@ func (n *Node) nodeMetrics(m metric.Meter) error {
 	return err
 }
 
-// observers runs several Observers: Start in order, End in reverse.
-type observers []Observer
-
-func (os observers) Start(ctx context.Context, c *CallInfo) context.Context {
-	for _, o := range os {
-		ctx = o.Start(ctx, c)
-	}
-	return ctx
-}
-
-func (os observers) End(ctx context.Context, c *CallInfo, err error) {
-	for i := len(os) - 1; i >= 0; i-- {
-		os[i].End(ctx, c, err)
-	}
-}
-
 // defaultPropagator carries W3C trace context and baggage.
 var defaultPropagator = propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{})
 
@@ -425,9 +409,9 @@ func (n *Node) setupTelemetry() error {
 	if n.propagator == nil {
 		n.propagator = defaultPropagator
 	}
-	var obs observers
+	var t *telemetry
 	if n.opts.TracerProvider != nil || n.opts.MeterProvider != nil {
-		t := &telemetry{}
+		t = &telemetry{}
 		if tp := n.opts.TracerProvider; tp != nil {
 			t.tracer = tp.Tracer(instrumentation)
 		}
@@ -442,17 +426,11 @@ func (n *Node) setupTelemetry() error {
 				return err
 			}
 		}
-		obs = append(obs, t)
 	}
-	if n.opts.Observer != nil {
-		obs = append(obs, n.opts.Observer)
-	}
-	switch len(obs) {
-	case 0:
-	case 1:
-		n.observer = obs[0]
-	default:
-		n.observer = obs
+	if t != nil {
+		n.observer = MultiObserver(t, n.opts.Observer)
+	} else {
+		n.observer = n.opts.Observer
 	}
 	return nil
 }
