@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -78,8 +79,9 @@ func (r *route) staticHeaders(method, schema string) []kafkago.Header {
 }
 
 // message builds the Kafka message of req, preparing the service's route
-// (its request topic and size limit) on first use.
-func (t *Transport) message(ctx context.Context, req *transport.Request, extra int) (kafkago.Message, *route, error) {
+// (its request topic and size limit) on first use. A request awaiting a
+// reply (id not 0) carries its correlation id and reply topic.
+func (t *Transport) message(ctx context.Context, req *transport.Request, id uint64) (kafkago.Message, *route, error) {
 	r := t.routeOf(req.Service)
 	if !r.ready.Load() || r.limit.Load() == 0 {
 		if err := t.prepareRoute(ctx, r); err != nil {
@@ -87,10 +89,28 @@ func (t *Transport) message(ctx context.Context, req *transport.Request, extra i
 		}
 	}
 	static := r.staticHeaders(req.Method, req.Schema)
-	headers := make([]kafkago.Header, len(static), len(static)+1+len(req.Trace)+extra)
+	n := len(static) + 1 + len(req.Trace)
+	if id != 0 {
+		n += 2
+	}
+	headers := make([]kafkago.Header, len(static), n)
 	copy(headers, static)
-	headers = append(headers, kafkago.Header{Key: hDeadline, Value: []byte(formatDeadline(req.Deadline))})
+	// The deadline and the id share one buffer (RFC 3339 with nanoseconds
+	// in UTC is at most 30 bytes, a decimal uint64 20).
+	buf := make([]byte, 0, 30+len(t.session)+1+20)
+	buf = appendDeadline(buf, req.Deadline)
+	headers = append(headers, kafkago.Header{Key: hDeadline, Value: buf[:len(buf):len(buf)]})
 	headers = withTrace(headers, req.Trace)
+	if id != 0 {
+		start := len(buf)
+		buf = append(buf, t.session...)
+		buf = append(buf, '.')
+		buf = strconv.AppendUint(buf, id, 10)
+		headers = append(headers,
+			kafkago.Header{Key: hID, Value: buf[start:]},
+			kafkago.Header{Key: hReplyTo, Value: stringBytes(t.replyTopic)}, // kafka-go only reads it
+		)
+	}
 	return kafkago.Message{Topic: r.topic, Value: req.Payload, Headers: headers}, r, nil
 }
 
@@ -136,15 +156,11 @@ func (t *Transport) Send(ctx context.Context, req *transport.Request) error {
 // Settings.InstanceCheck fails with ErrNoInstance once the service's
 // consumer group is known to have no members (see noInstance).
 func (t *Transport) Call(ctx context.Context, req *transport.Request) (transport.Reply, error) {
-	msg, r, err := t.message(ctx, req, 2)
+	id := t.nextID.Add(1)
+	msg, r, err := t.message(ctx, req, id)
 	if err != nil {
 		return transport.Reply{}, err
 	}
-	id := t.nextID.Add(1)
-	msg.Headers = append(msg.Headers,
-		kafkago.Header{Key: hID, Value: []byte(t.session + "." + formatID(id))},
-		kafkago.Header{Key: hReplyTo, Value: []byte(t.replyTopic)},
-	)
 	if err := checkSize(r, &msg); err != nil {
 		return transport.Reply{}, err
 	}
@@ -281,7 +297,7 @@ func traceHeaders(hs []kafkago.Header) transport.Headers {
 // withTrace returns headers followed by the trace context headers th.
 func withTrace(headers []kafkago.Header, th transport.Headers) []kafkago.Header {
 	for _, h := range th {
-		headers = append(headers, kafkago.Header{Key: h.Key, Value: []byte(h.Value)})
+		headers = append(headers, kafkago.Header{Key: h.Key, Value: stringBytes(h.Value)}) // kafka-go only reads it
 	}
 	return headers
 }

@@ -450,10 +450,10 @@ func replyMessage(replyTo, id string, reply transport.Reply) kafkago.Message {
 	}
 	headers := make([]kafkago.Header, 3, 4+len(reply.Trace))
 	headers[0] = kafkago.Header{Key: hVersion, Value: wireVersion}
-	headers[1] = kafkago.Header{Key: hID, Value: []byte(id)}
+	headers[1] = kafkago.Header{Key: hID, Value: stringBytes(id)} // kafka-go only reads header values
 	headers[2] = kafkago.Header{Key: hStatus, Value: status}
 	if reply.Schema != "" {
-		headers = append(headers, kafkago.Header{Key: hSchema, Value: []byte(reply.Schema)})
+		headers = append(headers, kafkago.Header{Key: hSchema, Value: stringBytes(reply.Schema)})
 	}
 	return kafkago.Message{Topic: replyTo, Value: reply.Payload, Headers: withTrace(headers, reply.Trace)}
 }
@@ -494,6 +494,9 @@ func (t *Transport) writeReplyMessage(ctx context.Context, service, method, repl
 		err = &tooLargeError{topic: replyTo, size: size, limit: limit}
 	} else {
 		err = t.produce(ctx, false, true, t.replyTopicGone(replyTo), msg)
+	}
+	if err == nil {
+		return nil
 	}
 	var tl *tooLargeError
 	if !errors.As(err, &tl) {

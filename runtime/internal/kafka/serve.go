@@ -17,26 +17,28 @@ import (
 // where to, and logged otherwise.
 func (s *server) handle(msg kafkago.Message) {
 	taken := time.Now()
+	// The header values are viewed as strings, not copied: kafka-go
+	// decodes each into a slice of its own that nothing writes again.
 	var version, method, replyTo, deadlineText, id, schema, caller string
 	var trace transport.Headers
 	for _, h := range msg.Headers {
 		switch h.Key {
 		case "traceparent", "tracestate", "baggage":
-			trace = append(trace, transport.Header{Key: h.Key, Value: string(h.Value)})
+			trace = append(trace, transport.Header{Key: h.Key, Value: bytesString(h.Value)})
 		case hVersion:
-			version = string(h.Value)
+			version = bytesString(h.Value)
 		case hMethod:
-			method = string(h.Value)
+			method = bytesString(h.Value)
 		case hReplyTo:
-			replyTo = string(h.Value)
+			replyTo = bytesString(h.Value)
 		case hDeadline:
-			deadlineText = string(h.Value)
+			deadlineText = bytesString(h.Value)
 		case hID:
-			id = string(h.Value)
+			id = bytesString(h.Value)
 		case hSchema:
-			schema = string(h.Value)
+			schema = bytesString(h.Value)
 		case hCaller:
-			caller = string(h.Value)
+			caller = bytesString(h.Value)
 		}
 	}
 	log := lazyLogger{base: s.t.log, service: s.svc.Name, method: method, partition: msg.Partition, offset: msg.Offset}

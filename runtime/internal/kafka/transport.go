@@ -525,7 +525,7 @@ func (t *Transport) closeClients() {
 func header(m kafkago.Message, key string) string {
 	for _, h := range m.Headers {
 		if h.Key == key {
-			return string(h.Value)
+			return bytesString(h.Value) // a record's header values are its own
 		}
 	}
 	return ""

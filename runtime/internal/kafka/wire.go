@@ -1,8 +1,8 @@
 package kafka
 
 import (
-	"strconv"
 	"time"
+	"unsafe"
 )
 
 // WireVersion is the version of molgen's Kafka message format, carried in
@@ -49,6 +49,17 @@ func replyTopic(app, node, instance string) string {
 
 func formatDeadline(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
 
+// appendDeadline appends t as formatDeadline writes it.
+func appendDeadline(b []byte, t time.Time) []byte { return t.UTC().AppendFormat(b, time.RFC3339Nano) }
+
 func parseDeadline(s string) (time.Time, error) { return time.Parse(time.RFC3339Nano, s) }
 
-func formatID(id uint64) string { return strconv.FormatUint(id, 10) }
+
+// bytesString views b as a string, without copying. Only for bytes that
+// nothing writes again: the header values kafka-go decodes (each into a
+// slice of its own).
+func bytesString(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
+
+// stringBytes views s as bytes, without copying, for header values that
+// kafka-go only reads.
+func stringBytes(s string) []byte { return unsafe.Slice(unsafe.StringData(s), len(s)) }
