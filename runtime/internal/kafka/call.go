@@ -165,18 +165,33 @@ func (t *Transport) Call(ctx context.Context, req *transport.Request) (transport
 		return transport.Reply{}, err
 	}
 	t.stats.calls.Add(1)
-	ch := make(chan kafkago.Message, 1)
+	w := waiterPool.Get().(*waiter)
+	ch := w.ch
 	t.mu.Lock()
 	if t.closing {
 		t.mu.Unlock()
+		waiterPool.Put(w)
 		return transport.Reply{}, transport.ErrClosed
 	}
 	t.pending[id] = ch
 	t.mu.Unlock()
 	defer func() {
 		t.mu.Lock()
+		_, mine := t.pending[id] // not: close() has closed ch
 		delete(t.pending, id)
 		t.mu.Unlock()
+		if mine {
+			// Replies are handed over under t.mu, to pending calls only:
+			// none comes any more, and at most one waits unread.
+			select {
+			case <-ch:
+			default:
+			}
+			if w.timer != nil {
+				w.timer.Stop() // no stale tick is received after Stop (Go 1.23)
+			}
+			waiterPool.Put(w)
+		}
 	}()
 
 	// With //molgen:retry N the request is sent again, with the same id,
@@ -184,7 +199,6 @@ func (t *Transport) Call(ctx context.Context, req *transport.Request) (transport
 	// reply to arrive answers the call and later ones are dropped. One
 	// timer serves the resends and the instance checks.
 	attempts := 1 + req.Retry
-	var timer *time.Timer
 	var resendAt, checkAt time.Time // zero: none due
 	for attempt := 1; ; attempt++ {
 		// A request has the id its reply is matched with: a copy written
@@ -209,13 +223,12 @@ func (t *Transport) Call(ctx context.Context, req *transport.Request) (transport
 		for {
 			var wake <-chan time.Time
 			if next := earliest(resendAt, checkAt); !next.IsZero() {
-				if timer == nil {
-					timer = time.NewTimer(time.Until(next))
-					defer timer.Stop()
+				if w.timer == nil {
+					w.timer = time.NewTimer(time.Until(next))
 				} else {
-					timer.Reset(time.Until(next))
+					w.timer.Reset(time.Until(next))
 				}
-				wake = timer.C
+				wake = w.timer.C
 			}
 			select {
 			case reply, ok := <-ch:
@@ -242,6 +255,16 @@ func (t *Transport) Call(ctx context.Context, req *transport.Request) (transport
 		}
 	}
 }
+
+// waiter is what a call waits with, kept for the next call: the channel
+// its reply is handed over on and the timer of its resends and instance
+// checks.
+type waiter struct {
+	ch    chan kafkago.Message
+	timer *time.Timer // nil until needed; stopped while in the pool
+}
+
+var waiterPool = sync.Pool{New: func() any { return &waiter{ch: make(chan kafkago.Message, 1)} }}
 
 // received reads the reply a call was handed (ok false: the node drained).
 func received(reply kafkago.Message, ok bool) (transport.Reply, error) {

@@ -54,7 +54,6 @@ func appendDeadline(b []byte, t time.Time) []byte { return t.UTC().AppendFormat(
 
 func parseDeadline(s string) (time.Time, error) { return time.Parse(time.RFC3339Nano, s) }
 
-
 // bytesString views b as a string, without copying. Only for bytes that
 // nothing writes again: the header values kafka-go decodes (each into a
 // slice of its own).
