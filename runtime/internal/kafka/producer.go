@@ -88,8 +88,11 @@ type record struct {
 	size      int64
 	alone     bool // sent in a produce request of its own
 	err       error
-	done      chan struct{}
+	done      chan struct{} // buffered: signalled once, when err is final
 }
+
+// records keeps the records of finished writes for the next ones.
+var records = sync.Pool{New: func() any { return &record{done: make(chan struct{}, 1)} }}
 
 func newProducer(tr *kafkago.Transport, addr net.Addr, set Settings, batch func() int64) *producer {
 	return &producer{
@@ -111,19 +114,24 @@ func newProducer(tr *kafkago.Transport, addr net.Addr, set Settings, batch func(
 // kafka.WriteErrors with one entry per message, or ctx's error (messages
 // already handed over may still be written).
 func (p *producer) write(ctx context.Context, msgs []kafkago.Message, alone bool) error {
-	recs := make([]record, len(msgs))
+	var one [1]*record
+	recs := one[:]
+	if len(msgs) > 1 {
+		recs = make([]*record, len(msgs))
+	}
 	var total int64
 	failed := false
 	for i := range msgs {
-		r := &recs[i]
-		*r = record{msg: &msgs[i], ctx: ctx, alone: alone, size: messageSize(&msgs[i]), done: make(chan struct{})}
+		r := records.Get().(*record)
+		recs[i] = r
+		r.msg, r.ctx, r.alone, r.size = &msgs[i], ctx, alone, messageSize(&msgs[i])
 		if limit := p.batch(); r.size > limit {
 			r.err = &tooLargeError{topic: msgs[i].Topic, size: r.size, limit: limit}
 		} else {
 			r.partition, r.err = p.partition(msgs[i].Topic)
 		}
 		if r.err != nil {
-			close(r.done)
+			r.done <- struct{}{}
 			failed = true
 			continue
 		}
@@ -139,8 +147,7 @@ func (p *producer) write(ctx context.Context, msgs []kafkago.Message, alone bool
 			p.release(total)
 			return transport.ErrClosed
 		}
-		for i := range recs {
-			r := &recs[i]
+		for _, r := range recs {
 			if r.err != nil {
 				continue
 			}
@@ -150,20 +157,27 @@ func (p *producer) write(ctx context.Context, msgs []kafkago.Message, alone bool
 		}
 		p.mu.Unlock()
 	}
-	for i := range recs {
+	for _, r := range recs {
 		select {
-		case <-recs[i].done:
-			failed = failed || recs[i].err != nil
+		case <-r.done:
+			failed = failed || r.err != nil
 		case <-ctx.Done():
-			return ctx.Err()
+			return ctx.Err() // the records may still be in a queue: not reused
 		}
+	}
+	var errs kafkago.WriteErrors
+	if failed {
+		errs = make(kafkago.WriteErrors, len(recs))
+	}
+	for i, r := range recs {
+		if failed {
+			errs[i] = r.err
+		}
+		*r = record{done: r.done}
+		records.Put(r)
 	}
 	if !failed {
 		return nil
-	}
-	errs := make(kafkago.WriteErrors, len(recs))
-	for i := range recs {
-		errs[i] = recs[i].err
 	}
 	return errs
 }
@@ -250,7 +264,7 @@ func (p *producer) take(l *lane) []*record {
 		if r.ctx.Err() != nil {
 			r.err = r.ctx.Err()
 			p.releaseLocked(r.size)
-			close(r.done)
+			r.done <- struct{}{}
 			continue
 		}
 		if len(batch) > 0 && (r.alone || batch[0].alone || bytes+r.size > limit) {
@@ -346,7 +360,7 @@ func (p *producer) send(l *lane, batch []*record) {
 			p.forget(r.msg.Topic)
 		}
 		bytes += r.size
-		close(r.done)
+		r.done <- struct{}{}
 	}
 	p.mu.Lock()
 	p.releaseLocked(bytes)
