@@ -78,8 +78,8 @@ func (s *server) handle(msg kafkago.Message) {
 	}
 	s.t.stats.served.Add(1)
 	// The request runs to its deadline even while the node drains.
-	ctx, cancel := context.WithDeadline(context.Background(), deadline)
-	defer cancel()
+	ctx := newDeadlineCtx(deadline)
+	defer ctx.cancel()
 	req := transport.Request{Service: s.svc.Name, Method: method, Schema: schema, Deadline: deadline, Payload: msg.Value, Caller: caller,
 		Trace: trace, Topic: s.topic, Group: s.group, Partition: msg.Partition, Offset: msg.Offset, Written: msg.Time, Taken: taken}
 	reply := s.svc.Handle(ctx, &req)
