@@ -82,7 +82,8 @@ type topicLeaders struct {
 
 // record is one message on its way.
 type record struct {
-	msg       *kafkago.Message
+	msg       *kafkago.Message // &m
+	m         kafkago.Message  // a copy: the caller's slice stays its own
 	ctx       context.Context
 	partition int32
 	size      int64
@@ -124,7 +125,8 @@ func (p *producer) write(ctx context.Context, msgs []kafkago.Message, alone bool
 	for i := range msgs {
 		r := records.Get().(*record)
 		recs[i] = r
-		r.msg, r.ctx, r.alone, r.size = &msgs[i], ctx, alone, messageSize(&msgs[i])
+		r.m = msgs[i]
+		r.msg, r.ctx, r.alone, r.size = &r.m, ctx, alone, messageSize(&r.m)
 		if limit := p.batch(); r.size > limit {
 			r.err = &tooLargeError{topic: msgs[i].Topic, size: r.size, limit: limit}
 		} else {
