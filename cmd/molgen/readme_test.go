@@ -8,11 +8,11 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/molgen/molgen/internal/proctest"
 	"github.com/molgen/molgen/internal/short"
 )
 
@@ -58,7 +58,7 @@ func runScript(t *testing.T, root, script string, limit time.Duration) string {
 	cmd.Dir = root
 	cmd.Env = append(os.Environ(), "GOFLAGS=")
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	var out lockedOutput
+	var out proctest.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -193,22 +193,4 @@ func TestCheckRequiresDirectly(t *testing.T) {
 			t.Errorf("checkRequiresDirectly(%q) = %v, want ok=%t", gomod, err, ok)
 		}
 	}
-}
-
-// lockedOutput collects a script's output from its processes.
-type lockedOutput struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (o *lockedOutput) Write(p []byte) (int, error) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return o.b.Write(p)
-}
-
-func (o *lockedOutput) String() string {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return o.b.String()
 }

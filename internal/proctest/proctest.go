@@ -121,3 +121,23 @@ func (p *Proc) Wait(t testing.TB, timeout time.Duration) int {
 	}
 	return 0
 }
+
+// Buffer is a bytes.Buffer that goroutines may write to concurrently, for
+// a process's or a logger's output in tests.
+type Buffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (w *Buffer) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.Write(p)
+}
+
+// String returns what was written so far.
+func (w *Buffer) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.String()
+}

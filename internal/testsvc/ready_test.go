@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/molgen/molgen/internal/kafkatest"
+	"github.com/molgen/molgen/internal/proctest"
 	"github.com/molgen/molgen/runtime"
 )
 
@@ -16,7 +17,7 @@ import (
 // (the transport logs that) and its reply topic is read, and is not ready
 // any more from the moment Close begins, while a request still runs.
 func TestReadiness(t *testing.T) {
-	var logs syncBuffer
+	var logs proctest.Buffer
 	impl := &CalcImpl{}
 	app := kafkatest.App("ready")
 	pl, err := runtime.ParsePlacement("test.yaml", []byte(strings.ReplaceAll(allRemote, "APP", app)))

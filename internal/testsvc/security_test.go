@@ -1,17 +1,16 @@
 package testsvc
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/molgen/molgen/internal/kafkatest"
+	"github.com/molgen/molgen/internal/proctest"
 	"github.com/molgen/molgen/runtime"
 )
 
@@ -141,7 +140,7 @@ func TestSecureConnectFailuresAreExplained(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			var logs syncBuffer
+			var logs proctest.Buffer
 			n, err := runtime.NewNode(runtime.Options{Placement: pl, Node: "back", ConnectTimeout: connect,
 				Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 			if err != nil {
@@ -181,23 +180,6 @@ func TestSecureConnectFailuresAreExplained(t *testing.T) {
 	}
 }
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 func writeFile(t *testing.T, file, content string) {
 	t.Helper()
 	if err := os.WriteFile(file, []byte(content), 0o600); err != nil {
@@ -214,7 +196,7 @@ func TestInsecureSkipVerifyConnectsAndWarns(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var logs syncBuffer
+	var logs proctest.Buffer
 	n, err := runtime.NewNode(runtime.Options{Placement: pl, Node: "front", Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	if err != nil {
 		t.Fatal(err)

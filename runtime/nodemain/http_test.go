@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/molgen/molgen/internal/kafkatest"
+	"github.com/molgen/molgen/internal/proctest"
 	"github.com/molgen/molgen/internal/testsvc"
 	"github.com/molgen/molgen/runtime"
 )
@@ -34,7 +35,7 @@ nodes:
 `
 
 // waitForLog returns the first submatch of re in what the node logged.
-func waitForLog(t *testing.T, out *lockedBuffer, re *regexp.Regexp) string {
+func waitForLog(t *testing.T, out *proctest.Buffer, re *regexp.Regexp) string {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
@@ -108,7 +109,7 @@ func TestNodeHTTPEndpoint(t *testing.T) {
 			return nil
 		}}},
 	}
-	var out lockedBuffer
+	var out proctest.Buffer
 	status := make(chan int, 1)
 	go func() {
 		status <- run(p, []string{"-http", "127.0.0.1:0", "-brokers", strings.Join(kafkatest.Brokers(t), ","), "-session-timeout", "2s"}, io.Discard, &out)
@@ -228,7 +229,7 @@ func TestVersionFlag(t *testing.T) {
 		Services: []string{"calc", "codec", "relay"}, Mains: []string{"client"},
 		Setup: func(context.Context, *runtime.Node) error { t.Error("Setup ran"); return nil },
 		Run:   []Main{{Name: "client"}}}
-	var stdout, stderr lockedBuffer
+	var stdout, stderr proctest.Buffer
 	if s := run(p, []string{"-version"}, &stdout, &stderr); s != 0 {
 		t.Fatalf("status %d: %s", s, stderr.String())
 	}

@@ -1,10 +1,8 @@
 package nodemain
 
 import (
-	"bytes"
 	"context"
 	"errors"
-	"github.com/molgen/molgen/runtime"
 	"io"
 	"log"
 	"log/slog"
@@ -16,27 +14,9 @@ import (
 	"time"
 
 	"github.com/molgen/molgen/internal/proctest"
+	"github.com/molgen/molgen/runtime"
 	"github.com/molgen/molgen/runtime/profile"
 )
-
-// lockedBuffer is a node's stderr: runNode's logger, and goroutines it
-// leaves behind, may write to it concurrently.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (w *lockedBuffer) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.Write(p)
-}
-
-func (w *lockedBuffer) String() string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.String()
-}
 
 // runNodeInTest runs runNode in this process and returns its exit status
 // and what it wrote to stderr. It restores the default loggers runNode
@@ -49,7 +29,7 @@ func runNodeInTest(t *testing.T, p Program, args ...string) (int, string) {
 		log.SetOutput(os.Stderr)
 		log.SetFlags(log.LstdFlags)
 	}()
-	var stderr lockedBuffer
+	var stderr proctest.Buffer
 	status := run(p, args, io.Discard, &stderr)
 	return status, stderr.String()
 }

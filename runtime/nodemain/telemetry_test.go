@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/molgen/molgen/internal/proctest"
 	"github.com/molgen/molgen/internal/testsvc"
 	"github.com/molgen/molgen/runtime"
 )
@@ -145,7 +146,7 @@ func TestConsoleTraces(t *testing.T) {
 	}})
 	p.Services = []string{"calc"}
 	p.Setup = func(ctx context.Context, n *runtime.Node) error { return testsvc.RegisterCalc(n, &testsvc.CalcImpl{}) }
-	var stdout, stderr lockedBuffer
+	var stdout, stderr proctest.Buffer
 	if s := run(p, nil, &stdout, &stderr); s != 0 {
 		t.Fatalf("status %d: %s", s, stderr.String())
 	}
