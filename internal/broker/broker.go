@@ -20,8 +20,8 @@ type Broker struct {
 }
 
 // Start starts a single-broker cluster listening on addr (host:port; port 0
-// picks a free one).
-func Start(addr string) (*Broker, error) {
+// picks a free one). Options (TLS, SASL, …) are added to molgen's.
+func Start(addr string, opts ...kfake.Opt) (*Broker, error) {
 	host, portText, err := net.SplitHostPort(addr)
 	if err != nil {
 		return nil, fmt.Errorf("broker address %q: %w", addr, err)
@@ -41,19 +41,19 @@ func Start(addr string) (*Broker, error) {
 		port = ln.Addr().(*net.TCPAddr).Port
 		ln.Close()
 	}
-	c, err := kfake.NewCluster(
+	c, err := kfake.NewCluster(append([]kfake.Opt{
 		kfake.NumBrokers(1),
 		kfake.ListenFn(func(network, _ string) (net.Listener, error) {
 			return net.Listen(network, net.JoinHostPort(host, strconv.Itoa(port)))
 		}),
 		// Let tests use short consumer-group sessions (Kafka's default
 		// minimum is 6s).
-		kfake.GroupMinSessionTimeout(100*time.Millisecond),
+		kfake.GroupMinSessionTimeout(100 * time.Millisecond),
 		// A broker started again keeps nothing: it is a new cluster, and
 		// says so by its id (nodes then know that every topic, offset and
 		// group of the old one is gone).
-		kfake.ClusterID("kfake-"+randomID()),
-	)
+		kfake.ClusterID("kfake-" + randomID()),
+	}, opts...)...)
 	if err != nil {
 		return nil, fmt.Errorf("starting the embedded broker on %s: %w", addr, err)
 	}

@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kfake"
+
+	"github.com/molgen/molgen/internal/broker"
 )
 
 // SecureBroker is a broker with secured listeners: SASL over TLS and TLS
@@ -107,20 +109,12 @@ func Secure(t testing.TB) *SecureBroker {
 
 func startKfake(t testing.TB, opts ...kfake.Opt) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	opts = append(opts, kfake.NumBrokers(1), kfake.GroupMinSessionTimeout(100*time.Millisecond),
-		kfake.ListenFn(func(network, _ string) (net.Listener, error) { return net.Listen(network, addr) }))
-	c, err := kfake.NewCluster(opts...)
+	b, err := broker.Start("127.0.0.1:0", opts...)
 	if err != nil {
 		t.Fatalf("starting a secured embedded broker: %v", err)
 	}
-	t.Cleanup(c.Close)
-	return c.ListenAddrs()[0]
+	t.Cleanup(b.Close)
+	return b.Addr()
 }
 
 // newCert makes a certificate signed by parent (self-signed when nil),
