@@ -55,6 +55,17 @@ func recordLogs(t testing.TB) (*logRecorder, func(*runtime.Options)) {
 	}
 }
 
+// addAll makes n calls of Add in turn and fails the test at the first
+// that does not return the sum; prefix says when (e.g. "after recovery, ").
+func addAll(t *testing.T, c Calc, n int, prefix string) {
+	t.Helper()
+	for i := range n {
+		if got, err := c.Add(context.Background(), i, 1); err != nil || got != i+1 {
+			t.Fatalf("%sAdd = %d, %v", prefix, got, err)
+		}
+	}
+}
+
 // callUntilOK calls Add with short deadlines until one succeeds, for at
 // most within; it returns how long that took.
 func callUntilOK(t *testing.T, c Calc, within time.Duration) time.Duration {
@@ -93,11 +104,7 @@ func TestCallerRecoversWhenItsReplyTopicIsDeleted(t *testing.T) {
 	c := NewCalcClient(client)
 	// Enough replies that a recreated topic takes long to grow past the
 	// reader's offset by itself.
-	for i := range 50 {
-		if got, err := c.Add(context.Background(), i, 1); err != nil || got != i+1 {
-			t.Fatalf("Add = %d, %v", got, err)
-		}
-	}
+	addAll(t, c, 50, "")
 	reply := "molgen." + app + ".reply.client." + client.Instance()
 	deleteTopic(t, reply)
 	took := callUntilOK(t, c, 15*time.Second)
@@ -105,11 +112,7 @@ func TestCallerRecoversWhenItsReplyTopicIsDeleted(t *testing.T) {
 	if took > 8*time.Second {
 		t.Errorf("calls took %v to succeed again; want a few seconds", took)
 	}
-	for i := range 20 {
-		if got, err := c.Add(context.Background(), i, 1); err != nil || got != i+1 {
-			t.Fatalf("after recovery, Add = %d, %v", got, err)
-		}
-	}
+	addAll(t, c, 20, "after recovery, ")
 	checkTopic(t, reply, 1, time.Hour)
 	if w := logs.lines("WARN", "reply topic"); len(w) != 1 {
 		t.Errorf("want one WARN about the reply topic, got %d:\n%s", len(w), strings.Join(w, "\n"))
@@ -222,11 +225,7 @@ func TestCallerResumesAfterBrokerRestart(t *testing.T) {
 	logs, withLogs := recordLogs(t)
 	client := remoteNodeWith(t, app, serverClient, "client", b.use(withLogs), func(n *runtime.Node) error { return RegisterCodec(n, echo{}) })
 	c := NewCalcClient(client)
-	for i := range 20 {
-		if got, err := c.Add(context.Background(), i, 1); err != nil || got != i+1 {
-			t.Fatalf("Add = %d, %v", got, err)
-		}
-	}
+	addAll(t, c, 20, "")
 	if err := before.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -239,11 +238,7 @@ func TestCallerResumesAfterBrokerRestart(t *testing.T) {
 	if took > 8*time.Second {
 		t.Errorf("calls took %v to succeed again after the broker restarted; want a few seconds", took)
 	}
-	for i := range 20 {
-		if got, err := c.Add(context.Background(), i, 1); err != nil || got != i+1 {
-			t.Fatalf("after recovery, Add = %d, %v", got, err)
-		}
-	}
+	addAll(t, c, 20, "after recovery, ")
 	checkTopicAt(t, b.addr, "molgen."+app+".req.calc", 2)
 	checkTopicAt(t, b.addr, "molgen."+app+".reply.client."+client.Instance(), 1)
 	for _, want := range []struct{ level, msg string }{
@@ -276,22 +271,14 @@ func TestNodesResumeAfterBrokerRestart(t *testing.T) {
 	clientLogs, withClientLogs := recordLogs(t)
 	client := remoteNodeWith(t, app, serverClient, "client", b.use(withClientLogs), func(n *runtime.Node) error { return RegisterCodec(n, echo{}) })
 	c := NewCalcClient(client)
-	for i := range 20 {
-		if got, err := c.Add(context.Background(), i, 1); err != nil || got != i+1 {
-			t.Fatalf("Add = %d, %v", got, err)
-		}
-	}
+	addAll(t, c, 20, "")
 	b.restart(t, time.Second)
 	took := callUntilOK(t, c, 30*time.Second)
 	t.Logf("calls succeeded again %v after the broker came back", took.Round(time.Millisecond))
 	if took > 8*time.Second {
 		t.Errorf("calls took %v to succeed again after the broker restarted; want a few seconds", took)
 	}
-	for i := range 20 {
-		if got, err := c.Add(context.Background(), i, 1); err != nil || got != i+1 {
-			t.Fatalf("after recovery, Add = %d, %v", got, err)
-		}
-	}
+	addAll(t, c, 20, "after recovery, ")
 	checkTopicAt(t, b.addr, "molgen."+app+".req.calc", 2)
 	checkTopicAt(t, b.addr, "molgen."+app+".reply.client."+client.Instance(), 1)
 	for _, l := range []*logRecorder{clientLogs, serverLogs} {
@@ -331,11 +318,7 @@ func TestCloseAfterBrokerLostItsData(t *testing.T) {
 	server := remoteNodeWith(t, app, serverClient, "server", b.use(withLogs), hostCalc)
 	client := remoteNodeWith(t, app, serverClient, "client", b.use(nil), func(n *runtime.Node) error { return RegisterCodec(n, echo{}) })
 	c := NewCalcClient(client)
-	for i := range 10 {
-		if got, err := c.Add(context.Background(), i, 1); err != nil || got != i+1 {
-			t.Fatalf("Add = %d, %v", got, err)
-		}
-	}
+	addAll(t, c, 10, "")
 	// A request runs through the restart: its commit goes to a broker
 	// that does not know the group.
 	slow := make(chan error, 1)
