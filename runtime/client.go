@@ -216,8 +216,8 @@ func (c *Client) Call(ctx context.Context, method int, req, resp Message) error 
 		return c.fail(method, err)
 	}
 	e := encoderPool.Get().(*Encoder)
-	// A write cut short leaves the message queued in kafka-go, still
-	// pointing at e's buffer: after a failed write e is never reused.
+	// A write cut short may leave the message queued in the producer,
+	// still pointing at e's buffer: after a failed write e is never reused.
 	abandoned := false
 	defer func() {
 		if !abandoned {

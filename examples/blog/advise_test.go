@@ -16,7 +16,6 @@ import (
 
 	"github.com/molgen/molgen/internal/advise"
 	"github.com/molgen/molgen/internal/app"
-	"github.com/molgen/molgen/internal/build"
 	"github.com/molgen/molgen/internal/kafkatest"
 	"github.com/molgen/molgen/internal/load"
 	"github.com/molgen/molgen/internal/proctest"
@@ -142,10 +141,7 @@ func runWorkload(t *testing.T, dir, appName, placementText string) *profile.Prof
 	if err := os.WriteFile(file, []byte(placementText), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	bins, err := build.Build(build.Config{Load: load.Config{Patterns: []string{"./..."}}, Placement: file, Out: dir})
-	if err != nil {
-		t.Fatal(err)
-	}
+	bins := buildBlog(t, file, dir)
 	pl, err := placement.Load(file)
 	if err != nil {
 		t.Fatal(err)

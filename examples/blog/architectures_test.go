@@ -74,6 +74,17 @@ func checkCrossings(t *testing.T, name, app string) {
 	}
 }
 
+// buildBlog builds the blog's node binaries for placement (empty: the
+// monolith) into out, as molgen build does.
+func buildBlog(t *testing.T, placement, out string) []build.Binary {
+	t.Helper()
+	bins, err := build.Build(build.Config{Load: load.Config{Patterns: []string{"./..."}}, Placement: placement, Out: out})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return bins
+}
+
 func runPlacement(t *testing.T, name, want string) {
 	// A fresh app name per run: its own topics and consumer groups.
 	src, err := os.ReadFile(filepath.Join("placements", name+".yaml"))
@@ -84,10 +95,7 @@ func runPlacement(t *testing.T, name, want string) {
 	dir := t.TempDir()
 	placement := filepath.Join(dir, name+".yaml")
 	os.WriteFile(placement, []byte(strings.Replace(string(src), "app: blog", "app: "+app, 1)), 0o644)
-	bins, err := build.Build(build.Config{Load: load.Config{Patterns: []string{"./..."}}, Placement: placement, Out: dir})
-	if err != nil {
-		t.Fatal(err)
-	}
+	bins := buildBlog(t, placement, dir)
 	pl, err := runtime.LoadPlacement(placement)
 	if err != nil {
 		t.Fatal(err)

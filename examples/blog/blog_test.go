@@ -16,7 +16,6 @@ import (
 	"github.com/molgen/molgen/examples/blog/gateway"
 	"github.com/molgen/molgen/examples/blog/posts"
 	"github.com/molgen/molgen/examples/blog/users"
-	"github.com/molgen/molgen/internal/build"
 	"github.com/molgen/molgen/internal/generate"
 	"github.com/molgen/molgen/internal/load"
 	"github.com/molgen/molgen/internal/short"
@@ -46,10 +45,7 @@ func TestGeneratedFilesAreCurrent(t *testing.T) {
 func TestMonolithDemo(t *testing.T) {
 	short.Skip(t, "builds and runs the monolith binary")
 	out := t.TempDir()
-	bins, err := build.Build(build.Config{Load: load.Config{Patterns: []string{"./..."}}, Out: out})
-	if err != nil {
-		t.Fatal(err)
-	}
+	bins := buildBlog(t, "", out)
 	if len(bins) != 1 || bins[0].Node != "monolith" || bins[0].Path != filepath.Join(out, "monolith") {
 		t.Fatalf("built %+v, want one monolith", bins)
 	}

@@ -10,9 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/molgen/molgen/internal/build"
 	"github.com/molgen/molgen/internal/kafkatest"
-	"github.com/molgen/molgen/internal/load"
 	"github.com/molgen/molgen/internal/proctest"
 	"github.com/molgen/molgen/internal/short"
 )
@@ -52,10 +50,7 @@ nodes:
 	if err := os.WriteFile(placement, []byte(src), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	bins, err := build.Build(build.Config{Load: load.Config{Patterns: []string{"./..."}}, Placement: placement, Out: dir})
-	if err != nil {
-		t.Fatal(err)
-	}
+	bins := buildBlog(t, placement, dir)
 	paths := map[string]string{}
 	for _, b := range bins {
 		paths[b.Node] = b.Path

@@ -5,8 +5,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/molgen/molgen/internal/build"
-	"github.com/molgen/molgen/internal/load"
 	"github.com/molgen/molgen/internal/short"
 )
 
@@ -16,10 +14,7 @@ import (
 func TestNodeBinariesLinkOnlyWhatTheyHost(t *testing.T) {
 	short.Skip(t, "builds every node binary and reads its symbols")
 	dir := t.TempDir()
-	bins, err := build.Build(build.Config{Load: load.Config{Patterns: []string{"./..."}}, Placement: "placements/microservices.yaml", Out: dir})
-	if err != nil {
-		t.Fatal(err)
-	}
+	bins := buildBlog(t, "placements/microservices.yaml", dir)
 	const (
 		usersImpl   = "examples/blog/users.(*directory).Create"
 		postsImpl   = "examples/blog/posts.(*store).Publish"
