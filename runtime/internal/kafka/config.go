@@ -163,19 +163,14 @@ type Settings struct {
 	// RetryBackoffMax caps the pause between molgen's own write retries.
 	RetryBackoffMax time.Duration
 
-	// FetchMaxWait is how long the broker holds an empty fetch. Close and
-	// rebalances wait for a fetch in flight: keep it short (kafka-go's
-	// default is 10s).
+	// FetchMaxWait is how long the broker holds an empty fetch (a reader
+	// breaks a fetch in flight off when it closes or moves).
 	FetchMaxWait time.Duration
 	// FetchMaxBytes bounds one fetch.
 	FetchMaxBytes int
-	// ReadBatchTimeout bounds reading one fetched batch.
+	// ReadBatchTimeout bounds reading one fetch response, beyond
+	// FetchMaxWait.
 	ReadBatchTimeout time.Duration
-	// RequestQueue is how many fetched requests wait for a free slot: few,
-	// so that fewer stale ones are held after a rebalance.
-	RequestQueue int
-	// ReplyQueue is how many fetched replies wait for their calls.
-	ReplyQueue int
 	// ReadBackoffMin and ReadBackoffMax pace fetch retries after errors.
 	ReadBackoffMin, ReadBackoffMax time.Duration
 
@@ -255,8 +250,6 @@ func DefaultSettings() Settings {
 		FetchMaxWait:     500 * time.Millisecond,
 		FetchMaxBytes:    16 << 20,
 		ReadBatchTimeout: 5 * time.Second,
-		RequestQueue:     64,
-		ReplyQueue:       1024,
 		ReadBackoffMin:   20 * time.Millisecond,
 		ReadBackoffMax:   500 * time.Millisecond,
 

@@ -228,45 +228,38 @@ func (g *generation) consume(gctx context.Context, p *partition) {
 	stop := context.AfterFunc(s.ctx, cancel) // draining stops fetching too
 	defer stop()
 	set := s.t.set
-	r := kafkago.NewReader(kafkago.ReaderConfig{
-		Brokers:   s.t.cfg.Brokers,
-		Topic:     s.topic,
-		Partition: p.id,
-		Dialer:    s.t.dialer,
-		// Hand over each request as soon as it is written.
-		MinBytes:         1,
-		MaxBytes:         set.FetchMaxBytes,
-		MaxWait:          set.FetchMaxWait,
-		ReadBatchTimeout: set.ReadBatchTimeout,
-		QueueCapacity:    set.RequestQueue,
-		ReadBackoffMin:   set.ReadBackoffMin,
-		ReadBackoffMax:   set.ReadBackoffMax,
-		ReadLagInterval:  -1,
-		MaxAttempts:      3,
-		Logger:           kafkaLogger(s.t.log, -8),
-		ErrorLogger:      kafkaLogger(s.t.log, -4),
-	})
+	r := s.t.newPartReader(s.topic, p.id, s.t.log.With("service", s.svc.Name))
 	if err := r.SetOffset(p.start); err != nil {
 		s.t.log.Warn("reading requests", "service", s.svc.Name, "partition", p.id, "err", err)
 	}
 	var requests sync.WaitGroup // this partition's, in this generation
 	backoff := 10 * time.Millisecond
+	var failing time.Time // since when fetching fails
 	for ctx.Err() == nil {
 		msg, err := r.FetchMessage(ctx)
 		if err != nil {
 			if ctx.Err() != nil {
 				break
 			}
-			s.t.warnLimited("fetch", "fetching requests", "service", s.svc.Name, "partition", p.id, "err", err)
+			// While Kafka does not answer, the watch says so once; an
+			// error it does not explain is warned about when it lasts.
+			if failing.IsZero() {
+				failing = time.Now()
+			}
+			s.t.log.Debug("fetching requests", "service", s.svc.Name, "partition", p.id, "err", err)
+			if time.Since(failing) > 5*time.Second && !s.t.rec.outage.isDown() {
+				s.t.warnLimited("fetch", "fetching requests", "service", s.svc.Name, "partition", p.id, "err", err, "failing_for", time.Since(failing).Round(time.Second))
+			}
 			sleep(ctx, backoff)
 			backoff = min(2*backoff, time.Second)
 			continue
 		}
 		backoff = 10 * time.Millisecond
+		failing = time.Time{}
 		s.noteLag(p.id, msg.Offset, msg.HighWaterMark)
 		// A slot of the service, taken once a request is in hand: an idle
 		// partition holds none. While none is free, fetching here waits
-		// (kafka-go prefetches at most RequestQueue more).
+		// (what the last fetch brought waits in the reader).
 		select {
 		case s.svc.Slots <- struct{}{}:
 		case <-ctx.Done():
@@ -276,7 +269,6 @@ func (g *generation) consume(gctx context.Context, p *partition) {
 		requests.Add(1)
 		s.start(p, msg, &requests)
 	}
-	// Reader.Close waits for a fetch in flight (FetchMaxWait at most).
 	r.Close()
 
 	// Let the requests finish: a drain waits up to DrainTimeout, a

@@ -35,7 +35,7 @@ type Transport struct {
 	dialer *kafkago.Dialer
 
 	replyTopic string
-	replies    *kafkago.Reader
+	replies    *partReader
 	replyStop  context.CancelFunc
 	replyDone  chan struct{}
 
@@ -233,22 +233,7 @@ func (t *Transport) startReplies(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	t.replies = kafkago.NewReader(kafkago.ReaderConfig{
-		Brokers:          t.cfg.Brokers,
-		Topic:            t.replyTopic,
-		Partition:        0,
-		Dialer:           t.dialer,
-		MinBytes:         1, // answer a fetch as soon as one reply is there
-		MaxBytes:         t.set.FetchMaxBytes,
-		MaxWait:          t.set.FetchMaxWait,
-		ReadBatchTimeout: t.set.ReadBatchTimeout,
-		QueueCapacity:    t.set.ReplyQueue,
-		ReadBackoffMin:   t.set.ReadBackoffMin,
-		ReadBackoffMax:   t.set.ReadBackoffMax,
-		ReadLagInterval:  -1, // no background lag polling goroutine
-		Logger:           kafkaLogger(t.log, slog.LevelDebug),
-		ErrorLogger:      kafkaLogger(t.log, slog.LevelDebug),
-	})
+	t.replies = t.newPartReader(t.replyTopic, 0, t.log)
 	if err := t.replies.SetOffset(end); err != nil {
 		return err
 	}

@@ -1,0 +1,248 @@
+package kafka
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"fmt"
+	"math/rand/v2"
+	"testing"
+	"time"
+
+	kafkago "github.com/segmentio/kafka-go"
+
+	"github.com/molgen/molgen/internal/kafkatest"
+)
+
+// TestPartReaderReadsWhatKafkaGoWrites: records written by kafka-go's
+// Writer (every compression codec, keys and values empty, null or long,
+// headers of molgen's and of others, several batches) come back from the
+// partReader exactly, in order, with their offsets, times and headers;
+// SetOffset to an offset inside a batch starts there; FirstOffset and
+// LastOffset resolve.
+func TestPartReaderReadsWhatKafkaGoWrites(t *testing.T) {
+	app := kafkatest.App("partreader")
+	tr := testTransport(t, app, nil)
+	topic := "molgen." + app + ".reply.x"
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if err := tr.ensureTopic(ctx, topic, 1, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	var want []kafkago.Message
+	codecs := []kafkago.Compression{0, kafkago.Gzip, kafkago.Snappy, kafkago.Lz4, kafkago.Zstd}
+	for i, codec := range codecs {
+		w := &kafkago.Writer{
+			Addr: kafkago.TCP(tr.cfg.Brokers...), Transport: tr.tr, Topic: topic,
+			RequiredAcks: kafkago.RequireAll, Compression: codec, BatchTimeout: time.Millisecond, BatchSize: 1000,
+		}
+		var batch []kafkago.Message
+		for j := range 40 {
+			m := kafkago.Message{
+				Value: bytes.Repeat([]byte{byte('a' + j%26)}, rand.IntN(3000)),
+				Headers: []kafkago.Header{
+					{Key: hID, Value: []byte(fmt.Sprintf("s.%d", j))},
+					{Key: "x-other-" + fmt.Sprint(j), Value: nil},
+					{Key: "traceparent", Value: []byte("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01")},
+				},
+			}
+			if j%3 == 1 {
+				m.Key = []byte(fmt.Sprintf("key-%d-%d", i, j))
+			}
+			if j%7 == 0 {
+				m.Headers = nil
+			}
+			batch = append(batch, m)
+		}
+		if err := w.WriteMessages(ctx, batch...); err != nil {
+			t.Fatalf("%v: %v", codec, err)
+		}
+		w.Close()
+		want = append(want, batch...)
+	}
+
+	r := tr.newPartReader(topic, 0, tr.log)
+	defer r.Close()
+	if err := r.SetOffset(kafkago.FirstOffset); err != nil {
+		t.Fatal(err)
+	}
+	first := int64(-1)
+	for i, w := range want {
+		m, err := r.FetchMessage(ctx)
+		if err != nil {
+			t.Fatalf("record %d: %v", i, err)
+		}
+		if first < 0 {
+			first = m.Offset
+		}
+		if m.Offset != first+int64(i) || m.Topic != topic || m.Partition != 0 {
+			t.Fatalf("record %d: at %s/%d offset %d, want %s/0 offset %d", i, m.Topic, m.Partition, m.Offset, topic, first+int64(i))
+		}
+		if !bytes.Equal(m.Key, w.Key) || !bytes.Equal(m.Value, w.Value) {
+			t.Fatalf("record %d: key %q value of %d bytes, want key %q value of %d bytes", i, m.Key, len(m.Value), w.Key, len(w.Value))
+		}
+		if len(m.Headers) != len(w.Headers) {
+			t.Fatalf("record %d: %d headers, want %d", i, len(m.Headers), len(w.Headers))
+		}
+		for k, h := range w.Headers {
+			if m.Headers[k].Key != h.Key || !bytes.Equal(m.Headers[k].Value, h.Value) {
+				t.Fatalf("record %d: header %d is %s=%q, want %s=%q", i, k, m.Headers[k].Key, m.Headers[k].Value, h.Key, h.Value)
+			}
+		}
+		if age := time.Since(m.Time); age < 0 || age > time.Minute {
+			t.Fatalf("record %d: time %v, want about now", i, m.Time)
+		}
+		if m.HighWaterMark < m.Offset+1 {
+			t.Fatalf("record %d: high water mark %d below its offset %d", i, m.HighWaterMark, m.Offset)
+		}
+	}
+	if got, want := r.Offset(), first+int64(len(want)); got != want {
+		t.Fatalf("Offset() = %d after reading everything, want %d", got, want)
+	}
+
+	// Into the middle of a (compressed) batch.
+	mid := first + int64(len(want)) - 25
+	if err := r.SetOffset(mid); err != nil {
+		t.Fatal(err)
+	}
+	m, err := r.FetchMessage(ctx)
+	if err != nil || m.Offset != mid || !bytes.Equal(m.Value, want[len(want)-25].Value) {
+		t.Fatalf("after SetOffset(%d): record at %d (err %v), want the one at %d", mid, m.Offset, err, mid)
+	}
+
+	// LastOffset: nothing until a new record comes.
+	if err := r.SetOffset(kafkago.LastOffset); err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan kafkago.Message, 1)
+	go func() {
+		m, err := r.FetchMessage(ctx)
+		if err != nil {
+			t.Error(err)
+		}
+		got <- m
+	}()
+	time.Sleep(200 * time.Millisecond)
+	if err := tr.produce(ctx, false, false, nil, kafkago.Message{Topic: topic, Value: []byte("new")}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case m := <-got:
+		if string(m.Value) != "new" || m.Offset != first+int64(len(want)) {
+			t.Fatalf("after SetOffset(LastOffset): %q at %d, want %q at %d", m.Value, m.Offset, "new", first+int64(len(want)))
+		}
+	case <-ctx.Done():
+		t.Fatal("the record written after SetOffset(LastOffset) never came")
+	}
+}
+
+// TestPartReaderBreaksOff: a FetchMessage waiting on an empty partition
+// returns when its context ends and when the reader is closed, without
+// waiting out the broker's FetchMaxWait; a SetOffset made while it waits
+// takes effect.
+func TestPartReaderBreaksOff(t *testing.T) {
+	app := kafkatest.App("partbreak")
+	tr := testTransport(t, app, func(s *Settings) { s.FetchMaxWait = 10 * time.Second })
+	topic := "molgen." + app + ".reply.x"
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if err := tr.ensureTopic(ctx, topic, 1, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if err := tr.produce(ctx, false, false, nil, kafkago.Message{Topic: topic, Value: []byte("zero")}); err != nil {
+		t.Fatal(err)
+	}
+	r := tr.newPartReader(topic, 0, tr.log)
+	if err := r.SetOffset(kafkago.LastOffset); err != nil {
+		t.Fatal(err)
+	}
+
+	fctx, fcancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { _, err := r.FetchMessage(fctx); done <- err }()
+	time.Sleep(300 * time.Millisecond)
+	began := time.Now()
+	fcancel()
+	if err := <-done; err != context.Canceled || time.Since(began) > 2*time.Second {
+		t.Fatalf("FetchMessage returned %v %v after its context ended; want context.Canceled at once", err, time.Since(began))
+	}
+
+	got := make(chan kafkago.Message, 1)
+	go func() { m, _ := r.FetchMessage(ctx); got <- m }()
+	time.Sleep(300 * time.Millisecond)
+	if err := r.SetOffset(0); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case m := <-got:
+		if string(m.Value) != "zero" {
+			t.Fatalf("after SetOffset(0) while waiting: %q, want %q", m.Value, "zero")
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("SetOffset while FetchMessage waited did not take effect within 5s")
+	}
+
+	go func() { _, err := r.FetchMessage(ctx); done <- err }()
+	time.Sleep(300 * time.Millisecond)
+	began = time.Now()
+	r.Close()
+	select {
+	case err := <-done:
+		if err == nil || time.Since(began) > 2*time.Second {
+			t.Fatalf("FetchMessage returned %v %v after Close; want an error at once", err, time.Since(began))
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("FetchMessage still waits 5s after Close")
+	}
+}
+
+// TestDecodeRecordsRejectsGarbage: truncated or corrupted fetch responses
+// and record batches give an error or fewer records, never a panic.
+func TestDecodeRecordsRejectsGarbage(t *testing.T) {
+	// A valid batch to corrupt: one record with a key, a value and a header.
+	var rec []byte
+	rec = append(rec, 0)                            // attributes
+	rec = binary.AppendVarint(rec, 5)               // timestamp delta
+	rec = binary.AppendVarint(rec, 0)               // offset delta
+	rec = binary.AppendVarint(rec, 1)               // key length
+	rec = append(rec, 'k')                          //
+	rec = binary.AppendVarint(rec, 2)               // value length
+	rec = append(rec, 'v', 'w')                     //
+	rec = binary.AppendVarint(rec, 1)               // headers
+	rec = binary.AppendVarint(rec, int64(len(hID))) //
+	rec = append(rec, hID...)                       //
+	rec = binary.AppendVarint(rec, 3)               //
+	rec = append(rec, "a.1"...)                     //
+	body := binary.AppendVarint(nil, int64(len(rec)))
+	body = append(body, rec...)
+	batch := make([]byte, batchHeaderSize, batchHeaderSize+len(body))
+	batch[batchMagicAt] = 2
+	batch[batchCountAt+3] = 1
+	batch = append(batch, body...)
+	binary.BigEndian.PutUint32(batch[8:], uint32(len(batch)-12))
+	binary.BigEndian.PutUint64(batch, 42)
+
+	msgs, err := decodeRecords(nil, batch, "t", 0, 0, 43)
+	if err != nil || len(msgs) != 1 || msgs[0].Offset != 42 || string(msgs[0].Key) != "k" || string(msgs[0].Value) != "vw" ||
+		len(msgs[0].Headers) != 1 || msgs[0].Headers[0].Key != hID || string(msgs[0].Headers[0].Value) != "a.1" {
+		t.Fatalf("the valid batch decoded to %+v, %v", msgs, err)
+	}
+	if msgs, err := decodeRecords(nil, batch, "t", 0, 43, 43); err != nil || len(msgs) != 0 {
+		t.Fatalf("records before the offset asked for were returned: %+v, %v", msgs, err)
+	}
+	for n := range len(batch) {
+		msgs, _ := decodeRecords(nil, batch[:n], "t", 0, 0, 43)
+		if len(msgs) != 0 {
+			t.Fatalf("a batch cut at %d of %d bytes gave %d records", n, len(batch), len(msgs))
+		}
+	}
+	rnd := rand.New(rand.NewPCG(1, 2))
+	for range 20000 {
+		b := bytes.Clone(batch)
+		for range 1 + rnd.IntN(4) {
+			b[rnd.IntN(len(b))] = byte(rnd.Uint32())
+		}
+		decodeRecords(nil, b, "t", 0, 0, 43) // must not panic
+		parseFetch(b, "t", 0)
+	}
+}
