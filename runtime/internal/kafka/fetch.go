@@ -50,7 +50,7 @@ type partReader struct {
 	log       *slog.Logger
 
 	// Owned by the goroutine that fetches.
-	conn    *fetchConn
+	conn    *brokerConn
 	batch   []kafkago.Message // fetched, not yet returned
 	next    int               // batch[next] is returned next
 	version int               // of the offset batch was fetched at
@@ -61,7 +61,7 @@ type partReader struct {
 	offset  int64 // the next offset to return
 	ver     int   // bumped by SetOffset: what was fetched before is dropped
 	closed  bool
-	current *fetchConn // conn, for SetOffset and Close to break
+	current *brokerConn // conn, for SetOffset and Close to break
 }
 
 // maxAttempts is how many fetch errors in a row a partReader retries
@@ -293,7 +293,7 @@ func (r *partReader) closeConn() {
 
 // connect returns the connection to the partition's leader, dialing it
 // when there is none.
-func (r *partReader) connect(ctx context.Context) (*fetchConn, error) {
+func (r *partReader) connect(ctx context.Context) (*brokerConn, error) {
 	if r.conn != nil {
 		return r.conn, nil
 	}
@@ -301,7 +301,7 @@ func (r *partReader) connect(ctx context.Context) (*fetchConn, error) {
 	if err != nil {
 		return nil, err
 	}
-	c, err := r.t.dialFetch(ctx, addr)
+	c, err := r.t.dialBroker(ctx, addr)
 	if err != nil {
 		return nil, err
 	}
@@ -346,19 +346,22 @@ func (t *Transport) leaderOf(ctx context.Context, topic string, partition int) (
 	return "", fmt.Errorf("looking up the leader of %s/%d: %w", topic, partition, kafkago.UnknownTopicOrPartition)
 }
 
-// fetchConn is a connection to a broker that carries fetches only.
-type fetchConn struct {
+// brokerConn is a connection to a broker of molgen's own: a partReader's
+// fetches, or one of the producer's produce requests at a time.
+type brokerConn struct {
 	nc     net.Conn
 	br     *bufio.Reader
 	corrID int32
 	once   sync.Once
+	buf    []byte    // the request being written (producer)
+	idle   time.Time // when it was put back in the producer's pool
 }
 
-// dialFetch connects to a broker, secured and authenticated as the
+// dialBroker connects to a broker, secured and authenticated as the
 // transport's Dialer does it: the Dialer dials (TLS included, through its
 // DialFunc) and authenticates; the connection it made is then used
 // directly.
-func (t *Transport) dialFetch(ctx context.Context, addr string) (*fetchConn, error) {
+func (t *Transport) dialBroker(ctx context.Context, addr string) (*brokerConn, error) {
 	d := *t.dialer
 	tlsConf := d.TLS
 	d.TLS = nil
@@ -397,14 +400,14 @@ func (t *Transport) dialFetch(ctx context.Context, addr string) (*fetchConn, err
 	if tc, ok := nc.(*net.TCPConn); ok {
 		tc.SetNoDelay(true)
 	}
-	return &fetchConn{nc: nc, br: bufio.NewReaderSize(nc, 64<<10)}, nil
+	return &brokerConn{nc: nc, br: bufio.NewReaderSize(nc, 64<<10)}, nil
 }
 
 // breakOff makes a read or write in progress fail at once. The connection
 // is of no use afterwards.
-func (c *fetchConn) breakOff() { c.nc.SetDeadline(time.Unix(1, 0)) }
+func (c *brokerConn) breakOff() { c.nc.SetDeadline(time.Unix(1, 0)) }
 
-func (c *fetchConn) close() { c.once.Do(func() { c.nc.Close() }) }
+func (c *brokerConn) close() { c.once.Do(func() { c.nc.Close() }) }
 
 // fetchResult is what a fetch response says of the one partition fetched.
 type fetchResult struct {
@@ -423,48 +426,63 @@ const (
 )
 
 // fetch sends one fetch request and reads its response.
-func (c *fetchConn) fetch(r *partReader, offset int64) (fetchResult, error) {
-	c.corrID++
-	b := r.req[:0]
-	b = append(b, 0, 0, 0, 0) // size, set below
-	b = binary.BigEndian.AppendUint16(b, fetchKey)
-	b = binary.BigEndian.AppendUint16(b, fetchVersion)
-	b = binary.BigEndian.AppendUint32(b, uint32(c.corrID))
-	b = appendString(b, clientID)
+func (c *brokerConn) fetch(r *partReader, offset int64) (fetchResult, error) {
+	b := appendRequestHeader(r.req[:0], fetchKey, fetchVersion)
 	b = binary.BigEndian.AppendUint32(b, 0xffffffff) // replica id -1: a consumer
 	b = binary.BigEndian.AppendUint32(b, uint32(r.maxWait.Milliseconds()))
 	b = binary.BigEndian.AppendUint32(b, uint32(r.minBytes))
 	b = binary.BigEndian.AppendUint32(b, uint32(r.maxBytes))
 	b = append(b, 0)                        // isolation level: read uncommitted
 	b = binary.BigEndian.AppendUint32(b, 1) // topics
-	b = appendString(b, r.topic)            //
+	b = appendString(b, r.topic)
 	b = binary.BigEndian.AppendUint32(b, 1) // partitions
 	b = binary.BigEndian.AppendUint32(b, uint32(r.partition))
 	b = binary.BigEndian.AppendUint64(b, uint64(offset))
 	b = binary.BigEndian.AppendUint32(b, uint32(r.maxBytes))
-	binary.BigEndian.PutUint32(b, uint32(len(b)-4))
 	r.req = b
-
-	c.nc.SetDeadline(time.Now().Add(r.maxWait + r.readLimit))
-	if _, err := c.nc.Write(b); err != nil {
-		return fetchResult{}, err
-	}
-	var head [8]byte
-	if _, err := io.ReadFull(c.br, head[:]); err != nil {
-		return fetchResult{}, err
-	}
-	size := int32(binary.BigEndian.Uint32(head[:4]))
-	if size < 4 || size-4 > r.maxBytes+1<<20 {
-		return fetchResult{}, fmt.Errorf("fetch response of %d bytes", size)
-	}
-	if corr := int32(binary.BigEndian.Uint32(head[4:])); corr != c.corrID {
-		return fetchResult{}, fmt.Errorf("fetch response to request %d, not %d", corr, c.corrID)
-	}
-	buf := make([]byte, size-4)
-	if _, err := io.ReadFull(c.br, buf); err != nil {
+	buf, err := c.roundTrip(b, time.Now().Add(r.maxWait+r.readLimit), r.maxBytes+1<<20)
+	if err != nil {
 		return fetchResult{}, err
 	}
 	return parseFetch(buf, r.topic, int32(r.partition))
+}
+
+// appendRequestHeader begins a request: its size (set by roundTrip), API
+// key and version, correlation id (set by roundTrip) and client id.
+func appendRequestHeader(b []byte, key, version int16) []byte {
+	b = append(b, 0, 0, 0, 0) // size
+	b = binary.BigEndian.AppendUint16(b, uint16(key))
+	b = binary.BigEndian.AppendUint16(b, uint16(version))
+	b = append(b, 0, 0, 0, 0) // correlation id
+	return appendString(b, clientID)
+}
+
+// roundTrip sends a request made with appendRequestHeader and returns its
+// response's body (after the correlation id), of at most max bytes.
+func (c *brokerConn) roundTrip(req []byte, deadline time.Time, max int32) ([]byte, error) {
+	c.corrID++
+	binary.BigEndian.PutUint32(req, uint32(len(req)-4))
+	binary.BigEndian.PutUint32(req[8:], uint32(c.corrID))
+	c.nc.SetDeadline(deadline)
+	if _, err := c.nc.Write(req); err != nil {
+		return nil, err
+	}
+	var head [8]byte
+	if _, err := io.ReadFull(c.br, head[:]); err != nil {
+		return nil, err
+	}
+	size := int32(binary.BigEndian.Uint32(head[:4]))
+	if size < 4 || size-4 > max {
+		return nil, fmt.Errorf("%w: a response of %d bytes", errMalformed, size)
+	}
+	if corr := int32(binary.BigEndian.Uint32(head[4:])); corr != c.corrID {
+		return nil, fmt.Errorf("%w: the response to request %d, not %d", errMalformed, corr, c.corrID)
+	}
+	buf := make([]byte, size-4)
+	if _, err := io.ReadFull(c.br, buf); err != nil {
+		return nil, err
+	}
+	return buf, nil
 }
 
 func appendString(b []byte, s string) []byte {
@@ -473,7 +491,7 @@ func appendString(b []byte, s string) []byte {
 }
 
 // errMalformed is the error of a response that does not parse.
-var errMalformed = errors.New("malformed fetch response")
+var errMalformed = errors.New("malformed response from Kafka")
 
 // reader reads big-endian fields off a buffer; once one is missing, every
 // read returns zero and bad is set.

@@ -246,3 +246,84 @@ func TestDecodeRecordsRejectsGarbage(t *testing.T) {
 		parseFetch(b, "t", 0)
 	}
 }
+
+// TestProducerRecordsReadByKafkaGo: what the producer encodes itself
+// (record batches of several records and topics, keys and header values
+// null or not) is what kafka-go's own Reader reads back.
+func TestProducerRecordsReadByKafkaGo(t *testing.T) {
+	app := kafkatest.App("prodenc")
+	tr := testTransport(t, app, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	topics := []string{"molgen." + app + ".reply.a", "molgen." + app + ".reply.b"}
+	for _, topic := range topics {
+		if err := tr.ensureTopic(ctx, topic, 1, time.Hour); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var msgs []kafkago.Message
+	for i := range 60 {
+		m := kafkago.Message{
+			Topic: topics[i%2],
+			Value: bytes.Repeat([]byte{byte(i)}, i*37),
+			Headers: []kafkago.Header{
+				{Key: hVersion, Value: wireVersion},
+				{Key: "x-empty", Value: []byte{}},
+				{Key: "x-null", Value: nil},
+				{Key: "x-i", Value: []byte(fmt.Sprint(i))},
+			},
+		}
+		if i%3 == 0 {
+			m.Key = []byte(fmt.Sprint("k", i))
+		}
+		if i%5 == 0 {
+			m.Value = nil
+		}
+		msgs = append(msgs, m)
+	}
+	if err := tr.prod.write(ctx, msgs, false); err != nil {
+		t.Fatal(err)
+	}
+	for ti, topic := range topics {
+		r := kafkago.NewReader(kafkago.ReaderConfig{Brokers: tr.cfg.Brokers, Topic: topic, Partition: 0, Dialer: tr.dialer, MaxWait: 100 * time.Millisecond})
+		// Records written in different produce requests (in flight at
+		// once) may land in any order.
+		seen := map[int]bool{}
+		for range len(msgs) / 2 {
+			got, err := r.ReadMessage(ctx)
+			if err != nil {
+				t.Fatalf("%s: %v", topic, err)
+			}
+			if len(got.Headers) != 4 {
+				t.Fatalf("%s: a record with %d headers, want 4", topic, len(got.Headers))
+			}
+			var i int
+			fmt.Sscan(string(got.Headers[3].Value), &i)
+			if i < 0 || i >= len(msgs) || i%2 != ti || seen[i] {
+				t.Fatalf("%s: record %d unexpected here (read before: %v)", topic, i, seen[i])
+			}
+			seen[i] = true
+			want := msgs[i]
+			if !bytes.Equal(got.Key, want.Key) || !bytes.Equal(got.Value, want.Value) {
+				t.Fatalf("%s record %d: key %q, %d value bytes; want %q, %d", topic, i, got.Key, len(got.Value), want.Key, len(want.Value))
+			}
+			for k, h := range want.Headers {
+				if got.Headers[k].Key != h.Key || !bytes.Equal(got.Headers[k].Value, h.Value) {
+					t.Fatalf("%s record %d header %d: %s=%q, want %s=%q", topic, i, k, got.Headers[k].Key, got.Headers[k].Value, h.Key, h.Value)
+				}
+			}
+			if age := time.Since(got.Time); age < 0 || age > time.Minute {
+				t.Fatalf("%s record %d: time %v, want about now", topic, i, got.Time)
+			}
+		}
+		r.Close()
+	}
+}
+
+func TestVarintLen(t *testing.T) {
+	for _, v := range []int64{0, 1, -1, 63, 64, -64, -65, 8191, 8192, 1 << 20, -(1 << 40), 1<<63 - 1, -1 << 63} {
+		if got, want := varintLen(v), len(binary.AppendVarint(nil, v)); got != want {
+			t.Errorf("varintLen(%d) = %d, want %d", v, got, want)
+		}
+	}
+}

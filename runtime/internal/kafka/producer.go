@@ -2,9 +2,8 @@ package kafka
 
 import (
 	"context"
-	"errors"
-	"io"
 	"net"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -12,15 +11,15 @@ import (
 	kafkago "github.com/segmentio/kafka-go"
 	"github.com/segmentio/kafka-go/protocol"
 	metadataAPI "github.com/segmentio/kafka-go/protocol/metadata"
-	produceAPI "github.com/segmentio/kafka-go/protocol/produce"
 
 	"github.com/molgen/molgen/runtime/internal/transport"
 )
 
-// producer writes records with Kafka's Produce API through kafka-go's
-// Transport, built for request/reply rather than pipelines (kafka-go's
-// Writer waits BatchTimeout before each batch and keeps one produce request
-// in flight per partition):
+// producer writes records with Kafka's Produce API, built for
+// request/reply rather than pipelines (kafka-go's Writer waits
+// BatchTimeout before each batch and keeps one produce request in flight
+// per partition). It learns partition leaders through kafka-go's
+// Transport, and writes produce requests itself (produceconn.go):
 //
 //   - natural batching: a record goes out at once when its broker's lane
 //     has a free slot; while Settings.ProduceInflight produce requests are
@@ -28,8 +27,9 @@ import (
 //     and leave together in the next request (of up to
 //     Settings.BatchSize records and the batch limit in bytes);
 //   - several produce requests in flight per broker, each on a connection
-//     of the Transport's pool: order is kept only within one request,
-//     which RPC does not need between independent calls;
+//     of its own (the broker answers a connection's requests one at a
+//     time): order is kept only within one request, which RPC does not
+//     need between independent calls;
 //   - acks=all: a record counts as written once every in-sync replica has
 //     it;
 //   - bounded memory: records waiting to be sent and in flight hold at most
@@ -58,8 +58,11 @@ type producer struct {
 	closed   bool
 	sends    sync.WaitGroup
 
-	metaMu sync.Mutex
-	meta   map[string]*topicLeaders
+	dial func(addr string) (*brokerConn, error)
+
+	metaMu  sync.Mutex
+	meta    map[string]*topicLeaders
+	brokers map[int32]string // broker id -> address, as learned with leaders
 
 	requests atomic.Int64 // produce requests sent (for tests)
 }
@@ -69,8 +72,9 @@ type lane struct {
 	broker   int32
 	queue    []*record
 	inflight int
-	lingers  bool // a linger timer is pending
-	lingered bool // the linger is over: send what is queued
+	free     []*brokerConn // connections to broker without a request
+	lingers  bool          // a linger timer is pending
+	lingered bool          // the linger is over: send what is queued
 }
 
 // topicLeaders is the partition leaders of a topic, as learned.
@@ -95,9 +99,9 @@ type record struct {
 // records keeps the records of finished writes for the next ones.
 var records = sync.Pool{New: func() any { return &record{done: make(chan struct{}, 1)} }}
 
-func newProducer(tr *kafkago.Transport, addr net.Addr, set Settings, batch func() int64) *producer {
+func newProducer(tr *kafkago.Transport, addr net.Addr, dial func(addr string) (*brokerConn, error), set Settings, batch func() int64) *producer {
 	return &producer{
-		tr: tr, addr: addr,
+		tr: tr, addr: addr, dial: dial,
 		timeout:  set.WriteTimeout,
 		ttl:      set.MetadataTTL,
 		linger:   set.Linger,
@@ -107,6 +111,7 @@ func newProducer(tr *kafkago.Transport, addr net.Addr, set Settings, batch func(
 		buffer:   set.ProduceBuffer,
 		lanes:    map[int32]*lane{},
 		meta:     map[string]*topicLeaders{},
+		brokers:  map[int32]string{},
 	}
 }
 
@@ -287,82 +292,39 @@ func (p *producer) take(l *lane) []*record {
 // result.
 func (p *producer) send(l *lane, batch []*record) {
 	defer p.sends.Done()
-	req := &produceAPI.Request{Acks: int16(kafkago.RequireAll), Timeout: int32(p.timeout.Milliseconds())}
-	now := time.Now()
-	type part struct {
-		topic   int // index in req.Topics
-		records []protocol.Record
-	}
-	var parts []part
-	at := map[string]int{} // topic -> index in req.Topics
-	where := make([]int, len(batch))
-	for i, r := range batch {
-		// The records of a topic in one request go to one partition (that
-		// of the first, led by this lane's broker): one record batch per
-		// topic is less work for the broker than one per partition, and
-		// the first record's partition rotates from request to request.
-		ti, ok := at[r.msg.Topic]
-		if !ok {
-			ti = len(req.Topics)
-			at[r.msg.Topic] = ti
-			req.Topics = append(req.Topics, produceAPI.RequestTopic{Topic: r.msg.Topic})
-			parts = append(parts, part{topic: ti})
-			req.Topics[ti].Partitions = []produceAPI.RequestPartition{{Partition: r.partition}}
+	// The records of a topic in one request go to one partition (that of
+	// the first, led by this lane's broker): one record batch per topic is
+	// less work for the broker than one per partition, and the first
+	// record's partition rotates from request to request.
+	var one [1]producePart
+	parts := one[:0]
+	for _, r := range batch {
+		i := 0
+		for i < len(parts) && parts[i].topic != r.msg.Topic {
+			i++
 		}
-		pi := ti // one part per topic, in the order of req.Topics
-		r.partition = req.Topics[ti].Partitions[0].Partition
-		parts[pi].records = append(parts[pi].records, protocol.Record{
-			Time: now, Key: bytesOf(r.msg.Key), Value: bytesOf(r.msg.Value), Headers: r.msg.Headers, // kafka.Header is protocol.Header
-		})
-		where[i] = pi
-	}
-	for _, pt := range parts {
-		req.Topics[pt.topic].Partitions[0].RecordSet = protocol.RecordSet{
-			Version: 2, Records: &recordSlice{records: pt.records},
+		if i == len(parts) {
+			parts = append(parts, producePart{topic: r.msg.Topic, partition: r.partition})
 		}
+		r.partition = parts[i].partition
+		parts[i].records = append(parts[i].records, r)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), p.timeout)
 	p.requests.Add(1)
-	res, err := p.tr.RoundTrip(ctx, p.addr, req)
-	cancel()
-	errs := make([]error, len(parts))
-	if err != nil {
-		err = sendError(err)
-		for i := range errs {
-			errs[i] = err
-		}
-	} else {
-		pr, _ := res.(*produceAPI.Response)
-		for i, pt := range parts {
-			errs[i] = kafkago.UnknownTopicOrPartition // no answer for it
-			if pr == nil {
-				continue
-			}
-			topic := req.Topics[pt.topic].Topic
-			partition := req.Topics[pt.topic].Partitions[0].Partition
-			for _, rt := range pr.Topics {
-				if rt.Topic != topic {
-					continue
-				}
-				for _, rp := range rt.Partitions {
-					if rp.Partition == partition {
-						errs[i] = nil
-						if rp.ErrorCode != 0 {
-							errs[i] = kafkago.Error(rp.ErrorCode)
-						}
-					}
-				}
-			}
-		}
-	}
+	err := p.produce(l, parts)
 	var bytes int64
-	for i, r := range batch {
-		r.err = errs[where[i]]
-		if r.err != nil {
-			p.forget(r.msg.Topic)
+	for i := range parts {
+		pt := &parts[i]
+		if err != nil {
+			pt.err = err
 		}
-		bytes += r.size
-		r.done <- struct{}{}
+		if pt.err != nil {
+			p.forget(pt.topic)
+		}
+		for _, r := range pt.records {
+			r.err = pt.err
+			bytes += r.size
+			r.done <- struct{}{}
+		}
 	}
 	p.mu.Lock()
 	p.releaseLocked(bytes)
@@ -371,16 +333,31 @@ func (p *producer) send(l *lane, batch []*record) {
 	p.mu.Unlock()
 }
 
-// sendError makes the error of a produce request that got no answer
-// readable by retriable: a request whose partitions the Transport's
-// metadata placed on different leaders (they moved since the records were
-// queued) wrote nothing, like a partition without a leader.
-func sendError(err error) error {
-	var pe *produceAPI.Error
-	if errors.As(err, &pe) && !errors.Is(err, protocol.ErrNoTopic) && !errors.Is(err, protocol.ErrNoPartition) && !errors.Is(err, protocol.ErrNoLeader) {
-		return kafkago.NotLeaderForPartition
+// produce sends one produce request of parts to l's broker on a
+// connection of l's pool and reads the broker's answer for each part. An
+// error says nothing of any part.
+func (p *producer) produce(l *lane, parts []producePart) error {
+	if l.broker < 0 {
+		return protocol.ErrNoLeader // nothing was written
 	}
-	return err
+	c, err := p.takeConn(l)
+	if err != nil {
+		return err
+	}
+	c.buf = appendProduce(c.buf[:0], p.timeout, parts, time.Now())
+	res, err := c.roundTrip(c.buf, time.Now().Add(p.timeout), 1<<20)
+	if err == nil {
+		err = parseProduce(res, parts)
+	}
+	if err != nil {
+		c.close()
+		return err
+	}
+	if cap(c.buf) > 1<<20 {
+		c.buf = nil // let a large request's buffer go
+	}
+	p.putConn(l, c)
+	return nil
 }
 
 // partition picks the partition of a record to topic: round robin over
@@ -449,6 +426,9 @@ func (p *producer) leaders(topic string) (*topicLeaders, error) {
 		clear(p.meta) // callers come and go; relearning one costs a cache lookup
 	}
 	p.meta[topic] = fresh
+	for _, b := range md.Brokers {
+		p.brokers[b.NodeID] = net.JoinHostPort(b.Host, strconv.Itoa(int(b.Port)))
+	}
 	p.metaMu.Unlock()
 	return fresh, nil
 }
@@ -467,26 +447,12 @@ func (p *producer) close() {
 	p.closed = true
 	p.mu.Unlock()
 	p.sends.Wait()
-}
-
-func bytesOf(b []byte) protocol.Bytes {
-	if b == nil {
-		return nil
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, l := range p.lanes {
+		for _, c := range l.free {
+			c.close()
+		}
+		l.free = nil
 	}
-	return protocol.NewBytes(b)
-}
-
-// recordSlice reads records from a slice, without copying it.
-type recordSlice struct {
-	records []protocol.Record
-	next    int
-}
-
-func (s *recordSlice) ReadRecord() (*protocol.Record, error) {
-	if s.next >= len(s.records) {
-		return nil, io.EOF
-	}
-	r := &s.records[s.next]
-	s.next++
-	return r, nil
 }

@@ -30,7 +30,7 @@ func TestProducerSendsAtOnceAndGathersWhileBusy(t *testing.T) {
 	// heartbeat) is counted.
 	set := tr.set
 	set.ProduceInflight = 1
-	p := newProducer(tr.tr, tr.prod.addr, set, tr.batchLimit)
+	p := newProducer(tr.tr, tr.prod.addr, tr.dialProducer, set, tr.batchLimit)
 	defer p.close()
 	write := func(i int) error {
 		return p.write(ctx, []kafkago.Message{{Topic: topic, Value: []byte(fmt.Sprint(i))}}, false)

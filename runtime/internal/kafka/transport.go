@@ -147,7 +147,7 @@ func New(ctx context.Context, cfg Config) (*Transport, error) {
 	// wants, never by a broker default: the producer never asks for
 	// auto-creation.
 	t.learnBatchLimit(ctx) // a broker refuses a batch over its message.max.bytes
-	t.prod = newProducer(t.tr, kafkago.TCP(cfg.Brokers...), set, t.batchLimit)
+	t.prod = newProducer(t.tr, kafkago.TCP(cfg.Brokers...), t.dialProducer, set, t.batchLimit)
 
 	if err := t.startReplies(ctx); err != nil {
 		t.closeClients()
@@ -212,6 +212,11 @@ func (t *Transport) waitForKafka(ctx context.Context, timeout time.Duration) err
 		t.tr.CloseIdleConnections()
 		sleep(ctx, t.set.ConnectRetry)
 	}
+}
+
+// dialProducer connects the producer to a broker.
+func (t *Transport) dialProducer(addr string) (*brokerConn, error) {
+	return t.dialBroker(context.Background(), addr)
 }
 
 // startReplies creates this instance's reply topic and starts reading it
