@@ -41,10 +41,7 @@ type partReader struct {
 	t         *Transport
 	topic     string
 	partition int
-	minBytes  int32
-	maxBytes  int32
-	maxWait   time.Duration
-	readLimit time.Duration // for reading one response, beyond maxWait
+	spec      fetchSpec
 	backMin   time.Duration
 	backMax   time.Duration
 	log       *slog.Logger
@@ -72,14 +69,17 @@ func (t *Transport) newPartReader(topic string, partition int, log *slog.Logger)
 	set := t.set
 	return &partReader{
 		t: t, topic: topic, partition: partition,
-		minBytes:  1, // answer a fetch as soon as one record is there
-		maxBytes:  int32(min(set.FetchMaxBytes, 1<<30)),
-		maxWait:   set.FetchMaxWait,
-		readLimit: set.ReadBatchTimeout,
-		backMin:   set.ReadBackoffMin,
-		backMax:   set.ReadBackoffMax,
-		log:       log,
+		spec:    fetchSpecOf(set),
+		backMin: set.ReadBackoffMin,
+		backMax: set.ReadBackoffMax,
+		log:     log,
 	}
+}
+
+// fetchSpecOf is how molgen's readers fetch: a fetch is answered as soon
+// as one record is there.
+func fetchSpecOf(set Settings) fetchSpec {
+	return fetchSpec{maxWait: set.FetchMaxWait, readLimit: set.ReadBatchTimeout, minBytes: 1, maxBytes: int32(min(set.FetchMaxBytes, 1<<30))}
 }
 
 // SetOffset moves the reader: the next record returned is the one at
@@ -188,11 +188,12 @@ func (r *partReader) fetch(ctx context.Context, offset int64) error {
 	}
 	stop := context.AfterFunc(ctx, c.breakOff)
 	defer stop()
-	res, err := c.fetch(r, offset)
-	if err != nil {
+	part := [1]fetchPart{{partition: int32(r.partition), offset: offset}}
+	if err := c.fetch(&r.req, r.spec, r.topic, part[:]); err != nil {
 		r.closeConn()
 		return err
 	}
+	res := &part[0]
 	switch code := res.errorCode; {
 	case code == 0:
 	case kafkago.Error(code) == kafkago.OffsetOutOfRange:
@@ -409,13 +410,6 @@ func (c *brokerConn) breakOff() { c.nc.SetDeadline(time.Unix(1, 0)) }
 
 func (c *brokerConn) close() { c.once.Do(func() { c.nc.Close() }) }
 
-// fetchResult is what a fetch response says of the one partition fetched.
-type fetchResult struct {
-	errorCode int16
-	highWater int64
-	records   []byte
-}
-
 // Fetch request and response version 4: the oldest Kafka 4 serves, and
 // the newest without tagged fields. It has all a reader of one partition
 // needs.
@@ -425,26 +419,49 @@ const (
 	clientID     = "molgen"
 )
 
-// fetch sends one fetch request and reads its response.
-func (c *brokerConn) fetch(r *partReader, offset int64) (fetchResult, error) {
-	b := appendRequestHeader(r.req[:0], fetchKey, fetchVersion)
+// fetchSpec is how a fetch request asks.
+type fetchSpec struct {
+	maxWait   time.Duration
+	readLimit time.Duration // for reading the response, beyond maxWait
+	minBytes  int32
+	maxBytes  int32 // of the response, and of each partition's records
+}
+
+// fetchPart is one partition of a fetch: asked at offset, answered with
+// the rest.
+type fetchPart struct {
+	partition int32
+	offset    int64
+
+	answered  bool
+	errorCode int16
+	highWater int64
+	records   []byte
+}
+
+// fetch sends one fetch request for parts of topic and reads its response
+// into them. buf is the request's buffer, kept for the next one.
+func (c *brokerConn) fetch(buf *[]byte, spec fetchSpec, topic string, parts []fetchPart) error {
+	b := appendRequestHeader((*buf)[:0], fetchKey, fetchVersion)
 	b = binary.BigEndian.AppendUint32(b, 0xffffffff) // replica id -1: a consumer
-	b = binary.BigEndian.AppendUint32(b, uint32(r.maxWait.Milliseconds()))
-	b = binary.BigEndian.AppendUint32(b, uint32(r.minBytes))
-	b = binary.BigEndian.AppendUint32(b, uint32(r.maxBytes))
+	b = binary.BigEndian.AppendUint32(b, uint32(spec.maxWait.Milliseconds()))
+	b = binary.BigEndian.AppendUint32(b, uint32(spec.minBytes))
+	b = binary.BigEndian.AppendUint32(b, uint32(spec.maxBytes))
 	b = append(b, 0)                        // isolation level: read uncommitted
 	b = binary.BigEndian.AppendUint32(b, 1) // topics
-	b = appendString(b, r.topic)
-	b = binary.BigEndian.AppendUint32(b, 1) // partitions
-	b = binary.BigEndian.AppendUint32(b, uint32(r.partition))
-	b = binary.BigEndian.AppendUint64(b, uint64(offset))
-	b = binary.BigEndian.AppendUint32(b, uint32(r.maxBytes))
-	r.req = b
-	buf, err := c.roundTrip(b, time.Now().Add(r.maxWait+r.readLimit), r.maxBytes+1<<20)
-	if err != nil {
-		return fetchResult{}, err
+	b = appendString(b, topic)
+	b = binary.BigEndian.AppendUint32(b, uint32(len(parts)))
+	for _, p := range parts {
+		b = binary.BigEndian.AppendUint32(b, uint32(p.partition))
+		b = binary.BigEndian.AppendUint64(b, uint64(p.offset))
+		b = binary.BigEndian.AppendUint32(b, uint32(spec.maxBytes))
 	}
-	return parseFetch(buf, r.topic, int32(r.partition))
+	*buf = b
+	res, err := c.roundTrip(b, time.Now().Add(spec.maxWait+spec.readLimit), spec.maxBytes+1<<20)
+	if err != nil {
+		return err
+	}
+	return parseFetch(res, topic, parts)
 }
 
 // appendRequestHeader begins a request: its size (set by roundTrip), API
@@ -575,35 +592,46 @@ func (w *wireReader) varBytes() []byte {
 	return w.take(int(n))
 }
 
-// parseFetch reads a version 4 fetch response (after its header) for one
-// partition.
-func parseFetch(buf []byte, topic string, partition int32) (fetchResult, error) {
+// parseFetch reads a version 4 fetch response (after its header) into
+// the parts it answers.
+func parseFetch(buf []byte, topic string, parts []fetchPart) error {
 	w := &wireReader{b: buf}
 	w.i32() // throttle time
 	for range w.count() {
 		name := w.take(int(w.i16()))
 		for range w.count() {
 			id := w.i32()
-			res := fetchResult{errorCode: w.i16(), highWater: w.i64()}
+			code, hw := w.i16(), w.i64()
 			w.i64() // last stable offset
 			if n := w.i32(); n > 0 {
 				w.take(16 * int(n)) // aborted transactions
 			}
+			var records []byte
 			if n := w.i32(); n > 0 {
-				res.records = w.take(int(n))
+				records = w.take(int(n))
 			}
 			if w.bad {
-				return fetchResult{}, errMalformed
+				return errMalformed
 			}
-			if string(name) == topic && id == partition {
-				return res, nil
+			if string(name) != topic {
+				continue
+			}
+			for i := range parts {
+				if p := &parts[i]; p.partition == id {
+					p.answered, p.errorCode, p.highWater, p.records = true, code, hw, records
+				}
 			}
 		}
 	}
 	if w.bad {
-		return fetchResult{}, errMalformed
+		return errMalformed
 	}
-	return fetchResult{}, fmt.Errorf("fetch response without %s/%d", topic, partition)
+	for _, p := range parts {
+		if !p.answered {
+			return fmt.Errorf("%w: no answer for %s/%d", errMalformed, topic, p.partition)
+		}
+	}
+	return nil
 }
 
 // Record batch layout (magic 2): the offsets of its fields.

@@ -243,7 +243,7 @@ func TestDecodeRecordsRejectsGarbage(t *testing.T) {
 			b[rnd.IntN(len(b))] = byte(rnd.Uint32())
 		}
 		decodeRecords(nil, b, "t", 0, 0, 43) // must not panic
-		parseFetch(b, "t", 0)
+		parseFetch(b, "t", []fetchPart{{partition: 0}})
 	}
 }
 
@@ -325,5 +325,72 @@ func TestVarintLen(t *testing.T) {
 		if got, want := varintLen(v), len(binary.AppendVarint(nil, v)); got != want {
 			t.Errorf("varintLen(%d) = %d, want %d", v, got, want)
 		}
+	}
+}
+
+// TestGroupReaderReadsEveryPartition: a groupReader over 4 partitions
+// hands each consumer its partition's records in order, from the offset
+// it starts at (FirstOffset, or past the first records); a partition
+// whose consumer stops taking records (more than queueLimit waiting)
+// does not hold up the others.
+func TestGroupReaderReadsEveryPartition(t *testing.T) {
+	app := kafkatest.App("groupreader")
+	tr := testTransport(t, app, nil)
+	topic := "molgen." + app + ".req.x"
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	const parts, per = 4, 600
+	if err := tr.ensureTopic(ctx, topic, parts, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	w := &kafkago.Writer{Addr: kafkago.TCP(tr.cfg.Brokers...), Transport: tr.tr, Topic: topic, RequiredAcks: kafkago.RequireAll,
+		Balancer: kafkago.BalancerFunc(func(m kafkago.Message, _ ...int) int { return int(m.Key[0]) }), BatchTimeout: time.Millisecond}
+	defer w.Close()
+	write := func(from, to int) {
+		var msgs []kafkago.Message
+		for i := from; i < to; i++ {
+			for p := range parts {
+				msgs = append(msgs, kafkago.Message{Key: []byte{byte(p)}, Value: []byte(fmt.Sprint(i))})
+			}
+		}
+		if err := w.WriteMessages(ctx, msgs...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(0, per)
+	// Partition 1 starts after its first 10 records; the others at the start.
+	g := tr.newGroupReader(topic, map[int]int64{0: kafkago.FirstOffset, 1: 10, 2: kafkago.FirstOffset, 3: kafkago.FirstOffset}, tr.log)
+	defer g.close()
+	read := func(p, from, to int) {
+		for i := from; i < to; i++ {
+			m, err := g.fetchMessage(ctx, p)
+			if err != nil {
+				t.Fatalf("partition %d, record %d: %v", p, i, err)
+			}
+			if m.Partition != p || string(m.Value) != fmt.Sprint(i) || m.Offset != int64(i) {
+				t.Fatalf("partition %d: got %q at %d/%d, want %q at offset %d", p, m.Value, m.Partition, m.Offset, fmt.Sprint(i), i)
+			}
+		}
+	}
+	// Partition 0's consumer takes nothing: the others read everything.
+	read(1, 10, per)
+	read(2, 0, per)
+	read(3, 0, per)
+	// New records of partition 3 come at once, though partition 0 has
+	// more than queueLimit waiting.
+	began := time.Now()
+	write(per, per+1)
+	read(3, per, per+1)
+	if took := time.Since(began); took > tr.set.FetchMaxWait/2 {
+		t.Errorf("a record took %v to come while another partition's consumer was full; want well under FetchMaxWait (%v)", took, tr.set.FetchMaxWait)
+	}
+	read(0, 0, per+1)
+	read(1, per, per+1)
+	read(2, per, per+1)
+
+	// Closed: fetchMessage ends.
+	g.close()
+	if _, err := g.fetchMessage(ctx, 0); err == nil {
+		t.Fatal("fetchMessage after close returned a record")
 	}
 }

@@ -155,6 +155,7 @@ type generation struct {
 	s         *server
 	gen       *kafkago.Generation
 	parts     []*partition
+	reader    *groupReader // reads parts
 	consumers sync.WaitGroup
 	commitMu  sync.Mutex  // one commit at a time: commits never go backwards
 	lost      atomic.Bool // the topic was lost (the broker lost its data): commit nothing more
@@ -208,6 +209,13 @@ func (s *server) serveGeneration(gen *kafkago.Generation) {
 	}
 	s.t.log.Info("serving requests", "service", s.svc.Name, "generation", gen.ID, "partitions", fmt.Sprint(ids))
 	s.t.noteJoined(s)
+	if len(g.parts) > 0 {
+		starts := map[int]int64{}
+		for _, p := range g.parts {
+			starts[p.id] = p.start
+		}
+		g.reader = s.t.newGroupReader(s.topic, starts, s.t.log.With("service", s.svc.Name))
+	}
 	for _, p := range g.parts {
 		g.consumers.Add(1)
 		gen.Start(func(ctx context.Context) {
@@ -228,15 +236,11 @@ func (g *generation) consume(gctx context.Context, p *partition) {
 	stop := context.AfterFunc(s.ctx, cancel) // draining stops fetching too
 	defer stop()
 	set := s.t.set
-	r := s.t.newPartReader(s.topic, p.id, s.t.log.With("service", s.svc.Name))
-	if err := r.SetOffset(p.start); err != nil {
-		s.t.log.Warn("reading requests", "service", s.svc.Name, "partition", p.id, "err", err)
-	}
 	var requests sync.WaitGroup // this partition's, in this generation
 	backoff := 10 * time.Millisecond
 	var failing time.Time // since when fetching fails
 	for ctx.Err() == nil {
-		msg, err := r.FetchMessage(ctx)
+		msg, err := g.reader.fetchMessage(ctx, p.id)
 		if err != nil {
 			if ctx.Err() != nil {
 				break
@@ -259,7 +263,7 @@ func (g *generation) consume(gctx context.Context, p *partition) {
 		s.noteLag(p.id, msg.Offset, msg.HighWaterMark)
 		// A slot of the service, taken once a request is in hand: an idle
 		// partition holds none. While none is free, fetching here waits
-		// (what the last fetch brought waits in the reader).
+		// (the reader queues up to queueLimit more).
 		select {
 		case s.svc.Slots <- struct{}{}:
 		case <-ctx.Done():
@@ -269,7 +273,7 @@ func (g *generation) consume(gctx context.Context, p *partition) {
 		requests.Add(1)
 		s.start(p, msg, &requests)
 	}
-	r.Close()
+	g.reader.leave() // the last consumer to leave stops the fetching
 
 	// Let the requests finish: a drain waits up to DrainTimeout, a
 	// rebalance up to RebalanceGrace (the keep-alive heartbeats meanwhile).
