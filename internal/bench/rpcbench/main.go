@@ -18,6 +18,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"flag"
 	"fmt"
@@ -82,6 +83,7 @@ func main() {
 	implsFlag := flag.String("impls", "floor,franz-go,molgen", "implementations to measure (floor, franz-go, molgen)")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the throughput runs to `file` (use with -impls molgen)")
 	memprofile := flag.String("memprofile", "", "write an allocation profile to `file` at the end (use with -impls molgen)")
+	flag.IntVar(&brokerPID, "broker-pid", 0, "`pid` of a real Kafka broker on this machine (scripts/kafka/kafka.sh writes it to $MOLGEN_KAFKA_DIR/kafka.pid): also report the broker's CPU per call")
 	flag.Parse()
 	if *memprofile != "" {
 		defer func() {
@@ -138,9 +140,13 @@ func main() {
 	}
 }
 
+// brokerPID is the process of the real Kafka broker whose CPU time is
+// reported (0: none).
+var brokerPID int
+
 // result is what one throughput run measured.
 type result struct {
-	callsPerSec, cpuPerCall, allocsPerCall float64
+	callsPerSec, cpuPerCall, brokerCPUPerCall, allocsPerCall float64
 }
 
 // measure runs every implementation in one topology and prints its table;
@@ -186,6 +192,7 @@ func measure(topo topology, use []impl, brokers []string, partitions, rounds, la
 	for li, n := range levels {
 		tps := make([][]float64, len(use))
 		cpus := make([][]float64, len(use))
+		brokerCPUs := make([][]float64, len(use))
 		allocs := make([][]float64, len(use))
 		for r := 0; r < rounds; r++ {
 			for k := range use {
@@ -193,6 +200,7 @@ func measure(topo topology, use []impl, brokers []string, partitions, rounds, la
 				res := throughput(callers[i], n, d)
 				tps[i] = append(tps[i], res.callsPerSec)
 				cpus[i] = append(cpus[i], res.cpuPerCall)
+				brokerCPUs[i] = append(brokerCPUs[i], res.brokerCPUPerCall)
 				allocs[i] = append(allocs[i], res.allocsPerCall)
 			}
 		}
@@ -201,6 +209,9 @@ func measure(topo topology, use []impl, brokers []string, partitions, rounds, la
 			rows = append(rows,
 				row{fmt.Sprintf("CPU per call, %d in flight (all sides)", n), medians(cpus), "µs"},
 				row{fmt.Sprintf("allocations per call, %d in flight", n), medians(allocs), ""})
+			if brokerPID > 0 {
+				rows = append(rows, row{fmt.Sprintf("broker CPU per call, %d in flight", n), medians(brokerCPUs), "µs"})
+			}
 		}
 	}
 
@@ -297,6 +308,7 @@ func throughput(c caller, n int, d time.Duration) result {
 	runtime.ReadMemStats(&ms)
 	mallocs := ms.Mallocs
 	cpu := cpuTime()
+	bcpu := brokerCPU()
 	stop := time.Now().Add(d)
 	var wg sync.WaitGroup
 	start := time.Now()
@@ -319,15 +331,17 @@ func throughput(c caller, n int, d time.Duration) result {
 	wg.Wait()
 	el := time.Since(start)
 	cpu = cpuTime() - cpu
+	bcpu = brokerCPU() - bcpu
 	runtime.ReadMemStats(&ms)
 	if f := failed.Load(); f > 0 {
 		fmt.Fprintf(os.Stderr, "rpcbench: %d calls failed\n", f)
 	}
 	calls := float64(max(done.Load(), 1))
 	return result{
-		callsPerSec:   float64(done.Load()) / el.Seconds(),
-		cpuPerCall:    float64(cpu.Microseconds()) / calls,
-		allocsPerCall: float64(ms.Mallocs-mallocs) / calls,
+		callsPerSec:      float64(done.Load()) / el.Seconds(),
+		cpuPerCall:       float64(cpu.Microseconds()) / calls,
+		brokerCPUPerCall: float64(bcpu.Microseconds()) / calls,
+		allocsPerCall:    float64(ms.Mallocs-mallocs) / calls,
 	}
 }
 
@@ -338,6 +352,27 @@ func cpuTime() time.Duration {
 		return 0
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// brokerCPU returns the user and system CPU time of the broker process
+// (-broker-pid), from /proc (in clock ticks of 10 ms, Linux's USER_HZ).
+func brokerCPU() time.Duration {
+	if brokerPID <= 0 {
+		return 0
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", brokerPID))
+	if err != nil {
+		check(fmt.Errorf("reading the broker's CPU time: %w", err))
+	}
+	// The fields after the command (in parentheses, which may hold spaces).
+	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+	if len(f) < 13 {
+		check(fmt.Errorf("reading the broker's CPU time: /proc/%d/stat has %d fields", brokerPID, len(f)))
+	}
+	var utime, stime int64
+	fmt.Sscan(f[11], &utime)
+	fmt.Sscan(f[12], &stime)
+	return time.Duration(utime+stime) * 10 * time.Millisecond
 }
 
 func check(err error) {
