@@ -354,8 +354,6 @@ type brokerConn struct {
 	br     *bufio.Reader
 	corrID int32
 	once   sync.Once
-	buf    []byte    // the request being written (producer)
-	idle   time.Time // when it was put back in the producer's pool
 }
 
 // dialBroker connects to a broker, secured and authenticated as the
@@ -484,6 +482,13 @@ func (c *brokerConn) roundTrip(req []byte, deadline time.Time, max int32) ([]byt
 	if _, err := c.nc.Write(req); err != nil {
 		return nil, err
 	}
+	return c.readResponse(c.corrID, deadline, max)
+}
+
+// readResponse reads the response to request corr and returns its body,
+// of at most max bytes.
+func (c *brokerConn) readResponse(corr int32, deadline time.Time, max int32) ([]byte, error) {
+	c.nc.SetReadDeadline(deadline)
 	var head [8]byte
 	if _, err := io.ReadFull(c.br, head[:]); err != nil {
 		return nil, err
@@ -492,8 +497,8 @@ func (c *brokerConn) roundTrip(req []byte, deadline time.Time, max int32) ([]byt
 	if size < 4 || size-4 > max {
 		return nil, fmt.Errorf("%w: a response of %d bytes", errMalformed, size)
 	}
-	if corr := int32(binary.BigEndian.Uint32(head[4:])); corr != c.corrID {
-		return nil, fmt.Errorf("%w: the response to request %d, not %d", errMalformed, corr, c.corrID)
+	if got := int32(binary.BigEndian.Uint32(head[4:])); got != corr {
+		return nil, fmt.Errorf("%w: the response to request %d, not %d", errMalformed, got, corr)
 	}
 	buf := make([]byte, size-4)
 	if _, err := io.ReadFull(c.br, buf); err != nil {

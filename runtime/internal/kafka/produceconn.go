@@ -5,14 +5,17 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"net"
 	"os"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	kafkago "github.com/segmentio/kafka-go"
 )
 
-// The producer writes its produce requests itself, on connections of its
-// own to each broker (one per request in flight), instead of through
+// The producer writes its produce requests itself, on a connection of its
+// own to each broker (pipeConn), instead of through
 // kafka-go's Transport: kafka-go encodes a request by reflection into
 // pages and hands it to a connection goroutine and back, which measured
 // about a tenth of a remote call's CPU time at 256 calls in flight.
@@ -161,55 +164,124 @@ func parseProduce(buf []byte, parts []producePart) error {
 	return nil
 }
 
-// idleCheck is how long a pooled connection may sit unused before the
-// producer checks that the broker has not closed it: a request written
-// on a connection the broker closed would fail with an outcome unknown.
+// idleCheck is how long a connection may sit unused before the producer
+// checks that the broker has not closed it: a request written on a
+// connection the broker closed would fail with an outcome unknown.
 const idleCheck = time.Second
 
 // alive reports whether the broker has not closed c (nor sent anything
-// unasked, which it never does).
+// unasked, which it never does). Only while no response is awaited.
 func (c *brokerConn) alive() bool {
 	c.nc.SetReadDeadline(time.Now())
 	_, err := c.br.Peek(1)
 	return errors.Is(err, os.ErrDeadlineExceeded)
 }
 
-// takeConn returns a connection to l's broker: an idle one of the pool,
-// or a new one.
-func (p *producer) takeConn(l *lane) (*brokerConn, error) {
-	for {
-		p.mu.Lock()
-		n := len(l.free)
-		if n == 0 {
-			break
-		}
-		c := l.free[n-1]
-		l.free[n-1] = nil
-		l.free = l.free[:n-1]
-		p.mu.Unlock()
-		if time.Since(c.idle) < idleCheck || c.alive() {
-			return c, nil
-		}
-		c.close()
-	}
-	p.mu.Unlock()
-	p.metaMu.Lock()
-	addr, ok := p.brokers[l.broker]
-	p.metaMu.Unlock()
-	if !ok {
-		return nil, fmt.Errorf("no address of broker %d: %w", l.broker, kafkago.LeaderNotAvailable)
-	}
-	return p.dial(addr)
+// pipeConn is the producer's connection to one broker: produce requests
+// are written one after another without waiting for the answers (up to
+// Settings.ProduceInflight), and one goroutine reads the answers, which
+// come in the order of the requests. The broker works through one
+// connection's requests one at a time, so while one is worked on, the
+// next is already there, and records gather meanwhile.
+type pipeConn struct {
+	c       *brokerConn
+	wmu     sync.Mutex // writes, and the order of waiting
+	waiting chan *answer
+	used    time.Time    // of the last write (under wmu)
+	out     atomic.Int32 // requests written, not yet answered
+	dead    atomic.Bool
+	err     error // why it died (set before dead, never after)
+	kills   sync.Once
+	closes  sync.Once
 }
 
-// putConn gives a connection that served a request back to l's pool.
-func (p *producer) putConn(l *lane, c *brokerConn) {
-	c.idle = time.Now()
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.closed || len(l.free) >= p.inflight {
-		c.close()
-		return
+// answer is what one request written on a pipeConn waits for.
+type answer struct {
+	corr     int32
+	deadline time.Time
+	body     []byte
+	err      error
+	done     chan struct{}
+}
+
+var answers = sync.Pool{New: func() any { return &answer{done: make(chan struct{}, 1)} }}
+
+func newPipeConn(c *brokerConn, inflight int) *pipeConn {
+	pc := &pipeConn{c: c, waiting: make(chan *answer, inflight), used: time.Now()}
+	go pc.readLoop()
+	return pc
+}
+
+// roundTrip writes req (made with appendRequestHeader) and waits for its
+// answer's body. After an error the connection is dead.
+func (pc *pipeConn) roundTrip(req []byte, deadline time.Time) ([]byte, error) {
+	a := answers.Get().(*answer)
+	defer func() {
+		*a = answer{done: a.done}
+		answers.Put(a)
+	}()
+	pc.wmu.Lock()
+	if pc.dead.Load() {
+		pc.wmu.Unlock()
+		return nil, fmt.Errorf("%w: %w", errIdleClosed, pc.err) // nothing written on it
 	}
-	l.free = append(l.free, c)
+	if pc.out.Load() == 0 && time.Since(pc.used) > idleCheck && !pc.c.alive() {
+		pc.kill(fmt.Errorf("the broker closed the connection: %w", net.ErrClosed))
+		pc.wmu.Unlock()
+		return nil, errIdleClosed
+	}
+	pc.used = time.Now()
+	pc.c.corrID++
+	a.corr, a.deadline = pc.c.corrID, deadline
+	binary.BigEndian.PutUint32(req, uint32(len(req)-4))
+	binary.BigEndian.PutUint32(req[8:], uint32(a.corr))
+	pc.c.nc.SetWriteDeadline(deadline)
+	if _, err := pc.c.nc.Write(req); err != nil {
+		pc.kill(err)
+		pc.wmu.Unlock()
+		return nil, err
+	}
+	pc.out.Add(1)
+	pc.waiting <- a // room: at most inflight requests are written at once
+	pc.wmu.Unlock()
+	<-a.done
+	return a.body, a.err
+}
+
+// errIdleClosed says a connection was found closed (or dead) before a
+// request was written on it: nothing was written, the request goes on a
+// new one.
+var errIdleClosed = errors.New("molgen: an idle connection to the broker was closed")
+
+// kill marks the connection dead and closes it: the answers awaited fail.
+func (pc *pipeConn) kill(err error) {
+	pc.kills.Do(func() {
+		pc.err = err
+		pc.dead.Store(true)
+		pc.c.close()
+	})
+}
+
+// readLoop reads the answers in order and hands each to its request.
+func (pc *pipeConn) readLoop() {
+	for a := range pc.waiting {
+		if pc.dead.Load() {
+			a.err = pc.err
+		} else {
+			a.body, a.err = pc.c.readResponse(a.corr, a.deadline, 1<<20)
+			if a.err != nil {
+				pc.kill(a.err)
+			}
+		}
+		pc.out.Add(-1)
+		a.done <- struct{}{}
+	}
+}
+
+// close ends the read loop once the answers awaited have come.
+func (pc *pipeConn) close() {
+	pc.wmu.Lock()
+	defer pc.wmu.Unlock()
+	pc.kill(net.ErrClosed)
+	pc.closes.Do(func() { close(pc.waiting) })
 }

@@ -2,6 +2,8 @@ package kafka
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"net"
 	"strconv"
 	"sync"
@@ -26,10 +28,11 @@ import (
 //     in flight to that broker, the records that come meanwhile gather
 //     and leave together in the next request (of up to
 //     Settings.BatchSize records and the batch limit in bytes);
-//   - several produce requests in flight per broker, each on a connection
-//     of its own (the broker answers a connection's requests one at a
-//     time): order is kept only within one request, which RPC does not
-//     need between independent calls;
+//   - several produce requests in flight per broker, pipelined on one
+//     connection (pipeConn): the broker works through them one at a time,
+//     so the next request is there when one is done; order is kept only
+//     within one request, which RPC does not need between independent
+//     calls;
 //   - acks=all: a record counts as written once every in-sync replica has
 //     it;
 //   - bounded memory: records waiting to be sent and in flight hold at most
@@ -72,9 +75,10 @@ type lane struct {
 	broker   int32
 	queue    []*record
 	inflight int
-	free     []*brokerConn // connections to broker without a request
-	lingers  bool          // a linger timer is pending
-	lingered bool          // the linger is over: send what is queued
+	conn     *pipeConn  // to broker; nil until needed, or after it died
+	dialing  sync.Mutex // one dial at a time
+	lingers  bool       // a linger timer is pending
+	lingered bool       // the linger is over: send what is queued
 }
 
 // topicLeaders is the partition leaders of a topic, as learned.
@@ -340,24 +344,70 @@ func (p *producer) produce(l *lane, parts []producePart) error {
 	if l.broker < 0 {
 		return protocol.ErrNoLeader // nothing was written
 	}
-	c, err := p.takeConn(l)
-	if err != nil {
-		return err
+	bp := requestBufs.Get().(*[]byte)
+	defer func() {
+		if cap(*bp) <= 1<<20 { // let a large request's buffer go
+			requestBufs.Put(bp)
+		}
+	}()
+	*bp = appendProduce((*bp)[:0], p.timeout, parts, time.Now())
+	for {
+		c, err := p.connOf(l)
+		if err != nil {
+			return err
+		}
+		res, err := c.roundTrip(*bp, time.Now().Add(p.timeout))
+		if errors.Is(err, errIdleClosed) {
+			continue // nothing written: on a new connection
+		}
+		if err != nil {
+			return err
+		}
+		return parseProduce(res, parts)
 	}
-	c.buf = appendProduce(c.buf[:0], p.timeout, parts, time.Now())
-	res, err := c.roundTrip(c.buf, time.Now().Add(p.timeout), 1<<20)
-	if err == nil {
-		err = parseProduce(res, parts)
+}
+
+var requestBufs = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
+
+// connOf returns the connection to l's broker, dialing it when there is
+// none or it died.
+func (p *producer) connOf(l *lane) (*pipeConn, error) {
+	p.mu.Lock()
+	c := l.conn
+	p.mu.Unlock()
+	if c != nil && !c.dead.Load() {
+		return c, nil
 	}
-	if err != nil {
+	l.dialing.Lock()
+	defer l.dialing.Unlock()
+	p.mu.Lock()
+	c = l.conn
+	closed := p.closed
+	p.mu.Unlock()
+	if c != nil && !c.dead.Load() {
+		return c, nil
+	}
+	if closed {
+		return nil, transport.ErrClosed
+	}
+	if c != nil {
 		c.close()
-		return err
 	}
-	if cap(c.buf) > 1<<20 {
-		c.buf = nil // let a large request's buffer go
+	p.metaMu.Lock()
+	addr, ok := p.brokers[l.broker]
+	p.metaMu.Unlock()
+	if !ok {
+		return nil, fmt.Errorf("no address of broker %d: %w", l.broker, kafkago.LeaderNotAvailable)
 	}
-	p.putConn(l, c)
-	return nil
+	bc, err := p.dial(addr)
+	if err != nil {
+		return nil, err
+	}
+	c = newPipeConn(bc, p.inflight)
+	p.mu.Lock()
+	l.conn = c
+	p.mu.Unlock()
+	return c, nil
 }
 
 // partition picks the partition of a record to topic: round robin over
@@ -450,9 +500,9 @@ func (p *producer) close() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for _, l := range p.lanes {
-		for _, c := range l.free {
-			c.close()
+		if l.conn != nil {
+			l.conn.close()
+			l.conn = nil
 		}
-		l.free = nil
 	}
 }
