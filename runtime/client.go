@@ -164,8 +164,18 @@ func (c *Client) fail(method int, err error) error {
 // busy): an error that says the deadline passed, once it has, is the
 // call's deadline too.
 func (c *Client) settle(ctx context.Context, method int, err error) error {
+	d, _ := ctx.Deadline()
+	return c.settleBy(ctx, d, method, err)
+}
+
+// settleBy is settle for a call that ends at deadline (when not zero),
+// which ctx need not carry.
+func (c *Client) settleBy(ctx context.Context, deadline time.Time, method int, err error) error {
+	if err == nil {
+		return nil
+	}
 	cerr := ctx.Err()
-	if d, ok := ctx.Deadline(); ok && cerr == nil && errors.Is(err, context.DeadlineExceeded) && !time.Now().Before(d) {
+	if !deadline.IsZero() && cerr == nil && errors.Is(err, context.DeadlineExceeded) && !time.Now().Before(deadline) {
 		cerr = context.DeadlineExceeded
 	}
 	if cerr == nil || !errors.Is(err, cerr) {
@@ -207,10 +217,19 @@ func (c *Client) Call(ctx context.Context, method int, req, resp Message) error 
 	if r == nil {
 		return c.noRoute(method)
 	}
-	if _, ok := ctx.Deadline(); !ok {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, c.timeout(method))
-		defer cancel()
+	// The deadline travels in the request, and the transport ends the call
+	// at it: a context of its own (a timer and a channel) is made only for
+	// an Observer, which sees the context a call runs under.
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		if c.observed {
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithTimeout(ctx, c.timeout(method))
+			defer cancel()
+			deadline, _ = ctx.Deadline()
+		} else {
+			deadline = time.Now().Add(c.timeout(method))
+		}
 	}
 	if err := ctx.Err(); err != nil {
 		return c.fail(method, err)
@@ -231,7 +250,6 @@ func (c *Client) Call(ctx context.Context, method int, req, resp Message) error 
 		}
 		return c.fail(method, err)
 	}
-	deadline, _ := ctx.Deadline()
 	treq := transport.Request{Service: c.desc.Name, Method: m.Name, Schema: m.Schema, Deadline: deadline, Retry: m.Retry, Payload: e.Data()}
 	if c.observed {
 		ctx = c.observeStart(ctx, method, true, len(treq.Payload))
@@ -249,7 +267,7 @@ func (c *Client) Call(ctx context.Context, method int, req, resp Message) error 
 		abandoned = true // the transport may still hold the payload
 		err = c.fail(method, err)
 	} else if !m.Oneway {
-		err = c.settle(ctx, method, c.readReply(m, reply, resp))
+		err = c.settleBy(ctx, deadline, method, c.readReply(m, reply, resp))
 	}
 	if c.observed {
 		c.node.observeEndCall(ctx, err, &reply)

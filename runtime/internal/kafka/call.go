@@ -84,6 +84,8 @@ func (r *route) staticHeaders(method, schema string) []kafkago.Header {
 func (t *Transport) message(ctx context.Context, req *transport.Request, id uint64) (kafkago.Message, *route, error) {
 	r := t.routeOf(req.Service)
 	if !r.ready.Load() || r.limit.Load() == 0 {
+		ctx, cancel := bounded(ctx, req.Deadline)
+		defer cancel()
 		if err := t.prepareRoute(ctx, r); err != nil {
 			return kafkago.Message{}, nil, writeError(ctx, err)
 		}
@@ -123,20 +125,35 @@ func checkSize(r *route, msg *kafkago.Message) error {
 	return nil
 }
 
-// requestError is the error of a request's failed write.
-func requestError(ctx context.Context, err error) error {
+// requestError is the error of a request's failed write, cut short at
+// deadline (when not zero) or when ctx ended.
+func requestError(ctx context.Context, deadline time.Time, err error) error {
 	var tl *tooLargeError
 	if errors.As(err, &tl) {
 		tl.what = "the request"
 		return err
 	}
+	ctx, cancel := bounded(ctx, deadline)
+	defer cancel()
 	return writeError(ctx, err)
 }
 
+// bounded returns ctx ending at deadline too (when not zero). A request
+// carries its deadline (transport.Request.Deadline), which its caller's
+// context need not have: Call and Send wait for it with a timer of their
+// own, and make a context of it only on slow paths (a route to prepare,
+// a failed write, an instance check).
+func bounded(ctx context.Context, deadline time.Time) (context.Context, context.CancelFunc) {
+	if d, ok := ctx.Deadline(); deadline.IsZero() || ok && !deadline.Before(d) {
+		return ctx, func() {}
+	}
+	return context.WithDeadline(ctx, deadline)
+}
+
 // Send writes a oneway request: durably in Kafka (acks=all) is all it
-// waits for. A oneway request has no id that would tell a copy from the
-// original, so a write is retried only after errors that say nothing was
-// written.
+// waits for, until ctx ends or req.Deadline passes. A oneway request has
+// no id that would tell a copy from the original, so a write is retried
+// only after errors that say nothing was written.
 func (t *Transport) Send(ctx context.Context, req *transport.Request) error {
 	msg, r, err := t.message(ctx, req, 0)
 	if err != nil {
@@ -145,13 +162,14 @@ func (t *Transport) Send(ctx context.Context, req *transport.Request) error {
 	if err := checkSize(r, &msg); err != nil {
 		return err
 	}
-	if err := t.produce(ctx, false, false, nil, msg); err != nil {
-		return requestError(ctx, err)
+	if err := t.produceBy(ctx, req.Deadline, false, false, nil, msg); err != nil {
+		return requestError(ctx, req.Deadline, err)
 	}
 	return nil
 }
 
-// Call sends one request and waits for its reply until ctx ends. Unless
+// Call sends one request and waits for its reply until ctx ends or
+// req.Deadline passes (context.DeadlineExceeded). Unless
 // Config.WaitForInstances, a call whose reply has not come after
 // Settings.InstanceCheck fails with ErrNoInstance once the service's
 // consumer group is known to have no members (see noInstance).
@@ -197,14 +215,18 @@ func (t *Transport) Call(ctx context.Context, req *transport.Request) (transport
 	// With //molgen:retry N the request is sent again, with the same id,
 	// when no reply came within an equal share of the time left; the first
 	// reply to arrive answers the call and later ones are dropped. One
-	// timer serves the resends and the instance checks.
+	// timer serves the deadline, the resends and the instance checks.
 	attempts := 1 + req.Retry
+	deadline := req.Deadline
+	if d, ok := ctx.Deadline(); ok && !deadline.Before(d) {
+		deadline = time.Time{} // ctx ends first
+	}
 	var resendAt, checkAt time.Time // zero: none due
 	for attempt := 1; ; attempt++ {
 		// A request has the id its reply is matched with: a copy written
 		// twice is answered once, so every retriable error is retried.
-		if err := t.produce(ctx, false, true, nil, msg); err != nil {
-			return transport.Reply{}, requestError(ctx, err)
+		if err := t.produceBy(ctx, req.Deadline, false, true, nil, msg); err != nil {
+			return transport.Reply{}, requestError(ctx, req.Deadline, err)
 		}
 		sent := time.Now()
 		received := func(m kafkago.Message, ok bool) (transport.Reply, error) {
@@ -222,7 +244,7 @@ func (t *Transport) Call(ctx context.Context, req *transport.Request) (transport
 	wait:
 		for {
 			var wake <-chan time.Time
-			if next := earliest(resendAt, checkAt); !next.IsZero() {
+			if next := earliest(deadline, earliest(resendAt, checkAt)); !next.IsZero() {
 				if w.timer == nil {
 					w.timer = time.NewTimer(time.Until(next))
 				} else {
@@ -236,8 +258,11 @@ func (t *Transport) Call(ctx context.Context, req *transport.Request) (transport
 			case <-ctx.Done():
 				return transport.Reply{}, ctx.Err()
 			case now := <-wake:
+				if !deadline.IsZero() && !now.Before(deadline) {
+					return transport.Reply{}, context.DeadlineExceeded
+				}
 				if !checkAt.IsZero() && !now.Before(checkAt) {
-					if t.noInstance(ctx, r) {
+					if t.noInstance(ctx, deadline, r) {
 						select {
 						case reply, ok := <-ch: // it came meanwhile
 							return received(reply, ok)

@@ -41,8 +41,9 @@ func (e *noInstanceError) Unwrap() error { return transport.ErrNoInstance }
 // so only a group that stays empty counts; a lookup that fails tells
 // nothing. The calls waiting for a service share its lookups, which are
 // cached for InstanceCheck/2: at most one per service in that time. It
-// waits for a lookup in flight while ctx lasts.
-func (t *Transport) noInstance(ctx context.Context, r *route) bool {
+// waits for a lookup in flight while ctx lasts, until deadline at most
+// (when not zero).
+func (t *Transport) noInstance(ctx context.Context, deadline time.Time, r *route) bool {
 	s := &r.inst
 	fresh := t.set.InstanceCheck / 2
 	s.mu.Lock()
@@ -58,6 +59,8 @@ func (t *Transport) noInstance(ctx context.Context, r *route) bool {
 			go t.lookupInstances(r, done)
 		}
 		s.mu.Unlock()
+		ctx, cancel := bounded(ctx, deadline)
+		defer cancel()
 		select {
 		case <-done:
 		case <-ctx.Done():

@@ -187,6 +187,13 @@ func (t *Transport) write(ctx context.Context, msgs ...kafkago.Message) error {
 // set) may end the write with an error of its own. An error that ends the
 // write names the topic and the cause.
 func (t *Transport) produce(ctx context.Context, alone, dup bool, recheck func(context.Context, error) error, msgs ...kafkago.Message) error {
+	return t.produceBy(ctx, time.Time{}, alone, dup, recheck, msgs...)
+}
+
+// produceBy is produce, ending at deadline too (when not zero), as if ctx
+// had it: a call's request carries its deadline rather than a context of
+// its own, made only when a write fails.
+func (t *Transport) produceBy(ctx context.Context, deadline time.Time, alone, dup bool, recheck func(context.Context, error) error, msgs ...kafkago.Message) error {
 	if !t.enter() {
 		return transport.ErrClosed
 	}
@@ -197,9 +204,16 @@ func (t *Transport) produce(ctx context.Context, alone, dup bool, recheck func(c
 		// One write is one produce request per message at most; between
 		// retries, a drained node stops waiting (a call's deadline may be
 		// far away).
-		err := t.prod.write(ctx, msgs, alone)
+		err := t.prod.writeBy(ctx, deadline, msgs, alone)
 		if err == nil {
 			return nil
+		}
+		if !deadline.IsZero() {
+			// What follows reads the end of the write from ctx.
+			var cancel context.CancelFunc
+			ctx, cancel = bounded(ctx, deadline)
+			defer cancel()
+			deadline = time.Time{}
 		}
 		failed, cause := failedMessages(msgs, err, dup)
 		topic := failed[0].Topic

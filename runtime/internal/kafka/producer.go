@@ -93,6 +93,7 @@ type record struct {
 	msg       *kafkago.Message // &m
 	m         kafkago.Message  // a copy: the caller's slice stays its own
 	ctx       context.Context
+	deadline  time.Time // zero: ctx alone bounds the write
 	partition int32
 	size      int64
 	alone     bool // sent in a produce request of its own
@@ -124,6 +125,15 @@ func newProducer(tr *kafkago.Transport, addr net.Addr, dial func(addr string) (*
 // kafka.WriteErrors with one entry per message, or ctx's error (messages
 // already handed over may still be written).
 func (p *producer) write(ctx context.Context, msgs []kafkago.Message, alone bool) error {
+	return p.writeBy(ctx, time.Time{}, msgs, alone)
+}
+
+// writeBy is write, ending at deadline too (when not zero), as if ctx had
+// it (context.DeadlineExceeded).
+func (p *producer) writeBy(ctx context.Context, deadline time.Time, msgs []kafkago.Message, alone bool) error {
+	if d, ok := ctx.Deadline(); ok && !deadline.Before(d) {
+		deadline = time.Time{} // ctx ends first
+	}
 	var one [1]*record
 	recs := one[:]
 	if len(msgs) > 1 {
@@ -135,7 +145,7 @@ func (p *producer) write(ctx context.Context, msgs []kafkago.Message, alone bool
 		r := records.Get().(*record)
 		recs[i] = r
 		r.m = msgs[i]
-		r.msg, r.ctx, r.alone, r.size = &r.m, ctx, alone, messageSize(&r.m)
+		r.msg, r.ctx, r.deadline, r.alone, r.size = &r.m, ctx, deadline, alone, messageSize(&r.m)
 		if limit := p.batch(); r.size > limit {
 			r.err = &tooLargeError{topic: msgs[i].Topic, size: r.size, limit: limit}
 		} else {
@@ -149,7 +159,7 @@ func (p *producer) write(ctx context.Context, msgs []kafkago.Message, alone bool
 		total += r.size
 	}
 	if total > 0 {
-		if err := p.reserve(ctx, total); err != nil {
+		if err := p.reserve(ctx, deadline, total); err != nil {
 			return err
 		}
 		p.mu.Lock()
@@ -168,12 +178,26 @@ func (p *producer) write(ctx context.Context, msgs []kafkago.Message, alone bool
 		}
 		p.mu.Unlock()
 	}
+	// A deadline of its own is waited for with a pooled timer, not a
+	// context of its own: most writes end long before it.
+	var expire <-chan time.Time
+	if !deadline.IsZero() {
+		t := timers.Get().(*time.Timer)
+		t.Reset(time.Until(deadline))
+		defer func() {
+			t.Stop() // no stale tick is received after Stop (Go 1.23)
+			timers.Put(t)
+		}()
+		expire = t.C
+	}
 	for _, r := range recs {
 		select {
 		case <-r.done:
 			failed = failed || r.err != nil
 		case <-ctx.Done():
 			return ctx.Err() // the records may still be in a queue: not reused
+		case <-expire:
+			return context.DeadlineExceeded // likewise
 		}
 	}
 	var errs kafkago.WriteErrors
@@ -193,9 +217,28 @@ func (p *producer) write(ctx context.Context, msgs []kafkago.Message, alone bool
 	return errs
 }
 
+// timers are the stopped timers of writes with a deadline.
+var timers = sync.Pool{New: func() any {
+	t := time.NewTimer(time.Hour)
+	t.Stop()
+	return t
+}}
+
+// expired reports whether r's writer stopped waiting, and why.
+func (r *record) expired(now time.Time) error {
+	if err := r.ctx.Err(); err != nil {
+		return err
+	}
+	if !r.deadline.IsZero() && !now.Before(r.deadline) {
+		return context.DeadlineExceeded
+	}
+	return nil
+}
+
 // reserve waits until n more bytes fit in the buffer (one write larger
-// than the buffer goes when it is empty).
-func (p *producer) reserve(ctx context.Context, n int64) error {
+// than the buffer goes when it is empty), until ctx ends or deadline
+// passes (when not zero).
+func (p *producer) reserve(ctx context.Context, deadline time.Time, n int64) error {
 	for {
 		p.mu.Lock()
 		if p.buffered == 0 || p.buffered+n <= p.buffer {
@@ -208,6 +251,12 @@ func (p *producer) reserve(ctx context.Context, n int64) error {
 		}
 		room := p.room
 		p.mu.Unlock()
+		if !deadline.IsZero() {
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithDeadline(ctx, deadline)
+			defer cancel()
+			deadline = time.Time{}
+		}
 		select {
 		case <-room:
 		case <-ctx.Done():
@@ -270,10 +319,11 @@ func (p *producer) take(l *lane) []*record {
 	var batch []*record
 	var bytes int64
 	n := 0
+	now := time.Now()
 	for ; n < len(l.queue) && len(batch) < p.records; n++ {
 		r := l.queue[n]
-		if r.ctx.Err() != nil {
-			r.err = r.ctx.Err()
+		if err := r.expired(now); err != nil {
+			r.err = err
 			p.releaseLocked(r.size)
 			r.done <- struct{}{}
 			continue

@@ -85,16 +85,19 @@ func TestProducerSendsAtOnceAndGathersWhileBusy(t *testing.T) {
 func TestProducerBufferIsBounded(t *testing.T) {
 	p := &producer{buffer: 100}
 	ctx := context.Background()
-	if err := p.reserve(ctx, 60); err != nil {
+	if err := p.reserve(ctx, time.Time{}, 60); err != nil {
 		t.Fatal(err)
 	}
 	short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
 	defer cancel()
-	if err := p.reserve(short, 60); !errors.Is(err, context.DeadlineExceeded) {
+	if err := p.reserve(short, time.Time{}, 60); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("a write over the buffer did not wait: %v", err)
 	}
+	if err := p.reserve(ctx, time.Now().Add(50*time.Millisecond), 60); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("a write over the buffer did not wait until its deadline: %v", err)
+	}
 	got := make(chan error, 1)
-	go func() { got <- p.reserve(ctx, 60) }()
+	go func() { got <- p.reserve(ctx, time.Time{}, 60) }()
 	select {
 	case err := <-got:
 		t.Fatalf("a write over the buffer went through: %v", err)
@@ -105,7 +108,7 @@ func TestProducerBufferIsBounded(t *testing.T) {
 		t.Fatal(err)
 	}
 	p.release(60)
-	if err := p.reserve(ctx, 500); err != nil || p.buffered != 500 {
+	if err := p.reserve(ctx, time.Time{}, 500); err != nil || p.buffered != 500 {
 		t.Fatalf("a write larger than the buffer, into an empty one: %v, %d bytes buffered", err, p.buffered)
 	}
 }

@@ -105,6 +105,25 @@ func TestRetriableErrorsInWriteErrorsAreRetried(t *testing.T) {
 	if msg := err.Error(); !strings.Contains(msg, topic) || !(strings.Contains(msg, "Unknown Topic Or Partition") || strings.Contains(msg, "Not Leader")) || strings.Contains(msg, "Kafka write errors") {
 		t.Fatalf("a write to a deleted topic: %q; want the topic and the broker's answer", msg)
 	}
+	// The same, with the deadline in the request alone (as Client.Call
+	// sends it when the caller's context has none), oneway and not.
+	for _, call := range []bool{false, true} {
+		req := testRequest("svc")
+		req.Deadline = time.Now().Add(1500 * time.Millisecond)
+		start := time.Now()
+		if call {
+			_, err = tr.Call(context.Background(), req)
+		} else {
+			err = tr.Send(context.Background(), req)
+		}
+		el := time.Since(start)
+		if !errors.Is(err, context.DeadlineExceeded) || el < time.Second || el > 10*time.Second {
+			t.Fatalf("a write (call %v) to a deleted topic with a request deadline of 1.5s: %v after %v; want DeadlineExceeded at the deadline", call, err, el)
+		}
+		if msg := err.Error(); !strings.HasPrefix(msg, "context deadline exceeded (writing the request: ") || !strings.Contains(msg, topic) {
+			t.Fatalf("a write (call %v) to a deleted topic with a request deadline: %q; want the deadline, the topic and the broker's answer", call, msg)
+		}
+	}
 
 	done := make(chan error, 1)
 	go func() { done <- tr.Send(ctx, testRequest("svc")) }()
@@ -123,6 +142,25 @@ func TestRetriableErrorsInWriteErrorsAreRetried(t *testing.T) {
 	}
 	if err := <-done; err != nil {
 		t.Fatalf("a write retried until its topic was back: %v", err)
+	}
+}
+
+// TestCallEndsAtTheRequestDeadline: a call whose context has no deadline
+// ends at its request's, with context.DeadlineExceeded, when no reply
+// comes; so does one whose context's deadline is later.
+func TestCallEndsAtTheRequestDeadline(t *testing.T) {
+	tr := testTransport(t, kafkatest.App("reqdeadline"), func(s *Settings) { s.InstanceCheck = 0 })
+	later, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	for _, ctx := range []context.Context{context.Background(), later} {
+		req := testRequest("nobody")
+		req.Deadline = time.Now().Add(300 * time.Millisecond)
+		start := time.Now()
+		_, err := tr.Call(ctx, req)
+		el := time.Since(start)
+		if err != context.DeadlineExceeded || el < 300*time.Millisecond || el > 10*time.Second {
+			t.Fatalf("a call without a server and a 300ms request deadline: %v after %v; want context.DeadlineExceeded at the deadline", err, el)
+		}
 	}
 }
 

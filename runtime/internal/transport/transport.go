@@ -33,13 +33,15 @@ var (
 // serves the services hosted on the node.
 type Transport interface {
 	// Call sends req and waits for its reply, until ctx ends (when it
-	// returns ctx's error, possibly wrapped). req.Retry extra copies may be
+	// returns ctx's error, possibly wrapped) or req.Deadline passes, when
+	// it is not zero (context.DeadlineExceeded, possibly wrapped: the
+	// caller's context need not carry the deadline). req.Retry extra copies may be
 	// sent when no reply comes. After an error the transport may still hold
 	// req.Payload: the caller must not reuse its buffer.
 	Call(ctx context.Context, req *Request) (Reply, error)
 	// Send delivers a oneway request: it returns once the request is
-	// durable, without waiting for it to run. The payload rule of Call
-	// holds.
+	// durable, without waiting for it to run. The deadline and payload
+	// rules of Call hold.
 	Send(ctx context.Context, req *Request) error
 	// Serve starts taking the requests of one service.
 	Serve(ctx context.Context, svc Service) error
