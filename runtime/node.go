@@ -121,6 +121,9 @@ type Node struct {
 	observer  Observer // Options.Observer and the built-in telemetry; fixed at NewNode
 	// propagator carries trace context in requests and replies.
 	propagator propagation.TextMapPropagator
+	// w3c: propagator is defaultPropagator, and a lone traceparent is
+	// written and read by hand (see injectTrace).
+	w3c bool
 
 	mu       sync.Mutex
 	services map[string]*service

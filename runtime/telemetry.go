@@ -3,13 +3,16 @@ package runtime
 import (
 	"context"
 	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"math/rand/v2"
 	"strconv"
 	"strings"
 	"sync"
+	"unsafe"
 
 	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/baggage"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/propagation"
@@ -376,8 +379,20 @@ var defaultPropagator = propagation.NewCompositeTextMapPropagator(propagation.Tr
 // incoming trace), a new trace id is made up for the call, flagged
 // sampled, so that the nodes it reaches share one trace (and their logs
 // one trace_id), and a node that traces records its part.
+//
+// With the default propagator, a trace context that is a traceparent
+// alone (no tracestate, no baggage) is written by hand, byte for byte as
+// otel's TraceContext propagator writes it, in one allocation.
 func (n *Node) injectTrace(ctx context.Context) transport.Headers {
-	if !trace.SpanContextFromContext(ctx).IsValid() {
+	sc := trace.SpanContextFromContext(ctx)
+	if n.w3c && sc.TraceState().Len() == 0 && baggage.FromContext(ctx).Len() == 0 {
+		if !sc.IsValid() {
+			tid, sid := newRootIDs()
+			return traceparent(tid, sid, trace.FlagsSampled)
+		}
+		return traceparent(sc.TraceID(), sc.SpanID(), sc.TraceFlags())
+	}
+	if !sc.IsValid() {
 		ctx = trace.ContextWithRemoteSpanContext(ctx, newRootContext())
 	}
 	h := make(transport.Headers, 0, 3)
@@ -387,20 +402,108 @@ func (n *Node) injectTrace(ctx context.Context) transport.Headers {
 
 // newRootContext makes up the span context of a call that has none.
 func newRootContext() trace.SpanContext {
-	var tid trace.TraceID
-	var sid trace.SpanID
-	binary.LittleEndian.PutUint64(tid[:8], rand.Uint64())
-	binary.LittleEndian.PutUint64(tid[8:], rand.Uint64())
-	binary.LittleEndian.PutUint64(sid[:], rand.Uint64()|1) // never all zero
+	tid, sid := newRootIDs()
 	return trace.NewSpanContext(trace.SpanContextConfig{TraceID: tid, SpanID: sid, TraceFlags: trace.FlagsSampled, Remote: true})
 }
 
+// newRootIDs makes up the trace and span ids of a call outside any trace.
+func newRootIDs() (tid trace.TraceID, sid trace.SpanID) {
+	binary.LittleEndian.PutUint64(tid[:8], rand.Uint64())
+	binary.LittleEndian.PutUint64(tid[8:], rand.Uint64())
+	binary.LittleEndian.PutUint64(sid[:], rand.Uint64()|1) // never all zero
+	return tid, sid
+}
+
+// traceparentHeaders is the trace context of a call as a lone W3C
+// traceparent, its header and its value in one allocation.
+type traceparentHeaders struct {
+	h [1]transport.Header
+	b [traceparentLen]byte
+}
+
+// traceparentLen is the length of a version 00 traceparent:
+// 00-<32 hex digits of trace id>-<16 of span id>-<2 of flags>.
+const traceparentLen = 2 + 1 + 32 + 1 + 16 + 1 + 2
+
+// traceparent returns the headers of a trace context without tracestate
+// or baggage, as otel's TraceContext propagator writes them: the flags
+// keep only the bits the specification defines (sampled, random).
+func traceparent(tid trace.TraceID, sid trace.SpanID, flags trace.TraceFlags) transport.Headers {
+	t := new(traceparentHeaders)
+	b := &t.b
+	b[0], b[1], b[2], b[35], b[52] = '0', '0', '-', '-', '-'
+	hex.Encode(b[3:35], tid[:])
+	hex.Encode(b[36:52], sid[:])
+	hex.Encode(b[53:55], []byte{byte(flags & (trace.FlagsSampled | trace.FlagsRandom))})
+	// b is never written again: the string may share it.
+	t.h[0] = transport.Header{Key: "traceparent", Value: unsafe.String(&b[0], len(b))}
+	return t.h[:]
+}
+
 // extractTrace returns ctx with the trace context of a request's headers.
+// With the default propagator, a well-formed version 00 traceparent alone
+// is read by hand into the same span context as otel's propagator would;
+// anything else (tracestate, baggage, another version, a malformed value)
+// goes to the propagator.
 func (n *Node) extractTrace(ctx context.Context, h transport.Headers) context.Context {
 	if len(h) == 0 {
 		return ctx
 	}
+	if n.w3c && len(h) == 1 && h[0].Key == "traceparent" {
+		if sc, ok := parseTraceparent(h[0].Value); ok {
+			return trace.ContextWithRemoteSpanContext(ctx, sc)
+		}
+	}
+	return n.extractWithPropagator(ctx, h)
+}
+
+// extractWithPropagator is extractTrace's slow path: its carrier escapes
+// to the heap, which the fast path's must not.
+func (n *Node) extractWithPropagator(ctx context.Context, h transport.Headers) context.Context {
 	return n.propagator.Extract(ctx, &h)
+}
+
+// parseTraceparent reads a version 00 traceparent in its canonical form
+// (lower-case hex digits, defined flags only, valid ids); ok false for any
+// other value.
+func parseTraceparent(v string) (sc trace.SpanContext, ok bool) {
+	if len(v) != traceparentLen || v[0] != '0' || v[1] != '0' || v[2] != '-' || v[35] != '-' || v[52] != '-' {
+		return sc, false
+	}
+	var cfg trace.SpanContextConfig
+	var flags [1]byte
+	if !unhex(cfg.TraceID[:], v[3:35]) || !unhex(cfg.SpanID[:], v[36:52]) || !unhex(flags[:], v[53:55]) ||
+		flags[0] > byte(trace.FlagsSampled|trace.FlagsRandom) {
+		return sc, false
+	}
+	cfg.TraceFlags = trace.TraceFlags(flags[0])
+	cfg.Remote = true
+	sc = trace.NewSpanContext(cfg)
+	return sc, sc.IsValid()
+}
+
+// unhex decodes the lower-case hex digits of s into dst (len(s) is
+// 2*len(dst)).
+func unhex(dst []byte, s string) bool {
+	for i := range dst {
+		hi, ok1 := hexDigit(s[2*i])
+		lo, ok2 := hexDigit(s[2*i+1])
+		if !ok1 || !ok2 {
+			return false
+		}
+		dst[i] = hi<<4 | lo
+	}
+	return true
+}
+
+func hexDigit(c byte) (byte, bool) {
+	switch {
+	case '0' <= c && c <= '9':
+		return c - '0', true
+	case 'a' <= c && c <= 'f':
+		return c - 'a' + 10, true
+	}
+	return 0, false
 }
 
 // setupTelemetry builds the node's Observer from its Options.
@@ -408,6 +511,7 @@ func (n *Node) setupTelemetry() error {
 	n.propagator = n.opts.Propagator
 	if n.propagator == nil {
 		n.propagator = defaultPropagator
+		n.w3c = true
 	}
 	var t *telemetry
 	if n.opts.TracerProvider != nil || n.opts.MeterProvider != nil {
