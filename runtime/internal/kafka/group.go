@@ -48,7 +48,7 @@ type server struct {
 	mu       sync.Mutex
 	lost     <-chan struct{} // closes when the watch finds s.topic lost; held across generations
 	epoch    int             // see partOff
-	live     map[partOff]chan struct{}
+	live     map[partOff]*job
 	finished map[partOff]bool
 	requests sync.WaitGroup // every request started, all generations
 
@@ -104,7 +104,7 @@ func (t *Transport) Serve(ctx context.Context, svc transport.Service) error {
 	s := &server{
 		t: t, svc: svc, topic: r.topic, group: group, cg: cg,
 		done:     make(chan struct{}),
-		live:     map[partOff]chan struct{}{},
+		live:     map[partOff]*job{},
 		finished: map[partOff]bool{},
 	}
 	s.ctx, s.stop = context.WithCancel(context.Background())
@@ -298,10 +298,12 @@ func (s *server) start(p *partition, msg kafkago.Message, requests *sync.WaitGro
 	key := partOff{s.epoch, msg.Partition, msg.Offset}
 	running, isLive := s.live[key]
 	finished := s.finished[key]
-	var done chan struct{}
+	var j *job
 	if !isLive && !finished {
-		done = make(chan struct{})
-		s.live[key] = done
+		// One allocation holds what serving the request needs.
+		j = &job{s: s, p: p, msg: msg, requests: requests, key: key}
+		j.running.Add(1)
+		s.live[key] = j
 	}
 	s.mu.Unlock()
 	switch {
@@ -313,34 +315,55 @@ func (s *server) start(p *partition, msg kafkago.Message, requests *sync.WaitGro
 		// Running since an earlier generation: count it in this one, but
 		// run it once.
 		<-s.svc.Slots
+		offset := msg.Offset // not msg: a closure's would escape on every call
 		go func() {
-			<-running
-			p.done(msg.Offset)
+			running.running.Wait()
+			p.done(offset)
 			requests.Done()
 		}()
 	default:
 		s.requests.Add(1)
-		s.t.work.Go(func() {
-			defer func() {
-				// Last line of defence: nothing a request does stops the node.
-				if r := recover(); r != nil {
-					s.t.log.Error("panic while serving a request", "service", s.svc.Name, "panic", fmt.Sprint(r))
-				}
-				s.mu.Lock()
-				if key.epoch == s.epoch {
-					delete(s.live, key)
-					s.finished[key] = true
-				}
-				s.mu.Unlock()
-				close(done)
-				p.done(msg.Offset)
-				requests.Done()
-				<-s.svc.Slots
-				s.requests.Done()
-			}()
-			s.handle(msg)
-		})
+		s.t.work.Go(j)
 	}
+}
+
+// job is one request being served, from its start to its reply: the
+// server's records of it, and the context and transport.Request its
+// handler gets.
+type job struct {
+	s        *server
+	p        *partition
+	msg      kafkago.Message
+	requests *sync.WaitGroup // the generation's
+	key      partOff
+	running  sync.WaitGroup // done once the request is finished
+
+	ctx   deadlineCtx
+	req   transport.Request
+	trace [3]transport.Header // req.Trace, unless the request has more
+}
+
+// run serves j's request and records it as finished.
+func (j *job) run() {
+	s := j.s
+	defer func() {
+		// Last line of defence: nothing a request does stops the node.
+		if r := recover(); r != nil {
+			s.t.log.Error("panic while serving a request", "service", s.svc.Name, "panic", fmt.Sprint(r))
+		}
+		s.mu.Lock()
+		if j.key.epoch == s.epoch {
+			delete(s.live, j.key)
+			s.finished[j.key] = true
+		}
+		s.mu.Unlock()
+		j.running.Done()
+		j.p.done(j.msg.Offset)
+		j.requests.Done()
+		<-s.svc.Slots
+		s.requests.Done()
+	}()
+	s.handle(j)
 }
 
 // watchUnassigned ends a generation that gave this member no partition

@@ -35,7 +35,7 @@ func TestGenerationOnATopicCreatedAgainForgetsTheOldOne(t *testing.T) {
 		}
 	}
 	newServer := func() *server {
-		s := &server{t: tr, topic: topic, live: map[partOff]chan struct{}{}, finished: map[partOff]bool{}}
+		s := &server{t: tr, topic: topic, live: map[partOff]*job{}, finished: map[partOff]bool{}}
 		s.ctx, s.stop = context.WithCancel(context.Background())
 		t.Cleanup(s.stop)
 		return s
@@ -64,7 +64,7 @@ func TestGenerationOnATopicCreatedAgainForgetsTheOldOne(t *testing.T) {
 	// Finished offset 7 of partition 0: the topic (end 3) is a new one.
 	s = newServer()
 	s.finished[partOff{0, 0, 7}] = true
-	s.live[partOff{0, 1, 0}] = make(chan struct{}) // partition 1 is empty: offset 0 never was
+	s.live[partOff{0, 1, 0}] = &job{} // partition 1 is empty: offset 0 never was
 	s.checkIncarnation(gen(kafkago.FirstOffset, kafkago.FirstOffset))
 	if len(s.finished) != 0 || len(s.live) != 0 || s.epoch != 1 {
 		t.Errorf("after a generation on a topic created again: finished %v, live %v, epoch %d; want all forgotten in a new epoch", s.finished, s.live, s.epoch)

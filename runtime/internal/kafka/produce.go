@@ -393,10 +393,7 @@ func (t *Transport) setTopicLimit(topic string, limit int64) {
 // false only when a broker says it does not (the caller has ended and its
 // topic was deleted); when it cannot tell, true, and the write finds out.
 func (t *Transport) knowReplyTopic(ctx context.Context, topic string) bool {
-	t.replyTopicsMu.Lock()
-	known := t.replyTopics[topic]
-	t.replyTopicsMu.Unlock()
-	if known {
+	if t.replyTopicKnown(topic) {
 		return true
 	}
 	limit, exists, err := t.describeLimit(ctx, topic)
@@ -427,6 +424,13 @@ func (t *Transport) knowReplyTopic(ctx context.Context, topic string) bool {
 	t.replyTopics[topic] = true
 	t.replyTopicsMu.Unlock()
 	return true
+}
+
+// replyTopicKnown reports whether knowReplyTopic has learned topic.
+func (t *Transport) replyTopicKnown(topic string) bool {
+	t.replyTopicsMu.Lock()
+	defer t.replyTopicsMu.Unlock()
+	return t.replyTopics[topic]
 }
 
 // forgetReplyTopic drops what the transport knows about a reply topic, so
@@ -486,32 +490,49 @@ func replyMessage(replyTo, id string, reply transport.Reply) kafkago.Message {
 //
 // An error that ends the write because ctx ended matches ctx's error.
 func (t *Transport) writeReply(ctx context.Context, service, method, replyTo, id string, reply transport.Reply) error {
-	err := t.writeReplyMessage(ctx, service, method, replyTo, id, reply)
+	return t.writeReplyBy(ctx, time.Time{}, service, method, replyTo, id, reply)
+}
+
+// writeReplyBy is writeReply, ending at deadline too (when not zero), as
+// if ctx had it: a context of its own is made only on slow paths.
+func (t *Transport) writeReplyBy(ctx context.Context, deadline time.Time, service, method, replyTo, id string, reply transport.Reply) error {
+	err := t.writeReplyMessage(ctx, deadline, service, method, replyTo, id, reply)
+	if err == nil {
+		return nil
+	}
 	if errors.Is(err, errOrphaned) {
 		t.stats.orphaned.Add(1)
 		t.log.Debug("dropping a reply: the caller's reply topic is gone", "service", service, "method", method, "reply_to", replyTo)
 		return nil
 	}
-	if err != nil && ctx.Err() != nil && !errors.Is(err, ctx.Err()) {
+	ctx, cancel := bounded(ctx, deadline)
+	defer cancel()
+	if ctx.Err() != nil && !errors.Is(err, ctx.Err()) {
 		err = fmt.Errorf("%w (writing the reply: %v)", ctx.Err(), err)
 	}
 	return err
 }
 
-func (t *Transport) writeReplyMessage(ctx context.Context, service, method, replyTo, id string, reply transport.Reply) error {
-	if !t.knowReplyTopic(ctx, replyTo) {
-		return errOrphaned
+func (t *Transport) writeReplyMessage(ctx context.Context, deadline time.Time, service, method, replyTo, id string, reply transport.Reply) error {
+	if !t.replyTopicKnown(replyTo) {
+		ctx, cancel := bounded(ctx, deadline)
+		defer cancel()
+		if !t.knowReplyTopic(ctx, replyTo) {
+			return errOrphaned
+		}
 	}
 	msg := replyMessage(replyTo, id, reply)
 	var err error
 	if size, limit := messageSize(&msg), t.topicLimit(replyTo); size > limit {
 		err = &tooLargeError{topic: replyTo, size: size, limit: limit}
 	} else {
-		err = t.produce(ctx, false, true, t.replyTopicGone(replyTo), msg)
+		err = t.produceBy(ctx, deadline, false, true, t.replyTopicGone(replyTo), msg)
 	}
 	if err == nil {
 		return nil
 	}
+	ctx, cancel := bounded(ctx, deadline)
+	defer cancel()
 	var tl *tooLargeError
 	if !errors.As(err, &tl) {
 		return err

@@ -7,20 +7,19 @@ import (
 	"log/slog"
 	"time"
 
-	kafkago "github.com/segmentio/kafka-go"
-
 	"github.com/molgen/molgen/runtime/internal/transport"
 )
 
 // handle runs one request and answers it. It never panics and never stops
 // the consumer: bad messages are answered with an error when they say
 // where to, and logged otherwise.
-func (s *server) handle(msg kafkago.Message) {
+func (s *server) handle(j *job) {
+	msg := &j.msg
 	taken := time.Now()
 	// The header values are viewed as strings, not copied: kafka-go
 	// decodes each into a slice of its own that nothing writes again.
 	var version, method, replyTo, deadlineText, id, schema, caller string
-	var trace transport.Headers
+	trace := transport.Headers(j.trace[:0])
 	for _, h := range msg.Headers {
 		switch h.Key {
 		case "traceparent", "tracestate", "baggage":
@@ -77,12 +76,17 @@ func (s *server) handle(msg kafkago.Message) {
 		deadline = limit
 	}
 	s.t.stats.served.Add(1)
+	if len(trace) == 0 {
+		trace = nil // as a request without trace context always had
+	}
 	// The request runs to its deadline even while the node drains.
-	ctx := newDeadlineCtx(deadline)
+	ctx := &j.ctx
+	ctx.deadline = deadline
 	defer ctx.cancel()
-	req := transport.Request{Service: s.svc.Name, Method: method, Schema: schema, Deadline: deadline, Payload: msg.Value, Caller: caller,
+	req := &j.req
+	*req = transport.Request{Service: s.svc.Name, Method: method, Schema: schema, Deadline: deadline, Payload: msg.Value, Caller: caller,
 		Trace: trace, Topic: s.topic, Group: s.group, Partition: msg.Partition, Offset: msg.Offset, Written: msg.Time, Taken: taken}
-	reply := s.svc.Handle(ctx, &req)
+	reply := s.svc.Handle(ctx, req)
 	if replyTo == "" {
 		return // oneway: the handler logged a failure
 	}
@@ -92,12 +96,10 @@ func (s *server) handle(msg kafkago.Message) {
 // reply writes the answer to a request to the caller's reply topic.
 func (s *server) reply(log lazyLogger, replyTo, id string, deadline time.Time, reply transport.Reply) {
 	// Past the deadline the caller has given up; a little grace still
-	// lets a reply that is ready go out.
-	wctx, cancel := context.WithDeadline(context.Background(), deadline.Add(s.t.set.ReplyGrace))
-	defer cancel()
-	// A reply whose topic is gone is dropped, one over the size limit
-	// becomes an ErrTooLarge error reply (produce.go).
-	err := s.t.writeReply(wctx, s.svc.Name, log.method, replyTo, id, reply)
+	// lets a reply that is ready go out. A reply whose topic is gone is
+	// dropped, one over the size limit becomes an ErrTooLarge error reply
+	// (produce.go).
+	err := s.t.writeReplyBy(context.Background(), deadline.Add(s.t.set.ReplyGrace), s.svc.Name, log.method, replyTo, id, reply)
 	if err != nil && !errors.Is(err, context.DeadlineExceeded) {
 		log.Warn("writing a reply", "reply_to", replyTo, "err", err)
 	}
