@@ -205,7 +205,16 @@ func (n *Node) onewayFailed(ctx context.Context, service, method string, err err
 	n.log.WarnContext(ctx, "oneway call failed", "service", service, "method", method, "err", errorMessage(err))
 }
 
-var encoderPool = sync.Pool{New: func() any { return NewEncoder(make([]byte, 0, 256)) }}
+// call is what a remote call needs besides its messages, kept for the
+// next call: the encoder of its request, the request, and the decoder of
+// its reply.
+type call struct {
+	e   Encoder
+	req transport.Request
+	d   Decoder
+}
+
+var calls = sync.Pool{New: func() any { return &call{e: Encoder{buf: make([]byte, 0, 256)}} }}
 
 // Call sends a request to the service on another node (or, with
 // prefer_local off, to any instance) and waits for its response, within the
@@ -234,14 +243,17 @@ func (c *Client) Call(ctx context.Context, method int, req, resp Message) error 
 	if err := ctx.Err(); err != nil {
 		return c.fail(method, err)
 	}
-	e := encoderPool.Get().(*Encoder)
+	cl := calls.Get().(*call)
+	e := &cl.e
 	// A write cut short may leave the message queued in the producer,
 	// still pointing at e's buffer: after a failed write e is never reused.
 	abandoned := false
 	defer func() {
 		if !abandoned {
 			e.Reset()
-			encoderPool.Put(e)
+			cl.req = transport.Request{}
+			cl.d = Decoder{}
+			calls.Put(cl)
 		}
 	}()
 	if err := c.encodeRequest(m, req, e); err != nil {
@@ -250,7 +262,8 @@ func (c *Client) Call(ctx context.Context, method int, req, resp Message) error 
 		}
 		return c.fail(method, err)
 	}
-	treq := transport.Request{Service: c.desc.Name, Method: m.Name, Schema: m.Schema, Deadline: deadline, Retry: m.Retry, Payload: e.Data()}
+	treq := &cl.req
+	*treq = transport.Request{Service: c.desc.Name, Method: m.Name, Schema: m.Schema, Deadline: deadline, Retry: m.Retry, Payload: e.Data()}
 	if c.observed {
 		ctx = c.observeStart(ctx, method, true, len(treq.Payload))
 	}
@@ -258,16 +271,16 @@ func (c *Client) Call(ctx context.Context, method int, req, resp Message) error 
 	var reply transport.Reply
 	var err error
 	if m.Oneway {
-		err = r.t.Send(ctx, &treq)
+		err = r.t.Send(ctx, treq)
 		reply.Sent = time.Now()
 	} else {
-		reply, err = r.t.Call(ctx, &treq)
+		reply, err = r.t.Call(ctx, treq)
 	}
 	if err != nil {
 		abandoned = true // the transport may still hold the payload
 		err = c.fail(method, err)
 	} else if !m.Oneway {
-		err = c.settleBy(ctx, deadline, method, c.readReply(m, reply, resp))
+		err = c.settleBy(ctx, deadline, method, c.readReply(m, reply, resp, &cl.d))
 	}
 	if c.observed {
 		c.node.observeEndCall(ctx, err, &reply)
@@ -294,9 +307,10 @@ func (c *Client) noRoute(method int) error {
 	return c.fail(method, fmt.Errorf("%w: service %q is placed on %s, not on node %q", ErrNoRoute, c.desc.Name, n.opts.Placement.NodesOf(c.desc.Name), n.opts.Node))
 }
 
-// readReply decodes a reply into resp, or into the service's error.
-func (c *Client) readReply(m *MethodDesc, reply transport.Reply, resp Message) error {
-	d := NewDecoder(reply.Payload)
+// readReply decodes a reply into resp, or into the service's error, with
+// d.
+func (c *Client) readReply(m *MethodDesc, reply transport.Reply, resp Message, d *Decoder) error {
+	d.init(reply.Payload)
 	if reply.Status == transport.StatusError {
 		rerr, err := decodeError(d, c.desc.Name, m.Name)
 		if err != nil {

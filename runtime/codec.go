@@ -195,9 +195,15 @@ type Decoder struct {
 
 // NewDecoder returns a Decoder reading buf.
 func NewDecoder(buf []byte) *Decoder {
-	d := &Decoder{buf: buf}
-	d.frames = d.small[:0]
+	d := new(Decoder)
+	d.init(buf)
 	return d
+}
+
+// init makes d a new Decoder reading buf.
+func (d *Decoder) init(buf []byte) {
+	*d = Decoder{buf: buf}
+	d.frames = d.small[:0]
 }
 
 // Err returns the first error met while decoding.

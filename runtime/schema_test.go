@@ -73,7 +73,7 @@ func TestCallerChecksTheReplysSchema(t *testing.T) {
 		payload []byte
 	}{{"", own}, {"=", own}, {"()({int64})", own}, {"()({int64,string})", newer}, {"()({})", []byte{0}}} {
 		var got pointMsg
-		err := c.readReply(m, transport.Reply{Status: transport.StatusOK, Payload: r.payload, Schema: r.schema}, &got)
+		err := c.readReply(m, transport.Reply{Status: transport.StatusOK, Payload: r.payload, Schema: r.schema}, &got, new(Decoder))
 		want := int64(7)
 		if r.schema == "()({})" {
 			want = 0 // an older server's struct without the field
@@ -83,7 +83,7 @@ func TestCallerChecksTheReplysSchema(t *testing.T) {
 		}
 	}
 	var got pointMsg
-	err := c.readReply(m, transport.Reply{Status: transport.StatusOK, Payload: []byte{1, 14}, Schema: "()({string})"}, &got)
+	err := c.readReply(m, transport.Reply{Status: transport.StatusOK, Payload: []byte{1, 14}, Schema: "()({string})"}, &got, new(Decoder))
 	if !errors.Is(err, ErrBadRequest) || !strings.Contains(err.Error(), "the reply was encoded with types incompatible with this caller's (result 0: field 0: int64 vs string") {
 		t.Fatalf("incompatible reply: %v; want ErrBadRequest naming the difference", err)
 	}

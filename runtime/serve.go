@@ -30,7 +30,9 @@ func (n *Node) serve(h *hosted) transport.Handler {
 		if n.observer != nil {
 			ctx = n.observeServe(ctx, h.desc, idx, req)
 		}
-		resp, err := n.invoke(ctx, h, idx, req.Payload)
+		sv := new(served)
+		sv.d.init(req.Payload)
+		resp, err := n.invoke(ctx, h, idx, &sv.d)
 		if _, undecodable := err.(*badRequest); undecodable {
 			n.stats.badMessages.Add(1)
 			n.warnings.Log(n.log, slog.LevelWarn, "bad request", "bad request", "service", req.Service, "method", req.Method, "caller", req.Caller, "err", errorMessage(err))
@@ -43,7 +45,8 @@ func (n *Node) serve(h *hosted) transport.Handler {
 				n.onewayFailed(ctx, req.Service, req.Method, err)
 			}
 		} else {
-			reply = n.replyOf(h, idx, resp, err)
+			sv.e.buf = sv.buf[:0]
+			reply = n.replyOf(h, idx, resp, err, &sv.e)
 			if reply.Status == transport.StatusOK {
 				reply.Schema = replySchema(req.Schema, m.Schema)
 			}
@@ -56,6 +59,16 @@ func (n *Node) serve(h *hosted) transport.Handler {
 	}
 }
 
+// served is what serving one remote request needs, in one allocation:
+// the decoder of its arguments, and the encoder of its reply with room
+// for a small one. It is never reused: the transport may keep the reply's
+// bytes after a write gives up.
+type served struct {
+	d   Decoder
+	e   Encoder
+	buf [128]byte
+}
+
 // badRequest answers a request the node cannot serve, and counts it.
 func (n *Node) badRequest(req *transport.Request, err error) transport.Reply {
 	n.stats.badMessages.Add(1)
@@ -64,19 +77,20 @@ func (n *Node) badRequest(req *transport.Request, err error) transport.Reply {
 }
 
 // invoke decodes and runs a request, turning a panic into an error.
-func (n *Node) invoke(ctx context.Context, h *hosted, idx int, payload []byte) (resp Message, err error) {
+func (n *Node) invoke(ctx context.Context, h *hosted, idx int, d *Decoder) (resp Message, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			resp, err = nil, n.panicked(ctx, h.desc.Name, h.desc.Methods[idx].Name, r)
 		}
 	}()
-	return h.handlers[idx](ctx, h.impl, NewDecoder(payload))
+	return h.handlers[idx](ctx, h.impl, d)
 }
 
-// replyOf encodes a reply (in a fresh buffer: the transport may keep it
-// after a write gives up). It runs code of the service (MarshalBinary,
-// Error, Is methods); a panic there is answered as a panic of the call.
-func (n *Node) replyOf(h *hosted, idx int, resp Message, callErr error) (reply transport.Reply) {
+// replyOf encodes a reply with e (a fresh one, whose buffer is never
+// reused: the transport may keep it after a write gives up). It runs code
+// of the service (MarshalBinary, Error, Is methods); a panic there is
+// answered as a panic of the call.
+func (n *Node) replyOf(h *hosted, idx int, resp Message, callErr error, e *Encoder) (reply transport.Reply) {
 	defer func() {
 		if r := recover(); r != nil {
 			n.stats.panics.Add(1)
@@ -85,7 +99,6 @@ func (n *Node) replyOf(h *hosted, idx int, resp Message, callErr error) (reply t
 			reply = transport.Reply{Status: transport.StatusError, Payload: errorReply(pe)}
 		}
 	}()
-	e := NewEncoder(make([]byte, 0, 128))
 	if callErr == nil && resp != nil {
 		resp.MolgenEncode(e)
 		if err := e.Err(); err != nil {

@@ -92,8 +92,8 @@ var mutants = []mutant{
 		name: "oneway-waits",
 		what: "a oneway call waits for a reply like any other",
 		file: "runtime/client.go",
-		from: "if m.Oneway {\n\t\terr = r.t.Send(ctx, &treq)",
-		to:   "if false {\n\t\terr = r.t.Send(ctx, &treq)",
+		from: "if m.Oneway {\n\t\terr = r.t.Send(ctx, treq)",
+		to:   "if false {\n\t\terr = r.t.Send(ctx, treq)",
 		pkgs: []string{testsvc}, tests: "Oneway",
 	},
 	{

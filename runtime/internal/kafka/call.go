@@ -95,11 +95,19 @@ func (t *Transport) message(ctx context.Context, req *transport.Request, id uint
 	if id != 0 {
 		n += 2
 	}
-	headers := make([]kafkago.Header, len(static), n)
-	copy(headers, static)
 	// The deadline and the id share one buffer (RFC 3339 with nanoseconds
-	// in UTC is at most 30 bytes, a decimal uint64 20).
-	buf := make([]byte, 0, 30+len(t.session)+1+20)
+	// in UTC is at most 30 bytes, a decimal uint64 20), and usually one
+	// allocation with the headers.
+	size := 30 + len(t.session) + 1 + 20
+	var headers []kafkago.Header
+	var buf []byte
+	if mh := (*messageHeaders)(nil); n <= len(mh.h) && size <= len(mh.buf) {
+		mh = new(messageHeaders)
+		headers, buf = mh.h[:len(static):n], mh.buf[:0:size]
+	} else {
+		headers, buf = make([]kafkago.Header, len(static), n), make([]byte, 0, size)
+	}
+	copy(headers, static)
 	buf = appendDeadline(buf, req.Deadline)
 	headers = append(headers, kafkago.Header{Key: hDeadline, Value: buf[:len(buf):len(buf)]})
 	headers = withTrace(headers, req.Trace)
@@ -114,6 +122,13 @@ func (t *Transport) message(ctx context.Context, req *transport.Request, id uint
 		)
 	}
 	return kafkago.Message{Topic: r.topic, Value: req.Payload, Headers: headers}, r, nil
+}
+
+// messageHeaders holds the headers of a request and the bytes of its
+// deadline and id.
+type messageHeaders struct {
+	h   [12]kafkago.Header
+	buf [72]byte // 30 + a session of 16 + 1 + 20
 }
 
 // checkSize fails a request over the size limit of its topic at once,
@@ -335,7 +350,7 @@ func traceHeaders(hs []kafkago.Header) transport.Headers {
 	for _, h := range hs {
 		for _, name := range transport.TraceHeaders {
 			if h.Key == name {
-				out = append(out, transport.Header{Key: name, Value: string(h.Value)})
+				out = append(out, transport.Header{Key: name, Value: bytesString(h.Value)}) // a record's header values are its own
 			}
 		}
 	}
