@@ -24,10 +24,10 @@ var mutants = []mutant{
 	// The server side of a remote call.
 	{
 		name: "server-ignores-deadline",
-		what: "the handler's context has no deadline",
+		what: "the handler's context ends a day after the request's deadline",
 		file: "runtime/internal/kafka/serve.go",
-		from: "ctx, cancel := context.WithDeadline(context.Background(), deadline)",
-		to:   "ctx, cancel := context.WithCancel(context.Background())",
+		from: "ctx := &j.ctx\n\tctx.deadline = deadline\n",
+		to:   "ctx := &j.ctx\n\tctx.deadline = deadline.Add(24 * time.Hour)\n",
 		pkgs: []string{testsvc}, tests: "Deadline",
 	},
 	{
