@@ -19,7 +19,9 @@ import (
 )
 
 // partReader reads one partition of a topic from its leader, for the
-// request consumers and the reply reader, in place of kafka-go's Reader.
+// reply reader, in place of kafka-go's Reader (the request consumers
+// read with a groupReader, groupfetch.go, which shares its fetch and
+// decoding).
 //
 // kafka-go's Reader decodes every header key and value into a fresh
 // string and slice (two allocations per header, nine headers a request),

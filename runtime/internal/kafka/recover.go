@@ -14,7 +14,7 @@ import (
 
 // Recovery from a broker that forgets: an operator deletes a reply or
 // request topic, or the broker restarts without its data. Kafka tells a
-// client none of this. A direct-partition Reader whose topic was recreated
+// client none of this. A partition reader whose topic was recreated
 // waits, silently, for the new topic to grow past its old offset; on a
 // broker that auto-creates topics, the topic even comes back at once, with
 // the broker's defaults. Calls then fail until the node restarts.

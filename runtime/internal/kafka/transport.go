@@ -231,9 +231,9 @@ func (t *Transport) startReplies(ctx context.Context) error {
 	if md, err := t.admin.Metadata(ctx, &kafkago.MetadataRequest{Topics: []string{t.replyTopic}}); err == nil && len(md.Topics) == 1 && len(md.Topics[0].Partitions) != 1 {
 		return fmt.Errorf("molgen: reply topic %s has %d partitions, not 1: delete it (or start with another -instance)", t.replyTopic, len(md.Topics[0].Partitions))
 	}
-	// A direct-partition Reader resolves LastOffset lazily, on its first
-	// fetch: a reply written before that would be skipped. Resolve the end
-	// offset now, before any request is sent, and start exactly there.
+	// Resolve the end offset now, before any request is sent, and start
+	// exactly there: a reader told to start at "the end" would find it on
+	// its first fetch, and skip a reply written before that.
 	end, err := t.endOffset(ctx, t.replyTopic)
 	if err != nil {
 		return err
