@@ -14,6 +14,22 @@ import (
 	"github.com/molgen/molgen/internal/kafkatest"
 )
 
+// transportWithTopic returns a test transport of a new app named after
+// name, its topic "molgen.<app><suffix>" with partitions, and a context
+// that ends with the test (a minute at most).
+func transportWithTopic(t *testing.T, name, suffix string, partitions int, edit func(*Settings)) (*Transport, string, context.Context) {
+	t.Helper()
+	app := kafkatest.App(name)
+	tr := testTransport(t, app, edit)
+	topic := "molgen." + app + suffix
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	t.Cleanup(cancel)
+	if err := tr.ensureTopic(ctx, topic, partitions, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	return tr, topic, ctx
+}
+
 // TestPartReaderReadsWhatKafkaGoWrites: records written by kafka-go's
 // Writer (every compression codec, keys and values empty, null or long,
 // headers of molgen's and of others, several batches) come back from the
@@ -21,14 +37,7 @@ import (
 // SetOffset to an offset inside a batch starts there; FirstOffset and
 // LastOffset resolve.
 func TestPartReaderReadsWhatKafkaGoWrites(t *testing.T) {
-	app := kafkatest.App("partreader")
-	tr := testTransport(t, app, nil)
-	topic := "molgen." + app + ".reply.x"
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	if err := tr.ensureTopic(ctx, topic, 1, time.Hour); err != nil {
-		t.Fatal(err)
-	}
+	tr, topic, ctx := transportWithTopic(t, "partreader", ".reply.x", 1, nil)
 	var want []kafkago.Message
 	codecs := []kafkago.Compression{0, kafkago.Gzip, kafkago.Snappy, kafkago.Lz4, kafkago.Zstd}
 	for i, codec := range codecs {
@@ -141,14 +150,7 @@ func TestPartReaderReadsWhatKafkaGoWrites(t *testing.T) {
 // waiting out the broker's FetchMaxWait; a SetOffset made while it waits
 // takes effect.
 func TestPartReaderBreaksOff(t *testing.T) {
-	app := kafkatest.App("partbreak")
-	tr := testTransport(t, app, func(s *Settings) { s.FetchMaxWait = 10 * time.Second })
-	topic := "molgen." + app + ".reply.x"
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	if err := tr.ensureTopic(ctx, topic, 1, time.Hour); err != nil {
-		t.Fatal(err)
-	}
+	tr, topic, ctx := transportWithTopic(t, "partbreak", ".reply.x", 1, func(s *Settings) { s.FetchMaxWait = 10 * time.Second })
 	if err := tr.produce(ctx, false, false, nil, kafkago.Message{Topic: topic, Value: []byte("zero")}); err != nil {
 		t.Fatal(err)
 	}
@@ -334,15 +336,8 @@ func TestVarintLen(t *testing.T) {
 // whose consumer stops taking records (more than queueLimit waiting)
 // does not hold up the others.
 func TestGroupReaderReadsEveryPartition(t *testing.T) {
-	app := kafkatest.App("groupreader")
-	tr := testTransport(t, app, nil)
-	topic := "molgen." + app + ".req.x"
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
 	const parts, per = 4, 600
-	if err := tr.ensureTopic(ctx, topic, parts, time.Hour); err != nil {
-		t.Fatal(err)
-	}
+	tr, topic, ctx := transportWithTopic(t, "groupreader", ".req.x", parts, nil)
 	w := &kafkago.Writer{Addr: kafkago.TCP(tr.cfg.Brokers...), Transport: tr.tr, Topic: topic, RequiredAcks: kafkago.RequireAll,
 		Balancer: kafkago.BalancerFunc(func(m kafkago.Message, _ ...int) int { return int(m.Key[0]) }), BatchTimeout: time.Millisecond}
 	defer w.Close()

@@ -18,14 +18,7 @@ import (
 // the requests allowed in flight are busy share the next ones; every
 // record arrives, once.
 func TestProducerSendsAtOnceAndGathersWhileBusy(t *testing.T) {
-	app := kafkatest.App("natural")
-	tr := testTransport(t, app, nil)
-	topic := "molgen." + app + ".reply.x"
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := tr.ensureTopic(ctx, topic, 1, time.Hour); err != nil {
-		t.Fatal(err)
-	}
+	tr, topic, ctx := transportWithTopic(t, "natural", ".reply.x", 1, nil)
 	// A producer of its own, so that no other write of the transport (a
 	// heartbeat) is counted.
 	set := tr.set
