@@ -83,6 +83,7 @@ func main() {
 	implsFlag := flag.String("impls", "floor,franz-go,molgen", "implementations to measure (floor, franz-go, molgen)")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the throughput runs to `file` (use with -impls molgen)")
 	memprofile := flag.String("memprofile", "", "write an allocation profile to `file` at the end (use with -impls molgen)")
+	stagesFlag := flag.Bool("stages", false, "instead of the comparison, show where molgen's calls spend their time (an Observer's stages) in each topology at each -concurrency")
 	flag.IntVar(&brokerPID, "broker-pid", 0, "`pid` of a real Kafka broker on this machine (scripts/kafka/kafka.sh writes it to $MOLGEN_KAFKA_DIR/kafka.pid): also report the broker's CPU per call")
 	flag.Parse()
 	if *memprofile != "" {
@@ -116,6 +117,14 @@ func main() {
 		_, err := fmt.Sscan(c, &n)
 		check(err)
 		levels = append(levels, n)
+	}
+	if *stagesFlag {
+		for _, topo := range topologies {
+			if slices.Contains(strings.Split(*topoFlag, ","), topo.key) {
+				stages(topo, brokers, *partitions, *duration, levels)
+			}
+		}
+		return
 	}
 	wantImpls := strings.Split(*implsFlag, ",")
 	var verdicts []string

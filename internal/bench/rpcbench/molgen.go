@@ -12,6 +12,9 @@ import (
 	molgen "github.com/molgen/molgen/runtime"
 )
 
+// molgenObserver is the Observer of the nodes newMolgen makes (-stages).
+var molgenObserver molgen.Observer
+
 // molgenCaller calls testsvc services through generated code, between
 // nodes of this process placed as the topology says.
 type molgenCaller struct {
@@ -38,7 +41,7 @@ func newMolgen(brokers []string, partitions int, topo topology) caller {
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	m := &molgenCaller{topics: []string{"molgen." + app + ".req.calc"}}
 	mk := func(node string, reg func(*molgen.Node) error) *molgen.Node {
-		n, err := molgen.NewNode(molgen.Options{Placement: pl, Node: node, Brokers: brokers, Logger: quiet})
+		n, err := molgen.NewNode(molgen.Options{Placement: pl, Node: node, Brokers: brokers, Logger: quiet, Observer: molgenObserver})
 		check(err)
 		check(reg(n))
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
