@@ -396,12 +396,68 @@ func (t *Transport) dialBroker(ctx context.Context, addr string) (*brokerConn, e
 		if nc != nil {
 			nc.Close()
 		}
-		return nil, err
+		return nil, &dialError{err}
 	}
 	if tc, ok := nc.(*net.TCPConn); ok {
 		tc.SetNoDelay(true)
 	}
-	return &brokerConn{nc: nc, br: bufio.NewReaderSize(nc, 64<<10)}, nil
+	c := &brokerConn{nc: nc, br: bufio.NewReaderSize(nc, 64<<10)}
+	if err := c.checkVersions(addr, time.Now().Add(t.set.AdminTimeout)); err != nil {
+		c.close()
+		return nil, err
+	}
+	return c, nil
+}
+
+// dialError is the failure of a connection before any request of a
+// caller's was written on it: a write that failed so may be retried even
+// where a duplicate would harm.
+type dialError struct{ err error }
+
+func (e *dialError) Error() string { return e.err.Error() }
+func (e *dialError) Unwrap() error { return e.err }
+
+// apiVersionsKey is the API key of ApiVersions.
+const apiVersionsKey = 18
+
+// checkVersions asks the broker which API versions it serves
+// (ApiVersions v0) and fails, saying so, unless it serves the Produce and
+// Fetch versions molgen writes.
+func (c *brokerConn) checkVersions(addr string, deadline time.Time) error {
+	res, err := c.roundTrip(appendRequestHeader(nil, apiVersionsKey, 0), deadline, 1<<20)
+	if err != nil {
+		return &dialError{fmt.Errorf("asking %s for its API versions: %w", addr, err)}
+	}
+	return supportsVersions(addr, res)
+}
+
+// supportsVersions reads an ApiVersions v0 response and checks that it
+// covers Produce v3 and Fetch v4.
+func supportsVersions(addr string, res []byte) error {
+	w := &wireReader{b: res}
+	if code := w.i16(); code != 0 && !w.bad {
+		return fmt.Errorf("asking %s for its API versions: %w", addr, kafkago.Error(code))
+	}
+	need := map[int16]struct {
+		name    string
+		version int16
+	}{produceKey: {"Produce", produceVersion}, fetchKey: {"Fetch", fetchVersion}}
+	served := map[int16][2]int16{}
+	for range w.count() {
+		key, lo, hi := w.i16(), w.i16(), w.i16()
+		served[key] = [2]int16{lo, hi}
+	}
+	if w.bad {
+		return fmt.Errorf("asking %s for its API versions: %w", addr, errMalformed)
+	}
+	for _, key := range []int16{produceKey, fetchKey} {
+		n := need[key]
+		r, ok := served[key]
+		if !ok || n.version < r[0] || n.version > r[1] {
+			return fmt.Errorf("molgen: the broker at %s does not serve %s version %d (it serves %d to %d): molgen needs Kafka 0.11 or newer, and one that still serves it", addr, n.name, n.version, r[0], r[1])
+		}
+	}
+	return nil
 }
 
 // breakOff makes a read or write in progress fail at once. The connection

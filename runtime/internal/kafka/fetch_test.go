@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"testing"
 	"time"
 
@@ -387,5 +388,40 @@ func TestGroupReaderReadsEveryPartition(t *testing.T) {
 	g.close()
 	if _, err := g.fetchMessage(ctx, 0); err == nil {
 		t.Fatal("fetchMessage after close returned a record")
+	}
+}
+
+// TestSupportsVersions: a broker's ApiVersions answer is checked for the
+// Produce and Fetch versions molgen writes, and one without them is
+// refused with an error that says which.
+func TestSupportsVersions(t *testing.T) {
+	answer := func(code int16, apis ...[3]int16) []byte {
+		b := binary.BigEndian.AppendUint16(nil, uint16(code))
+		b = binary.BigEndian.AppendUint32(b, uint32(len(apis)))
+		for _, a := range apis {
+			for _, v := range a {
+				b = binary.BigEndian.AppendUint16(b, uint16(v))
+			}
+		}
+		return b
+	}
+	for _, c := range []struct {
+		res  []byte
+		want string // "" for no error
+	}{
+		{answer(0, [3]int16{produceKey, 3, 12}, [3]int16{fetchKey, 4, 17}, [3]int16{apiVersionsKey, 0, 4}), ""},
+		{answer(0, [3]int16{produceKey, 0, 2}, [3]int16{fetchKey, 0, 3}), "does not serve Produce version 3 (it serves 0 to 2)"},
+		{answer(0, [3]int16{produceKey, 3, 12}, [3]int16{fetchKey, 5, 17}), "does not serve Fetch version 4 (it serves 5 to 17)"},
+		{answer(0, [3]int16{produceKey, 3, 12}), "does not serve Fetch version 4"},
+		{answer(35), "Unsupported Version"},
+		{answer(0, [3]int16{produceKey, 3, 12})[:9], "malformed"},
+	} {
+		err := supportsVersions("b:9092", c.res)
+		switch {
+		case c.want == "" && err != nil:
+			t.Errorf("%x: %v, want no error", c.res, err)
+		case c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want)):
+			t.Errorf("%x: %v, want an error saying %q", c.res, err, c.want)
+		}
 	}
 }

@@ -147,6 +147,10 @@ func retriable(err error, dup bool) bool {
 	if isTooLarge(err) {
 		return false
 	}
+	var de *dialError
+	if errors.As(err, &de) || errors.Is(err, errIdleClosed) {
+		return true // nothing was written
+	}
 	var ke kafkago.Error
 	if errors.As(err, &ke) {
 		switch ke {

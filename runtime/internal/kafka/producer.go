@@ -401,13 +401,13 @@ func (p *producer) produce(l *lane, parts []producePart) error {
 		}
 	}()
 	*bp = appendProduce((*bp)[:0], p.timeout, parts, time.Now())
-	for {
+	for attempt := 1; ; attempt++ {
 		c, err := p.connOf(l)
 		if err != nil {
 			return err
 		}
 		res, err := c.roundTrip(*bp, time.Now().Add(p.timeout))
-		if errors.Is(err, errIdleClosed) {
+		if errors.Is(err, errIdleClosed) && attempt < 3 {
 			continue // nothing written: on a new connection
 		}
 		if err != nil {

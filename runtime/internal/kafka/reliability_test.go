@@ -274,6 +274,10 @@ func TestRetriable(t *testing.T) {
 		{fmt.Errorf("kafka.(*Client).Produce: %w", protocol.ErrNoTopic), true, true},
 		{protocol.NewErrNoLeader("t", 0), true, true},
 		{syscall.ECONNREFUSED, true, true},
+		// A connection that broke before a request was written on it (the
+		// broker restarting during the version check).
+		{kafkago.WriteErrors{&dialError{fmt.Errorf("asking b:9092 for its API versions: %w", io.EOF)}}, true, true},
+		{fmt.Errorf("%w: %w", errIdleClosed, io.ErrUnexpectedEOF), true, true},
 		{kafkago.WriteErrors{io.ErrUnexpectedEOF}, false, true},
 		{kafkago.WriteErrors{syscall.ECONNRESET}, false, true},
 		{kafkago.RequestTimedOut, false, true},
