@@ -149,7 +149,7 @@ func (r *partReader) FetchMessage(ctx context.Context) (kafkago.Message, error) 
 		r.batch, r.next, r.version = r.batch[:0], 0, ver
 		var err error
 		if offset < 0 {
-			err = r.resolve(ctx, offset)
+			err = r.reposition(ctx, offset)
 		} else {
 			err = r.fetch(ctx, offset)
 		}
@@ -199,7 +199,7 @@ func (r *partReader) fetch(ctx context.Context, offset int64) error {
 	switch code := res.errorCode; {
 	case code == 0:
 	case kafkago.Error(code) == kafkago.OffsetOutOfRange:
-		return r.outOfRange(ctx, offset)
+		return r.reposition(ctx, offset)
 	case kafkago.Error(code) == kafkago.RequestTimedOut:
 		return nil // nothing came in time: fetch again
 	default:
@@ -218,48 +218,50 @@ func (r *partReader) fetch(ctx context.Context, offset int64) error {
 	return err
 }
 
-// resolve turns kafkago.FirstOffset or LastOffset into the offset it
-// stands for now.
-func (r *partReader) resolve(ctx context.Context, offset int64) error {
-	first, last, err := r.t.offsetsOf(ctx, r.topic, r.partition)
+// reposition moves the reader from an offset it cannot fetch at: a
+// symbolic one (kafkago.FirstOffset, LastOffset) or one outside the
+// partition (see placeOffset). Past the end, it waits.
+func (r *partReader) reposition(ctx context.Context, offset int64) error {
+	next, past, err := r.t.placeOffset(ctx, r.log, r.topic, r.partition, offset)
 	if err != nil {
-		return fmt.Errorf("reading the offsets of %s/%d: %w", r.topic, r.partition, err)
+		return err
+	}
+	if past {
+		// Wait for the partition to grow (or the watch to move the reader).
+		sleep(ctx, r.backMax)
+		return nil
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.version == r.ver && r.offset == offset {
-		r.offset = first
-		if offset == kafkago.LastOffset {
-			r.offset = last
-		}
+		r.offset = next
 	}
 	return nil
 }
 
-// outOfRange handles a fetch from outside the partition's offsets: before
-// its start, the reader skips to it; past its end, it waits.
-func (r *partReader) outOfRange(ctx context.Context, offset int64) error {
-	first, last, err := r.t.offsetsOf(ctx, r.topic, r.partition)
+// placeOffset tells where a reader of a partition goes from offset, which
+// it cannot fetch at: kafkago.FirstOffset and LastOffset stand for the
+// partition's first and end offsets; before the first offset, it skips
+// to it; past the end (past), it waits for records; in between (records
+// came meanwhile), it fetches again.
+func (t *Transport) placeOffset(ctx context.Context, log *slog.Logger, topic string, partition int, offset int64) (next int64, past bool, err error) {
+	first, last, err := t.offsetsOf(ctx, topic, partition)
 	if err != nil {
-		return err
+		return 0, false, fmt.Errorf("reading the offsets of %s/%d: %w", topic, partition, err)
 	}
 	switch {
+	case offset == kafkago.FirstOffset:
+		return first, false, nil
+	case offset == kafkago.LastOffset:
+		return last, false, nil
 	case offset < first:
-		r.log.Debug("reading before the first offset: skipping to it", "topic", r.topic, "partition", r.partition, "offset", offset, "first", first)
-		r.mu.Lock()
-		if r.version == r.ver && r.offset == offset {
-			r.offset = first
-		}
-		r.mu.Unlock()
+		log.Debug("reading before the first offset: skipping to it", "topic", topic, "partition", partition, "offset", offset, "first", first)
+		return first, false, nil
 	case offset < last:
-		// Records came meanwhile: fetch again.
-	default:
-		// Past the end: wait for the partition to grow (or the watch to
-		// move the reader).
-		r.log.Debug("reading past the last offset", "topic", r.topic, "partition", r.partition, "offset", offset, "last", last)
-		sleep(ctx, r.backMax)
+		return offset, false, nil
 	}
-	return nil
+	log.Debug("reading past the last offset", "topic", topic, "partition", partition, "offset", offset, "last", last)
+	return offset, true, nil
 }
 
 // offsetsOf returns the first and the end offset of a partition.
@@ -533,14 +535,21 @@ func appendRequestHeader(b []byte, key, version int16) []byte {
 // roundTrip sends a request made with appendRequestHeader and returns its
 // response's body (after the correlation id), of at most max bytes.
 func (c *brokerConn) roundTrip(req []byte, deadline time.Time, max int32) ([]byte, error) {
-	c.corrID++
-	binary.BigEndian.PutUint32(req, uint32(len(req)-4))
-	binary.BigEndian.PutUint32(req[8:], uint32(c.corrID))
+	corr := c.stamp(req)
 	c.nc.SetDeadline(deadline)
 	if _, err := c.nc.Write(req); err != nil {
 		return nil, err
 	}
-	return c.readResponse(c.corrID, deadline, max)
+	return c.readResponse(corr, deadline, max)
+}
+
+// stamp sets the size and the next correlation id of a request made with
+// appendRequestHeader, and returns the id.
+func (c *brokerConn) stamp(req []byte) int32 {
+	c.corrID++
+	binary.BigEndian.PutUint32(req, uint32(len(req)-4))
+	binary.BigEndian.PutUint32(req[8:], uint32(c.corrID))
+	return c.corrID
 }
 
 // readResponse reads the response to request corr and returns its body,

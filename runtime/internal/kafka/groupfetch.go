@@ -37,8 +37,9 @@ type groupReader struct {
 	stop    context.CancelFunc
 	loops   sync.WaitGroup
 
-	mu      sync.Mutex
-	parts   map[int32]*groupPart
+	parts map[int32]*groupPart // made by newGroupReader, never changed after
+
+	mu      sync.Mutex             // guards the groupParts, leaders, users
 	leaders map[string]*leaderLoop // by address
 	lookup  chan struct{}          // cap 1: a partition has no leader
 	users   int                    // consumers that have not left
@@ -108,9 +109,7 @@ func (g *groupReader) close() {
 // fetchMessage returns the next record of a partition, waiting for one
 // until ctx ends.
 func (g *groupReader) fetchMessage(ctx context.Context, id int) (kafkago.Message, error) {
-	g.mu.Lock()
 	p := g.parts[int32(id)]
-	g.mu.Unlock()
 	if p == nil {
 		return kafkago.Message{}, fmt.Errorf("molgen: partition %d of %s is not read here", id, g.topic)
 	}
@@ -263,7 +262,7 @@ func (g *groupReader) fetchLoop(l *leaderLoop) {
 		// asks for all the others, so that it returns as soon as any of
 		// them has records.
 		parts = parts[:0]
-		var resolve []*groupPart
+		var resolve []fetchPart // symbolic offsets, resolved before fetching
 		led := false
 		now := time.Now()
 		var wake time.Duration // the earliest end of a pause
@@ -280,7 +279,7 @@ func (g *groupReader) fetchLoop(l *leaderLoop) {
 					wake = d
 				}
 			case p.offset < 0:
-				resolve = append(resolve, p)
+				resolve = append(resolve, fetchPart{partition: p.id, offset: p.offset})
 			default:
 				parts = append(parts, fetchPart{partition: p.id, offset: p.offset})
 			}
@@ -291,8 +290,8 @@ func (g *groupReader) fetchLoop(l *leaderLoop) {
 			return
 		}
 		g.mu.Unlock()
-		for _, p := range resolve {
-			g.resolve(p)
+		for _, fp := range resolve {
+			g.reposition(g.parts[fp.partition], fp.offset)
 		}
 		if len(resolve) > 0 {
 			continue
@@ -350,10 +349,7 @@ func (g *groupReader) fetchLoop(l *leaderLoop) {
 		fails = 0
 		for i := range parts {
 			if g.take(&parts[i]) {
-				g.mu.Lock()
-				p := g.parts[parts[i].partition]
-				g.mu.Unlock()
-				g.outOfRange(p, parts[i].offset)
+				g.reposition(g.parts[parts[i].partition], parts[i].offset)
 			}
 		}
 	}
@@ -398,47 +394,22 @@ func (g *groupReader) take(fp *fetchPart) (outOfRange bool) {
 	return false
 }
 
-// resolve turns p's kafkago.FirstOffset or LastOffset into the offset it
-// stands for now.
-func (g *groupReader) resolve(p *groupPart) {
-	g.mu.Lock()
-	offset := p.offset
-	g.mu.Unlock()
-	first, last, err := g.t.offsetsOf(g.ctx, g.topic, int(p.id))
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	if err != nil {
-		g.failLocked(p, fmt.Errorf("reading the offsets of %s/%d: %w", g.topic, p.id, err))
-		p.pause = time.Now().Add(g.backMin)
-		return
-	}
-	if p.offset == offset {
-		p.offset = first
-		if offset == kafkago.LastOffset {
-			p.offset = last
-		}
-	}
-}
-
-// outOfRange handles a fetch of p from outside its offsets: before its
-// start, p skips to it; past its end, p waits for it to grow.
-func (g *groupReader) outOfRange(p *groupPart, offset int64) {
-	first, last, err := g.t.offsetsOf(g.ctx, g.topic, int(p.id))
+// reposition moves p from an offset it cannot fetch at: a symbolic one
+// (kafkago.FirstOffset, LastOffset) or one outside the partition (see
+// placeOffset). Past the end, p is not fetched for a while.
+func (g *groupReader) reposition(p *groupPart, offset int64) {
+	next, past, err := g.t.placeOffset(g.ctx, g.log, g.topic, int(p.id), offset)
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	switch {
 	case p.offset != offset:
 	case err != nil:
-		g.failLocked(p, fmt.Errorf("reading the offsets of %s/%d: %w", g.topic, p.id, err))
+		g.failLocked(p, err)
 		p.pause = time.Now().Add(g.backMin)
-	case offset < first:
-		g.log.Debug("reading before the first offset: skipping to it", "topic", g.topic, "partition", p.id, "offset", offset, "first", first)
-		p.offset = first
-	case offset < last:
-		// Records came meanwhile: fetch again.
-	default:
-		g.log.Debug("reading past the last offset", "topic", g.topic, "partition", p.id, "offset", offset, "last", last)
+	case past:
 		p.pause = time.Now().Add(g.backMax)
+	default:
+		p.offset = next
 	}
 }
 

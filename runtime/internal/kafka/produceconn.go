@@ -231,10 +231,7 @@ func (pc *pipeConn) roundTrip(req []byte, deadline time.Time) ([]byte, error) {
 		return nil, errIdleClosed
 	}
 	pc.used = time.Now()
-	pc.c.corrID++
-	a.corr, a.deadline = pc.c.corrID, deadline
-	binary.BigEndian.PutUint32(req, uint32(len(req)-4))
-	binary.BigEndian.PutUint32(req[8:], uint32(a.corr))
+	a.corr, a.deadline = pc.c.stamp(req), deadline
 	pc.c.nc.SetWriteDeadline(deadline)
 	if _, err := pc.c.nc.Write(req); err != nil {
 		pc.kill(err)
