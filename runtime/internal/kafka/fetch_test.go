@@ -1,16 +1,20 @@
 package kafka
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/binary"
 	"fmt"
 	"math/rand/v2"
+	"net"
 	"strings"
 	"testing"
 	"time"
 
 	kafkago "github.com/segmentio/kafka-go"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/molgen/molgen/internal/kafkatest"
 )
@@ -380,6 +384,14 @@ func TestGroupReaderReadsEveryPartition(t *testing.T) {
 	if took := time.Since(began); took > tr.set.FetchMaxWait/2 {
 		t.Errorf("a record took %v to come while another partition's consumer was full; want well under FetchMaxWait (%v)", took, tr.set.FetchMaxWait)
 	}
+	// Partition 0, with more than queueLimit waiting, was left out of
+	// fetches: its new record is not queued yet.
+	g.mu.Lock()
+	waiting := len(g.parts[0].queue) - g.parts[0].next
+	g.mu.Unlock()
+	if waiting != per {
+		t.Errorf("partition 0 has %d records queued, want the %d of its first fetch (it is over queueLimit %d: not fetched)", waiting, per, queueLimit)
+	}
 	read(0, 0, per+1)
 	read(1, per, per+1)
 	read(2, per, per+1)
@@ -423,5 +435,95 @@ func TestSupportsVersions(t *testing.T) {
 		case c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want)):
 			t.Errorf("%x: %v, want an error saying %q", c.res, err, c.want)
 		}
+	}
+}
+
+// TestAliveSeesAClosedConnection: a pooled connection that its peer has
+// closed is found dead before a request is written on it; an open one
+// is alive, and stays usable.
+func TestAliveSeesAClosedConnection(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err == nil {
+			accepted <- c
+		}
+	}()
+	nc, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &brokerConn{nc: nc, br: bufio.NewReader(nc)}
+	defer c.close()
+	peer := <-accepted
+	if !c.alive() {
+		t.Fatal("an open connection was found dead")
+	}
+	// Still usable after the check.
+	c.nc.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, err := peer.Write([]byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := c.br.ReadByte(); err != nil || b != 'x' {
+		t.Fatalf("reading after alive: %q, %v", b, err)
+	}
+	peer.Close()
+	time.Sleep(50 * time.Millisecond)
+	if c.alive() {
+		t.Fatal("a connection its peer closed was found alive")
+	}
+}
+
+// TestReadersSkipToTheFirstOffset: a reader asked for records the broker
+// no longer has (deleted below the partition's first offset) skips to the
+// first record there is, on the reply reader and on a request consumer.
+func TestReadersSkipToTheFirstOffset(t *testing.T) {
+	tr, topic, ctx := transportWithTopic(t, "skipfirst", ".req.x", 1, nil)
+	for i := range 10 {
+		if err := tr.produce(ctx, false, false, nil, kafkago.Message{Topic: topic, Value: []byte(fmt.Sprint(i))}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(tr.cfg.Brokers...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	req := kmsg.NewPtrDeleteRecordsRequest()
+	req.TimeoutMillis = 10000
+	rt := kmsg.NewDeleteRecordsRequestTopic()
+	rt.Topic = topic
+	rp := kmsg.NewDeleteRecordsRequestTopicPartition()
+	rp.Offset = 6
+	rt.Partitions = append(rt.Partitions, rp)
+	req.Topics = append(req.Topics, rt)
+	res, err := req.RequestWith(ctx, cl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code := res.Topics[0].Partitions[0].ErrorCode; code != 0 {
+		t.Fatalf("deleting records: %v", kafkago.Error(code))
+	}
+
+	// A reader that does not skip waits for records that never come.
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	r := tr.newPartReader(topic, 0, tr.log)
+	defer r.Close()
+	if err := r.SetOffset(2); err != nil {
+		t.Fatal(err)
+	}
+	if m, err := r.FetchMessage(ctx); err != nil || m.Offset != 6 || string(m.Value) != "6" {
+		t.Fatalf("partReader from offset 2 of a partition starting at 6: %q at %d, %v; want \"6\" at 6", m.Value, m.Offset, err)
+	}
+	g := tr.newGroupReader(topic, map[int]int64{0: 2}, tr.log)
+	defer g.close()
+	if m, err := g.fetchMessage(ctx, 0); err != nil || m.Offset != 6 || string(m.Value) != "6" {
+		t.Fatalf("groupReader from offset 2 of a partition starting at 6: %q at %d, %v; want \"6\" at 6", m.Value, m.Offset, err)
 	}
 }

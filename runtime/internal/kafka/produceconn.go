@@ -1,12 +1,12 @@
 package kafka
 
 import (
+	"crypto/tls"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"hash/crc32"
 	"net"
-	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -172,9 +172,14 @@ const idleCheck = time.Second
 // alive reports whether the broker has not closed c (nor sent anything
 // unasked, which it never does). Only while no response is awaited.
 func (c *brokerConn) alive() bool {
-	c.nc.SetReadDeadline(time.Now())
-	_, err := c.br.Peek(1)
-	return errors.Is(err, os.ErrDeadlineExceeded)
+	if c.br.Buffered() > 0 {
+		return false
+	}
+	nc := c.nc
+	if tc, ok := nc.(*tls.Conn); ok {
+		nc = tc.NetConn() // a close shows on the socket below
+	}
+	return socketAlive(nc)
 }
 
 // pipeConn is the producer's connection to one broker: produce requests
