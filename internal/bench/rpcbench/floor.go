@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"strconv"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/molgen/molgen/internal/kafkatest"
@@ -27,14 +26,12 @@ type floor struct {
 	stop                 context.CancelFunc
 	wg                   sync.WaitGroup
 
-	mu      sync.Mutex
-	pending map[uint64]chan []byte
-	nextID  atomic.Uint64
+	pending pendingCalls
 }
 
 func newFloor(brokers []string, partitions int) *floor {
 	app := kafkatest.App("floor")
-	f := &floor{reqTopic: app + ".requests", replyTopic: app + ".replies", pending: map[uint64]chan []byte{}}
+	f := &floor{reqTopic: app + ".requests", replyTopic: app + ".replies"}
 	f.tr = &kafka.Transport{MetadataTTL: time.Second}
 	admin := &kafka.Client{Addr: kafka.TCP(brokers...), Transport: f.tr}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -135,15 +132,7 @@ func (f *floor) receive(ctx context.Context) {
 				id, _ = strconv.ParseUint(string(h.Value), 10, 64)
 			}
 		}
-		f.mu.Lock()
-		ch := f.pending[id]
-		f.mu.Unlock()
-		if ch != nil {
-			select {
-			case ch <- m.Value:
-			default:
-			}
-		}
+		f.pending.deliver(id, m.Value)
 	}
 }
 
@@ -163,16 +152,8 @@ func (f *floor) sum(ctx context.Context, a, b int) (int, error) {
 		ctx, cancel = context.WithTimeout(ctx, 30*time.Second)
 		defer cancel()
 	}
-	id := f.nextID.Add(1)
-	ch := make(chan []byte, 1)
-	f.mu.Lock()
-	f.pending[id] = ch
-	f.mu.Unlock()
-	defer func() {
-		f.mu.Lock()
-		delete(f.pending, id)
-		f.mu.Unlock()
-	}()
+	id, ch, forget := f.pending.add()
+	defer forget()
 	v := binary.AppendVarint(binary.AppendVarint(nil, int64(a)), int64(b))
 	err := f.clientW.WriteMessages(ctx, kafka.Message{Topic: f.reqTopic, Value: v, Headers: []kafka.Header{
 		{Key: "id", Value: []byte(strconv.FormatUint(id, 10))}, {Key: "reply-to", Value: []byte(f.replyTopic)},

@@ -8,7 +8,6 @@ import (
 	"os"
 	"strconv"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -40,9 +39,7 @@ type fnode struct {
 	stop        context.CancelFunc
 	wg          sync.WaitGroup
 
-	mu      sync.Mutex
-	pending map[uint64]chan []byte
-	nextID  atomic.Uint64
+	pending pendingCalls
 }
 
 func newFranz(brokers []string, partitions int, topo topology) caller {
@@ -122,7 +119,7 @@ func checkSum(out []byte, err error, want int) error {
 // newFNode starts a node that reads replyTopic (when set) and serves
 // serveTopic (when set) in group.
 func newFNode(brokers []string, replyTopic, serveTopic, group string, handle func(context.Context, []byte) ([]byte, error)) *fnode {
-	n := &fnode{replyTopic: replyTopic, handle: handle, pending: map[uint64]chan []byte{}}
+	n := &fnode{replyTopic: replyTopic, handle: handle}
 	n.ctx, n.stop = context.WithCancel(context.Background())
 	opts := []kgo.Opt{
 		kgo.SeedBrokers(brokers...),
@@ -208,31 +205,15 @@ func (n *fnode) receive() {
 					id, _ = strconv.ParseUint(string(h.Value), 10, 64)
 				}
 			}
-			n.mu.Lock()
-			ch := n.pending[id]
-			n.mu.Unlock()
-			if ch != nil {
-				select {
-				case ch <- r.Value:
-				default:
-				}
-			}
+			n.pending.deliver(id, r.Value)
 		})
 	}
 }
 
 // call writes a request to topic and waits for its reply.
 func (n *fnode) call(ctx context.Context, topic string, in []byte) ([]byte, error) {
-	id := n.nextID.Add(1)
-	ch := make(chan []byte, 1)
-	n.mu.Lock()
-	n.pending[id] = ch
-	n.mu.Unlock()
-	defer func() {
-		n.mu.Lock()
-		delete(n.pending, id)
-		n.mu.Unlock()
-	}()
+	id, ch, forget := n.pending.add()
+	defer forget()
 	failed := make(chan error, 1)
 	n.cl.Produce(ctx, &kgo.Record{Topic: topic, Value: in, Headers: []kgo.RecordHeader{
 		{Key: "id", Value: strconv.AppendUint(nil, id, 10)}, {Key: "reply-to", Value: []byte(n.replyTopic)},
