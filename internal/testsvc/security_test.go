@@ -78,24 +78,7 @@ func TestSecureCallsOverSASLAndMTLS(t *testing.T) {
 // TLS and SASL all come from the placement.
 func secureNode(t *testing.T, app, yaml, node string, register func(*runtime.Node) error) *runtime.Node {
 	t.Helper()
-	pl, err := runtime.ParsePlacement("secure.yaml", []byte(strings.ReplaceAll(yaml, "APP", app)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	n, err := runtime.NewNode(runtime.Options{Placement: pl, Node: node, Logger: testLogger(t), SessionTimeout: sessionTimeout()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := register(n); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	if err := n.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { n.Close() })
-	return n
+	return remoteNodeWith(t, app, yaml, node, func(o *runtime.Options) { o.Brokers = nil }, register)
 }
 
 // TestSecureConnectFailuresAreExplained: a wrong password, a wrong
