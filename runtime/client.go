@@ -310,7 +310,7 @@ func (c *Client) noRoute(method int) error {
 // readReply decodes a reply into resp, or into the service's error, with
 // d.
 func (c *Client) readReply(m *MethodDesc, reply transport.Reply, resp Message, d *Decoder) error {
-	d.init(reply.Payload)
+	d.init(reply.Payload, c.node.opts.DecodeLimits)
 	if reply.Status == transport.StatusError {
 		rerr, err := decodeError(d, c.desc.Name, m.Name)
 		if err != nil {
@@ -320,7 +320,7 @@ func (c *Client) readReply(m *MethodDesc, reply transport.Reply, resp Message, d
 	}
 	if s := reply.Schema; s != "" && s != sameSchema && s != m.Schema && m.Schema != "" {
 		if err := compatibleSchemas(m.Schema, s); err != nil {
-			return &CallError{Service: c.desc.Name, Method: m.Name, Err: fmt.Errorf("%w: the reply was encoded with types incompatible with this caller's (%v; the server's schema is %s, this caller's %s)", ErrBadRequest, err, s, m.Schema)}
+			return &CallError{Service: c.desc.Name, Method: m.Name, Err: fmt.Errorf("%w: the reply was encoded with types incompatible with this caller's (%v; the server's schema is %s, this caller's %s)", ErrBadRequest, err, shortSchema(s), shortSchema(m.Schema))}
 		}
 	}
 	if err := c.decodeResponse(m, resp, d); err != nil {

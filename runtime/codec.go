@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"math/bits"
 	"time"
+	"unsafe"
 )
 
 // ErrCorrupt is the error of a Decoder that met malformed input.
@@ -183,27 +185,113 @@ func (e *Encoder) fail(err error) {
 // Decoder reads values written by an Encoder. It never panics on bad input:
 // the first problem is recorded, later reads return zero values, and Finish
 // reports it. Lengths are checked against the bytes left before anything is
-// allocated.
+// allocated, and so is the memory that decoding allocates: a message may
+// make its reader allocate at most a budget (see DecodeLimits), so that a
+// small message cannot ask for much memory (a million one-byte elements of
+// a large struct, say).
 type Decoder struct {
 	buf    []byte
 	off    int
 	frames []int // where each struct being read ends
 	depth  int
 	err    error
+	budget uint64 // bytes that decoding may still allocate
 	small  [8]int // frames of the first levels, without an allocation
 }
 
-// NewDecoder returns a Decoder reading buf.
+// DecodeLimits bound the memory that decoding one message may allocate:
+// Factor bytes per byte of the message, plus a floor of 4 MiB, and never
+// more than Max. The defaults (16 and 256 MiB) leave room for any message
+// of the app's own types (the densest, slices of empty values, take 16
+// bytes per byte; the floor pays for values nesting thousands of levels
+// deep) and hold a hostile 1 MB request to 20 MB.
+type DecodeLimits struct {
+	Factor int
+	Max    int64
+}
+
+// Default decode limits.
+const (
+	DefaultDecodeFactor = 16
+	DefaultMaxDecode    = 256 << 20
+	decodeFloor         = 4 << 20
+)
+
+// budget returns the bytes that decoding a message of size bytes may
+// allocate under l (zero fields take their defaults).
+func (l DecodeLimits) budget(size int) uint64 {
+	factor, max := uint64(l.Factor), uint64(l.Max)
+	if l.Factor <= 0 {
+		factor = DefaultDecodeFactor
+	}
+	if l.Max <= 0 {
+		max = DefaultMaxDecode
+	}
+	return min(uint64(size)*factor+decodeFloor, max)
+}
+
+// NewDecoder returns a Decoder reading buf, with the default DecodeLimits.
 func NewDecoder(buf []byte) *Decoder {
 	d := new(Decoder)
-	d.init(buf)
+	d.init(buf, DecodeLimits{})
 	return d
 }
 
-// init makes d a new Decoder reading buf.
-func (d *Decoder) init(buf []byte) {
-	*d = Decoder{buf: buf}
+// init makes d a new Decoder reading buf within limits.
+func (d *Decoder) init(buf []byte, limits DecodeLimits) {
+	*d = Decoder{buf: buf, budget: limits.budget(len(buf))}
 	d.frames = d.small[:0]
+}
+
+// charge takes n values of size bytes each from the budget, reporting
+// false (and failing the decoder) when the budget cannot pay for them or
+// the decoder has already failed: the caller then allocates nothing.
+func (d *Decoder) charge(n uint64, size uintptr) bool {
+	if d.err != nil {
+		return false
+	}
+	hi, cost := bits.Mul64(n, uint64(size))
+	if hi != 0 || cost > d.budget {
+		d.fail("decoding would allocate over %d more bytes for %d bytes of message (the decode memory limit: see runtime.DecodeLimits)", d.budget, len(d.buf))
+		return false
+	}
+	d.budget -= cost
+	return true
+}
+
+// MakeSlice returns a slice of n elements for generated decoders, once
+// the decoder's memory budget pays for it; an empty one when it cannot
+// (the decoder has failed).
+func MakeSlice[T any](d *Decoder, n int) []T {
+	var zero T
+	if n < 0 || !d.charge(uint64(n), unsafe.Sizeof(zero)) {
+		return []T{}
+	}
+	return make([]T, n)
+}
+
+// MakeMap returns a map with room for n entries for generated decoders,
+// once the decoder's memory budget pays for it; an empty one when it
+// cannot (the decoder has failed).
+func MakeMap[K comparable, V any](d *Decoder, n int) map[K]V {
+	var k K
+	var v V
+	// A map takes about 8/7 of its slots' bytes (a control byte each), and
+	// a little for its header.
+	if n < 0 || !d.charge(uint64(n), (unsafe.Sizeof(k)+unsafe.Sizeof(v)+1)*8/7+1) || !d.charge(1, mapHeader) {
+		return map[K]V{}
+	}
+	return make(map[K]V, n)
+}
+
+const mapHeader = 64
+
+// New returns a new zero T for generated decoders of pointers, charging
+// the decoder's memory budget for it.
+func New[T any](d *Decoder) *T {
+	var zero T
+	d.charge(1, unsafe.Sizeof(zero))
+	return new(T)
 }
 
 // Err returns the first error met while decoding.
@@ -359,6 +447,9 @@ func (d *Decoder) size(min int) int {
 // String reads a string.
 func (d *Decoder) String() string {
 	n := d.size(1)
+	if n > 0 && !d.charge(uint64(n), 1) {
+		return ""
+	}
 	s := string(d.buf[d.off : d.off+n])
 	d.off += n
 	return s
@@ -369,6 +460,9 @@ func (d *Decoder) Bytes() []byte {
 	n := d.Len(1)
 	if n < 0 {
 		return nil
+	}
+	if !d.charge(uint64(n), 1) {
+		return []byte{}
 	}
 	b := make([]byte, n)
 	copy(b, d.buf[d.off:])
@@ -463,7 +557,7 @@ func (d *Decoder) Time() time.Time {
 // Unmarshal reads a length-prefixed encoding.BinaryUnmarshaler value.
 func (d *Decoder) Unmarshal(u encoding.BinaryUnmarshaler) {
 	n := d.size(1)
-	if d.err != nil {
+	if !d.charge(uint64(n), 1) {
 		return
 	}
 	b := make([]byte, n)
@@ -485,9 +579,19 @@ func (d *Decoder) Enter() bool {
 		d.fail("value nests deeper than %d levels", maxDepth)
 		return false
 	}
+	// Each level grows the goroutine's stack by a few generated frames:
+	// the budget pays for them as for memory on the heap.
+	if !d.charge(1, stackPerLevel) {
+		return false
+	}
 	d.depth++
 	return true
 }
+
+// stackPerLevel is about the stack that a level of a recursive value takes
+// in generated decoders (measured by TestDecodeStackPerLevel in
+// internal/testsvc: about 115 bytes).
+const stackPerLevel = 128
 
 // Leave ends an Enter.
 func (d *Decoder) Leave() { d.depth-- }

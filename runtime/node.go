@@ -78,6 +78,11 @@ type Options struct {
 	// Propagator carries trace context in the headers of requests and
 	// replies; nil means W3C traceparent and tracestate, and baggage.
 	Propagator propagation.TextMapPropagator
+	// DecodeLimits bound the memory that decoding one remote request or
+	// reply may allocate; a message that would need more is refused with
+	// ErrBadRequest before it is allocated. Zero fields take the defaults
+	// (16 bytes per byte of the message plus 4 MiB, at most 256 MiB).
+	DecodeLimits DecodeLimits
 }
 
 // KafkaTLS is the TLS a node uses to reach Kafka (placement kafka.tls).

@@ -64,7 +64,7 @@ func (m *pointMsg) MolgenDecode(d *Decoder) {
 // field appended), and refuses an incompatible one with ErrBadRequest
 // without decoding it.
 func TestCallerChecksTheReplysSchema(t *testing.T) {
-	c := &Client{desc: &ServiceDesc{Name: "s", Methods: []MethodDesc{{Name: "M", Schema: "()({int64})"}}}}
+	c := &Client{node: new(Node), desc: &ServiceDesc{Name: "s", Methods: []MethodDesc{{Name: "M", Schema: "()({int64})"}}}}
 	m := &c.desc.Methods[0]
 	own := []byte{1, 14}           // {X: 7}
 	newer := []byte{3, 14, 1, 'z'} // {X: 7, and a string "z" appended}
@@ -89,5 +89,38 @@ func TestCallerChecksTheReplysSchema(t *testing.T) {
 	}
 	if got.x != 0 {
 		t.Fatalf("an incompatible reply was decoded: %+v", got)
+	}
+}
+
+// TestSchemaVerdictsAreBounded: the cache of compatibility verdicts keeps
+// at most verdictsMax pairs, and none longer than verdictTextMax, however
+// many distinct schemas peers send (a hostile peer sent a hundred 4 MB
+// ones, which the unbounded cache kept forever).
+func TestSchemaVerdictsAreBounded(t *testing.T) {
+	own := "(string)({string,string})"
+	for i := range 3 * verdictsMax {
+		other := "(string)({string," + strings.Repeat("int,", i%50) + "bool})"
+		if i%2 == 0 {
+			other += strings.Repeat(" ", i) // invalid, and distinct
+		}
+		_ = compatibleSchemas(other, own)
+	}
+	long := "(" + strings.Repeat("int,", verdictTextMax/4) + "int)()"
+	if err := compatibleSchemas(long, own); err == nil {
+		t.Fatal("a long schema is compatible")
+	}
+	// An invalid schema is a bad request; the cached verdict says the same.
+	for range 2 {
+		if err := compatibleSchemas("((", own); !errors.Is(err, ErrBadRequest) {
+			t.Errorf("an invalid schema: %v, want ErrBadRequest", err)
+		}
+	}
+	verdicts.RLock()
+	defer verdicts.RUnlock()
+	if len(verdicts.m) > verdictsMax {
+		t.Errorf("%d verdicts kept, want at most %d", len(verdicts.m), verdictsMax)
+	}
+	if _, kept := verdicts.m[[2]string{long, own}]; kept {
+		t.Errorf("the verdict on a %d-byte schema was kept", len(long))
 	}
 }

@@ -23,7 +23,7 @@ func (n *Node) serve(h *hosted) transport.Handler {
 		if req.Schema != "" && m.Schema != "" && req.Schema != m.Schema {
 			if err := compatibleSchemas(req.Schema, m.Schema); err != nil {
 				return n.badRequest(req, fmt.Errorf("%w: %s.%s was called with types incompatible with this server's (%v; the caller's schema is %s, this server's %s): a version may only append fields to structs; deploy the change as a new method, or stop the callers of the other version first",
-					ErrBadRequest, req.Service, req.Method, err, req.Schema, m.Schema))
+					ErrBadRequest, req.Service, req.Method, err, shortSchema(req.Schema), shortSchema(m.Schema)))
 			}
 		}
 		ctx = n.extractTrace(ctx, req.Trace)
@@ -31,7 +31,7 @@ func (n *Node) serve(h *hosted) transport.Handler {
 			ctx = n.observeServe(ctx, h.desc, idx, req)
 		}
 		sv := new(served)
-		sv.d.init(req.Payload)
+		sv.d.init(req.Payload, n.opts.DecodeLimits)
 		resp, err := n.invoke(ctx, h, idx, &sv.d)
 		if _, undecodable := err.(*badRequest); undecodable {
 			n.stats.badMessages.Add(1)

@@ -318,7 +318,7 @@ func (c *codec) encAt(t *model.Type, v, addr *jen.Statement, depth int, named bo
 //	if d.More() { v.Name = d.String() }
 //	if d.More() {
 //		if n0 := d.Len(1); n0 < 0 { v.Tags = nil } else {
-//			v.Tags = make([]string, n0)
+//			v.Tags = runtime.MakeSlice[string](d, n0) // charged to d's memory budget
 //			for i0 := range v.Tags { v.Tags[i0] = d.String() }
 //		}
 //	}
@@ -367,7 +367,7 @@ func (c *codec) decAt(t *model.Type, v, addr *jen.Statement, depth int, conv jen
 			ptr = jen.Parens(jen.Op("*").Add(typeExpr(t.Elem))).Parens(v.Clone())
 		}
 		return []jen.Code{jen.If(d().Dot("Bool").Call()).Block(append(
-			[]jen.Code{v.Clone().Op("=").New(typeExpr(t.Elem))},
+			[]jen.Code{v.Clone().Op("=").Add(rt("New").Types(typeExpr(t.Elem)).Call(d()))},
 			c.decAt(t.Elem, deref(t.Elem, ptr), ptr, depth+1, nil)...)...,
 		).Else().Block(v.Clone().Op("=").Nil())}
 	case model.Slice:
@@ -377,7 +377,7 @@ func (c *codec) decAt(t *model.Type, v, addr *jen.Statement, depth int, conv jen
 			n.Clone().Op(":=").Add(d().Dot("Len").Call(jen.Lit(minSize(t.Elem)))),
 			n.Clone().Op("<").Lit(0),
 		).Block(v.Clone().Op("=").Nil()).Else().Block(
-			v.Clone().Op("=").Make(jen.Index().Add(typeExpr(t.Elem)), n.Clone()),
+			v.Clone().Op("=").Add(rt("MakeSlice").Types(typeExpr(t.Elem)).Call(d(), n.Clone())),
 			rangeOver(i, v, t.Elem).Block(
 				c.dec(t.Elem, v.Clone().Index(i.Clone()), depth+1, nil)...),
 		)}
@@ -407,7 +407,7 @@ func (c *codec) decAt(t *model.Type, v, addr *jen.Statement, depth int, conv jen
 			n.Clone().Op(":=").Add(d().Dot("Len").Call(jen.Lit(min(minSize(t.Key)+minSize(t.Elem), 1<<20)))),
 			n.Clone().Op("<").Lit(0),
 		).Block(v.Clone().Op("=").Nil()).Else().Block(
-			v.Clone().Op("=").Make(jen.Map(typeExpr(t.Key)).Add(typeExpr(t.Elem)), n.Clone()),
+			v.Clone().Op("=").Add(rt("MakeMap").Types(typeExpr(t.Key), typeExpr(t.Elem)).Call(d(), n.Clone())),
 			jen.For(jen.Add(i.Clone()).Op(":=").Lit(0), i.Clone().Op("<").Add(n.Clone()), i.Clone().Op("++")).Block(body...),
 		)}
 	case model.Struct:

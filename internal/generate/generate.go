@@ -17,6 +17,7 @@ import (
 	"github.com/molgen/molgen/internal/load"
 	"github.com/molgen/molgen/internal/model"
 	"github.com/molgen/molgen/internal/wireschema"
+	"github.com/molgen/molgen/runtime/schema"
 )
 
 // Result is one file to write (or, with Remove, a stale generated file to
@@ -72,6 +73,7 @@ func (o Options) Emit(prog *model.Program) ([]Result, error) {
 		if len(pkg.Services) == 0 {
 			continue
 		}
+		checkSchemaBounds(pkg, &errs)
 		rec := wireschema.Build(pkg)
 		path := filepath.Join(pkg.Dir, model.SchemaFile)
 		if !o.AllowBreaking {
@@ -86,6 +88,21 @@ func (o Options) Emit(prog *model.Program) ([]Result, error) {
 		out = append(out, Result{Path: stale, Remove: true})
 	}
 	return out, nil
+}
+
+// checkSchemaBounds reports methods whose wire schema the runtime would
+// refuse as too long or too deep (schema.MaxLen, schema.MaxDepth): the
+// bounds that keep a hostile header harmless must never refuse an app's
+// own requests.
+func checkSchemaBounds(pkg *model.Package, errs *diag.List) {
+	for _, svc := range pkg.Services {
+		for _, m := range svc.Methods {
+			if _, err := schema.Parse(wireschema.MethodSchema(m)); err != nil {
+				errs.Add(m.Pos, "%s.%s: its types are too large or too deeply nested for molgen's wire schema (at most %d bytes, %d levels; %v): split the method's types, or pass a BinaryMarshaler",
+					svc.Iface, m.Name, schema.MaxLen, schema.MaxDepth, err)
+			}
+		}
+	}
 }
 
 // checkSchema compares rec with the record at path, if there is one.

@@ -7,4 +7,4 @@ package apiversion
 // for the previous version would no longer compile or behave correctly with
 // the runtime: such files then fail to build with a message saying to
 // re-run 'molgen generate'.
-const Current = 3
+const Current = 4
