@@ -163,9 +163,9 @@ func TestDecodeBudgetCharges(t *testing.T) {
 			return e.decoderWith(50)
 		}, func(d *Decoder) { d.Unmarshal(new(sink)) }, false},
 		"MakeSlice": {func() *Decoder { return NewEncoder(nil).decoderWith(50) }, func(d *Decoder) { MakeSlice[int64](d, 7) }, false},
-		"MakeMap": {func() *Decoder { return NewEncoder(nil).decoderWith(100) }, func(d *Decoder) { MakeMap[int64, int64](d, 2) }, false},
-		"New": {func() *Decoder { return NewEncoder(nil).decoderWith(50) }, func(d *Decoder) { New[[64]byte](d) }, false},
-		"Enter": {func() *Decoder { return NewEncoder(nil).decoderWith(stackPerLevel - 1) }, func(d *Decoder) { d.Enter() }, false},
+		"MakeMap":   {func() *Decoder { return NewEncoder(nil).decoderWith(100) }, func(d *Decoder) { MakeMap[int64, int64](d, 2) }, false},
+		"New":       {func() *Decoder { return NewEncoder(nil).decoderWith(50) }, func(d *Decoder) { New[[64]byte](d) }, false},
+		"Enter":     {func() *Decoder { return NewEncoder(nil).decoderWith(stackPerLevel - 1) }, func(d *Decoder) { d.Enter() }, false},
 	} {
 		d := c.d()
 		c.read(d)

@@ -17,6 +17,7 @@ import (
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/molgen/molgen/runtime/internal/envelope"
 	"github.com/molgen/molgen/runtime/internal/kafka"
 	"github.com/molgen/molgen/runtime/internal/ratelog"
 	"github.com/molgen/molgen/runtime/internal/transport"
@@ -78,12 +79,23 @@ type Options struct {
 	// Propagator carries trace context in the headers of requests and
 	// replies; nil means W3C traceparent and tracestate, and baggage.
 	Propagator propagation.TextMapPropagator
+	// Signing, when set, replaces the placement's security.signing: every
+	// request and reply is signed, and those not signed by the node's keys
+	// are dropped (counted in Stats.Forged).
+	Signing *Signing
 	// DecodeLimits bound the memory that decoding one remote request or
 	// reply may allocate; a message that would need more is refused with
 	// ErrBadRequest before it is allocated. Zero fields take the defaults
 	// (16 bytes per byte of the message plus 4 MiB, at most 256 MiB).
 	DecodeLimits DecodeLimits
 }
+
+// Signing is where a node finds the keys that sign requests and replies
+// (placement security.signing).
+type Signing = placement.Signing
+
+// KeySource is where one signing key ring comes from.
+type KeySource = placement.KeySource
 
 // KafkaTLS is the TLS a node uses to reach Kafka (placement kafka.tls).
 type KafkaTLS = placement.TLS
@@ -401,6 +413,10 @@ func (n *Node) connect(ctx context.Context, hosted []*service) (transport.Transp
 	if err != nil {
 		return nil, err
 	}
+	keys, err := n.signingKeys(hosted)
+	if err != nil {
+		return nil, err
+	}
 	set := kafka.DefaultSettings()
 	set.ConnectTimeout = n.opts.ConnectTimeout
 	set.SessionTimeout = n.opts.SessionTimeout
@@ -417,6 +433,7 @@ func (n *Node) connect(ctx context.Context, hosted []*service) (transport.Transp
 		WaitForInstances:  p.Kafka.WaitForInstances,
 		Settings:          set,
 		Security:          sec,
+		Keys:              keys,
 	})
 	if err != nil {
 		return nil, err
@@ -470,6 +487,52 @@ func (n *Node) security() (kafka.Security, error) {
 	return sec, nil
 }
 
+// signingKeys reads the keys that Options or the placement's
+// security.signing name. A service's own key must be readable on the
+// nodes that host it; a node that only calls it and cannot read it fails
+// those calls at once, saying why.
+func (n *Node) signingKeys(hosted []*service) (*envelope.Keys, error) {
+	s := n.opts.Signing
+	if s == nil {
+		s = n.opts.Placement.Security.Signing
+	}
+	if s == nil {
+		return nil, nil
+	}
+	var app [][]byte
+	if s.App != nil {
+		k, err := s.App.Resolve()
+		if err != nil {
+			return nil, fmt.Errorf("molgen: node %q: security.signing (%s): %w", n.name, s.App, err)
+		}
+		app = k
+	}
+	here := map[string]bool{}
+	for _, h := range hosted {
+		here[h.name] = true
+	}
+	services := map[string][][]byte{}
+	missing := map[string]error{}
+	for _, name := range s.ServiceNames() {
+		src := s.Services[name]
+		k, err := src.Resolve()
+		switch {
+		case err == nil:
+			services[name] = k
+		case here[name]:
+			return nil, fmt.Errorf("molgen: node %q hosts service %q but cannot read its signing key (security.signing.services.%s, %s): %w", n.name, name, name, src, err)
+		default:
+			missing[name] = fmt.Errorf("molgen: service %q signs with a key of its own (security.signing.services.%s, %s) that node %q cannot read: %w", name, name, src, n.name, err)
+		}
+	}
+	keys, err := envelope.NewKeys(app, services, missing)
+	if err != nil {
+		return nil, fmt.Errorf("molgen: node %q: security.signing: %w", n.name, err)
+	}
+	n.log.Info("signing requests and replies", "app_key", s.App != nil, "service_keys", len(services), "services_without_key_here", len(missing))
+	return keys, nil
+}
+
 // Close stops taking requests, finishes and answers those in flight
 // (remote requests and local oneway calls), commits their offsets and
 // releases every Kafka connection. It is safe to call more than once.
@@ -507,6 +570,8 @@ type Stats struct {
 	OnewayErrors    int64 // oneway calls whose implementation failed (logged, as no caller waits)
 	OrphanedReplies int64 // replies dropped because the caller's reply topic was gone
 	TooLarge        int64 // replies over the size limit, answered with ErrTooLarge instead
+	Forged          int64 // requests and replies dropped: not signed by the node's keys (security.signing)
+	Misdirected     int64 // requests dropped: their reply topic is not one of the app's
 }
 
 // Stats returns the node's counters; the transport's are zero for a node
@@ -526,6 +591,8 @@ func (n *Node) Stats() Stats {
 		st.BadMessages += ts.BadMessages
 		st.OrphanedReplies = ts.Orphaned
 		st.TooLarge = ts.TooLarge
+		st.Forged = ts.Forged
+		st.Misdirected = ts.Misdirected
 	}
 	return st
 }

@@ -336,6 +336,8 @@ func (n *Node) nodeMetrics(m metric.Meter) error {
 	bad := counter("molgen.messages.bad", "{message}", "Poison messages: requests that could not be read or served (answered with an error when possible)")
 	oneway := counter("molgen.oneway.errors", "{call}", "Oneway calls whose implementation failed")
 	tooLarge := counter("molgen.replies.too_large", "{reply}", "Replies over the size limit, answered with ErrTooLarge")
+	forged := counter("molgen.messages.forged", "{message}", "Requests and replies dropped because the node's signing keys did not sign them")
+	misdirected := counter("molgen.requests.misdirected", "{request}", "Requests dropped because their reply topic is not one of the app's")
 	lag, err := m.Int64ObservableGauge("molgen.kafka.consumer.lag", metric.WithUnit("{request}"),
 		metric.WithDescription("Requests waiting in each partition of a hosted service's request topic beyond the last one fetched"))
 	if err != nil {
@@ -356,6 +358,8 @@ func (n *Node) nodeMetrics(m metric.Meter) error {
 		o.ObserveInt64(bad, st.BadMessages, node)
 		o.ObserveInt64(oneway, st.OnewayErrors, node)
 		o.ObserveInt64(tooLarge, st.TooLarge, node)
+		o.ObserveInt64(forged, st.Forged, node)
+		o.ObserveInt64(misdirected, st.Misdirected, node)
 		r := int64(0)
 		if n.Ready() == nil {
 			r = 1
@@ -367,7 +371,7 @@ func (n *Node) nodeMetrics(m metric.Meter) error {
 			}
 		}
 		return nil
-	}, served, expired, late, orphaned, panics, bad, oneway, tooLarge, lag, ready)
+	}, served, expired, late, orphaned, panics, bad, oneway, tooLarge, forged, misdirected, lag, ready)
 	return err
 }
 

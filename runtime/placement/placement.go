@@ -47,6 +47,8 @@ type Placement struct {
 	// Advise holds the constraints that 'molgen advise' keeps when it
 	// proposes a placement; nodes ignore it.
 	Advise Advise
+	// Security holds the keys that sign the app's messages.
+	Security Security
 }
 
 // Advise is the advise section of a placement: constraints on the
@@ -263,8 +265,10 @@ func parse(file string, data []byte) (*Placement, *Error) {
 			nodesNode = v
 		case "advise":
 			parseAdvise(v, p, perr)
+		case "security":
+			parseSecurity(v, p, perr)
 		default:
-			perr.add(k.Line, k.Column, "unknown key %q (want app, prefer_local, kafka, nodes or advise)", k.Value)
+			perr.add(k.Line, k.Column, "unknown key %q (want app, prefer_local, kafka, nodes, security or advise)", k.Value)
 		}
 	}
 	if !seen["app"] {
@@ -612,6 +616,18 @@ func (p *Placement) Validate(services, mains []string) error {
 		}
 	}
 	p.validateAdvise(perr, known)
+	if s := p.Security.Signing; s != nil {
+		for _, name := range s.ServiceNames() {
+			if known[name] != "service" {
+				pos := s.ServicePos[name]
+				msg := fmt.Sprintf("security.signing.services: unknown service %q", name)
+				if sug := suggest.Closest(name, services); sug != "" {
+					msg += fmt.Sprintf(" (did you mean %q?)", sug)
+				}
+				perr.add(pos.Line, pos.Col, "%s", msg)
+			}
+		}
+	}
 	if !star {
 		var missing []string
 		for name, kind := range known {

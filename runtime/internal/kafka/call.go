@@ -11,6 +11,7 @@ import (
 
 	kafkago "github.com/segmentio/kafka-go"
 
+	"github.com/molgen/molgen/runtime/internal/envelope"
 	"github.com/molgen/molgen/runtime/internal/transport"
 )
 
@@ -82,6 +83,9 @@ func (r *route) staticHeaders(method, schema string) []kafkago.Header {
 // (its request topic and size limit) on first use. A request awaiting a
 // reply (id not 0) carries its correlation id and reply topic.
 func (t *Transport) message(ctx context.Context, req *transport.Request, id uint64) (kafkago.Message, *route, error) {
+	if err := t.cfg.Keys.Missing(req.Service); err != nil {
+		return kafkago.Message{}, nil, err
+	}
 	r := t.routeOf(req.Service)
 	if !r.ready.Load() || r.limit.Load() == 0 {
 		ctx, cancel := bounded(ctx, req.Deadline)
@@ -95,10 +99,17 @@ func (t *Transport) message(ctx context.Context, req *transport.Request, id uint
 	if id != 0 {
 		n += 2
 	}
+	ring := t.cfg.Keys.For(req.Service)
+	if ring != nil {
+		n++
+	}
 	// The deadline and the id share one buffer (RFC 3339 with nanoseconds
 	// in UTC is at most 30 bytes, a decimal uint64 20), and usually one
-	// allocation with the headers.
+	// allocation with the headers; a signature takes envelope.SigLen more.
 	size := 30 + len(t.session) + 1 + 20
+	if ring != nil {
+		size += envelope.SigLen
+	}
 	var headers []kafkago.Header
 	var buf []byte
 	if mh := (*messageHeaders)(nil); n <= len(mh.h) && size <= len(mh.buf) {
@@ -121,6 +132,16 @@ func (t *Transport) message(ctx context.Context, req *transport.Request, id uint
 			kafkago.Header{Key: hReplyTo, Value: stringBytes(t.replyTopic)}, // kafka-go only reads it
 		)
 	}
+	if ring != nil {
+		f := envelope.Fields{Kind: envelope.KindRequest, Version: WireVersion, Service: req.Service, Method: req.Method,
+			Deadline: bytesString(headers[len(static)].Value), Schema: req.Schema, Payload: req.Payload}
+		if id != 0 {
+			f.ID, f.ReplyTo = bytesString(headers[len(headers)-2].Value), t.replyTopic
+		}
+		start := len(buf)
+		buf = ring.Sign(buf, &f)
+		headers = append(headers, kafkago.Header{Key: hSig, Value: buf[start:]})
+	}
 	return kafkago.Message{Topic: r.topic, Value: req.Payload, Headers: headers}, r, nil
 }
 
@@ -128,7 +149,7 @@ func (t *Transport) message(ctx context.Context, req *transport.Request, id uint
 // deadline and id.
 type messageHeaders struct {
 	h   [12]kafkago.Header
-	buf [72]byte // 30 + a session of 16 + 1 + 20
+	buf [72 + envelope.SigLen]byte // 30 + a session of 16 + 1 + 20, and a signature
 }
 
 // checkSize fails a request over the size limit of its topic at once,
@@ -200,13 +221,14 @@ func (t *Transport) Call(ctx context.Context, req *transport.Request) (transport
 	t.stats.calls.Add(1)
 	w := waiterPool.Get().(*waiter)
 	ch := w.ch
+	w.service, w.method, w.ring = req.Service, req.Method, t.cfg.Keys.For(req.Service)
 	t.mu.Lock()
 	if t.closing {
 		t.mu.Unlock()
 		waiterPool.Put(w)
 		return transport.Reply{}, transport.ErrClosed
 	}
-	t.pending[id] = ch
+	t.pending[id] = w
 	t.mu.Unlock()
 	defer func() {
 		t.mu.Lock()
@@ -297,11 +319,14 @@ func (t *Transport) Call(ctx context.Context, req *transport.Request) (transport
 }
 
 // waiter is what a call waits with, kept for the next call: the channel
-// its reply is handed over on and the timer of its resends and instance
-// checks.
+// its reply is handed over on, the timer of its resends and instance
+// checks, and what the reply loop needs to check a reply's signature (the
+// service and method called, the keys that sign the service's replies).
 type waiter struct {
-	ch    chan kafkago.Message
-	timer *time.Timer // nil until needed; stopped while in the pool
+	ch              chan kafkago.Message
+	timer           *time.Timer // nil until needed; stopped while in the pool
+	service, method string
+	ring            *envelope.Ring
 }
 
 var waiterPool = sync.Pool{New: func() any { return &waiter{ch: make(chan kafkago.Message, 1)} }}

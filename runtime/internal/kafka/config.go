@@ -10,6 +10,8 @@ import (
 	"github.com/segmentio/kafka-go/sasl"
 	"github.com/segmentio/kafka-go/sasl/plain"
 	"github.com/segmentio/kafka-go/sasl/scram"
+
+	"github.com/molgen/molgen/runtime/internal/envelope"
 )
 
 // Config is what a node tells its transport: who it is, where Kafka is,
@@ -35,6 +37,9 @@ type Config struct {
 	Settings         Settings
 	// Security protects and authenticates every connection to Kafka.
 	Security Security
+	// Keys, when set, sign every request and reply the transport writes,
+	// and make it drop every one it reads that is not signed by them.
+	Keys *envelope.Keys
 }
 
 // Security is how the Kafka clients protect and authenticate their

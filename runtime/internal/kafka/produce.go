@@ -465,20 +465,6 @@ func (t *Transport) replyTopicGone(topic string) func(context.Context, error) er
 }
 
 // replyMessage builds the reply message to request id.
-func replyMessage(replyTo, id string, reply transport.Reply) kafkago.Message {
-	status := statusOKValue
-	if reply.Status == transport.StatusError {
-		status = statusErrorValue
-	}
-	headers := make([]kafkago.Header, 3, 4+len(reply.Trace))
-	headers[0] = kafkago.Header{Key: hVersion, Value: wireVersion}
-	headers[1] = kafkago.Header{Key: hID, Value: stringBytes(id)} // kafka-go only reads header values
-	headers[2] = kafkago.Header{Key: hStatus, Value: status}
-	if reply.Schema != "" {
-		headers = append(headers, kafkago.Header{Key: hSchema, Value: stringBytes(reply.Schema)})
-	}
-	return kafkago.Message{Topic: replyTo, Value: reply.Payload, Headers: withTrace(headers, reply.Trace)}
-}
 
 // writeReply writes the reply to request id, of service's method, to the
 // caller's reply topic replyTo, retrying retriable errors until ctx ends.
@@ -525,7 +511,7 @@ func (t *Transport) writeReplyMessage(ctx context.Context, deadline time.Time, s
 			return errOrphaned
 		}
 	}
-	msg := replyMessage(replyTo, id, reply)
+	msg := t.replyMessage(service, method, replyTo, id, reply)
 	var err error
 	if size, limit := messageSize(&msg), t.topicLimit(replyTo); size > limit {
 		err = &tooLargeError{topic: replyTo, size: size, limit: limit}
@@ -547,6 +533,6 @@ func (t *Transport) writeReplyMessage(ctx context.Context, deadline time.Time, s
 	tl.what = fmt.Sprintf("molgen: the reply of %s.%s", service, method)
 	t.stats.tooLarge.Add(1)
 	t.log.Warn("a reply is over the size limit: its caller gets ErrTooLarge", "service", service, "method", method, "reply_to", replyTo, "err", tl)
-	ereply := replyMessage(replyTo, id, transport.Reply{Status: transport.StatusError, Payload: t.cfg.ErrorReply(tl)})
+	ereply := t.replyMessage(service, method, replyTo, id, transport.Reply{Status: transport.StatusError, Payload: t.cfg.ErrorReply(tl)})
 	return t.produce(ctx, false, true, t.replyTopicGone(replyTo), ereply)
 }

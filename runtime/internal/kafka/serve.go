@@ -7,43 +7,41 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/molgen/molgen/runtime/internal/envelope"
 	"github.com/molgen/molgen/runtime/internal/transport"
 )
 
 // handle runs one request and answers it. It never panics and never stops
-// the consumer: bad messages are answered with an error when they say
-// where to, and logged otherwise.
+// the consumer: a request that the node's keys did not sign, or whose
+// reply topic is not one of the app's, is dropped and counted (trust.go);
+// other bad messages are answered with an error when they say where to,
+// and logged otherwise.
 func (s *server) handle(j *job) {
 	msg := &j.msg
 	taken := time.Now()
-	// The header values are viewed as strings, not copied: kafka-go
-	// decodes each into a slice of its own that nothing writes again.
-	var version, method, replyTo, deadlineText, id, schema, caller string
-	trace := transport.Headers(j.trace[:0])
-	for _, h := range msg.Headers {
-		switch h.Key {
-		case "traceparent", "tracestate", "baggage":
-			trace = append(trace, transport.Header{Key: h.Key, Value: bytesString(h.Value)})
-		case hVersion:
-			version = bytesString(h.Value)
-		case hMethod:
-			method = bytesString(h.Value)
-		case hReplyTo:
-			replyTo = bytesString(h.Value)
-		case hDeadline:
-			deadlineText = bytesString(h.Value)
-		case hID:
-			id = bytesString(h.Value)
-		case hSchema:
-			schema = bytesString(h.Value)
-		case hCaller:
-			caller = bytesString(h.Value)
-		}
-	}
+	in := incoming{trace: j.trace[:0]}
+	in.read(msg)
+	method, replyTo, id, schema, caller, trace := in.method, in.replyTo, in.id, in.schema, in.caller, in.trace
 	log := lazyLogger{base: s.t.log, service: s.svc.Name, method: method, partition: msg.Partition, offset: msg.Offset}
 	log.Debug("serving a request")
 	if replyTo != "" && id == "" {
 		replyTo = "" // nothing to correlate a reply with
+		in.replyTo = ""
+	}
+	if ring := s.t.cfg.Keys.For(s.svc.Name); ring != nil {
+		f := in.fields(s.svc.Name, msg.Value)
+		if err := ring.Verify(&f, in.sig); err != nil {
+			s.t.stats.forged.Add(1)
+			s.t.warnLimited("forged request", "dropping a request that is not signed by the service's key: something other than a caller of this app wrote to the request topic (check the topic's write ACLs and the nodes' keys)",
+				"service", s.svc.Name, "partition", msg.Partition, "offset", msg.Offset, "err", err)
+			return
+		}
+	}
+	if replyTo != "" && !envelope.ValidReplyTo(s.t.cfg.App, replyTo) {
+		s.t.stats.misdirected.Add(1)
+		s.t.warnLimited("misdirected request", "dropping a request whose reply topic is not one of this app's: molgen writes replies only to "+envelope.ReplyPrefix(s.t.cfg.App)+"* (something other than a caller of this app wrote to the request topic: check its write ACLs, or set signing keys)",
+			"service", s.svc.Name, "partition", msg.Partition, "offset", msg.Offset, "reply_to", clip(replyTo))
+		return
 	}
 	bad := func(format string, args ...any) {
 		s.t.stats.badMessages.Add(1)
@@ -54,13 +52,18 @@ func (s *server) handle(j *job) {
 				transport.Reply{Status: transport.StatusError, Payload: s.t.cfg.ErrorReply(err)})
 		}
 	}
-	if version != WireVersion {
-		bad("unsupported %s %q (this node speaks %s)", hVersion, version, WireVersion)
+	if p := in.problem(); p != "" {
+		bad("%s", p)
 		return
 	}
+	if in.version != WireVersion {
+		bad("unsupported %s %q (this node speaks %s)", hVersion, clip(in.version), WireVersion)
+		return
+	}
+	deadlineText := in.deadline
 	deadline, err := parseDeadline(deadlineText)
 	if err != nil {
-		bad("invalid %s %q", hDeadline, deadlineText)
+		bad("invalid %s %q", hDeadline, clip(deadlineText))
 		return
 	}
 	now := time.Now()

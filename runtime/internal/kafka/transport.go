@@ -40,7 +40,7 @@ type Transport struct {
 	replyDone  chan struct{}
 
 	mu      sync.Mutex
-	pending map[uint64]chan kafkago.Message
+	pending map[uint64]*waiter
 	closing bool
 	// draining is set when Drain begins: the node is no longer ready.
 	draining atomic.Bool
@@ -100,6 +100,8 @@ type stats struct {
 	badMessages atomic.Int64 // messages that could not be parsed
 	orphaned    atomic.Int64 // replies dropped: the caller's reply topic is gone
 	tooLarge    atomic.Int64 // replies over the size limit, answered with ErrTooLarge
+	forged      atomic.Int64 // requests and replies dropped: not signed by the node's keys
+	misdirected atomic.Int64 // requests dropped: their reply topic is not one of the app's
 	// createTopics counts CreateTopics requests (for tests).
 	createTopics atomic.Int64
 }
@@ -119,7 +121,7 @@ func New(ctx context.Context, cfg Config) (*Transport, error) {
 		cfg:         cfg,
 		set:         set,
 		log:         cfg.Logger,
-		pending:     map[uint64]chan kafkago.Message{},
+		pending:     map[uint64]*waiter{},
 		topics:      map[string]bool{},
 		replyTopics: map[string]bool{},
 		routes:      map[string]*route{},
@@ -167,6 +169,8 @@ func (t *Transport) Stats() transport.Stats {
 		BadMessages: t.stats.badMessages.Load(),
 		Orphaned:    t.stats.orphaned.Load(),
 		TooLarge:    t.stats.tooLarge.Load(),
+		Forged:      t.stats.forged.Load(),
+		Misdirected: t.stats.misdirected.Load(),
 	}
 }
 
@@ -389,13 +393,27 @@ func (t *Transport) replyLoop(ctx context.Context) {
 			t.stats.lateReplies.Add(1)
 			continue
 		}
-		// Hand over under the lock: close() closes these channels.
+		// A reply that its call's keys did not sign is dropped before it
+		// can take the place of the real one. The signature is checked
+		// outside the lock, with what the call said of itself; the waiter
+		// is pooled, so it must still be the id's when the reply is handed
+		// over.
 		t.mu.Lock()
-		ch := t.pending[id]
+		w := t.pending[id]
+		var call pendingCall
+		if w != nil {
+			call = pendingCall{w.service, w.method, w.ring}
+		}
+		t.mu.Unlock()
+		if w != nil && call.ring != nil && !t.replySigned(&call, &msg) {
+			continue
+		}
+		// Hand over under the lock: close() closes these channels.
 		delivered := false
-		if ch != nil {
+		t.mu.Lock()
+		if w != nil && t.pending[id] == w {
 			select {
-			case ch <- msg:
+			case w.ch <- msg:
 				delivered = true
 			default: // a duplicate: the call already has its reply
 			}
@@ -440,9 +458,9 @@ func (t *Transport) Drain() error {
 		return errors.Join(errs...)
 	}
 	t.closing = true
-	for id, ch := range t.pending {
+	for id, w := range t.pending {
 		delete(t.pending, id)
-		close(ch)
+		close(w.ch)
 	}
 	t.mu.Unlock()
 	t.gate.Lock()

@@ -20,6 +20,7 @@ const (
 	hCaller   = "molgen-caller"   // node/instance of the caller (requests; for operators)
 	hSchema   = "molgen-schema"   // shape of the method's types (requests and ok replies; optional)
 	hStatus   = "molgen-status"   // "ok" or "error" (replies)
+	hSig      = "molgen-sig"      // "<key id>.<HMAC-SHA256>" over the message's fields and payload (when keys are set)
 )
 
 // Reply statuses.

@@ -194,4 +194,6 @@ type Stats struct {
 	BadMessages int64 // messages that could not be read (answered when possible)
 	Orphaned    int64 // replies dropped because the caller's reply topic is gone
 	TooLarge    int64 // replies over the size limit, answered with ErrTooLarge instead
+	Forged      int64 // requests and replies dropped: not signed by the node's keys
+	Misdirected int64 // requests dropped: their reply topic is not one of the app's
 }
