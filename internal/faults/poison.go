@@ -83,8 +83,8 @@ func (e *env) inject() (want map[string]string, small string, err error) {
 	tr := &kafka.Transport{}
 	defer tr.CloseIdleConnections()
 	cl := &kafka.Client{Addr: kafka.TCP(e.brokers...), Transport: tr, Timeout: 10 * time.Second}
-	replies := "molgen." + e.app + ".faults.replies"
-	smallReplies := "molgen." + e.app + ".faults.small-replies"
+	replies := "molgen." + e.app + ".reply.faults.replies"
+	smallReplies := "molgen." + e.app + ".reply.faults.small-replies"
 	res, err := cl.CreateTopics(ctx, &kafka.CreateTopicsRequest{Topics: []kafka.TopicConfig{
 		{Topic: replies, NumPartitions: 1, ReplicationFactor: 1},
 		{Topic: smallReplies, NumPartitions: 1, ReplicationFactor: 1, ConfigEntries: []kafka.ConfigEntry{{ConfigName: "max.message.bytes", ConfigValue: fmt.Sprint(smallReplyMax)}}},

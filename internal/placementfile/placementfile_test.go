@@ -50,7 +50,7 @@ func TestOtherProblemsAreKept(t *testing.T) {
 	_, err := Load(path, []string{"greeter"}, []string{"hello"})
 	want := path + `: main "hello" is not placed on any node (add it to a node, or add "*" to one node)` + "\n" +
 		path + `: service "greeter" is not placed on any node (add it to a node, or add "*" to one node)` + "\n" +
-		path + `:2:1: unknown key "colour" (want app, prefer_local, kafka, nodes or advise)` + "\n" +
+		path + `:2:1: unknown key "colour" (want app, prefer_local, kafka, nodes, security or advise)` + "\n" +
 		path + `:4:9: node "api": unknown service or main "greter" (did you mean "greeter"?)`
 	if err == nil || err.Error() != want {
 		t.Fatalf("Load:\n got %v\nwant %s", err, want)

@@ -426,7 +426,7 @@ func TestFarDeadlinesAreClamped(t *testing.T) {
 		}
 		return RegisterRelay(n, NewRelay(NewCalcClient(n)))
 	})
-	replies := "molgen." + app + ".test-replies"
+	replies := "molgen." + app + ".reply.test.replies"
 	createTopic(t, replies, 1)
 	far := time.Now().Add(100 * 365 * 24 * time.Hour).UTC().Format(time.RFC3339Nano)
 	writeRaw(t, "molgen."+app+".req.calc", kafka.Message{Headers: headers(

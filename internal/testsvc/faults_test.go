@@ -76,7 +76,7 @@ func TestPoisonMessagesAreAnsweredAndSkipped(t *testing.T) {
 	brokers := kafkatest.Brokers(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	replyTopic := "molgen." + app + ".test-replies"
+	replyTopic := "molgen." + app + ".reply.test.replies"
 	createTopic(t, replyTopic, 1)
 	deadline := time.Now().Add(time.Minute).UTC().Format(time.RFC3339Nano)
 	hdr := headers

@@ -6,11 +6,6 @@ import (
 	"log/slog"
 	"time"
 
-	kafkago "github.com/segmentio/kafka-go"
-	"github.com/segmentio/kafka-go/sasl"
-	"github.com/segmentio/kafka-go/sasl/plain"
-	"github.com/segmentio/kafka-go/sasl/scram"
-
 	"github.com/molgen/molgen/runtime/internal/envelope"
 )
 
@@ -24,9 +19,12 @@ type Config struct {
 	// Ephemeral means the instance id was generated: the reply topic is
 	// deleted when the transport drains.
 	Ephemeral bool
-	// Partitions and ReplicationFactor of the topics the transport creates.
-	Partitions, ReplicationFactor int
-	Logger                        *slog.Logger
+	// Partitions of the request topics the transport creates.
+	Partitions int
+	// ReplicationFactor of the topics the transport creates; 0 takes the
+	// cluster's default.replication.factor.
+	ReplicationFactor int
+	Logger            *slog.Logger
 	// ErrorReply encodes an error as the value of an error reply (the
 	// runtime owns the error format and the identities it carries).
 	ErrorReply func(error) []byte
@@ -40,6 +38,8 @@ type Config struct {
 	// Keys, when set, sign every request and reply the transport writes,
 	// and make it drop every one it reads that is not signed by them.
 	Keys *envelope.Keys
+
+	conns *connErrors // the clients' last connection errors (set by New)
 }
 
 // Security is how the Kafka clients protect and authenticate their
@@ -57,19 +57,6 @@ type SASL struct {
 	Username, Password string
 }
 
-// mechanism returns kafka-go's implementation of s.
-func (s *SASL) mechanism() (sasl.Mechanism, error) {
-	switch s.Mechanism {
-	case "PLAIN":
-		return plain.Mechanism{Username: s.Username, Password: s.Password}, nil
-	case "SCRAM-SHA-256":
-		return scram.Mechanism(scram.SHA256, s.Username, s.Password)
-	case "SCRAM-SHA-512":
-		return scram.Mechanism(scram.SHA512, s.Username, s.Password)
-	}
-	return nil, fmt.Errorf("molgen: unknown SASL mechanism %q (want PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512)", s.Mechanism)
-}
-
 // String describes the security for messages, without secrets.
 func (s Security) String() string {
 	out := "plaintext"
@@ -85,49 +72,27 @@ func (s Security) String() string {
 	return out
 }
 
-// clients builds the two kinds of kafka-go clients a transport uses, both
-// with the TLS config and SASL mechanism of cfg: every Kafka connection a
-// node opens (producer, admin and metadata requests through the
-// Transport; consumer groups and partition readers through the Dialer)
-// comes from here.
-func (cfg *Config) clients() (*kafkago.Transport, *kafkago.Dialer, error) {
-	set := cfg.Settings
-	var mech sasl.Mechanism
-	if cfg.Security.SASL != nil {
-		m, err := cfg.Security.SASL.mechanism()
-		if err != nil {
-			return nil, nil, err
-		}
-		mech = m
-	}
-	id := "molgen-" + cfg.Node
-	tr := &kafkago.Transport{
-		DialTimeout: set.DialTimeout,
-		IdleTimeout: set.IdleTimeout,
-		MetadataTTL: set.MetadataTTL,
-		ClientID:    id,
-		TLS:         cfg.Security.TLS,
-		SASL:        mech,
-	}
-	d := &kafkago.Dialer{
-		Timeout:       set.DialTimeout,
-		DualStack:     true,
-		ClientID:      id,
-		TLS:           cfg.Security.TLS,
-		SASLMechanism: mech,
-	}
-	return tr, d, nil
-}
+// Group protocols a server may join its consumer groups with.
+const (
+	// GroupClassic is Kafka's classic protocol with the cooperative-sticky
+	// assignor: a rebalance moves only the partitions that change owner,
+	// and the others keep being served.
+	GroupClassic = "classic"
+	// GroupConsumer is KIP-848's protocol (Kafka 4.0+), where the broker
+	// assigns partitions. Stock Kafka heartbeats it every 5s at least, so a
+	// new instance waits up to that long for its partitions.
+	GroupConsumer = "consumer"
+)
 
-// Settings are the knobs of the Kafka clients, in one place. kafka-go's
-// defaults suit pipelines, not RPC: each value says why it is what it is.
-// DefaultSettings gives molgen's values; the node overrides the ones its
-// Options expose.
+// Settings are the knobs of the Kafka clients, in one place: each value
+// says why it is what it is. DefaultSettings gives molgen's values; the
+// node overrides the ones its Options expose.
 type Settings struct {
 	// ConnectTimeout bounds how long New waits for a broker that is
 	// starting before it fails with an error naming the brokers.
 	ConnectTimeout time.Duration
-	// MetadataProbe bounds one metadata request while waiting for Kafka.
+	// MetadataProbe bounds one metadata request of a probe (at start, and
+	// the watch's).
 	MetadataProbe time.Duration
 	// ConnectRetry is the pause between two probes of a broker that does
 	// not answer yet.
@@ -137,72 +102,53 @@ type Settings struct {
 	DialTimeout time.Duration
 	// IdleTimeout closes connections unused this long.
 	IdleTimeout time.Duration
-	// MetadataTTL is how often cached metadata is refreshed: short, so
-	// that topics created by other nodes become visible quickly.
-	MetadataTTL time.Duration
-	// AdminTimeout bounds one admin request (create topics, offsets).
+	// MetadataMaxAge is how often the clients refresh their metadata
+	// without a reason: partitions added to a request topic are served
+	// within it.
+	MetadataMaxAge time.Duration
+	// AdminTimeout bounds one admin request (create topics, offsets,
+	// group lookups).
 	AdminTimeout time.Duration
 
-	// Linger is how long a producer with nothing in flight waits before it
-	// sends. Zero: a request or reply goes out at once, and records that
-	// come while produce requests are in flight gather for the next one
-	// (natural batching). kafka-go's Writer waits its BatchTimeout (1s by
-	// default) before every batch; tests set Linger to make records share
-	// a batch.
+	// Linger is how long the producer waits for more records before it
+	// sends a batch. Zero: a request or reply goes out at once, and
+	// records that come while a produce request is in flight gather for
+	// the next one (franz-go's default, 10ms, would add it to every call).
 	Linger time.Duration
-	// BatchSize is the most records of one produce request.
-	BatchSize int
-	// ProduceInflight is how many produce requests may be in flight to one
-	// broker at a time, pipelined on one connection; records that come
-	// while all are busy share the next one. The broker works through a
-	// connection's requests one at a time anyway, and every request costs
-	// it work: 1 (the default) makes the fewest, largest requests. On this
-	// project's 2-core machine, 1 gave 1.2–1.4× the calls/s of 4 at 256
-	// calls in flight and 1.9× at 16, with a third less broker CPU per
-	// call (docs/PERFORMANCE.md).
-	ProduceInflight int
-	// ProduceBuffer bounds the bytes of records queued and in flight; a
-	// write beyond it waits for room.
+	// ProduceBuffer bounds the bytes of records buffered and in flight; a
+	// write beyond it waits for room, until its deadline.
 	ProduceBuffer int64
-	// MaxMessageBytes bounds a produce request (and so a request or reply).
+	// MaxMessageBytes bounds a request or reply, whatever the brokers
+	// take.
 	MaxMessageBytes int64
-	// WriteTimeout bounds one produce request: its I/O and the broker's
-	// wait for the acks of every in-sync replica. molgen retries retriable
-	// failures itself, within the call's deadline.
+	// WriteTimeout is how long a broker may take to have a produce request
+	// acknowledged by every in-sync replica.
 	WriteTimeout time.Duration
-	// RetryBackoffMax caps the pause between molgen's own write retries.
-	RetryBackoffMax time.Duration
 
-	// FetchMaxWait is how long the broker holds an empty fetch (a reader
-	// breaks a fetch in flight off when it closes or moves).
+	// FetchMaxWait is how long a broker holds a fetch that has nothing to
+	// return. Records that arrive end the wait at once; it bounds how long
+	// a partition added to a consumer waits for its first fetch.
 	FetchMaxWait time.Duration
-	// FetchMaxBytes bounds one fetch.
-	FetchMaxBytes int
-	// ReadBatchTimeout bounds reading one fetch response, beyond
-	// FetchMaxWait.
-	ReadBatchTimeout time.Duration
-	// ReadBackoffMin and ReadBackoffMax pace fetch retries after errors.
-	ReadBackoffMin, ReadBackoffMax time.Duration
+	// FetchMaxBytes bounds one fetch response.
+	FetchMaxBytes int32
+	// MaxDecompress bounds what one fetched batch may decompress to: a
+	// compressed batch that would take more (a hostile "compression
+	// bomb") is skipped, counted and logged.
+	MaxDecompress int
 
+	// GroupProtocol is GroupClassic (default) or GroupConsumer.
+	GroupProtocol string
 	// SessionTimeout is the consumer-group session: how long a dead
 	// instance keeps its partitions before others take its requests.
 	SessionTimeout time.Duration
-	// RebalanceExtra is added to SessionTimeout for the rebalance timeout.
-	RebalanceExtra time.Duration
-	// JoinGroupBackoff paces attempts to rejoin the group.
-	JoinGroupBackoff time.Duration
-	// PartitionWatch is how often a group member checks its topic's
-	// partition count (a metadata request): a change ends the generation,
-	// so that partitions that appear are served.
-	PartitionWatch time.Duration
+	// HeartbeatInterval is how often a member heartbeats, and so how soon
+	// it hears of a rebalance.
+	HeartbeatInterval time.Duration
 	// CommitInterval is how often offsets of finished requests are
-	// committed. molgen commits itself, only up to the first request of a
-	// partition still running; kafka-go's own commits are off.
+	// committed (those up to the first request of a partition still
+	// running); a rebalance and a drain commit at once.
 	CommitInterval time.Duration
-	// CommitTimeout bounds one commit.
-	CommitTimeout time.Duration
-	// CloseTimeout bounds leaving the group at the end of a drain, since
-	// kafka-go can wait on a broker that is gone.
+	// CloseTimeout bounds leaving the group at the end of a drain.
 	CloseTimeout time.Duration
 
 	// RequestRetention and ReplyRetention are the retention of the topics
@@ -220,9 +166,9 @@ type Settings struct {
 	// limit) is clamped to it, so that no request holds a slot longer.
 	MaxDeadline time.Duration
 	// RebalanceGrace is how long a member whose partitions are being
-	// reassigned (another instance joins or leaves) lets the requests it
-	// runs finish, and commits them, before it rejoins the group: requests
-	// that finish within it are never run again elsewhere.
+	// reassigned (another instance joins or leaves) lets the requests of
+	// those partitions finish, and commits them, before it hands them
+	// over: requests that finish within it are never run again elsewhere.
 	RebalanceGrace time.Duration
 	// DrainTimeout bounds a drain: requests still running after it are
 	// left uncommitted (another instance runs them) and the drain ends.
@@ -241,35 +187,28 @@ type Settings struct {
 func DefaultSettings() Settings {
 	return Settings{
 		ConnectTimeout: 10 * time.Second,
-		MetadataProbe:  5 * time.Second,
+		MetadataProbe:  2 * time.Second,
 		ConnectRetry:   250 * time.Millisecond,
 
-		DialTimeout:  5 * time.Second,
-		IdleTimeout:  30 * time.Second,
-		MetadataTTL:  time.Second,
-		AdminTimeout: 10 * time.Second,
+		DialTimeout:    5 * time.Second,
+		IdleTimeout:    30 * time.Second,
+		MetadataMaxAge: 5 * time.Second,
+		AdminTimeout:   10 * time.Second,
 
 		Linger:          0,
-		BatchSize:       500,
-		ProduceInflight: 1,
 		ProduceBuffer:   64 << 20,
 		MaxMessageBytes: 16 << 20,
 		WriteTimeout:    10 * time.Second,
-		RetryBackoffMax: 500 * time.Millisecond,
 
-		FetchMaxWait:     500 * time.Millisecond,
-		FetchMaxBytes:    16 << 20,
-		ReadBatchTimeout: 5 * time.Second,
-		ReadBackoffMin:   20 * time.Millisecond,
-		ReadBackoffMax:   500 * time.Millisecond,
+		FetchMaxWait:  time.Second,
+		FetchMaxBytes: 16 << 20,
+		MaxDecompress: 64 << 20,
 
-		SessionTimeout:   6 * time.Second,
-		RebalanceExtra:   4 * time.Second,
-		JoinGroupBackoff: 500 * time.Millisecond,
-		PartitionWatch:   2 * time.Second,
-		CommitInterval:   100 * time.Millisecond,
-		CommitTimeout:    5 * time.Second,
-		CloseTimeout:     15 * time.Second,
+		GroupProtocol:     GroupClassic,
+		SessionTimeout:    6 * time.Second,
+		HeartbeatInterval: 500 * time.Millisecond,
+		CommitInterval:    100 * time.Millisecond,
+		CloseTimeout:      15 * time.Second,
 
 		RequestRetention: 24 * time.Hour,
 		ReplyRetention:   time.Hour,

@@ -3,7 +3,7 @@ package kafka
 import (
 	"errors"
 
-	kafkago "github.com/segmentio/kafka-go"
+	"github.com/twmb/franz-go/pkg/kerr"
 )
 
 // forgottenCodes are the answers of a broker that no longer knows a
@@ -12,17 +12,17 @@ import (
 // when it commits or leaves has still finished its requests and answered
 // them; at worst (the commit did not take) another instance runs them
 // again, which at-least-once allows. They are logged, not failures.
-var forgottenCodes = []kafkago.Error{
-	kafkago.UnknownMemberId,
-	kafkago.IllegalGeneration,
-	kafkago.GroupIdNotFound,
-	kafkago.FencedInstanceID,
-	kafkago.UnknownTopicOrPartition,
-	kafkago.UnknownTopicID,
+var forgottenCodes = []*kerr.Error{
+	kerr.UnknownMemberID,
+	kerr.IllegalGeneration,
+	kerr.GroupIDNotFound,
+	kerr.FencedInstanceID,
+	kerr.UnknownTopicOrPartition,
+	kerr.UnknownTopicID,
 	// The group's coordinator is not (yet) there: a broker that lost its
 	// data has no offsets topic until a group asks for it.
-	kafkago.GroupCoordinatorNotAvailable,
-	kafkago.NotCoordinatorForGroup,
+	kerr.CoordinatorNotAvailable,
+	kerr.NotCoordinator,
 }
 
 // forgotten reports whether err says only that the broker forgot us:
@@ -46,7 +46,7 @@ func forgotten(err error) bool {
 			return forgotten(inner)
 		}
 	}
-	var ke kafkago.Error
+	var ke *kerr.Error
 	if !errors.As(err, &ke) {
 		return false
 	}

@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"testing"
 
-	kafkago "github.com/segmentio/kafka-go"
+	"github.com/twmb/franz-go/pkg/kerr"
 )
 
 // TestForgottenTellsABrokerThatForgotUsFromFailures: what a broker that
@@ -18,18 +18,18 @@ func TestForgottenTellsABrokerThatForgotUsFromFailures(t *testing.T) {
 		want bool
 	}{
 		{nil, false},
-		{kafkago.UnknownMemberId, true},
-		{kafkago.IllegalGeneration, true},
-		{kafkago.UnknownTopicOrPartition, true},
-		{kafkago.GroupCoordinatorNotAvailable, true},
-		{fmt.Errorf("molgen: leaving consumer group g: %w", kafkago.GroupIdNotFound), true},
-		{errors.Join(kafkago.UnknownMemberId, fmt.Errorf("commit: %w", kafkago.IllegalGeneration)), true},
-		{kafkago.RebalanceInProgress, false},
-		{kafkago.RequestTimedOut, false},
+		{kerr.UnknownMemberID, true},
+		{kerr.IllegalGeneration, true},
+		{kerr.UnknownTopicOrPartition, true},
+		{kerr.CoordinatorNotAvailable, true},
+		{fmt.Errorf("molgen: leaving consumer group g: %w", kerr.GroupIDNotFound), true},
+		{errors.Join(kerr.UnknownMemberID, fmt.Errorf("commit: %w", kerr.IllegalGeneration)), true},
+		{kerr.RebalanceInProgress, false},
+		{kerr.RequestTimedOut, false},
 		{context.DeadlineExceeded, false},
 		{errors.New("molgen: leaving consumer group g took over 45s"), false},
-		{errors.Join(kafkago.UnknownMemberId, errors.New("dial tcp: connection refused")), false},
-		{fmt.Errorf("wrapped: %w", errors.Join(kafkago.UnknownMemberId, context.DeadlineExceeded)), false},
+		{errors.Join(kerr.UnknownMemberID, errors.New("dial tcp: connection refused")), false},
+		{fmt.Errorf("wrapped: %w", errors.Join(kerr.UnknownMemberID, context.DeadlineExceeded)), false},
 	}
 	for _, c := range cases {
 		if got := forgotten(c.err); got != c.want {

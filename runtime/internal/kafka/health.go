@@ -9,11 +9,11 @@ import (
 	"github.com/molgen/molgen/runtime/internal/transport"
 )
 
-// Ready returns nil once every service served here has been assigned a
-// generation of its consumer group (its partitions, or none because other
-// instances hold them all) and the reply reader has read a record (the
-// instance's own heartbeat, written at start); otherwise, and from the
-// moment Drain begins, an error saying what is missing.
+// Ready returns nil once every service served here has been given its
+// partitions by its consumer group (or none, because other instances hold
+// them all) and the reply reader has read a record (the instance's own
+// heartbeat, written at start); otherwise, and from the moment Drain
+// begins, an error saying what is missing.
 func (t *Transport) Ready() error {
 	if t.draining.Load() {
 		return errors.New("draining")
@@ -21,7 +21,7 @@ func (t *Transport) Ready() error {
 	t.serversMu.Lock()
 	var waiting []string
 	for _, s := range t.servers {
-		if !s.joined {
+		if !s.joined.Load() {
 			waiting = append(waiting, s.svc.Name)
 		}
 	}
@@ -30,18 +30,18 @@ func (t *Transport) Ready() error {
 		sort.Strings(waiting)
 		return fmt.Errorf("not yet assigned partitions of the request topics of: %s", strings.Join(waiting, ", "))
 	}
-	if !t.repliesRead.Load() {
-		return fmt.Errorf("reply topic %s not read yet", t.replyTopic)
+	if !t.calls.read.Load() {
+		return fmt.Errorf("reply topic %s not read yet", t.calls.topic)
 	}
-	if t.rec.resetAt.Load() != 0 {
-		return fmt.Errorf("reply topic %s is being recovered", t.replyTopic)
+	if t.watch.resetAt.Load() != 0 {
+		return fmt.Errorf("reply topic %s is being recovered", t.calls.topic)
 	}
 	return nil
 }
 
-// Healthy returns nil unless the transport's probes find Kafka down.
+// Healthy returns nil unless no broker answers the transport's probes.
 func (t *Transport) Healthy() error {
-	if t.rec.outage.isDown() {
+	if t.watch.outage.isDown() {
 		return fmt.Errorf("Kafka at %s does not answer", strings.Join(t.cfg.Brokers, ","))
 	}
 	return nil
@@ -68,30 +68,4 @@ func (t *Transport) Lag() []transport.Lag {
 		return out[i].Partition < out[j].Partition
 	})
 	return out
-}
-
-// noteLag records a partition's lag after a fetch: the records beyond the
-// one fetched, by the high watermark the fetch returned.
-func (s *server) noteLag(partition int, offset, highWaterMark int64) {
-	s.lagMu.Lock()
-	if s.lag == nil {
-		s.lag = map[int]int64{}
-	}
-	s.lag[partition] = max(highWaterMark-offset-1, 0)
-	s.lagMu.Unlock()
-}
-
-// keepLagOf forgets the lag of partitions no longer assigned here.
-func (s *server) keepLagOf(partitions []int) {
-	s.lagMu.Lock()
-	defer s.lagMu.Unlock()
-	for p := range s.lag {
-		keep := false
-		for _, q := range partitions {
-			keep = keep || p == q
-		}
-		if !keep {
-			delete(s.lag, p)
-		}
-	}
 }

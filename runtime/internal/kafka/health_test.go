@@ -46,7 +46,7 @@ func TestReadyOnlyOnceAssigned(t *testing.T) {
 	joined := func() bool {
 		tr.serversMu.Lock()
 		defer tr.serversMu.Unlock()
-		return len(tr.servers) == 1 && tr.servers[0].joined
+		return len(tr.servers) == 1 && tr.servers[0].joined.Load()
 	}
 	wait("ready after joining", func() bool {
 		if tr.Ready() != nil {

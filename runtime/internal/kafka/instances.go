@@ -2,12 +2,12 @@ package kafka
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
 
-	kafkago "github.com/segmentio/kafka-go"
-	"github.com/segmentio/kafka-go/protocol/describegroups"
+	"github.com/twmb/franz-go/pkg/kerr"
 
 	"github.com/molgen/molgen/runtime/internal/transport"
 )
@@ -76,7 +76,7 @@ func (t *Transport) noInstance(ctx context.Context, deadline time.Time, r *route
 // what it found in r.inst and closes done.
 func (t *Transport) lookupInstances(r *route, done chan struct{}) {
 	defer t.exit()
-	group := groupID(t.cfg.App, string(r.service))
+	group := groupID(t.cfg.App, r.service)
 	ctx, cancel := context.WithTimeout(t.done, t.set.AdminTimeout)
 	empty, err := t.groupEmpty(ctx, group)
 	cancel()
@@ -100,28 +100,37 @@ func (t *Transport) lookupInstances(r *route, done chan struct{}) {
 
 // groupEmpty asks the coordinator of a consumer group whether the group
 // has no members: it is Empty (its members have left), or Dead or unknown
-// (it never had any). A group that is rebalancing lists its members.
+// (it never had any). A group that is rebalancing lists its members. A
+// group of KIP-848's protocol is described by its own request.
 func (t *Transport) groupEmpty(ctx context.Context, group string) (bool, error) {
-	res, err := t.tr.RoundTrip(ctx, t.admin.Addr, &describegroups.Request{Groups: []string{group}})
+	if t.set.GroupProtocol == GroupConsumer {
+		gs, err := t.topics.adm.DescribeConsumerGroups(ctx, group)
+		if err != nil {
+			return false, err
+		}
+		g, ok := gs[group]
+		switch {
+		case !ok:
+			return false, fmt.Errorf("no answer for group %s", group)
+		case errors.Is(g.Err, kerr.GroupIDNotFound):
+			return true, nil
+		case g.Err != nil:
+			return false, g.Err
+		}
+		return len(g.Members) == 0, nil
+	}
+	gs, err := t.topics.adm.DescribeGroups(ctx, group)
 	if err != nil {
 		return false, err
 	}
-	resp, ok := res.(*describegroups.Response)
-	if !ok {
-		return false, fmt.Errorf("unexpected answer %T to DescribeGroups", res)
+	g, ok := gs[group]
+	switch {
+	case !ok:
+		return false, fmt.Errorf("no answer for group %s", group)
+	case errors.Is(g.Err, kerr.GroupIDNotFound):
+		return true, nil
+	case g.Err != nil:
+		return false, g.Err
 	}
-	for _, g := range resp.Groups {
-		if g.GroupID != group {
-			continue
-		}
-		switch g.ErrorCode {
-		case 0:
-		case int16(kafkago.GroupIdNotFound):
-			return true, nil
-		default:
-			return false, kafkago.Error(g.ErrorCode)
-		}
-		return len(g.Members) == 0 && (g.GroupState == "Empty" || g.GroupState == "Dead"), nil
-	}
-	return false, fmt.Errorf("no answer for group %s", group)
+	return len(g.Members) == 0 && (g.State == "Empty" || g.State == "Dead"), nil
 }

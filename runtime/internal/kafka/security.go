@@ -9,7 +9,8 @@ import (
 	"strings"
 	"syscall"
 
-	kafkago "github.com/segmentio/kafka-go"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 // ConnectError is a failure to connect to Kafka: which brokers, what the
@@ -64,14 +65,23 @@ func explain(err error, sec Security) (cause string, permanent bool) {
 	if sec.SASL != nil {
 		mech = sec.SASL.Mechanism
 	}
+	var firstRead *kgo.ErrFirstReadEOF
 	switch {
-	case errors.Is(err, kafkago.SASLAuthenticationFailed):
+	case errors.Is(err, kerr.SaslAuthenticationFailed):
 		return "SASL authentication failed: the broker refused user " + quote(sec.SASL) + " with mechanism " + mech +
 			" (a wrong password, an unknown user, or a user without credentials for " + mech + ")", true
-	case errors.Is(err, kafkago.UnsupportedSASLMechanism):
+	case errors.Is(err, kerr.UnsupportedSaslMechanism):
 		return "the broker's listener does not accept SASL mechanism " + mech + " (check kafka.sasl.mechanism against the listener's sasl.enabled.mechanisms)", true
-	case errors.Is(err, kafkago.IllegalSASLState):
+	case errors.Is(err, kerr.IllegalSaslState):
 		return "the broker did not expect a SASL handshake: this listener has no SASL (remove kafka.sasl, or use the SASL port)", true
+	case errors.As(err, &firstRead) && sec.TLS != nil && strings.Contains(err.Error(), "using TLS when the broker is not expecting it"):
+		return "TLS: the broker did not answer with TLS: this looks like a plaintext listener (remove kafka.tls, or use the TLS port)", true
+	case sec.TLS == nil && (errors.As(err, &firstRead) && strings.Contains(err.Error(), "requires TLS") || strings.Contains(err.Error(), "plaintext connection speaking to a tls endpoint")):
+		return "the broker expects TLS and this node sent plaintext: set kafka.tls (this is a TLS listener)", true
+	case errors.As(err, &firstRead) && sec.SASL == nil && strings.Contains(err.Error(), "SASL is required"):
+		return "the broker closed the connection when this node sent a request without SASL: this listener requires SASL (set kafka.sasl)", true
+	case errors.As(err, &firstRead):
+		return "the broker closed the connection at once: " + firstRead.Error(), false
 	case errors.As(err, &unknownCA):
 		return "TLS: the broker's certificate is signed by an authority this node does not trust (" + unknownCA.Error() + "); set kafka.tls.ca_file to the CA that signed it", true
 	case errors.As(err, &hostname):
@@ -99,9 +109,6 @@ func explain(err error, sec Security) (cause string, permanent bool) {
 		return "TLS: the broker ended the handshake (" + msg + ")", true
 	case sec.TLS != nil && strings.Contains(err.Error(), "tls:"):
 		return "TLS handshake failed", false
-	case sec.TLS == nil && strings.Contains(err.Error(), "expecting TLS"):
-		// kafka-go saw a TLS alert where a Kafka response should be.
-		return "the broker expects TLS and this node sent plaintext: set kafka.tls (this is a TLS listener)", true
 	case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, net.ErrClosed):
 		switch {
 		case sec.TLS == nil:

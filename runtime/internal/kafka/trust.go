@@ -3,7 +3,7 @@ package kafka
 import (
 	"fmt"
 
-	kafkago "github.com/segmentio/kafka-go"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/molgen/molgen/runtime/internal/envelope"
 	"github.com/molgen/molgen/runtime/internal/transport"
@@ -22,11 +22,12 @@ type pendingCall struct {
 	ring            *envelope.Ring
 }
 
-// replySigned reports whether msg, a reply to call, carries the signature
-// of the call's keys over the reply's fields; when not, it counts and
-// warns (rate-limited) and the reply is dropped.
-func (t *Transport) replySigned(call *pendingCall, msg *kafkago.Message) bool {
-	f := envelope.Fields{Kind: envelope.KindReply, Service: call.service, Method: call.method, ReplyTo: t.replyTopic, Payload: msg.Value}
+// replySigned reports whether msg, a reply to call read from the reply
+// topic replyTo, carries the signature of the call's keys over the
+// reply's fields; when not, it counts and warns (rate-limited) and the
+// reply is dropped.
+func (t *Transport) replySigned(call *pendingCall, replyTo string, msg *kgo.Record) bool {
+	f := envelope.Fields{Kind: envelope.KindReply, Service: call.service, Method: call.method, ReplyTo: replyTo, Payload: msg.Value}
 	var sig string
 	for _, h := range msg.Headers {
 		switch h.Key {
@@ -45,33 +46,33 @@ func (t *Transport) replySigned(call *pendingCall, msg *kafkago.Message) bool {
 	if err := call.ring.Verify(&f, sig); err != nil {
 		t.stats.forged.Add(1)
 		t.warnLimited("forged reply", "dropping a reply that is not signed by the service's key: something other than the service wrote to this instance's reply topic (check the topic's write ACLs)",
-			"service", call.service, "method", call.method, "topic", t.replyTopic, "offset", msg.Offset, "err", err)
+			"service", call.service, "method", call.method, "topic", replyTo, "offset", msg.Offset, "err", err)
 		return false
 	}
 	return true
 }
 
-// replyMessage builds the Kafka message of a reply of service's method to
-// request id, signed when the node has keys for service.
-func (t *Transport) replyMessage(service, method, replyTo, id string, reply transport.Reply) kafkago.Message {
+// replyRecord fills rec with the reply of service's method to request id,
+// signed when the node has keys for service.
+func (t *Transport) replyRecord(rec *kgo.Record, service, method, replyTo, id string, reply transport.Reply) {
 	status := statusOKValue
 	if reply.Status == transport.StatusError {
 		status = statusErrorValue
 	}
 	ring := t.cfg.Keys.For(service)
-	headers := make([]kafkago.Header, 3, 5+len(reply.Trace))
-	headers[0] = kafkago.Header{Key: hVersion, Value: wireVersion}
-	headers[1] = kafkago.Header{Key: hID, Value: stringBytes(id)} // kafka-go only reads header values
-	headers[2] = kafkago.Header{Key: hStatus, Value: status}
+	headers := make([]kgo.RecordHeader, 3, 5+len(reply.Trace))
+	headers[0] = kgo.RecordHeader{Key: hVersion, Value: wireVersion}
+	headers[1] = kgo.RecordHeader{Key: hID, Value: stringBytes(id)} // the client only reads header values
+	headers[2] = kgo.RecordHeader{Key: hStatus, Value: status}
 	if reply.Schema != "" {
-		headers = append(headers, kafkago.Header{Key: hSchema, Value: stringBytes(reply.Schema)})
+		headers = append(headers, kgo.RecordHeader{Key: hSchema, Value: stringBytes(reply.Schema)})
 	}
 	if ring != nil {
 		f := envelope.Fields{Kind: envelope.KindReply, Version: WireVersion, ID: id, Service: service, Method: method,
 			ReplyTo: replyTo, Schema: reply.Schema, Status: bytesString(status), Payload: reply.Payload}
-		headers = append(headers, kafkago.Header{Key: hSig, Value: ring.Sign(make([]byte, 0, envelope.SigLen), &f)})
+		headers = append(headers, kgo.RecordHeader{Key: hSig, Value: ring.Sign(make([]byte, 0, envelope.SigLen), &f)})
 	}
-	return kafkago.Message{Topic: replyTo, Value: reply.Payload, Headers: withTrace(headers, reply.Trace)}
+	rec.Topic, rec.Value, rec.Headers = replyTo, reply.Payload, withTrace(headers, reply.Trace)
 }
 
 // incoming is a request's fields as its headers give them.
@@ -82,9 +83,9 @@ type incoming struct {
 }
 
 // read fills in from msg's headers: header values are viewed as strings,
-// not copied (kafka-go decodes each into a slice of its own that nothing
-// writes again). Trace headers over envelope.MaxTrace are left out.
-func (in *incoming) read(msg *kafkago.Message) {
+// not copied (see bytesString). Trace headers over envelope.MaxTrace are
+// left out.
+func (in *incoming) read(msg *kgo.Record) {
 	var seen uint16
 	for _, h := range msg.Headers {
 		var dst *string

@@ -4,15 +4,15 @@ import (
 	"strings"
 	"testing"
 
-	kafkago "github.com/segmentio/kafka-go"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/molgen/molgen/runtime/internal/envelope"
 )
 
-func msgWith(kv ...string) *kafkago.Message {
-	m := &kafkago.Message{}
+func msgWith(kv ...string) *kgo.Record {
+	m := &kgo.Record{}
 	for i := 0; i+1 < len(kv); i += 2 {
-		m.Headers = append(m.Headers, kafkago.Header{Key: kv[i], Value: []byte(kv[i+1])})
+		m.Headers = append(m.Headers, kgo.RecordHeader{Key: kv[i], Value: []byte(kv[i+1])})
 	}
 	return m
 }

@@ -29,8 +29,8 @@ const (
 	statusError = "error"
 )
 
-// Header values that never change, shared by every message (kafka-go only
-// reads them).
+// Header values that never change, shared by every message (the client
+// only reads them).
 var (
 	wireVersion      = []byte(WireVersion)
 	statusOKValue    = []byte(statusOK)
@@ -56,10 +56,11 @@ func appendDeadline(b []byte, t time.Time) []byte { return t.UTC().AppendFormat(
 func parseDeadline(s string) (time.Time, error) { return time.Parse(time.RFC3339Nano, s) }
 
 // bytesString views b as a string, without copying. Only for bytes that
-// nothing writes again: the header values kafka-go decodes (each into a
-// slice of its own).
+// nothing writes again: the header values of a fetched record (franz-go
+// decodes a batch into a buffer of its own, and reuses none without
+// pools, which the transport does not give it).
 func bytesString(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
 
 // stringBytes views s as bytes, without copying, for header values that
-// kafka-go only reads.
+// the client only reads.
 func stringBytes(s string) []byte { return unsafe.Slice(unsafe.StringData(s), len(s)) }

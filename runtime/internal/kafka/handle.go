@@ -1,0 +1,218 @@
+package kafka
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/molgen/molgen/runtime/internal/envelope"
+	"github.com/molgen/molgen/runtime/internal/transport"
+)
+
+// job is one request being served, from its start to its reply: the
+// server's records of it, the context and transport.Request its handler
+// gets, and the write of its reply, in one allocation.
+type job struct {
+	s       *server
+	p       *partition
+	rec     *kgo.Record
+	key     partOff
+	running sync.WaitGroup // done once the request is finished
+
+	ctx   deadlineCtx
+	req   transport.Request
+	trace [3]transport.Header // req.Trace, unless the request has more
+}
+
+// run serves j's request and records it as finished.
+func (j *job) run() {
+	s := j.s
+	defer func() {
+		// Last line of defence: nothing a request does stops the node.
+		if r := recover(); r != nil {
+			s.t.log.Error("panic while serving a request", "service", s.svc.Name, "panic", fmt.Sprint(r))
+		}
+		s.mu.Lock()
+		if j.key.epoch == s.epoch {
+			delete(s.live, j.key)
+			s.finished[j.key] = true
+		}
+		s.mu.Unlock()
+		j.running.Done()
+		s.finish(j.p, j.rec.Offset)
+		<-s.svc.Slots
+		s.requests.Done()
+	}()
+	s.handle(j)
+}
+
+// handle runs one request and answers it. It never panics and never stops
+// the consumer: a request that the node's keys did not sign, or whose
+// reply topic is not one of the app's, is dropped and counted (trust.go);
+// other bad messages are answered with an error when they say where to,
+// and logged otherwise.
+func (s *server) handle(j *job) {
+	msg := j.rec
+	taken := time.Now()
+	in := incoming{trace: j.trace[:0]}
+	in.read(msg)
+	method, replyTo, id, schema, caller, trace := in.method, in.replyTo, in.id, in.schema, in.caller, in.trace
+	log := lazyLogger{base: s.t.log, service: s.svc.Name, method: method, partition: msg.Partition, offset: msg.Offset}
+	log.Debug("serving a request")
+	if replyTo != "" && id == "" {
+		replyTo = "" // nothing to correlate a reply with
+		in.replyTo = ""
+	}
+	if ring := s.t.cfg.Keys.For(s.svc.Name); ring != nil {
+		f := in.fields(s.svc.Name, msg.Value)
+		if err := ring.Verify(&f, in.sig); err != nil {
+			s.t.stats.forged.Add(1)
+			s.t.warnLimited("forged request", "dropping a request that is not signed by the service's key: something other than a caller of this app wrote to the request topic (check the topic's write ACLs and the nodes' keys)",
+				"service", s.svc.Name, "partition", msg.Partition, "offset", msg.Offset, "err", err)
+			return
+		}
+	}
+	if replyTo != "" && !envelope.ValidReplyTo(s.t.cfg.App, replyTo) {
+		s.t.stats.misdirected.Add(1)
+		s.t.warnLimited("misdirected request", "dropping a request whose reply topic is not one of this app's: molgen writes replies only to "+envelope.ReplyPrefix(s.t.cfg.App)+"* (something other than a caller of this app wrote to the request topic: check its write ACLs, or set signing keys)",
+			"service", s.svc.Name, "partition", msg.Partition, "offset", msg.Offset, "reply_to", clip(replyTo))
+		return
+	}
+	bad := func(format string, args ...any) {
+		s.t.stats.badMessages.Add(1)
+		err := fmt.Errorf("%w: %s", transport.ErrBadRequest, fmt.Sprintf(format, args...))
+		s.t.warnLimited("bad request", "bad request", "service", s.svc.Name, "method", clip(method), "partition", msg.Partition, "offset", msg.Offset, "err", err)
+		if replyTo != "" {
+			s.reply(j, log, replyTo, id, time.Now().Add(s.t.set.BadReplyTimeout),
+				transport.Reply{Status: transport.StatusError, Payload: s.t.cfg.ErrorReply(err)})
+		}
+	}
+	if p := in.problem(); p != "" {
+		bad("%s", p)
+		return
+	}
+	if in.version != WireVersion {
+		bad("unsupported %s %q (this node speaks %s)", hVersion, clip(in.version), WireVersion)
+		return
+	}
+	deadline, err := parseDeadline(in.deadline)
+	if err != nil {
+		bad("invalid %s %q", hDeadline, clip(in.deadline))
+		return
+	}
+	now := time.Now()
+	if now.After(deadline) {
+		s.t.stats.expired.Add(1)
+		log.Debug("skipping a request whose deadline has passed", "deadline", in.deadline)
+		return
+	}
+	// A request holds a slot until its deadline: bound what a caller (a
+	// hostile one, or one without limits) may ask for.
+	if limit := now.Add(s.t.set.MaxDeadline); deadline.After(limit) {
+		log.Debug("clamping a request's deadline", "deadline", in.deadline, "max", s.t.set.MaxDeadline)
+		deadline = limit
+	}
+	s.t.stats.served.Add(1)
+	if len(trace) == 0 {
+		trace = nil // as a request without trace context always had
+	}
+	// The request runs to its deadline even while the node drains.
+	ctx := &j.ctx
+	ctx.deadline = deadline
+	defer ctx.cancel()
+	req := &j.req
+	*req = transport.Request{Service: s.svc.Name, Method: method, Schema: schema, Deadline: deadline, Payload: msg.Value, Caller: caller,
+		Trace: trace, Topic: s.topic, Group: s.group, Partition: int(msg.Partition), Offset: msg.Offset, Written: msg.Timestamp, Taken: taken}
+	reply := s.svc.Handle(ctx, req)
+	if replyTo == "" {
+		return // oneway: the handler logged a failure
+	}
+	s.reply(j, log, replyTo, id, deadline, reply)
+}
+
+// reply writes the answer to a request to the caller's reply topic. Past
+// the deadline the caller has given up; a little grace still lets a reply
+// that is ready go out. A reply whose topic is gone (its caller ended) is
+// dropped and counted; one over the size limit becomes an ErrTooLarge
+// error reply.
+func (s *server) reply(j *job, log lazyLogger, replyTo, id string, deadline time.Time, reply transport.Reply) {
+	t := s.t
+	by := deadline.Add(t.set.ReplyGrace)
+	if !t.topics.replyTopicKnown(replyTo) {
+		ctx, cancel := context.WithDeadline(context.Background(), by)
+		known := t.topics.knowReplyTopic(ctx, replyTo)
+		cancel()
+		if !known {
+			t.stats.orphaned.Add(1)
+			log.Debug("dropping a reply: the caller's reply topic is gone", "reply_to", replyTo)
+			return
+		}
+	}
+	var rec kgo.Record
+	t.replyRecord(&rec, s.svc.Name, log.method, replyTo, id, reply)
+	var err error
+	for attempt := 1; ; attempt++ {
+		err = t.checkSize(&rec, "")
+		if err == nil {
+			err = t.w.writeNow(context.Background(), by, rec)
+		}
+		var tl *tooLargeError
+		switch {
+		case attempt == 3:
+		case errors.As(err, &tl) && tl.limit == 0:
+			// The broker refused the batch that held the reply: the topic's
+			// limit was lowered since the writer learned it. The replies
+			// of that batch are written again, if each fits.
+			t.topics.relearn(replyTo)
+			continue
+		case purged(err):
+			continue // buffered when the topic was purged (by relearn)
+		}
+		break
+	}
+	var tl *tooLargeError
+	var gone *topicGoneError
+	switch {
+	case err == nil, errors.Is(err, context.DeadlineExceeded):
+	case errors.As(err, &gone):
+		t.stats.orphaned.Add(1)
+		t.topics.forget(replyTo)
+		t.w.cl.PurgeTopicsFromProducing(replyTo) // a topic of that name made later is another topic
+		log.Debug("dropping a reply: the caller's reply topic is gone", "reply_to", replyTo)
+	case errors.As(err, &tl):
+		tl.what = fmt.Sprintf("molgen: the reply of %s.%s", s.svc.Name, log.method)
+		t.stats.tooLarge.Add(1)
+		t.log.Warn("a reply is over the size limit: its caller gets ErrTooLarge", "service", s.svc.Name, "method", log.method, "reply_to", replyTo, "err", tl)
+		t.replyRecord(&rec, s.svc.Name, log.method, replyTo, id, transport.Reply{Status: transport.StatusError, Payload: t.cfg.ErrorReply(tl)})
+		if err := t.w.writeNow(context.Background(), by, rec); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+			log.Warn("writing a reply", "reply_to", replyTo, "err", err)
+		}
+	default:
+		log.Warn("writing a reply", "reply_to", replyTo, "err", err)
+	}
+}
+
+// lazyLogger adds a request's attributes to a log line only when one is
+// written: building them for every request would cost allocations on the
+// hot path for logs that are usually off.
+type lazyLogger struct {
+	base            *slog.Logger
+	service, method string
+	partition       int32
+	offset          int64
+}
+
+func (l lazyLogger) log(level slog.Level, msg string, args ...any) {
+	if l.base.Enabled(context.Background(), level) {
+		attrs := append([]any{"service", l.service, "method", clip(l.method), "partition", l.partition, "offset", l.offset}, args...)
+		l.base.Log(context.Background(), level, msg, attrs...)
+	}
+}
+
+func (l lazyLogger) Debug(msg string, args ...any) { l.log(slog.LevelDebug, msg, args...) }
+func (l lazyLogger) Warn(msg string, args ...any)  { l.log(slog.LevelWarn, msg, args...) }

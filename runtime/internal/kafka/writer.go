@@ -1,0 +1,267 @@
+package kafka
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"golang.org/x/sync/semaphore"
+
+	"github.com/molgen/molgen/runtime/internal/transport"
+)
+
+// Producing: every record the transport writes (requests, replies,
+// heartbeats) goes through one writer, one franz-go client that is
+// idempotent (a record retried after a lost connection or a moved leader
+// is written once), waits for every in-sync replica, and batches what
+// concurrent calls write while a produce request is in flight.
+//
+// A write waits for its record's outcome until its deadline, never
+// longer, whatever the brokers do: a record in flight to a broker that
+// stopped answering stays in the client (an idempotent write cannot be
+// taken back), and its outcome is dropped when it comes. A record is
+// never given a context that ends: the client fails every record buffered
+// for a partition when the context of the first one ends, and a call that
+// gives up must not fail the calls behind it.
+
+// writer writes records.
+type writer struct {
+	t   *Transport
+	cl  *kgo.Client
+	buf *semaphore.Weighted // bytes of records buffered and in flight (Settings.ProduceBuffer)
+}
+
+// recordOverhead is what the writer counts for a record beyond its key,
+// value and headers: the buffer bounds their number too.
+const recordOverhead = 64
+
+// write is one record on its way: the record, and the channel its outcome
+// comes on. It is the record's context (which never ends), so that one
+// function serves as every record's promise, with no allocation.
+type write struct {
+	context.Context
+	rec  kgo.Record
+	done chan error // cap 1: the outcome
+	size int64
+	buf  *semaphore.Weighted
+	// refs counts who still needs the write: its writer until the outcome
+	// came, and its owner until it stopped waiting. The last one gives it
+	// back (release), since the owner may give up first.
+	refs    atomic.Int32
+	release func(*write)
+}
+
+// written is every record's promise.
+func written(r *kgo.Record, err error) {
+	w := r.Context.(*write)
+	w.buf.Release(w.size)
+	w.done <- err
+	w.unref()
+}
+
+func (w *write) unref() {
+	if w.refs.Add(-1) == 0 && w.release != nil {
+		select {
+		case <-w.done: // an outcome nobody read
+		default:
+		}
+		w.release(w)
+	}
+}
+
+// newWrite returns a write held by its owner (one reference).
+func newWrite() *write {
+	w := &write{Context: context.Background(), done: make(chan error, 1)}
+	w.refs.Store(1)
+	return w
+}
+
+// recordSize is what rec takes in the buffer.
+func recordSize(rec *kgo.Record) int64 {
+	n := recordOverhead + len(rec.Key) + len(rec.Value)
+	for _, h := range rec.Headers {
+		n += len(h.Key) + len(h.Value) + 8
+	}
+	return int64(n)
+}
+
+// start hands w.rec to the client once the buffer has room for it,
+// waiting until ctx ends or deadline (when not zero) passes. The owner
+// then waits for w.done (or stops waiting) and calls w.unref.
+func (wr *writer) start(ctx context.Context, deadline time.Time, w *write) error {
+	w.size = recordSize(&w.rec)
+	if w.size > wr.t.set.ProduceBuffer {
+		return &tooLargeError{topic: w.rec.Topic, size: w.size, limit: wr.t.set.ProduceBuffer}
+	}
+	if !wr.buf.TryAcquire(w.size) {
+		actx, cancel := bounded(ctx, deadline)
+		err := wr.buf.Acquire(actx, w.size)
+		cancel()
+		if err != nil {
+			return fmt.Errorf("%w (waiting for room in the write buffer, %d bytes in use)", err, wr.t.set.ProduceBuffer)
+		}
+	}
+	w.Context, w.buf = context.Background(), wr.buf
+	w.refs.Add(1) // the client's, until the outcome comes
+	w.rec.Context = w
+	wr.cl.Produce(w, &w.rec, written)
+	return nil
+}
+
+// writeNow writes rec and waits for its outcome until ctx ends or
+// deadline passes; errors are those of outcome.
+func (wr *writer) writeNow(ctx context.Context, deadline time.Time, rec kgo.Record) error {
+	w := newWrite()
+	w.rec = rec
+	if err := wr.start(ctx, deadline, w); err != nil {
+		return err
+	}
+	defer w.unref()
+	return wr.wait(ctx, deadline, w)
+}
+
+// wait waits for the outcome of w until ctx ends, deadline (when not zero)
+// passes or the transport has drained.
+func (wr *writer) wait(ctx context.Context, deadline time.Time, w *write) error {
+	var expire <-chan time.Time
+	if !deadline.IsZero() {
+		t := time.NewTimer(time.Until(deadline))
+		defer t.Stop()
+		expire = t.C
+	}
+	select {
+	case err := <-w.done:
+		return wr.outcome(w.rec.Topic, err)
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-expire:
+		return context.DeadlineExceeded
+	case <-wr.t.done.Done():
+		return transport.ErrClosed
+	}
+}
+
+// outcome turns the error a record was written with into the transport's
+// words.
+func (wr *writer) outcome(topic string, err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, kgo.ErrClientClosed):
+		return transport.ErrClosed
+	case errors.Is(err, kerr.MessageTooLarge), errors.Is(err, kerr.RecordListTooLarge):
+		return &tooLargeError{topic: topic, err: err}
+	case errors.Is(err, kerr.UnknownTopicOrPartition), errors.Is(err, kerr.UnknownTopicID):
+		return &topicGoneError{topic: topic, err: err}
+	case errors.Is(err, kerr.TopicAuthorizationFailed), errors.Is(err, kerr.ClusterAuthorizationFailed):
+		return &notAuthorizedError{what: "write to topic " + topic, err: err}
+	}
+	return &writeFailed{topic: topic, brokers: wr.t.cfg.Brokers, err: err}
+}
+
+// purged reports whether a record failed because its topic was purged
+// from the writer while it was buffered (the client's errPurged is not
+// exported): it may be written again.
+func purged(err error) bool {
+	var wf *writeFailed
+	return errors.As(err, &wf) && strings.Contains(wf.err.Error(), "purged while buffered")
+}
+
+// tooLargeError says that a message is over the size limit of its topic.
+// It matches transport.ErrTooLarge.
+type tooLargeError struct {
+	what  string // "the request", "molgen: the reply of calc.Concat"
+	topic string
+	size  int64
+	limit int64 // 0: a broker refused the message
+	err   error
+}
+
+func (e *tooLargeError) Error() string {
+	what := e.what
+	if what == "" {
+		what = "the message"
+	}
+	if e.limit > 0 {
+		return fmt.Sprintf("%s is %d bytes, over the limit of %d bytes for topic %s (the smaller of Kafka's max.message.bytes, less %d bytes for the record batch, and molgen's own limit)",
+			what, e.size, e.limit, e.topic, batchOverhead)
+	}
+	return fmt.Sprintf("%s is more than the broker accepts for topic %s (its max.message.bytes): %v", what, e.topic, e.err)
+}
+
+// Unwrap returns transport.ErrTooLarge.
+func (e *tooLargeError) Unwrap() error { return transport.ErrTooLarge }
+
+// batchOverhead is what a record batch adds to its records (61 bytes of
+// header in Kafka's format v2), with room to spare: a broker measures
+// max.message.bytes against the whole batch.
+const batchOverhead = 128
+
+// topicGoneError says that a record's topic does not exist (any more).
+type topicGoneError struct {
+	topic string
+	err   error
+}
+
+func (e *topicGoneError) Error() string {
+	return fmt.Sprintf("topic %s does not exist: %v", e.topic, e.err)
+}
+
+func (e *topicGoneError) Unwrap() error { return e.err }
+
+// notAuthorizedError says that the node's principal lacks a right it
+// needs: an operator's matter, said at once.
+type notAuthorizedError struct {
+	what string
+	err  error
+}
+
+func (e *notAuthorizedError) Error() string {
+	return fmt.Sprintf("Kafka does not authorize this node to %s (%v): grant the node's principal the ACLs of its place in the call graph ('molgen acls' writes them)", e.what, e.err)
+}
+
+func (e *notAuthorizedError) Unwrap() error { return e.err }
+
+// writeFailed is a write that failed for good: it names the topic and the
+// brokers.
+type writeFailed struct {
+	topic   string
+	brokers []string
+	err     error
+}
+
+func (e *writeFailed) Error() string {
+	var ke *kerr.Error
+	if errors.As(e.err, &ke) {
+		return fmt.Sprintf("writing to topic %s: %v", e.topic, e.err)
+	}
+	return fmt.Sprintf("writing to topic %s (brokers %s): %v", e.topic, strings.Join(e.brokers, ","), e.err)
+}
+
+func (e *writeFailed) Unwrap() error { return e.err }
+
+// writeError prefers the context's error, so that a write cut short by the
+// deadline matches context.DeadlineExceeded.
+func writeError(ctx context.Context, err error) error {
+	if ctx.Err() != nil && !errors.Is(err, ctx.Err()) {
+		return fmt.Errorf("%w (writing the request: %v)", ctx.Err(), err)
+	}
+	return err
+}
+
+// bounded returns ctx ending at deadline too (when not zero). A request
+// carries its deadline (transport.Request.Deadline), which its caller's
+// context need not have: Call and Send wait for it with a timer of their
+// own, and make a context of it only on slow paths (a route to prepare, a
+// full write buffer, an instance check).
+func bounded(ctx context.Context, deadline time.Time) (context.Context, context.CancelFunc) {
+	if d, ok := ctx.Deadline(); deadline.IsZero() || ok && !deadline.Before(d) {
+		return ctx, func() {}
+	}
+	return context.WithDeadline(ctx, deadline)
+}
