@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/segmentio/kafka-go"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -35,13 +34,13 @@ func TestTopicsRemovesOnlyUnusedReplyTopics(t *testing.T) {
 		createTopic(t, topic)
 	}
 	old := time.Now().Add(-3 * time.Hour)
-	write(t, live, kafka.Message{Value: []byte("old")}, time.Time{})
-	write(t, dead, kafka.Message{Value: []byte("old")}, old)
+	write(t, live, &kgo.Record{Value: []byte("old")}, time.Time{})
+	write(t, dead, &kgo.Record{Value: []byte("old")}, old)
 	for _, topic := range others {
-		write(t, topic, kafka.Message{Value: []byte("old")}, old)
+		write(t, topic, &kgo.Record{Value: []byte("old")}, old)
 	}
 	// Records that retention removed: the log starts past them.
-	write(t, expired, kafka.Message{Value: []byte("gone")}, time.Time{})
+	write(t, expired, &kgo.Record{Value: []byte("gone")}, time.Time{})
 	deleteRecords(t, expired)
 
 	run := func(args ...string) string {
@@ -118,54 +117,21 @@ func matches(out, pattern string) bool {
 	return false
 }
 
-func admin(t *testing.T) (*kafka.Client, func()) {
-	tr := &kafka.Transport{}
-	return &kafka.Client{Addr: kafka.TCP(kafkatest.Brokers(t)...), Transport: tr, Timeout: 10 * time.Second}, tr.CloseIdleConnections
-}
-
 func createTopic(t *testing.T, topic string) {
 	t.Helper()
-	cl, done := admin(t)
-	defer done()
-	res, err := cl.CreateTopics(context.Background(), &kafka.CreateTopicsRequest{Topics: []kafka.TopicConfig{{Topic: topic, NumPartitions: 1, ReplicationFactor: 1}}})
-	if err == nil {
-		err = res.Errors[topic]
-	}
-	if err != nil {
-		t.Fatalf("creating %s: %v", topic, err)
-	}
+	kafkatest.CreateTopic(t, topic, 1)
 }
 
-// write writes m to topic with the timestamp at (zero: now), retrying
-// while a young topic has no leader.
-func write(t *testing.T, topic string, m kafka.Message, at time.Time) {
+// write writes m to topic with the timestamp at (zero: now).
+func write(t *testing.T, topic string, m *kgo.Record, at time.Time) {
 	t.Helper()
-	tr := &kafka.Transport{}
-	defer tr.CloseIdleConnections()
-	w := &kafka.Writer{Addr: kafka.TCP(kafkatest.Brokers(t)...), Transport: tr, Topic: topic, RequiredAcks: kafka.RequireAll, BatchTimeout: time.Millisecond}
-	defer w.Close()
-	m.Time = at
-	var err error
-	for range 50 {
-		if err = w.WriteMessages(context.Background(), m); err == nil {
-			return
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	t.Fatalf("writing to %s: %v", topic, err)
+	m.Timestamp = at
+	kafkatest.Write(t, topic, m)
 }
 
 func exists(t *testing.T, topic string) bool {
 	t.Helper()
-	cl, done := admin(t)
-	defer done()
-	res, err := cl.DescribeConfigs(context.Background(), &kafka.DescribeConfigsRequest{Resources: []kafka.DescribeConfigRequestResource{{
-		ResourceType: kafka.ResourceTypeTopic, ResourceName: topic, ConfigNames: []string{"retention.ms"},
-	}}})
-	if err != nil || len(res.Resources) != 1 {
-		t.Fatalf("describing %s: %v", topic, err)
-	}
-	return res.Resources[0].Error == nil
+	return kafkatest.Exists(t, topic)
 }
 
 // deleteRecords removes every record of partition 0 of topic, as retention

@@ -13,7 +13,7 @@ import (
 
 	"github.com/molgen/molgen/internal/kafkatest"
 	"github.com/molgen/molgen/internal/short"
-	"github.com/segmentio/kafka-go"
+	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 // TestFaultSuiteShort runs two scenarios of the suite, shortened, on the
@@ -78,11 +78,11 @@ func TestAttr(t *testing.T) {
 // by epoch.
 func TestAccounting(t *testing.T) {
 	concat := func(epoch, p int, off int64, a string) record {
-		m := kafka.Message{Partition: p, Offset: off, Value: encStrings(a, "b", "c"), Headers: hdrs("molgen-method", "Concat")}
+		m := &kgo.Record{Partition: int32(p), Offset: off, Value: encStrings(a, "b", "c"), Headers: hdrs("molgen-method", "Concat")}
 		return identify(m, "f01", epoch, 100)
 	}
 	where := func(epoch, p int, off int64, id int) record {
-		m := kafka.Message{Partition: p, Offset: off, Value: binary.AppendVarint(nil, int64(whereBase)+int64(id)), Headers: hdrs("molgen-method", "Where")}
+		m := &kgo.Record{Partition: int32(p), Offset: off, Value: binary.AppendVarint(nil, int64(whereBase)+int64(id)), Headers: hdrs("molgen-method", "Where")}
 		return identify(m, "f01", epoch, 100)
 	}
 	recs := []record{

@@ -10,7 +10,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/segmentio/kafka-go"
+	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 // 9. One instance serves a steady load while this program writes straight
@@ -66,82 +66,55 @@ func encStrings(ss ...string) []byte {
 	return b
 }
 
-func hdrs(kv ...string) []kafka.Header {
-	var h []kafka.Header
-	for i := 0; i+1 < len(kv); i += 2 {
-		h = append(h, kafka.Header{Key: kv[i], Value: []byte(kv[i+1])})
-	}
-	return h
-}
-
 // inject writes the raw requests and returns the ids of the error
 // replies expected on the reply topic, and the id of the request whose
 // reply is too large for the small reply topic.
 func (e *env) inject() (want map[string]string, small string, err error) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	tr := &kafka.Transport{}
-	defer tr.CloseIdleConnections()
-	cl := &kafka.Client{Addr: kafka.TCP(e.brokers...), Transport: tr, Timeout: 10 * time.Second}
 	replies := "molgen." + e.app + ".reply.faults.replies"
 	smallReplies := "molgen." + e.app + ".reply.faults.small-replies"
-	res, err := cl.CreateTopics(ctx, &kafka.CreateTopicsRequest{Topics: []kafka.TopicConfig{
-		{Topic: replies, NumPartitions: 1, ReplicationFactor: 1},
-		{Topic: smallReplies, NumPartitions: 1, ReplicationFactor: 1, ConfigEntries: []kafka.ConfigEntry{{ConfigName: "max.message.bytes", ConfigValue: fmt.Sprint(smallReplyMax)}}},
-	}})
-	if err != nil {
+	if err := createTopics(ctx, e.brokers, []string{replies, smallReplies}, map[string][]string{smallReplies: {"max.message.bytes", fmt.Sprint(smallReplyMax)}}); err != nil {
 		return nil, "", fmt.Errorf("creating the reply topics: %w", err)
 	}
-	for topic, err := range res.Errors {
-		if err != nil {
-			return nil, "", fmt.Errorf("creating %s: %w", topic, err)
-		}
+	cl, err := plainClient(e.brokers)
+	if err != nil {
+		return nil, "", err
 	}
-	w := &kafka.Writer{
-		Addr: kafka.TCP(e.brokers...), Transport: tr, Topic: "molgen." + e.app + ".req.calc",
-		RequiredAcks: kafka.RequireAll, BatchTimeout: time.Millisecond, BatchBytes: 64 << 20, MaxAttempts: 3,
-		Balancer: &kafka.RoundRobin{},
-	}
-	defer w.Close()
-	write := func(what string, msgs ...kafka.Message) error {
-		var err error
-		for attempt := 0; attempt < 20; attempt++ {
-			if err = w.WriteMessages(ctx, msgs...); err == nil {
-				return nil
-			}
-			if strings.Contains(err.Error(), "too large") || strings.Contains(err.Error(), "Too Large") {
-				return err
-			}
-			time.Sleep(100 * time.Millisecond)
+	defer cl.Close()
+	reqs := "molgen." + e.app + ".req.calc"
+	write := func(what string, msgs ...*kgo.Record) error {
+		if err := writeRecords(ctx, cl, reqs, msgs...); err != nil {
+			return fmt.Errorf("writing %s: %w", what, err)
 		}
-		return fmt.Errorf("writing %s: %w", what, err)
+		return nil
 	}
 
 	soon := time.Now().Add(time.Minute).UTC().Format(time.RFC3339Nano)
 	past := time.Now().Add(-time.Minute).UTC().Format(time.RFC3339Nano)
 	want = map[string]string{}
-	var garbage []kafka.Message
+	var garbage []*kgo.Record
 	for g := range garbageRounds {
 		id := func(k int) string { return fmt.Sprintf("garbage.%d.%d", g, k) }
 		random := make([]byte, 64)
 		rand.Read(random)
-		ask := func(k int, why string, kv ...string) []kafka.Header {
+		ask := func(k int, why string, kv ...string) []kgo.RecordHeader {
 			want[id(k)] = why
 			return hdrs(append(kv, "molgen-id", id(k), "molgen-reply-to", replies)...)
 		}
 		garbage = append(garbage,
-			kafka.Message{Value: random}, // no headers at all: logged, skipped
-			kafka.Message{Value: []byte{0xff, 0xff, 0xff}, Headers: ask(2, "undecodable value", "molgen-version", "2", "molgen-method", "Concat", "molgen-deadline", soon)},
-			kafka.Message{Value: encStrings("garbage.v.a", "b", "c"), Headers: ask(3, "unknown version", "molgen-version", "99", "molgen-method", "Concat", "molgen-deadline", soon)},
-			kafka.Message{Value: nil, Headers: ask(4, "unknown method", "molgen-version", "2", "molgen-method", "Nope", "molgen-deadline", soon)},
-			kafka.Message{Value: encStrings("garbage.d.a", "b", "c"), Headers: ask(5, "invalid deadline", "molgen-version", "2", "molgen-method", "Concat", "molgen-deadline", "tomorrow")},
-			kafka.Message{Value: append(binary.AppendUvarint(nil, 100), "abc"...), Headers: ask(6, "truncated value", "molgen-version", "2", "molgen-method", "Concat", "molgen-deadline", soon)},
-			kafka.Message{Value: encStrings("garbage.s.a", "b", "c"), Headers: ask(7, "other schema", "molgen-version", "2", "molgen-method", "Concat", "molgen-deadline", soon, "molgen-schema", "(int)(string)")},
-			kafka.Message{Value: append(binary.AppendVarint(nil, 5), 0), Headers: ask(8, "trailing bytes", "molgen-version", "2", "molgen-method", "Where", "molgen-deadline", soon)},
+			&kgo.Record{Value: random}, // no headers at all: logged, skipped
+			&kgo.Record{Value: []byte{0xff, 0xff, 0xff}, Headers: ask(2, "undecodable value", "molgen-version", "2", "molgen-method", "Concat", "molgen-deadline", soon)},
+			&kgo.Record{Value: encStrings("garbage.v.a", "b", "c"), Headers: ask(3, "unknown version", "molgen-version", "99", "molgen-method", "Concat", "molgen-deadline", soon)},
+			&kgo.Record{Value: nil, Headers: ask(4, "unknown method", "molgen-version", "2", "molgen-method", "Nope", "molgen-deadline", soon)},
+			&kgo.Record{Value: encStrings("garbage.d.a", "b", "c"), Headers: ask(5, "invalid deadline", "molgen-version", "2", "molgen-method", "Concat", "molgen-deadline", "tomorrow")},
+			&kgo.Record{Value: append(binary.AppendUvarint(nil, 100), "abc"...), Headers: ask(6, "truncated value", "molgen-version", "2", "molgen-method", "Concat", "molgen-deadline", soon)},
+			&kgo.Record{Value: encStrings("garbage.s.a", "b", "c"), Headers: ask(7, "other schema", "molgen-version", "2", "molgen-method", "Concat", "molgen-deadline", soon, "molgen-schema", "(int)(string)")},
+			&kgo.Record{Value: append(binary.AppendVarint(nil, 5), 0), Headers: ask(8, "trailing bytes", "molgen-version", "2", "molgen-method", "Where", "molgen-deadline", soon)},
 			// No reply-to and no id: nothing to answer; logged, skipped.
-			kafka.Message{Value: []byte{0xfe}, Headers: hdrs("molgen-version", "2", "molgen-method", "Concat", "molgen-deadline", soon)},
+			&kgo.Record{Value: []byte{0xfe}, Headers: hdrs("molgen-version", "2", "molgen-method", "Concat", "molgen-deadline", soon)},
 			// Expired before it is read: skipped, not run, not answered.
-			kafka.Message{Value: encStrings("expired.1.a", "b", "c"), Headers: hdrs("molgen-version", "2", "molgen-method", "Concat", "molgen-deadline", past, "molgen-id", id(10), "molgen-reply-to", replies)},
+			&kgo.Record{Value: encStrings("expired.1.a", "b", "c"), Headers: hdrs("molgen-version", "2", "molgen-method", "Concat", "molgen-deadline", past, "molgen-id", id(10), "molgen-reply-to", replies)},
 		)
 	}
 	if err := write("garbage", garbage...); err != nil {
@@ -152,7 +125,7 @@ func (e *env) inject() (want map[string]string, small string, err error) {
 	// A request the broker takes whose reply the small reply topic refuses.
 	third := nearLimitBytes / 3
 	small = "big.1"
-	big := kafka.Message{
+	big := &kgo.Record{
 		Value:   encStrings("big."+strings.Repeat("x", third), strings.Repeat("y", third), strings.Repeat("z", third)),
 		Headers: hdrs("molgen-version", "2", "molgen-method", "Concat", "molgen-deadline", soon, "molgen-id", small, "molgen-reply-to", smallReplies),
 	}
@@ -162,7 +135,7 @@ func (e *env) inject() (want map[string]string, small string, err error) {
 	e.note("wrote a %d KB request whose reply is over its reply topic's %d KB limit", len(big.Value)/1000, smallReplyMax>>10)
 
 	// A request over the broker's limit: the broker must refuse it.
-	huge := kafka.Message{
+	huge := &kgo.Record{
 		Value:   encStrings("huge."+strings.Repeat("x", brokerTooLarge/3), strings.Repeat("y", brokerTooLarge/3), strings.Repeat("z", brokerTooLarge/3)),
 		Headers: hdrs("molgen-version", "2", "molgen-method", "Concat", "molgen-deadline", soon, "molgen-id", "huge.1", "molgen-reply-to", replies),
 	}
@@ -177,9 +150,9 @@ func (e *env) inject() (want map[string]string, small string, err error) {
 	rand.Read(b)
 	gone := "molgen." + e.app + ".reply.client.gone-" + hex.EncodeToString(b)
 	far := time.Now().Add(time.Hour).UTC().Format(time.RFC3339Nano)
-	var orphaned []kafka.Message
+	var orphaned []*kgo.Record
 	for i := range orphans {
-		orphaned = append(orphaned, kafka.Message{
+		orphaned = append(orphaned, &kgo.Record{
 			Value:   encStrings(fmt.Sprintf("orphan.%d.a", i), "b", "c"),
 			Headers: hdrs("molgen-version", "2", "molgen-method", "Concat", "molgen-deadline", far, "molgen-id", fmt.Sprintf("orphan.%d", i), "molgen-reply-to", gone),
 		})
@@ -274,15 +247,6 @@ func (e *env) checkReplies(want map[string]string, small string) {
 	if !answered {
 		e.problem("the request whose reply is over its reply topic's limit got no reply (want an error matching runtime.ErrTooLarge)")
 	}
-}
-
-func header(m kafka.Message, key string) string {
-	for _, h := range m.Headers {
-		if h.Key == key {
-			return string(h.Value)
-		}
-	}
-	return ""
 }
 
 // readableString returns the first string of an encoded error reply.

@@ -2,9 +2,7 @@ package main
 
 import (
 	"bufio"
-	"context"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"os"
 	"sort"
@@ -12,7 +10,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/segmentio/kafka-go"
+	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 // How runs are counted. A server logs `msg="serving a request"` at debug
@@ -139,64 +137,9 @@ func readRequests(brokers []string, topic, prefix string, epoch, maxID int) ([]r
 	return out, nil
 }
 
-// readTopic reads every record of topic, all partitions, from the first
-// offset to the end; a topic that does not exist has none.
-func readTopic(brokers []string, topic string) ([]kafka.Message, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	tr := &kafka.Transport{}
-	defer tr.CloseIdleConnections()
-	cl := &kafka.Client{Addr: kafka.TCP(brokers...), Transport: tr, Timeout: 10 * time.Second}
-	md, err := cl.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{topic}})
-	if err != nil {
-		return nil, fmt.Errorf("metadata of %s: %w", topic, err)
-	}
-	if len(md.Topics) != 1 || errors.Is(md.Topics[0].Error, kafka.UnknownTopicOrPartition) {
-		return nil, nil
-	}
-	if md.Topics[0].Error != nil {
-		return nil, fmt.Errorf("metadata of %s: %w", topic, md.Topics[0].Error)
-	}
-	var out []kafka.Message
-	for _, p := range md.Topics[0].Partitions {
-		res, err := cl.ListOffsets(ctx, &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{
-			topic: {kafka.FirstOffsetOf(p.ID), kafka.LastOffsetOf(p.ID)},
-		}})
-		if err != nil {
-			return nil, fmt.Errorf("offsets of %s/%d: %w", topic, p.ID, err)
-		}
-		po := res.Topics[topic]
-		if len(po) != 1 || po[0].Error != nil {
-			return nil, fmt.Errorf("offsets of %s/%d: %+v", topic, p.ID, po)
-		}
-		first, last := po[0].FirstOffset, po[0].LastOffset
-		if last <= first {
-			continue
-		}
-		r := kafka.NewReader(kafka.ReaderConfig{Brokers: brokers, Topic: topic, Partition: p.ID, MaxWait: 100 * time.Millisecond, ReadLagInterval: -1, MaxBytes: 8 << 20})
-		if err := r.SetOffset(first); err != nil {
-			r.Close()
-			return nil, err
-		}
-		for n := int64(0); n <= last-first; n++ {
-			m, err := r.ReadMessage(ctx)
-			if err != nil {
-				r.Close()
-				return nil, fmt.Errorf("reading %s/%d at %d: %w", topic, p.ID, first+n, err)
-			}
-			out = append(out, m)
-			if m.Offset+1 >= last {
-				break
-			}
-		}
-		r.Close()
-	}
-	return out, nil
-}
-
 // identify names the call of a request record.
-func identify(m kafka.Message, prefix string, epoch, maxID int) record {
-	rec := record{key: reqKey{epoch, m.Partition, m.Offset}}
+func identify(m *kgo.Record, prefix string, epoch, maxID int) record {
+	rec := record{key: reqKey{epoch, int(m.Partition), m.Offset}}
 	for _, h := range m.Headers {
 		if h.Key == "molgen-method" {
 			rec.method = string(h.Value)

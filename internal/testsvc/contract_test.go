@@ -12,7 +12,7 @@ import (
 	"github.com/molgen/molgen/internal/kafkatest"
 	"github.com/molgen/molgen/internal/short"
 	"github.com/molgen/molgen/runtime"
-	"github.com/segmentio/kafka-go"
+	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 // TestRemoteHandlerRunsUnderTheCallersDeadline: the server runs a request
@@ -197,7 +197,7 @@ func TestReplyToAMissingTopicDoesNotCreateIt(t *testing.T) {
 	})
 	ghost := "molgen." + app + ".reply.gone.x"
 	deadline := time.Now().Add(1500 * time.Millisecond).UTC().Format(time.RFC3339Nano)
-	writeRaw(t, "molgen."+app+".req.calc", kafka.Message{Value: []byte{2, 4}, Headers: headers(
+	writeRaw(t, "molgen."+app+".req.calc", &kgo.Record{Value: []byte{2, 4}, Headers: headers(
 		"molgen-version", "2", "molgen-method", "Add", "molgen-deadline", deadline, "molgen-id", "x.1", "molgen-reply-to", ghost)})
 	wait := time.Now().Add(15 * time.Second)
 	for server.Stats().Served == 0 && time.Now().Before(wait) {
@@ -248,7 +248,7 @@ func TestRepliesOfAnotherSessionAreDropped(t *testing.T) {
 		t.Fatalf("no request with a molgen-id %q in %s", id, reqs)
 	}
 	other := strings.Repeat("0", len(session))
-	writeRaw(t, "molgen."+app+".reply.client.fixed", kafka.Message{Value: []byte{14}, Headers: headers(
+	writeRaw(t, "molgen."+app+".reply.client.fixed", &kgo.Record{Value: []byte{14}, Headers: headers(
 		"molgen-version", "2", "molgen-id", other+"."+counter, "molgen-status", "ok")})
 	if err := <-res; !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("a call answered only by another session's reply: %v; want DeadlineExceeded", err)
@@ -350,69 +350,33 @@ func TestClosedNodeAbortsWritesThatRetry(t *testing.T) {
 	t.Logf("Close ended the retrying call in %v", time.Since(start).Round(time.Millisecond))
 }
 
-func headers(kv ...string) []kafka.Header {
-	var h []kafka.Header
-	for i := 0; i < len(kv); i += 2 {
-		h = append(h, kafka.Header{Key: kv[i], Value: []byte(kv[i+1])})
-	}
-	return h
-}
+func headers(kv ...string) []kgo.RecordHeader { return kafkatest.Headers(kv...) }
 
-// writeRaw writes msgs to topic, as another client would, retrying while a
-// young topic has no leader.
-func writeRaw(t *testing.T, topic string, msgs ...kafka.Message) {
-	t.Helper()
-	tr := &kafka.Transport{}
-	defer tr.CloseIdleConnections()
-	w := &kafka.Writer{Addr: kafka.TCP(kafkatest.Brokers(t)...), Transport: tr, Topic: topic, RequiredAcks: kafka.RequireAll, BatchTimeout: time.Millisecond}
-	defer w.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	for attempt := 0; ; attempt++ {
-		err := w.WriteMessages(ctx, msgs...)
-		if err == nil {
-			return
-		}
-		if attempt > 50 {
-			t.Fatalf("writing to %s: %v", topic, err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
-
-func adminClient(t *testing.T) (*kafka.Client, func()) {
-	tr := &kafka.Transport{}
-	return &kafka.Client{Addr: kafka.TCP(kafkatest.Brokers(t)...), Transport: tr, Timeout: 10 * time.Second}, tr.CloseIdleConnections
-}
+// writeRaw writes recs to topic, as another client would.
+func writeRaw(t *testing.T, topic string, recs ...*kgo.Record) { kafkatest.Write(t, topic, recs...) }
 
 func createTopic(t *testing.T, topic string, partitions int) {
-	t.Helper()
-	cl, done := adminClient(t)
-	defer done()
-	res, err := cl.CreateTopics(context.Background(), &kafka.CreateTopicsRequest{Topics: []kafka.TopicConfig{{Topic: topic, NumPartitions: partitions, ReplicationFactor: 1}}})
-	if err == nil {
-		err = res.Errors[topic]
-	}
-	if err != nil {
-		t.Fatalf("creating %s: %v", topic, err)
-	}
+	kafkatest.CreateTopic(t, topic, partitions)
 }
 
-func deleteTopic(t *testing.T, topic string) {
+func deleteTopic(t *testing.T, topic string) { kafkatest.DeleteTopic(t, topic) }
+
+// readRecords reads topic from its start until want holds of what was
+// read, and returns it, or fails the test after 30s.
+func readRecords(t *testing.T, topic string, want func([]*kgo.Record) bool) []*kgo.Record {
 	t.Helper()
-	cl, done := adminClient(t)
-	defer done()
-	res, err := cl.DeleteTopics(context.Background(), &kafka.DeleteTopicsRequest{Topics: []string{topic}})
-	if err == nil {
-		err = res.Errors[topic]
+	cl := kafkatest.Client(t, kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(200*time.Millisecond))
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var got []*kgo.Record
+	for !want(got) {
+		fs := cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			t.Fatalf("reading %s: %d records read: %v", topic, len(got), ctx.Err())
+		}
+		got = append(got, fs.Records()...)
 	}
-	if err != nil {
-		t.Fatalf("deleting %s: %v", topic, err)
-	}
-	wait := time.Now().Add(15 * time.Second)
-	for kafkatest.Exists(t, topic) && time.Now().Before(wait) {
-		time.Sleep(50 * time.Millisecond)
-	}
+	return got
 }
 
 // TestFarDeadlinesAreClamped: a request whose deadline is a century away
@@ -429,16 +393,9 @@ func TestFarDeadlinesAreClamped(t *testing.T) {
 	replies := "molgen." + app + ".reply.test.replies"
 	createTopic(t, replies, 1)
 	far := time.Now().Add(100 * 365 * 24 * time.Hour).UTC().Format(time.RFC3339Nano)
-	writeRaw(t, "molgen."+app+".req.calc", kafka.Message{Headers: headers(
+	writeRaw(t, "molgen."+app+".req.calc", &kgo.Record{Headers: headers(
 		"molgen-version", "2", "molgen-method", "Deadline", "molgen-deadline", far, "molgen-id", "x.1", "molgen-reply-to", replies)})
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	r := kafka.NewReader(kafka.ReaderConfig{Brokers: kafkatest.Brokers(t), Topic: replies, MaxWait: 200 * time.Millisecond, ReadLagInterval: -1})
-	defer r.Close()
-	m, err := r.ReadMessage(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	m := readRecords(t, replies, func(rs []*kgo.Record) bool { return len(rs) > 0 })[0]
 	d := runtime.NewDecoder(m.Value)
 	got := d.Time()
 	if err := d.Finish(); err != nil {

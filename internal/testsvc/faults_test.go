@@ -9,7 +9,7 @@ import (
 
 	"github.com/molgen/molgen/internal/kafkatest"
 	"github.com/molgen/molgen/runtime"
-	"github.com/segmentio/kafka-go"
+	"github.com/twmb/franz-go/pkg/kgo"
 	"go.uber.org/goleak"
 )
 
@@ -73,14 +73,11 @@ func TestPoisonMessagesAreAnsweredAndSkipped(t *testing.T) {
 		}
 		return RegisterRelay(n, NewRelay(NewCalcClient(n)))
 	})
-	brokers := kafkatest.Brokers(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
 	replyTopic := "molgen." + app + ".reply.test.replies"
 	createTopic(t, replyTopic, 1)
 	deadline := time.Now().Add(time.Minute).UTC().Format(time.RFC3339Nano)
 	hdr := headers
-	poison := []kafka.Message{
+	poison := []*kgo.Record{
 		{Value: []byte("no headers at all")},
 		{Value: []byte{0xff, 0xff, 0xff}, Headers: hdr("molgen-version", "2", "molgen-method", "Add", "molgen-deadline", deadline, "molgen-id", "1", "molgen-reply-to", replyTopic)},
 		{Value: nil, Headers: hdr("molgen-version", "99", "molgen-method", "Add", "molgen-deadline", deadline, "molgen-id", "2", "molgen-reply-to", replyTopic)},
@@ -89,15 +86,10 @@ func TestPoisonMessagesAreAnsweredAndSkipped(t *testing.T) {
 		{Value: []byte{2, 4}, Headers: hdr("molgen-version", "2", "molgen-method", "Add", "molgen-deadline", deadline, "molgen-id", "5", "molgen-reply-to", replyTopic, "molgen-schema", "(string,string)(int)")},
 	}
 	writeRaw(t, "molgen."+app+".req.calc", poison...)
-	r := kafka.NewReader(kafka.ReaderConfig{Brokers: brokers, Topic: replyTopic, MaxWait: 200 * time.Millisecond, ReadLagInterval: -1})
-	defer r.Close()
 	want := map[string]string{"1": "bad request", "2": `unsupported molgen-version "99"`, "3": `no method "Nope"`, "4": "invalid molgen-deadline",
 		"5": "was called with types incompatible with this server's (parameter 0: string vs int; the caller's schema is (string,string)(int), this server's (int,int)(int))"}
-	for len(want) > 0 {
-		m, err := r.ReadMessage(ctx)
-		if err != nil {
-			t.Fatalf("waiting for error replies (still missing %v): %v", want, err)
-		}
+	replies := readRecords(t, replyTopic, func(rs []*kgo.Record) bool { return len(rs) >= len(want) })
+	for _, m := range replies {
 		id, status := "", ""
 		for _, h := range m.Headers {
 			switch h.Key {

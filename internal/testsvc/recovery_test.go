@@ -14,7 +14,8 @@ import (
 	"github.com/molgen/molgen/internal/kafkatest"
 	"github.com/molgen/molgen/internal/short"
 	"github.com/molgen/molgen/runtime"
-	"github.com/segmentio/kafka-go"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 // logRecorder keeps a node's log lines (and passes them to the test log
@@ -126,26 +127,36 @@ func TestCallerRecoversWhenItsReplyTopicIsDeleted(t *testing.T) {
 // retention.
 func checkTopic(t *testing.T, topic string, partitions int, retention time.Duration) {
 	t.Helper()
-	cl, done := adminClient(t)
-	defer done()
+	checkTopicWith(t, kafkatest.Admin(t), topic, partitions, retention)
+}
+
+// checkTopicWith is checkTopic through adm.
+func checkTopicWith(t *testing.T, adm *kadm.Client, topic string, partitions int, retention time.Duration) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	md, err := cl.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{topic}})
-	if err != nil || len(md.Topics) != 1 || md.Topics[0].Error != nil {
-		t.Fatalf("metadata of %s: %v %+v", topic, err, md)
+	tds, err := adm.ListTopics(ctx, topic)
+	td, ok := tds[topic]
+	if err != nil || !ok || td.Err != nil {
+		t.Fatalf("metadata of %s: %v %+v", topic, err, td)
 	}
-	if got := len(md.Topics[0].Partitions); got != partitions {
+	if got := len(td.Partitions); got != partitions {
 		t.Errorf("%s has %d partitions, want %d", topic, got, partitions)
 	}
-	res, err := cl.DescribeConfigs(ctx, &kafka.DescribeConfigsRequest{Resources: []kafka.DescribeConfigRequestResource{{
-		ResourceType: kafka.ResourceTypeTopic, ResourceName: topic, ConfigNames: []string{"retention.ms"},
-	}}})
-	if err != nil || len(res.Resources) != 1 || res.Resources[0].Error != nil {
-		t.Fatalf("configs of %s: %v %+v", topic, err, res)
+	if retention == 0 {
+		return
 	}
-	for _, e := range res.Resources[0].ConfigEntries {
-		if e.ConfigName == "retention.ms" && e.ConfigValue != fmt.Sprint(retention.Milliseconds()) {
-			t.Errorf("%s has retention.ms=%s, want %d", topic, e.ConfigValue, retention.Milliseconds())
+	rcs, err := adm.DescribeTopicConfigs(ctx, topic)
+	if err != nil {
+		t.Fatalf("configs of %s: %v", topic, err)
+	}
+	rc, err := rcs.On(topic, nil)
+	if err != nil || rc.Err != nil {
+		t.Fatalf("configs of %s: %v %v", topic, err, rc.Err)
+	}
+	for _, c := range rc.Configs {
+		if c.Key == "retention.ms" && c.MaybeValue() != fmt.Sprint(retention.Milliseconds()) {
+			t.Errorf("%s has retention.ms=%s, want %d", topic, c.MaybeValue(), retention.Milliseconds())
 		}
 	}
 }
@@ -297,13 +308,12 @@ func TestNodesResumeAfterBrokerRestart(t *testing.T) {
 // with partitions partitions.
 func checkTopicAt(t *testing.T, addr, topic string, partitions int) {
 	t.Helper()
-	tr := &kafka.Transport{}
-	defer tr.CloseIdleConnections()
-	cl := &kafka.Client{Addr: kafka.TCP(addr), Transport: tr, Timeout: 10 * time.Second}
-	md, err := cl.Metadata(context.Background(), &kafka.MetadataRequest{Topics: []string{topic}})
-	if err != nil || len(md.Topics) != 1 || md.Topics[0].Error != nil || len(md.Topics[0].Partitions) != partitions {
-		t.Errorf("%s: %v %+v; want %d partitions", topic, err, md, partitions)
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
+	if err != nil {
+		t.Fatal(err)
 	}
+	defer cl.Close()
+	checkTopicWith(t, kadm.NewClient(cl), topic, partitions, 0)
 }
 
 // TestCloseAfterBrokerLostItsData: a node that finished its requests

@@ -12,7 +12,7 @@ import (
 	"github.com/molgen/molgen/internal/kafkatest"
 	"github.com/molgen/molgen/internal/short"
 	"github.com/molgen/molgen/runtime"
-	"github.com/segmentio/kafka-go"
+	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 // registerServer hosts calc and relay, as the server node of serverClient.
@@ -61,7 +61,7 @@ func TestOversizedRequestFailsAtOnce(t *testing.T) {
 func TestOversizedReplyIsAnsweredWithErrTooLarge(t *testing.T) {
 	app := kafkatest.App("bigreply")
 	server := remoteNode(t, app, serverClient, "server", registerServer(&CalcImpl{}))
-	createTopicWith(t, "molgen."+app+".reply.client.small", 1, kafka.ConfigEntry{ConfigName: "max.message.bytes", ConfigValue: "100000"})
+	kafkatest.CreateTopic(t, "molgen."+app+".reply.client.small", 1, "max.message.bytes", "100000")
 	client := remoteNodeWith(t, app, serverClient, "client", func(o *runtime.Options) { o.Instance = "small" }, registerClient)
 	c := NewCalcClient(client)
 	if got, err := c.Add(context.Background(), 1, 2); err != nil || got != 3 {
@@ -267,7 +267,7 @@ func TestReplyToAGoneCallerIsDroppedAtOnce(t *testing.T) {
 	client := remoteNode(t, app, yaml, "client", registerClient)
 	ghost := "molgen." + app + ".reply.gone.x"
 	deadline := time.Now().Add(30 * time.Second).UTC().Format(time.RFC3339Nano)
-	writeRaw(t, "molgen."+app+".req.calc", kafka.Message{Value: []byte{2, 4}, Headers: headers(
+	writeRaw(t, "molgen."+app+".req.calc", &kgo.Record{Value: []byte{2, 4}, Headers: headers(
 		"molgen-version", "2", "molgen-method", "Add", "molgen-deadline", deadline, "molgen-id", "x.1", "molgen-reply-to", ghost)})
 	wait := time.Now().Add(8 * time.Second)
 	for server.Stats().OrphanedReplies == 0 && time.Now().Before(wait) {
@@ -287,47 +287,25 @@ func TestReplyToAGoneCallerIsDroppedAtOnce(t *testing.T) {
 	}
 }
 
-// createTopicWith creates topic with configs.
-func createTopicWith(t *testing.T, topic string, partitions int, configs ...kafka.ConfigEntry) {
-	t.Helper()
-	cl, done := adminClient(t)
-	defer done()
-	res, err := cl.CreateTopics(context.Background(), &kafka.CreateTopicsRequest{Topics: []kafka.TopicConfig{{
-		Topic: topic, NumPartitions: partitions, ReplicationFactor: 1, ConfigEntries: configs,
-	}}})
-	if err == nil {
-		err = res.Errors[topic]
-	}
-	if err != nil {
-		t.Fatalf("creating %s: %v", topic, err)
-	}
-}
-
 // alterTopicConfig sets a config of topic and waits until a broker reports
 // it.
 func alterTopicConfig(t *testing.T, topic, name, value string) {
 	t.Helper()
-	cl, done := adminClient(t)
-	defer done()
+	kafkatest.SetTopicConfig(t, topic, name, value)
+	adm := kafkatest.Admin(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
-	res, err := cl.IncrementalAlterConfigs(ctx, &kafka.IncrementalAlterConfigsRequest{Resources: []kafka.IncrementalAlterConfigsRequestResource{{
-		ResourceType: kafka.ResourceTypeTopic, ResourceName: topic,
-		Configs: []kafka.IncrementalAlterConfigsRequestConfig{{Name: name, Value: value, ConfigOperation: kafka.ConfigOperationSet}},
-	}}})
-	if err == nil && len(res.Resources) == 1 {
-		err = res.Resources[0].Error
-	}
-	if err != nil {
-		t.Fatalf("setting %s=%s on %s: %v", name, value, topic, err)
-	}
 	for ctx.Err() == nil {
-		d, err := cl.DescribeConfigs(ctx, &kafka.DescribeConfigsRequest{Resources: []kafka.DescribeConfigRequestResource{{
-			ResourceType: kafka.ResourceTypeTopic, ResourceName: topic, ConfigNames: []string{name},
-		}}})
-		if err == nil && len(d.Resources) == 1 && len(d.Resources[0].ConfigEntries) == 1 && d.Resources[0].ConfigEntries[0].ConfigValue == value {
-			time.Sleep(300 * time.Millisecond) // every part of the broker has it
-			return
+		rcs, err := adm.DescribeTopicConfigs(ctx, topic)
+		if err == nil {
+			if rc, err := rcs.On(topic, nil); err == nil {
+				for _, c := range rc.Configs {
+					if c.Key == name && c.MaybeValue() == value {
+						time.Sleep(300 * time.Millisecond) // every part of the broker has it
+						return
+					}
+				}
+			}
 		}
 		time.Sleep(50 * time.Millisecond)
 	}

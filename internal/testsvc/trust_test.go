@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/segmentio/kafka-go"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/molgen/molgen/internal/kafkatest"
 	"github.com/molgen/molgen/runtime"
@@ -54,13 +54,13 @@ func waitStats(t *testing.T, n *runtime.Node, ok func(runtime.Stats) bool) runti
 	return n.Stats()
 }
 
-func rawRequest(method, id, replyTo string, payload []byte, extra ...string) kafka.Message {
+func rawRequest(method, id, replyTo string, payload []byte, extra ...string) *kgo.Record {
 	deadline := time.Now().Add(5 * time.Second).UTC().Format(time.RFC3339Nano)
 	kv := []string{"molgen-version", "2", "molgen-method", method, "molgen-deadline", deadline}
 	if id != "" {
 		kv = append(kv, "molgen-id", id, "molgen-reply-to", replyTo)
 	}
-	return kafka.Message{Value: payload, Headers: headers(append(kv, extra...)...)}
+	return &kgo.Record{Value: payload, Headers: headers(append(kv, extra...)...)}
 }
 
 // TestRepliesGoOnlyToTheAppsReplyTopics: a server writes a reply only to
@@ -76,7 +76,7 @@ func TestRepliesGoOnlyToTheAppsReplyTopics(t *testing.T) {
 	otherApp := "molgen." + app + "x.reply.client.y" // another app whose name extends this one's
 	createTopic(t, otherApp, 1)
 	targets := []string{ledger, relayTopic, otherApp, "molgen." + app + ".reply.", "molgen." + app + ".reply.a b"}
-	var msgs []kafka.Message
+	var msgs []*kgo.Record
 	for i, to := range targets {
 		msgs = append(msgs, rawRequest("Add", "x."+string(rune('1'+i)), to, []byte{2, 4}))
 	}
@@ -110,11 +110,14 @@ func TestSignedRequestsAndReplies(t *testing.T) {
 		t.Fatalf("a signed call: %d, %v", v, err)
 	}
 	reqTopic := "molgen." + app + ".req.calc"
-	var signed kafka.Message
+	var signed *kgo.Record
 	for _, m := range kafkatest.Records(t, reqTopic) {
 		if _, ok := kafkatest.Header(m, "molgen-sig"); ok {
 			signed = m
 		}
+	}
+	if signed == nil {
+		t.Fatalf("no signed request in %s", reqTopic)
 	}
 	sig, ok := kafkatest.Header(signed, "molgen-sig")
 	if !ok {
@@ -130,9 +133,8 @@ func TestSignedRequestsAndReplies(t *testing.T) {
 	}
 	// The recorded request with its payload changed, and with its
 	// signature removed.
-	changed := signed
-	changed.Value = []byte{200, 1, 2}
-	var stripped kafka.Message
+	changed := &kgo.Record{Value: []byte{200, 1, 2}, Headers: signed.Headers}
+	stripped := &kgo.Record{}
 	for _, h := range signed.Headers {
 		if h.Key != "molgen-sig" {
 			stripped.Headers = append(stripped.Headers, h)
@@ -140,7 +142,7 @@ func TestSignedRequestsAndReplies(t *testing.T) {
 	}
 	stripped.Value = signed.Value
 	writeRaw(t, reqTopic,
-		kafka.Message{Value: changed.Value, Headers: changed.Headers},
+		changed,
 		stripped,
 		rawRequest("Add", "x.1", replyTo, []byte{2, 4}),
 		rawRequest("Add", "x.2", replyTo, []byte{2, 4}, "molgen-sig", sig))
@@ -211,7 +213,7 @@ func forgeReplies(t *testing.T, topic string) (stop func()) {
 					continue
 				}
 				seen[id] = true
-				writeRaw(t, to, kafka.Message{Value: append([]byte{6}, "forged"...), Headers: headers(
+				writeRaw(t, to, &kgo.Record{Value: append([]byte{6}, "forged"...), Headers: headers(
 					"molgen-version", "2", "molgen-id", id, "molgen-status", "ok", "molgen-sig", strings.Repeat("0", 8)+"."+strings.Repeat("A", 43))})
 			}
 			time.Sleep(20 * time.Millisecond)

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/molgen/molgen/internal/kafkatest"
@@ -249,5 +250,34 @@ func (f *franz) requestTopics() []string              { return f.topics }
 func (f *franz) close() {
 	for _, n := range f.nodes {
 		n.close()
+	}
+}
+
+// createTopics creates topics (name: partitions) with the brokers'
+// replication factor and waits until every partition's leader serves it.
+func createTopics(brokers []string, topics map[string]int) {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+	check(err)
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	for topic, n := range topics {
+		_, err := adm.CreateTopic(ctx, int32(n), -1, nil, topic)
+		check(err)
+		for {
+			offs, err := adm.ListEndOffsets(ctx, topic)
+			served := 0
+			offs.Each(func(o kadm.ListedOffset) {
+				if o.Err == nil {
+					served++
+				}
+			})
+			if err == nil && served == n {
+				break
+			}
+			check(ctx.Err())
+			time.Sleep(50 * time.Millisecond)
+		}
 	}
 }

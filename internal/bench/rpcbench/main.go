@@ -4,9 +4,8 @@
 //   - franz-go: request/reply written as well as franz-go allows (no
 //     linger, acks=all, a consumer group on requests, one reply topic per
 //     node): the target;
-//   - raw kafka-go (floor): the same on kafka-go's Writer and Readers (a
-//     1ms batch), the floor molgen was first measured against; separate
-//     nodes only.
+//   - molgen: the same calls through generated clients and molgen's
+//     transport (itself on franz-go).
 //
 // All run in this process, against the same broker, alternating within
 // each round, and it prints medians over rounds, the ratios to franz-go
@@ -66,8 +65,6 @@ type impl struct {
 }
 
 var impls = []impl{
-	{name: "raw kafka-go (floor)", make: func(b []string, p int, _ topology) caller { return newFloor(b, p) },
-		only: func(t topology) bool { return t.key == "separate" }},
 	{name: "franz-go", make: newFranz},
 	{name: "molgen", make: newMolgen},
 }
@@ -80,7 +77,7 @@ func main() {
 	partitions := flag.Int("partitions", 8, "partitions of each request topic")
 	conc := flag.String("concurrency", "16,256", "calls in flight for throughput")
 	topoFlag := flag.String("topologies", "separate,separate-2,one-node,chain", "topologies to measure")
-	implsFlag := flag.String("impls", "floor,franz-go,molgen", "implementations to measure (floor, franz-go, molgen)")
+	implsFlag := flag.String("impls", "franz-go,molgen", "implementations to measure (franz-go, molgen)")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the throughput runs to `file` (use with -impls molgen)")
 	memprofile := flag.String("memprofile", "", "write an allocation profile to `file` at the end (use with -impls molgen)")
 	stagesFlag := flag.Bool("stages", false, "instead of the comparison, show where molgen's calls spend their time (an Observer's stages) in each topology at each -concurrency")
