@@ -420,6 +420,9 @@ func (n *Node) connect(ctx context.Context, hosted []*service) (transport.Transp
 	set := kafka.DefaultSettings()
 	set.ConnectTimeout = n.opts.ConnectTimeout
 	set.SessionTimeout = n.opts.SessionTimeout
+	if p.Kafka.GroupProtocol != "" {
+		set.GroupProtocol = p.Kafka.GroupProtocol
+	}
 	t, err := kafka.New(ctx, kafka.Config{
 		App:               p.App,
 		Node:              n.name,

@@ -4,6 +4,7 @@
 package nodemain
 
 import (
+	"strconv"
 	"context"
 	"errors"
 	"flag"
@@ -65,6 +66,8 @@ func run(p Program, args []string, stdout, stderr io.Writer) int {
 	only := fs.String("mains", "", "run only these mains of the node, comma-separated (default: all placed on it)")
 	level := fs.String("log-level", "info", "log level: debug, info, warn or error")
 	connect := fs.Duration("kafka-wait", 10*time.Second, "how long to wait for Kafka to answer at start before failing")
+	rf := fs.Int("kafka-replication-factor", envInt("MOLGEN_KAFKA_REPLICATION_FACTOR"), "replication `factor` of the topics this node creates (env MOLGEN_KAFKA_REPLICATION_FACTOR; default: the placement's kafka.replication_factor, else the cluster's default.replication.factor)")
+	groupProtocol := fs.String("kafka-group-protocol", os.Getenv("MOLGEN_KAFKA_GROUP_PROTOCOL"), "consumer group `protocol`: classic (cooperative-sticky) or consumer (KIP-848) (env MOLGEN_KAFKA_GROUP_PROTOCOL; default: the placement's kafka.group_protocol, else classic)")
 	security := placement.AddSecurityFlags(fs)
 	profilePath := fs.String("profile", os.Getenv("MOLGEN_PROFILE"), "record traffic and write the node's profile to `file` when it exits and on SIGUSR1 (env MOLGEN_PROFILE); a directory, or a path ending in /, gets <node>-<instance>.json; merge the files with 'molgen profile merge'")
 	session := fs.Duration("session-timeout", 6*time.Second, "consumer-group session timeout: how soon a dead instance's requests move to another (the broker's group.min.session.timeout.ms bounds it)")
@@ -119,6 +122,10 @@ func run(p Program, args []string, stdout, stderr io.Writer) int {
 		}
 		opts.Placement, opts.Node = pl, p.Node
 		if err := applySecurity(security, pl, &opts); err != nil {
+			fmt.Fprintf(stderr, "%s: %v\n", p.Node, err)
+			return 2
+		}
+		if err := applyKafkaFlags(pl, *rf, *groupProtocol); err != nil {
 			fmt.Fprintf(stderr, "%s: %v\n", p.Node, err)
 			return 2
 		}
@@ -381,4 +388,33 @@ func mainNames(ms []Main) string {
 		names[i] = m.Name
 	}
 	return strings.Join(names, ", ")
+}
+
+// envInt reads an integer environment variable, 0 when unset or not a
+// number (the flag's parse then says so).
+func envInt(name string) int {
+	n, _ := strconv.Atoi(os.Getenv(name))
+	return n
+}
+
+// applyKafkaFlags lets -kafka-replication-factor and -kafka-group-protocol
+// (or their variables) override the placement's.
+func applyKafkaFlags(pl *placement.Placement, rf int, protocol string) error {
+	if v := os.Getenv("MOLGEN_KAFKA_REPLICATION_FACTOR"); v != "" && rf == 0 {
+		return fmt.Errorf("MOLGEN_KAFKA_REPLICATION_FACTOR must be a positive integer, not %q", v)
+	}
+	switch {
+	case rf < 0 || rf > 10000:
+		return fmt.Errorf("-kafka-replication-factor must be a positive integer, not %d", rf)
+	case rf > 0:
+		pl.Kafka.ReplicationFactor = rf
+	}
+	if protocol != "" {
+		p, ok := placement.NormalizeGroupProtocol(protocol)
+		if !ok {
+			return fmt.Errorf("-kafka-group-protocol (MOLGEN_KAFKA_GROUP_PROTOCOL) must be classic or consumer, not %q", protocol)
+		}
+		pl.Kafka.GroupProtocol = p
+	}
+	return nil
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/molgen/molgen/internal/proctest"
 	"github.com/molgen/molgen/runtime"
+	"github.com/molgen/molgen/runtime/placement"
 	"github.com/molgen/molgen/runtime/profile"
 )
 
@@ -381,5 +382,37 @@ func TestRunNodeWritesItsProfileOnSignalAndOnExit(t *testing.T) {
 	}
 	if len(p.Windows) != 1 || p.Windows[0].Node != "monolith" || p.Windows[0].Instance != "inst" || p.Seconds <= 0 {
 		t.Errorf("profile %+v", p)
+	}
+}
+
+// TestKafkaFlags: -kafka-replication-factor and -kafka-group-protocol (and
+// their variables) override the placement's, and bad values are refused.
+func TestKafkaFlags(t *testing.T) {
+	pl := &placement.Placement{}
+	pl.Kafka.ReplicationFactor = 1
+	if err := applyKafkaFlags(pl, 3, "KIP-848"); err != nil || pl.Kafka.ReplicationFactor != 3 || pl.Kafka.GroupProtocol != "consumer" {
+		t.Fatalf("applyKafkaFlags: %v, %+v", err, pl.Kafka)
+	}
+	if err := applyKafkaFlags(pl, 0, ""); err != nil || pl.Kafka.ReplicationFactor != 3 {
+		t.Fatalf("no flags changed the placement: %v, %+v", err, pl.Kafka)
+	}
+	for _, c := range []struct {
+		rf       int
+		protocol string
+		env      string
+		want     string
+	}{
+		{-1, "", "", "-kafka-replication-factor must be a positive integer"},
+		{0, "eager", "", "must be classic or consumer"},
+		{0, "", "three", `MOLGEN_KAFKA_REPLICATION_FACTOR must be a positive integer, not "three"`},
+	} {
+		t.Setenv("MOLGEN_KAFKA_REPLICATION_FACTOR", c.env)
+		if err := applyKafkaFlags(pl, c.rf, c.protocol); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%+v: %v, want %q", c, err, c.want)
+		}
+	}
+	t.Setenv("MOLGEN_KAFKA_REPLICATION_FACTOR", "2")
+	if envInt("MOLGEN_KAFKA_REPLICATION_FACTOR") != 2 {
+		t.Error("envInt does not read the variable")
 	}
 }

@@ -81,8 +81,13 @@ type Kafka struct {
 	Brokers []string
 	// Partitions of each request topic created by molgen (default 8).
 	Partitions int
-	// ReplicationFactor of topics created by molgen (default 1).
+	// ReplicationFactor of topics created by molgen (0, the default: the
+	// cluster's default.replication.factor).
 	ReplicationFactor int
+	// GroupProtocol is the consumer-group protocol of the nodes' servers:
+	// "classic" (the default: cooperative-sticky rebalances) or "consumer"
+	// (KIP-848, Kafka 4.0+).
+	GroupProtocol string
 	// WaitForInstances makes a call to a service that no running instance
 	// serves wait for one until its deadline (default false: it fails with
 	// ErrNoInstance within about a second), for deployments that start
@@ -313,6 +318,13 @@ func parseKafka(v *yaml.Node, p *Placement, perr *Error) {
 			} else {
 				p.Kafka.ReplicationFactor = n
 			}
+		case "group_protocol":
+			proto, ok := NormalizeGroupProtocol(val.Value)
+			if val.Kind != yaml.ScalarNode || !ok {
+				perr.add(val.Line, val.Column, "kafka.group_protocol must be classic or consumer, not %q", val.Value)
+				continue
+			}
+			p.Kafka.GroupProtocol = proto
 		case "wait_for_instances":
 			b, err := strconv.ParseBool(val.Value)
 			if val.Kind != yaml.ScalarNode || err != nil {
@@ -325,7 +337,7 @@ func parseKafka(v *yaml.Node, p *Placement, perr *Error) {
 		case "sasl":
 			parseSASL(val, p, perr)
 		default:
-			perr.add(k.Line, k.Column, "unknown key kafka.%s (want brokers, partitions, replication_factor, wait_for_instances, tls or sasl)", k.Value)
+			perr.add(k.Line, k.Column, "unknown key kafka.%s (want brokers, partitions, replication_factor, group_protocol, wait_for_instances, tls or sasl)", k.Value)
 		}
 	}
 }
@@ -641,4 +653,16 @@ func (p *Placement) Validate(services, mains []string) error {
 		}
 	}
 	return perr.err()
+}
+
+// NormalizeGroupProtocol returns "classic" or "consumer" for any spelling
+// of them, or false.
+func NormalizeGroupProtocol(s string) (string, bool) {
+	switch strings.ToLower(strings.TrimSpace(s)) {
+	case "classic":
+		return "classic", true
+	case "consumer", "kip-848", "kip848":
+		return "consumer", true
+	}
+	return s, false
 }

@@ -123,7 +123,7 @@ func TestPlacementWaitForInstances(t *testing.T) {
 	for src, want := range map[string]string{
 		"app: a\nkafka:\n  wait_for_instances: often\nnodes:\n  n: [x]\n": `p.yaml:3:23: kafka.wait_for_instances must be true or false, not "often"`,
 		"app: a\nkafka:\n  wait_for_instances: [1]\nnodes:\n  n: [x]\n":   `p.yaml:3:23: kafka.wait_for_instances must be true or false`,
-		"app: a\nkafka:\n  wait_for_instance: true\nnodes:\n  n: [x]\n":   `p.yaml:3:3: unknown key kafka.wait_for_instance (want brokers, partitions, replication_factor, wait_for_instances, tls or sasl)`,
+		"app: a\nkafka:\n  wait_for_instance: true\nnodes:\n  n: [x]\n":   `p.yaml:3:3: unknown key kafka.wait_for_instance (want brokers, partitions, replication_factor, group_protocol, wait_for_instances, tls or sasl)`,
 	} {
 		if _, err := Parse("p.yaml", []byte(src)); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("Parse(%q) = %v; want %q", src, err, want)
@@ -173,5 +173,17 @@ advise:
 	}
 	if err == nil || err.Error() != strings.Join(want, "\n") {
 		t.Errorf("errors:\n%v\nwant:\n%s", err, strings.Join(want, "\n"))
+	}
+}
+
+func TestGroupProtocol(t *testing.T) {
+	for src, want := range map[string]string{"classic": "classic", "Consumer": "consumer", "KIP-848": "consumer"} {
+		p, err := Parse("p.yaml", []byte("app: a\nkafka:\n  group_protocol: "+src+"\nnodes:\n  n: [x]\n"))
+		if err != nil || p.Kafka.GroupProtocol != want {
+			t.Errorf("group_protocol %s: %v, %q", src, err, p.Kafka.GroupProtocol)
+		}
+	}
+	if _, err := Parse("p.yaml", []byte("app: a\nkafka:\n  group_protocol: eager\nnodes:\n  n: [x]\n")); err == nil || !strings.Contains(err.Error(), `p.yaml:3:19: kafka.group_protocol must be classic or consumer, not "eager"`) {
+		t.Errorf("group_protocol eager: %v", err)
 	}
 }
