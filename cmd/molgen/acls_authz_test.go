@@ -118,14 +118,16 @@ func TestACLsOnAnAuthorizingBroker(t *testing.T) {
 		t.Errorf("posts reading %s in its group: %v", reqPosts, err)
 	}
 	// gateway may see whether posts has instances (ErrNoInstance).
-	if _, err := kadm.NewClient(gateway).DescribeGroups(ctx, acl.GroupID(appName, "posts")); err != nil {
-		t.Errorf("gateway describing posts' group: %v", err)
+	if groups, err := kadm.NewClient(gateway).DescribeGroups(ctx, acl.GroupID(appName, "posts")); err != nil || groups.Error() != nil {
+		t.Errorf("gateway describing posts' group: %v %v", err, groups.Error())
 	}
 
 	// Refused at once: a service outside posts' call graph; another
 	// service's requests; any request from a principal without ACLs or
 	// from ANONYMOUS.
 	denied(t, "posts writing "+reqPosts+" (nothing on posts calls posts)", func() error { return produce(ctx, posts, reqPosts) }, kerr.TopicAuthorizationFailed)
+	ghost := acl.RequestTopic(appName, "ghost") // no node calls it: no ACL names it
+	denied(t, "posts writing "+ghost+" (no service of that name)", func() error { return produce(ctx, posts, ghost) }, kerr.TopicAuthorizationFailed)
 	denied(t, "posts reading "+reqUsers+" in users' group (posts does not host users)", func() error {
 		return consumeOne(ctx, b.SASLSSL, tlsCfg, principal("posts"), users[principal("posts")], reqUsers, acl.GroupID(appName, "users"))
 	}, kerr.GroupAuthorizationFailed, kerr.TopicAuthorizationFailed)
