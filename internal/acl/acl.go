@@ -140,6 +140,8 @@ type Resource struct {
 	Pattern PatternType
 }
 
+// String names the resource for people: "topic molgen.blog.req.users
+// (literal)", "cluster".
 func (r Resource) String() string {
 	if r.Type == Cluster {
 		return "cluster"
