@@ -1,14 +1,17 @@
 // Package templates holds the text templates for the non-Go files molgen
 // writes: the placement skeleton of 'molgen init' and per-node deploy files
-// (systemd units, a Compose file, Kubernetes manifests).
+// (systemd units, a Compose file, Kubernetes manifests, Kafka ACLs).
 package templates
 
 import (
 	"bytes"
 	"embed"
 	"fmt"
+	"strconv"
 	"strings"
 	"text/template"
+
+	"github.com/molgen/molgen/internal/acl"
 )
 
 //go:embed *.tmpl
@@ -16,6 +19,10 @@ var files embed.FS
 
 var funcs = template.FuncMap{
 	"join": strings.Join,
+	// sh quotes a word for bash.
+	"sh": func(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" },
+	// q quotes a YAML scalar (a JSON string is one).
+	"q": strconv.Quote,
 	"flow": func(items []string) string {
 		quoted := make([]string, len(items))
 		for i, s := range items {
@@ -96,4 +103,14 @@ type Kubernetes struct {
 	// Image is the container image of the node.
 	Image    string
 	Replicas int
+}
+
+// KafkaACLs is the data of acls.sh.tmpl and kafka-users.yaml.tmpl.
+type KafkaACLs struct {
+	*acl.Plan
+	// Placement is the placement file, for the header.
+	Placement string
+	// Users names each node's Strimzi KafkaUser, by node (only
+	// kafka-users.yaml.tmpl uses it).
+	Users map[string]string
 }

@@ -154,6 +154,7 @@ func TestInitDeployFilesForTheBlog(t *testing.T) {
 			needsKafka := len(pl.Nodes) > 1 || !pl.PreferLocal
 			checkCompose(t, dir, pl, needsKafka, nil)
 			checkKubernetes(t, dir, pl, nil)
+			checkKafkaACLFiles(t, dir, pl, needsKafka)
 		})
 	}
 }
@@ -192,6 +193,42 @@ nodes:
 	files := []string{"/etc/molgen/kafka-ca.pem", "/etc/molgen/client.pem", "/etc/molgen/client-key.pem"}
 	checkCompose(t, out, pl, true, files)
 	checkKubernetes(t, out, pl, files)
+	script := checkKafkaACLFiles(t, out, pl, true)
+	if !strings.Contains(string(script), `# WARNING: the placement's kafka.sasl.username "blog" is shared by every node`) {
+		t.Errorf("acls.sh does not warn that every node shares the placement's SASL user:\n%s", script)
+	}
+}
+
+// checkKafkaACLFiles checks kafka/acls.sh (executable, bash -n, a rule for
+// every node that uses Kafka) and kafka/kafka-users.yaml (strict YAML, the
+// same rules) and returns the script.
+func checkKafkaACLFiles(t *testing.T, dir string, pl *placement.Placement, needsKafka bool) []byte {
+	t.Helper()
+	file := filepath.Join(dir, "kafka", "acls.sh")
+	script, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Stat(file); err != nil || fi.Mode()&0o111 == 0 {
+		t.Errorf("%s is not executable", file)
+	}
+	bashSyntax(t, script)
+	var nodes []string
+	for _, n := range pl.Nodes {
+		has := strings.Contains(string(script), "add --allow-principal 'User:molgen-"+pl.App+"-"+n.Name+"' ")
+		if has != needsKafka {
+			t.Errorf("acls.sh: rules for node %s: %t, want %t", n.Name, has, needsKafka)
+		}
+		if needsKafka {
+			nodes = append(nodes, n.Name)
+		}
+	}
+	users, err := os.ReadFile(filepath.Join(dir, "kafka", "kafka-users.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkKafkaUsers(t, users, script, nodes)
+	return script
 }
 
 func checkCompose(t *testing.T, dir string, pl *placement.Placement, needsKafka bool, tlsFiles []string) {

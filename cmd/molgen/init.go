@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"strings"
 
+	"github.com/molgen/molgen/internal/acl"
 	"github.com/molgen/molgen/internal/app"
 	"github.com/molgen/molgen/internal/load"
 	"github.com/molgen/molgen/internal/placementfile"
@@ -22,7 +23,8 @@ func runInit(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("init", stderr, "[-o placement.yaml] [-placement FILE] [-deploy DIR] [-f] [packages]")
 	out := fs.String("o", "placement.yaml", "write a placement skeleton listing every service and main to `file` (unless -placement is given)")
 	placementFile := fs.String("placement", "", "an existing placement `file` to write deploy files for")
-	deploy := fs.String("deploy", "", "write per-node deploy files (systemd units, compose.yaml, Kubernetes manifests) to `directory`")
+	deploy := fs.String("deploy", "", "write per-node deploy files (systemd units, compose.yaml, Kubernetes manifests, Kafka ACLs) to `directory`")
+	principal := fs.String("principal", acl.DefaultPrincipal, "each node's Kafka principal in the ACLs of -deploy; {app} and {node} are replaced")
 	bin := fs.String("bin", "/opt/molgen/bin", "directory the node binaries are installed in, for the deploy files")
 	registry := fs.String("registry", "registry.example.com", "container registry of the node images, for the Kubernetes manifests (image REGISTRY/APP-NODE:latest)")
 	appName := fs.String("app", "", "app name for a new placement (default: the module's last path element)")
@@ -109,7 +111,38 @@ func runInit(args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 	}
-	return nil
+	return writeACLs(l, filepath.ToSlash(file), filepath.Join(*deploy, "kafka"), *principal, *force, stdout, stderr)
+}
+
+// writeACLs writes dir/acls.sh and dir/kafka-users.yaml: the Kafka ACLs of
+// each node (internal/acl), for kafka-acls.sh and as Strimzi KafkaUsers.
+// Principals that cannot name a KafkaUser leave kafka-users.yaml out, with
+// a warning.
+func writeACLs(l *app.Layout, file, dir, principal string, force bool, stdout, stderr io.Writer) error {
+	plan, err := acl.Derive(l, acl.Options{Principal: principal})
+	if err != nil {
+		return err
+	}
+	for _, w := range plan.Warnings {
+		fmt.Fprintf(stderr, "molgen init: warning: %s\n", w)
+	}
+	src, err := renderACLs(aclFormats["script"], plan, file)
+	if err != nil {
+		return err
+	}
+	script := filepath.Join(dir, "acls.sh")
+	if err := writeNew(script, src, force, stdout); err != nil {
+		return err
+	}
+	if err := os.Chmod(script, 0o755); err != nil {
+		return err
+	}
+	src, err = renderACLs(aclFormats["strimzi"], plan, file)
+	if err != nil {
+		fmt.Fprintf(stderr, "molgen init: warning: not writing kafka-users.yaml: %v\n", err)
+		return nil
+	}
+	return writeNew(filepath.Join(dir, "kafka-users.yaml"), src, force, stdout)
 }
 
 // Deploy-file constants: the node's HTTP port, its drain bound (the

@@ -12,6 +12,8 @@
 //	                                                propose a placement from recorded traffic
 //	molgen profile merge [-o FILE] PROFILE...       merge the profiles of a run's nodes
 //	molgen init [-o FILE] [-deploy DIR] [packages]   write a placement skeleton and deploy files
+//	molgen acls -placement FILE [-format script|strimzi] [packages]
+//	                                                print each node's least-privilege Kafka ACLs
 //	molgen broker [-addr 127.0.0.1:9092]             run an embedded Kafka-protocol broker
 //	molgen topics -brokers B -app A [-idle 1h] [-delete] list (and remove) unused reply topics
 //	molgen version
@@ -62,6 +64,7 @@ func commands() []command {
 		{"advise", "propose a placement from a recorded traffic profile, with its predicted saving", runAdvise},
 		{"profile", "merge the traffic profiles of a run's nodes into one", runProfile},
 		{"init", "write a placement skeleton and per-node deploy files", runInit},
+		{"acls", "print the Kafka ACLs each node needs, from the call graph (script or Strimzi)", runACLs},
 		{"broker", "run an embedded Kafka-protocol broker for development", runBroker},
 		{"topics", "list an app's reply topics no running instance uses; -delete removes them", runTopics},
 		{"version", "print molgen's version", func(_ []string, stdout, _ io.Writer) error {

@@ -15,6 +15,16 @@
 #                              a broker and a client certificate are made at start (openssl,
 #                              keytool), SCRAM users when the storage is formatted; what a client
 #                              needs is printed and written to $MOLGEN_KAFKA_DIR/secure/env
+#   kafka.sh start -secure -authorizer [-port N]
+#                              -secure with ACLs enforced: KRaft's StandardAuthorizer,
+#                              allow.everyone.if.no.acl.found=false; super users User:admin (SCRAM and
+#                              PLAIN on SASL_SSL; client properties in $MOLGEN_KAFKA_DIR/secure/admin.properties)
+#                              and the broker itself (User:CN=localhost: the controller and inter-broker
+#                              listeners use TLS with client certificates); PLAINTEXT clients are
+#                              ANONYMOUS and may do nothing without ACLs
+#   kafka.sh acls ARGS...      Kafka's ACL tool (kafka-acls.sh, org.apache.kafka.tools.AclCommand) from the
+#                              jar cache: kafka.sh acls --bootstrap-server 127.0.0.1:9096 \
+#                                --command-config "$MOLGEN_KAFKA_DIR/secure/admin.properties" --list
 #   kafka.sh restart [-port N] stop, then start -keep: a broker restart that keeps its data
 #   kafka.sh stop              SIGTERM, bounded wait, then SIGKILL; idempotent (resumes a paused broker first)
 #   kafka.sh status            exit 0 and print "running ..." if up, else exit 1 and print "not running"
@@ -47,7 +57,7 @@ die() { printf '%s: error: %s\n' "$PROG" "$*" >&2; exit 1; }
 
 usage() {
 	cat >&2 <<EOF
-usage: $PROG start [-port N] [-keep] [-secure] | restart [-port N] | stop | status | pause | resume
+usage: $PROG start [-port N] [-keep] [-secure [-authorizer]] | restart [-port N] | stop | status | pause | resume | acls ARGS...
   start   fetch Kafka (cached), format a fresh data dir, start the broker in the
           background and wait until it serves requests; prints the bootstrap
           address (127.0.0.1:PORT) as the last line on stdout
@@ -56,11 +66,16 @@ usage: $PROG start [-port N] [-keep] [-secure] | restart [-port N] | stop | stat
           -secure: also SASL_SSL on PORT+2 (PLAIN, SCRAM-SHA-256/512) and SSL with
           client certificates required on PORT+3; certificates and users are made
           at start; client settings go to \$MOLGEN_KAFKA_DIR/secure/env
+          -authorizer (with -secure, which it implies): ACLs enforced (StandardAuthorizer,
+          no ACL means denied); super users User:admin (SASL_SSL, password in
+          secure/admin-password, client properties in secure/admin.properties) and
+          the broker (User:CN=localhost); PLAINTEXT clients (ANONYMOUS) get nothing
   restart stop, then start -keep (a broker restart that keeps its data)
   stop    stop the broker (SIGTERM, then SIGKILL after \$MOLGEN_KAFKA_STOP_TIMEOUT s)
   status  exit 0 if the broker is running (or paused), 1 if not
   pause   SIGSTOP the broker's JVM (it hangs: connections stay open, nothing is answered)
   resume  SIGCONT the broker's JVM after pause
+  acls    run Kafka's ACL tool (kafka-acls.sh) with ARGS, from the jar cache
 EOF
 	exit 2
 }
@@ -272,6 +287,13 @@ public class MolgenKafkaReady {
         long deadline = System.nanoTime() + Long.parseLong(args[1]) * 1_000_000_000L;
         long pid = Long.parseLong(args[2]);
         Properties p = new Properties();
+        // An optional client properties file: how to reach a broker that
+        // authorizes (start -authorizer: as the admin, over SASL_SSL).
+        if (args.length > 3) {
+            try (java.io.Reader r = Files.newBufferedReader(Paths.get(args[3]))) {
+                p.load(r);
+            }
+        }
         p.put(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
         p.put(AdminClientConfig.CLIENT_ID_CONFIG, "molgen-kafka-ready");
         p.put(AdminClientConfig.REQUEST_TIMEOUT_MS_CONFIG, "3000");
@@ -372,10 +394,18 @@ random_cluster_id() {
 }
 
 write_config() {
-	local port="$1" cport="$2" sport="${3:-}" mport="${4:-}"
+	local port="$1" cport="$2" sport="${3:-}" mport="${4:-}" authz="${5:-0}"
 	local listeners="PLAINTEXT://127.0.0.1:$port,CONTROLLER://127.0.0.1:$cport"
 	local advertised="PLAINTEXT://127.0.0.1:$port"
-	local protocols="PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT"
+	local inter="PLAINTEXT" ctrl="PLAINTEXT"
+	if ((authz)); then
+		# The broker's own connections (to its controller, and to itself
+		# between brokers) authenticate with its certificate, so that it is
+		# a super user while ANONYMOUS on PLAINTEXT is nobody.
+		inter="SSL"
+		ctrl="SSL"
+	fi
+	local protocols="PLAINTEXT:PLAINTEXT,CONTROLLER:$ctrl"
 	if [[ -n "$sport" ]]; then
 		listeners+=",SASL_SSL://127.0.0.1:$sport,SSL://127.0.0.1:$mport"
 		advertised+=",SASL_SSL://127.0.0.1:$sport,SSL://127.0.0.1:$mport"
@@ -389,7 +419,7 @@ controller.quorum.voters=1@127.0.0.1:$cport
 listeners=$listeners
 advertised.listeners=$advertised
 listener.security.protocol.map=$protocols
-inter.broker.listener.name=PLAINTEXT
+inter.broker.listener.name=$inter
 controller.listener.names=CONTROLLER
 log.dirs=$DIR/data
 
@@ -420,16 +450,19 @@ background.threads=4
 log.cleaner.threads=1
 EOF
 	if [[ -n "$sport" ]]; then
-		local pw spw
+		local pw spw plain_admin=""
 		pw="$(cat "$SECURE/password")"
 		spw="$(cat "$SECURE/store-password")"
+		if ((authz)); then
+			plain_admin=" user_$ADMIN_USER=\"$(cat "$SECURE/admin-password")\""
+		fi
 		cat >>"$SERVER_PROPS" <<EOF
 
 # -secure: TLS on both secure listeners with the broker certificate made at
 # start; SASL_SSL takes PLAIN (users in the JAAS line below) and SCRAM (users
 # stored in the metadata log when the storage was formatted); SSL requires a
-# client certificate signed by the test CA (mTLS). No authorizer: every
-# authenticated user may do anything.
+# client certificate signed by the test CA (mTLS). Without -authorizer,
+# every authenticated user may do anything.
 ssl.keystore.type=PKCS12
 ssl.keystore.location=$SECURE/broker.p12
 ssl.keystore.password=$spw
@@ -440,9 +473,23 @@ listener.name.ssl.ssl.client.auth=required
 listener.name.sasl_ssl.ssl.client.auth=none
 sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-256,SCRAM-SHA-512
 listener.name.sasl_ssl.sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-256,SCRAM-SHA-512
-listener.name.sasl_ssl.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required user_$SECURE_USER="$pw";
+listener.name.sasl_ssl.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required user_$SECURE_USER="$pw"$plain_admin;
 listener.name.sasl_ssl.scram-sha-256.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
 listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+EOF
+	fi
+	if ((authz)); then
+		cat >>"$SERVER_PROPS" <<EOF
+
+# -authorizer: ACLs are enforced, and a resource without ACLs is denied to
+# all but the super users: $ADMIN_USER (SASL_SSL, for setup: users, ACLs,
+# topics) and the broker itself, whose controller and inter-broker
+# connections present its certificate (User:$BROKER_PRINCIPAL). ANONYMOUS
+# (any PLAINTEXT client) is not a super user.
+authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer
+allow.everyone.if.no.acl.found=false
+super.users=User:$ADMIN_USER;User:$BROKER_PRINCIPAL
+listener.name.controller.ssl.client.auth=required
 EOF
 	fi
 
@@ -469,6 +516,10 @@ EOF
 SECURE="$DIR/secure"
 SECURE_USER="molgen"
 SECURE_USER_512="molgen512"
+# -authorizer: the super user for setup, and the broker's own principal
+# (the subject of its certificate).
+ADMIN_USER="admin"
+BROKER_PRINCIPAL="CN=localhost"
 
 # make_secure writes a CA, a broker certificate (localhost, 127.0.0.1) in a
 # PKCS12 keystore, the CA in a PKCS12 truststore, a client certificate and
@@ -512,9 +563,27 @@ make_secure() {
 	chmod 600 "$s"/*
 }
 
+# make_admin writes the admin's password and the client properties that
+# reach the broker as the admin over SASL_SSL (kafka-acls.sh
+# --command-config, and the readiness check of -authorizer). The password
+# of a kept broker is kept: its SCRAM credentials are in the metadata log.
+make_admin() {
+	if [[ ! -f "$SECURE/admin-password" ]]; then
+		head -c 18 /dev/urandom | base64 | tr -d '+/=\n' >"$SECURE/admin-password"
+	fi
+	cat >"$SECURE/admin.properties" <<EOF
+security.protocol=SASL_SSL
+sasl.mechanism=SCRAM-SHA-512
+sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username="$ADMIN_USER" password="$(cat "$SECURE/admin-password")";
+ssl.truststore.type=PEM
+ssl.truststore.location=$SECURE/ca.pem
+EOF
+	chmod 600 "$SECURE/admin-password" "$SECURE/admin.properties"
+}
+
 # write_secure_env writes what a client needs to $SECURE/env (KEY=VALUE).
 write_secure_env() {
-	local port="$1" sport="$2" mport="$3"
+	local port="$1" sport="$2" mport="$3" authz="${4:-0}"
 	cat >"$SECURE/env" <<EOF
 PLAINTEXT=127.0.0.1:$port
 SASL_SSL=127.0.0.1:$sport
@@ -527,11 +596,23 @@ SCRAM_SHA_512_ONLY_USERNAME=$SECURE_USER_512
 PASSWORD_FILE=$SECURE/password
 MECHANISMS=PLAIN,SCRAM-SHA-256,SCRAM-SHA-512
 EOF
+	if ((authz)); then
+		cat >>"$SECURE/env" <<EOF
+AUTHORIZER=org.apache.kafka.metadata.authorizer.StandardAuthorizer
+SUPER_USERS=User:$ADMIN_USER;User:$BROKER_PRINCIPAL
+ADMIN_USERNAME=$ADMIN_USER
+ADMIN_PASSWORD_FILE=$SECURE/admin-password
+ADMIN_CONFIG=$SECURE/admin.properties
+EOF
+		: >"$SECURE/authorizer"
+	else
+		rm -f -- "$SECURE/authorizer"
+	fi
 	chmod 600 "$SECURE/env"
 }
 
 cmd_start() {
-	local port="" keep=0 secure=0
+	local port="" keep=0 secure=0 authz=0
 	while (($#)); do
 		case "$1" in
 		-port | --port)
@@ -551,8 +632,13 @@ cmd_start() {
 			secure=1
 			shift
 			;;
+		-authorizer | --authorizer)
+			secure=1
+			authz=1
+			shift
+			;;
 		-h | --help) usage ;;
-		*) die "unknown start option '$1' (usage: $PROG start [-port N] [-keep] [-secure])" ;;
+		*) die "unknown start option '$1' (usage: $PROG start [-port N] [-keep] [-secure [-authorizer]])" ;;
 		esac
 	done
 	# Data worth keeping: a directory of ours whose storage was formatted.
@@ -577,6 +663,7 @@ cmd_start() {
 	if ! [[ "$cport" =~ ^[1-9][0-9]{0,4}$ ]] || ((cport > 65535 || cport == port)); then die "bad controller port '$cport'"; fi
 	# A kept broker that was secure stays secure.
 	if ((kept)) && [[ -f "$SECURE/env" ]]; then secure=1; fi
+	if ((kept)) && [[ -f "$SECURE/authorizer" ]]; then authz=1; fi
 	local sport="" mport=""
 	if ((secure)); then
 		sport="${MOLGEN_KAFKA_SASL_SSL_PORT:-$((port + 2))}"
@@ -630,9 +717,10 @@ cmd_start() {
 	printf '%s\n' "$port" >"$PORTFILE"
 	if ((secure)); then
 		make_secure
-		write_secure_env "$port" "$sport" "$mport"
+		if ((authz)); then make_admin; fi
+		write_secure_env "$port" "$sport" "$mport" "$authz"
 	fi
-	write_config "$port" "$cport" "$sport" "$mport"
+	write_config "$port" "$cport" "$sport" "$mport" "$authz"
 	ensure_ready_checker
 
 	local cp="$LIBS/*"
@@ -647,6 +735,12 @@ cmd_start() {
 		scram=(--add-scram "SCRAM-SHA-256=[name=$SECURE_USER,password=$pw]"
 			--add-scram "SCRAM-SHA-512=[name=$SECURE_USER,password=$pw]"
 			--add-scram "SCRAM-SHA-512=[name=$SECURE_USER_512,password=$pw]")
+		if ((authz)); then
+			local apw
+			apw="$(cat "$SECURE/admin-password")"
+			scram+=(--add-scram "SCRAM-SHA-256=[name=$ADMIN_USER,password=$apw]"
+				--add-scram "SCRAM-SHA-512=[name=$ADMIN_USER,password=$apw]")
+		fi
 	fi
 	if ((!kept)) && ! "$JAVA" "${TOOL_JVM_OPTS[@]}" "${log_props[@]}" -Dmolgen.kafka.logfile=format.log \
 		-cp "$cp" kafka.tools.StorageTool format -t "$cluster_id" -c "$SERVER_PROPS" "${scram[@]}" >>"$LOGS/format.log" 2>&1; then
@@ -683,9 +777,12 @@ cmd_start() {
 	}
 
 	local rc=0
+	# With an authorizer, ANONYMOUS may not even look: check as the admin.
+	local ready_args=("127.0.0.1:$port" "$START_TIMEOUT" "$pid")
+	if ((authz)); then ready_args=("127.0.0.1:$sport" "$START_TIMEOUT" "$pid" "$SECURE/admin.properties"); fi
 	# `timeout` is only a safety net; the checker enforces the deadline itself.
 	timeout -k 5 $((START_TIMEOUT + 30)) \
-		"${READY_CMD[@]}" "127.0.0.1:$port" "$START_TIMEOUT" "$pid" >>"$LOGS/ready.log" 2>&1 || rc=$?
+		"${READY_CMD[@]}" "${ready_args[@]}" >>"$LOGS/ready.log" 2>&1 || rc=$?
 	if ((rc != 0)); then
 		log_tail
 		if running_pid >/dev/null; then
@@ -701,6 +798,10 @@ cmd_start() {
 		printf '# SASL_SSL 127.0.0.1:%s (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512; user %s, password in %s)\n' "$sport" "$SECURE_USER" "$SECURE/password"
 		printf '# SSL with client certificates required (mTLS) 127.0.0.1:%s (client certificate %s, key %s)\n' "$mport" "$SECURE/client.pem" "$SECURE/client-key.pem"
 		printf '# CA of the broker certificates: %s\n' "$SECURE/ca.pem"
+		if ((authz)); then
+			printf '# ACLs enforced (StandardAuthorizer; no ACL: denied); super user %s on SASL_SSL (password in %s, client properties %s); PLAINTEXT clients may do nothing\n' \
+				"$ADMIN_USER" "$SECURE/admin-password" "$SECURE/admin.properties"
+		fi
 		printf '# all of it as KEY=VALUE, for MOLGEN_TEST_SECURE: %s\n' "$SECURE/env"
 	fi
 	printf '127.0.0.1:%s\n' "$port"
@@ -744,6 +845,9 @@ cmd_status() {
 		if [[ -f "$SECURE/env" ]]; then
 			printf 'secure: SASL_SSL %s, mTLS %s, client settings in %s\n' \
 				"$(sed -n 's/^SASL_SSL=//p' "$SECURE/env")" "$(sed -n 's/^MTLS=//p' "$SECURE/env")" "$SECURE/env"
+			if [[ -f "$SECURE/authorizer" ]]; then
+				printf 'authorizer: ACLs enforced; admin client properties in %s\n' "$SECURE/admin.properties"
+			fi
 		fi
 		return 0
 	fi
@@ -783,6 +887,56 @@ cmd_resume() {
 	log "resumed broker (pid $pid)"
 }
 
+# ------------------------------------------------------------------- acls --
+
+TOOLS="$CACHE/tools"
+
+# ensure_tools_jar fetches kafka-tools (AclCommand) alone into $CACHE/tools,
+# beside the broker's jars: the broker's classpath ($LIBS) stays as it is
+# (kafka-tools would bring Kafka Connect along), and the tool runs on both,
+# since all it needs besides its own jar is among the broker's.
+ensure_tools_jar() {
+	[[ -f "$TOOLS/kafka-tools-$KAFKA_VERSION.jar" ]] && return 0
+	command -v mvn >/dev/null || die "mvn not found: Maven is needed once to fetch kafka-tools $KAFKA_VERSION into $TOOLS"
+	local tmp
+	tmp="$(mktemp -d "$CACHE/tools.tmp.XXXXXX")"
+	CLEANUP_TMP="$tmp"
+	log "fetching kafka-tools $KAFKA_VERSION with Maven into $TOOLS"
+	if ! mvn -B -q -f "$POM" -P acl-tool -Dkafka.version="$KAFKA_VERSION" dependency:copy-dependencies \
+		-DincludeScope=runtime -DincludeArtifactIds=kafka-tools -DoutputDirectory="$tmp/tools" >"$tmp/mvn.log" 2>&1; then
+		cat "$tmp/mvn.log" >&2 || true
+		rm -rf -- "$tmp"
+		die "Maven could not fetch org.apache.kafka:kafka-tools:$KAFKA_VERSION"
+	fi
+	[[ -f "$tmp/tools/kafka-tools-$KAFKA_VERSION.jar" ]] || {
+		rm -rf -- "$tmp"
+		die "Maven finished but kafka-tools-$KAFKA_VERSION.jar is missing"
+	}
+	chmod 755 "$tmp/tools"
+	# Another acls may have won the race: then use its jar.
+	mv -T -- "$tmp/tools" "$TOOLS" 2>/dev/null || [[ -f "$TOOLS/kafka-tools-$KAFKA_VERSION.jar" ]] ||
+		die "could not install kafka-tools into $TOOLS"
+	rm -rf -- "$tmp"
+	CLEANUP_TMP=""
+}
+
+# acls runs Kafka's ACL command line tool (what kafka-acls.sh runs) with
+# the arguments given; its log goes to stderr at WARN.
+cmd_acls() {
+	need_java
+	ensure_jars
+	ensure_tools_jar
+	local log4j rc=0
+	log4j="$(mktemp --suffix=.properties)"
+	printf '%s\n' 'status = warn' 'appender.err.type = Console' 'appender.err.name = ERR' 'appender.err.target = SYSTEM_ERR' \
+		'appender.err.layout.type = PatternLayout' 'appender.err.layout.pattern = %p %m%n' \
+		'rootLogger.level = WARN' 'rootLogger.appenderRef.err.ref = ERR' >"$log4j"
+	"$JAVA" "${TOOL_JVM_OPTS[@]}" -Dlog4j2.configurationFile="$log4j" -cp "$TOOLS/*:$LIBS/*" \
+		org.apache.kafka.tools.AclCommand "$@" || rc=$?
+	rm -f -- "$log4j"
+	return "$rc"
+}
+
 (($#)) || usage
 cmd="$1"
 shift
@@ -793,6 +947,7 @@ stop) (($# == 0)) || usage; cmd_stop ;;
 status) (($# == 0)) || usage; cmd_status ;;
 pause) (($# == 0)) || usage; cmd_pause ;;
 resume) (($# == 0)) || usage; cmd_resume ;;
+acls) cmd_acls "$@" ;;
 -h | --help | help) usage ;;
 *) usage ;;
 esac
