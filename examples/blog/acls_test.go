@@ -19,12 +19,15 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/sasl/scram"
 
+	"github.com/molgen/molgen/examples/blog/posts"
+	"github.com/molgen/molgen/examples/blog/users"
 	"github.com/molgen/molgen/internal/acl"
 	"github.com/molgen/molgen/internal/app"
 	"github.com/molgen/molgen/internal/kafkatest"
 	"github.com/molgen/molgen/internal/load"
 	"github.com/molgen/molgen/internal/proctest"
 	"github.com/molgen/molgen/internal/short"
+	"github.com/molgen/molgen/runtime"
 	"github.com/molgen/molgen/runtime/placement"
 )
 
@@ -136,7 +139,7 @@ func runUnderACLs(t *testing.T, b *kafkatest.AuthzBroker, name, want string) {
 func checkNoAuthzErrors(t *testing.T, node, log string) {
 	t.Helper()
 	for _, l := range strings.Split(log, "\n") {
-		if strings.Contains(l, `msg="reading the brokers' message.max.bytes"`) {
+		if strings.Contains(l, `msg="describing a broker's configs"`) {
 			continue
 		}
 		if low := strings.ToLower(l); strings.Contains(low, "authoriz") || strings.Contains(low, "not authorized") {
@@ -232,4 +235,97 @@ func adminClient(t *testing.T, b *kafkatest.AuthzBroker) *kgo.Client {
 	}
 	t.Cleanup(cl.Close)
 	return cl
+}
+
+// TestCallOutsideTheCallGraphIsRefusedAtOnce: a node that calls a service
+// its place in the call graph does not call (here: code on node users,
+// under users' derived ACLs, calling posts) gets a clear authorization
+// error at once, not a timeout; a principal without any ACL cannot write
+// a request at all.
+func TestCallOutsideTheCallGraphIsRefusedAtOnce(t *testing.T) {
+	short.Skip(t, "starts Kafka with an authorizer (unless MOLGEN_TEST_AUTHZ names one)")
+	b := kafkatest.Authz(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	appName := kafkatest.App("blogacl")
+	src := fmt.Sprintf("app: %s\nkafka:\n  brokers: [%s]\n  partitions: 2\n  tls: {ca_file: %s}\n  sasl: {mechanism: SCRAM-SHA-512, username: nobody, password_env: BLOG_KAFKA_PASSWORD}\nnodes:\n  users: [users]\n  posts: [posts]\n  gateway: [gateway]\n  demo: [demo]\n",
+		appName, b.SASLSSL, b.CAFile)
+	file := filepath.Join(t.TempDir(), "placement.yaml")
+	if err := os.WriteFile(file, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	a, pl, err := app.Analyze(load.Config{Patterns: []string{"./..."}}, file, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan, err := acl.Derive(app.NewLayout(a, pl), acl.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	passwords := grantPlan(ctx, t, kadm.NewClient(adminClient(t, b)), plan)
+	start := func(principal, password string) *runtime.Node {
+		t.Setenv("BLOG_KAFKA_PASSWORD", password)
+		sasl := *pl.Kafka.SASL
+		sasl.Username = strings.TrimPrefix(principal, "User:")
+		n, err := runtime.NewNode(runtime.Options{Placement: pl, Node: "users", SASL: &sasl, ConnectTimeout: 20 * time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := users.RegisterUsers(n, users.New()); err != nil {
+			t.Fatal(err)
+		}
+		if err := n.Start(ctx); err != nil {
+			t.Fatalf("starting node users as %s: %v", principal, err)
+		}
+		t.Cleanup(func() { n.Close() })
+		return n
+	}
+	n := start(principalOf(plan, "users"), passwords["users"])
+	began := time.Now()
+	_, err = posts.NewPostsClient(n).List(ctx)
+	if err == nil || !strings.Contains(err.Error(), "does not authorize this node") || time.Since(began) > 5*time.Second {
+		t.Fatalf("node users calling posts (outside its call graph): %v after %v; want an authorization error at once", err, time.Since(began))
+	}
+	t.Logf("users calling posts: %v (after %v)", err, time.Since(began).Round(time.Millisecond))
+
+	// A principal with no ACL at all: its node cannot even start.
+	user := "molgen-nobody-" + appName
+	pw := "nobody-password"
+	res, err := kadm.NewClient(adminClient(t, b)).AlterUserSCRAMs(ctx, nil, []kadm.UpsertSCRAM{{User: user, Mechanism: kadm.ScramSha512, Iterations: 4096, Password: pw}})
+	if err == nil {
+		err = res.Error()
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("BLOG_KAFKA_PASSWORD", pw)
+	sasl := *pl.Kafka.SASL
+	sasl.Username = user
+	nobody, err := runtime.NewNode(runtime.Options{Placement: pl, Node: "users", SASL: &sasl, ConnectTimeout: 10 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := users.RegisterUsers(nobody, users.New()); err != nil {
+		t.Fatal(err)
+	}
+	err = nobody.Start(ctx)
+	nobody.Close()
+	if err == nil || !strings.Contains(strings.ToLower(err.Error()), "authoriz") {
+		t.Fatalf("a node whose principal has no ACL started: %v", err)
+	}
+	// And a plain client as that principal cannot write a request.
+	pool := x509.NewCertPool()
+	ca, _ := os.ReadFile(b.CAFile)
+	pool.AppendCertsFromPEM(ca)
+	cl, err := kgo.NewClient(kgo.SeedBrokers(b.SASLSSL), kgo.DialTLSConfig(&tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}),
+		kgo.SASL(scram.Auth{User: user, Pass: pw}.AsSha512Mechanism()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	wctx, wcancel := context.WithTimeout(ctx, 15*time.Second)
+	defer wcancel()
+	if err := cl.ProduceSync(wctx, &kgo.Record{Topic: "molgen." + appName + ".req.users", Value: []byte("x")}).FirstErr(); err == nil || !strings.Contains(strings.ToUpper(err.Error()), "AUTHORIZATION") {
+		t.Fatalf("a principal without ACLs writing a request: %v", err)
+	}
 }

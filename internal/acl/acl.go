@@ -19,7 +19,7 @@
 //	group molgen.<app>.<S> (literal)            Read, Describe                               the node hosts S
 //	group molgen.<app>.<S> (literal)            Describe                                     the node calls S over Kafka (callers describe the group to fail fast with ErrNoInstance)
 //	topic molgen.<app>.reply.<node>. (prefixed) Read, Write, Create, Delete, Describe,       always: its instances' own reply topics
-//	                                            DescribeConfigs, AlterConfigs
+//	                                            DescribeConfigs
 //	topic molgen.<app>.reply. (prefixed)        Write, Describe, DescribeConfigs             the node hosts a service (servers answer any caller)
 //	cluster                                     IdempotentWrite                              always (the producer is idempotent; older brokers require it)
 //
@@ -30,14 +30,12 @@
 // group and writing into another node's reply topics without hosting a
 // service are all refused by the broker.
 //
-// Two grants go beyond the bare produce/consume path because the transport
-// uses them: DescribeConfigs on the app's reply prefix (a server reads a
-// caller's reply topic's max.message.bytes before its first reply to it,
-// and without the right asks again on every reply), and AlterConfigs on
-// the node's own reply topics (an instance resets its reply topic's
-// retention.ms when it finds the topic created with other settings). The
-// cluster's DescribeConfigs is not granted: without it a node uses its own
-// message size bound instead of the brokers' message.max.bytes.
+// One grant goes beyond the bare produce/consume path because the
+// transport uses it: DescribeConfigs on the app's reply prefix (a server
+// reads a caller's reply topic's max.message.bytes before its first reply
+// to it, and without the right asks again on every reply). The cluster's
+// DescribeConfigs is not granted: without it a node uses its own message
+// size bound instead of the brokers' message.max.bytes.
 //
 // Derive is deterministic: nodes in placement order, each node's rules
 // sorted by resource (cluster, then topics, then groups; by name), each
@@ -283,7 +281,7 @@ func nodeRules(appName string, n Node) []Rule {
 
 	grant(Resource{Type: Cluster}, "an idempotent producer", IdempotentWrite)
 	grant(Resource{Type: Topic, Name: NodeReplyPrefix(appName, n.Name), Pattern: Prefixed},
-		"the reply topics of its instances", Read, Write, Create, Delete, Describe, DescribeConfigs, AlterConfigs)
+		"the reply topics of its instances", Read, Write, Create, Delete, Describe, DescribeConfigs)
 	for _, s := range n.Services {
 		why := "hosts " + s
 		grant(topic(RequestTopic(appName, s)), why, Read, Describe, DescribeConfigs, Create)

@@ -55,7 +55,7 @@ const (
 )
 
 func ownReplies(node string) string {
-	return "  topic molgen.blog.reply." + node + ". (prefixed): Read,Write,Create,Delete,Describe,DescribeConfigs,AlterConfigs"
+	return "  topic molgen.blog.reply." + node + ". (prefixed): Read,Write,Create,Delete,Describe,DescribeConfigs"
 }
 
 // TestBlogMicroservices: one node per service and main. users calls
@@ -231,7 +231,7 @@ nodes:
 		money User:molgen-shop-money
 		  cluster: IdempotentWrite
 		  topic molgen.shop.reply. (prefixed): Write,Describe,DescribeConfigs
-		  topic molgen.shop.reply.money. (prefixed): Read,Write,Create,Delete,Describe,DescribeConfigs,AlterConfigs
+		  topic molgen.shop.reply.money. (prefixed): Read,Write,Create,Delete,Describe,DescribeConfigs
 		  topic molgen.shop.req.audit (literal): Read,Create,Describe,DescribeConfigs
 		  topic molgen.shop.req.pay (literal): Read,Create,Describe,DescribeConfigs
 		  group molgen.shop.audit (literal): Read,Describe

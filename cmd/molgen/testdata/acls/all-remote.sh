@@ -12,9 +12,9 @@
 #   - Read, Describe, DescribeConfigs, Create on the request topic of each
 #     service it hosts, and Read, Describe on its consumer group;
 #   - on its own reply topics (prefix molgen.blog.reply.NODE.): Read, Write,
-#     Create, Delete, Describe, DescribeConfigs, AlterConfigs (each instance
-#     creates its own, writes heartbeats to it, reads its replies, resets its
-#     retention and deletes it when it stops);
+#     Create, Delete, Describe, DescribeConfigs (each instance creates its
+#     own, writes heartbeats to it, reads its replies and deletes it when it
+#     stops);
 #   - Write, Describe, DescribeConfigs on every reply topic of the app (prefix
 #     molgen.blog.reply.) only if it hosts a service: servers answer callers
 #     on any node;
@@ -46,7 +46,7 @@ add() {
 echo "acls.sh: User:molgen-blog-content (node content)" >&2
 add --allow-principal 'User:molgen-blog-content' --cluster --operation IdempotentWrite # an idempotent producer
 add --allow-principal 'User:molgen-blog-content' --topic 'molgen.blog.reply.' --resource-pattern-type prefixed --operation Write --operation Describe --operation DescribeConfigs # answers callers on every node
-add --allow-principal 'User:molgen-blog-content' --topic 'molgen.blog.reply.content.' --resource-pattern-type prefixed --operation Read --operation Write --operation Create --operation Delete --operation Describe --operation DescribeConfigs --operation AlterConfigs # the reply topics of its instances
+add --allow-principal 'User:molgen-blog-content' --topic 'molgen.blog.reply.content.' --resource-pattern-type prefixed --operation Read --operation Write --operation Create --operation Delete --operation Describe --operation DescribeConfigs # the reply topics of its instances
 add --allow-principal 'User:molgen-blog-content' --topic 'molgen.blog.req.posts' --resource-pattern-type literal --operation Read --operation Create --operation Describe --operation DescribeConfigs # hosts posts
 add --allow-principal 'User:molgen-blog-content' --topic 'molgen.blog.req.users' --resource-pattern-type literal --operation Read --operation Write --operation Create --operation Describe --operation DescribeConfigs # hosts users; calls users
 add --allow-principal 'User:molgen-blog-content' --group 'molgen.blog.posts' --resource-pattern-type literal --operation Read --operation Describe # hosts posts
@@ -55,7 +55,7 @@ add --allow-principal 'User:molgen-blog-content' --group 'molgen.blog.users' --r
 # node edge: services none; mains demo, gateway; calls over Kafka posts, users
 echo "acls.sh: User:molgen-blog-edge (node edge)" >&2
 add --allow-principal 'User:molgen-blog-edge' --cluster --operation IdempotentWrite # an idempotent producer
-add --allow-principal 'User:molgen-blog-edge' --topic 'molgen.blog.reply.edge.' --resource-pattern-type prefixed --operation Read --operation Write --operation Create --operation Delete --operation Describe --operation DescribeConfigs --operation AlterConfigs # the reply topics of its instances
+add --allow-principal 'User:molgen-blog-edge' --topic 'molgen.blog.reply.edge.' --resource-pattern-type prefixed --operation Read --operation Write --operation Create --operation Delete --operation Describe --operation DescribeConfigs # the reply topics of its instances
 add --allow-principal 'User:molgen-blog-edge' --topic 'molgen.blog.req.posts' --resource-pattern-type literal --operation Write --operation Create --operation Describe --operation DescribeConfigs # calls posts
 add --allow-principal 'User:molgen-blog-edge' --topic 'molgen.blog.req.users' --resource-pattern-type literal --operation Write --operation Create --operation Describe --operation DescribeConfigs # calls users
 add --allow-principal 'User:molgen-blog-edge' --group 'molgen.blog.posts' --resource-pattern-type literal --operation Describe # calls posts

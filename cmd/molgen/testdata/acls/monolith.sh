@@ -12,9 +12,9 @@
 #   - Read, Describe, DescribeConfigs, Create on the request topic of each
 #     service it hosts, and Read, Describe on its consumer group;
 #   - on its own reply topics (prefix molgen.blog.reply.NODE.): Read, Write,
-#     Create, Delete, Describe, DescribeConfigs, AlterConfigs (each instance
-#     creates its own, writes heartbeats to it, reads its replies, resets its
-#     retention and deletes it when it stops);
+#     Create, Delete, Describe, DescribeConfigs (each instance creates its
+#     own, writes heartbeats to it, reads its replies and deletes it when it
+#     stops);
 #   - Write, Describe, DescribeConfigs on every reply topic of the app (prefix
 #     molgen.blog.reply.) only if it hosts a service: servers answer callers
 #     on any node;

@@ -12,9 +12,9 @@
 #   - Read, Describe, DescribeConfigs, Create on the request topic of each
 #     service it hosts, and Read, Describe on its consumer group;
 #   - on its own reply topics (prefix molgen.blog.reply.NODE.): Read, Write,
-#     Create, Delete, Describe, DescribeConfigs, AlterConfigs (each instance
-#     creates its own, writes heartbeats to it, reads its replies, resets its
-#     retention and deletes it when it stops);
+#     Create, Delete, Describe, DescribeConfigs (each instance creates its
+#     own, writes heartbeats to it, reads its replies and deletes it when it
+#     stops);
 #   - Write, Describe, DescribeConfigs on every reply topic of the app (prefix
 #     molgen.blog.reply.) only if it hosts a service: servers answer callers
 #     on any node;
@@ -46,7 +46,7 @@ add() {
 echo "acls.sh: User:molgen-blog-users (node users)" >&2
 add --allow-principal 'User:molgen-blog-users' --cluster --operation IdempotentWrite # an idempotent producer
 add --allow-principal 'User:molgen-blog-users' --topic 'molgen.blog.reply.' --resource-pattern-type prefixed --operation Write --operation Describe --operation DescribeConfigs # answers callers on every node
-add --allow-principal 'User:molgen-blog-users' --topic 'molgen.blog.reply.users.' --resource-pattern-type prefixed --operation Read --operation Write --operation Create --operation Delete --operation Describe --operation DescribeConfigs --operation AlterConfigs # the reply topics of its instances
+add --allow-principal 'User:molgen-blog-users' --topic 'molgen.blog.reply.users.' --resource-pattern-type prefixed --operation Read --operation Write --operation Create --operation Delete --operation Describe --operation DescribeConfigs # the reply topics of its instances
 add --allow-principal 'User:molgen-blog-users' --topic 'molgen.blog.req.users' --resource-pattern-type literal --operation Read --operation Create --operation Describe --operation DescribeConfigs # hosts users
 add --allow-principal 'User:molgen-blog-users' --group 'molgen.blog.users' --resource-pattern-type literal --operation Read --operation Describe # hosts users
 
@@ -54,7 +54,7 @@ add --allow-principal 'User:molgen-blog-users' --group 'molgen.blog.users' --res
 echo "acls.sh: User:molgen-blog-posts (node posts)" >&2
 add --allow-principal 'User:molgen-blog-posts' --cluster --operation IdempotentWrite # an idempotent producer
 add --allow-principal 'User:molgen-blog-posts' --topic 'molgen.blog.reply.' --resource-pattern-type prefixed --operation Write --operation Describe --operation DescribeConfigs # answers callers on every node
-add --allow-principal 'User:molgen-blog-posts' --topic 'molgen.blog.reply.posts.' --resource-pattern-type prefixed --operation Read --operation Write --operation Create --operation Delete --operation Describe --operation DescribeConfigs --operation AlterConfigs # the reply topics of its instances
+add --allow-principal 'User:molgen-blog-posts' --topic 'molgen.blog.reply.posts.' --resource-pattern-type prefixed --operation Read --operation Write --operation Create --operation Delete --operation Describe --operation DescribeConfigs # the reply topics of its instances
 add --allow-principal 'User:molgen-blog-posts' --topic 'molgen.blog.req.posts' --resource-pattern-type literal --operation Read --operation Create --operation Describe --operation DescribeConfigs # hosts posts
 add --allow-principal 'User:molgen-blog-posts' --topic 'molgen.blog.req.users' --resource-pattern-type literal --operation Write --operation Create --operation Describe --operation DescribeConfigs # calls users
 add --allow-principal 'User:molgen-blog-posts' --group 'molgen.blog.posts' --resource-pattern-type literal --operation Read --operation Describe # hosts posts
@@ -63,7 +63,7 @@ add --allow-principal 'User:molgen-blog-posts' --group 'molgen.blog.users' --res
 # node gateway: services none; mains gateway; calls over Kafka posts, users
 echo "acls.sh: User:molgen-blog-gateway (node gateway)" >&2
 add --allow-principal 'User:molgen-blog-gateway' --cluster --operation IdempotentWrite # an idempotent producer
-add --allow-principal 'User:molgen-blog-gateway' --topic 'molgen.blog.reply.gateway.' --resource-pattern-type prefixed --operation Read --operation Write --operation Create --operation Delete --operation Describe --operation DescribeConfigs --operation AlterConfigs # the reply topics of its instances
+add --allow-principal 'User:molgen-blog-gateway' --topic 'molgen.blog.reply.gateway.' --resource-pattern-type prefixed --operation Read --operation Write --operation Create --operation Delete --operation Describe --operation DescribeConfigs # the reply topics of its instances
 add --allow-principal 'User:molgen-blog-gateway' --topic 'molgen.blog.req.posts' --resource-pattern-type literal --operation Write --operation Create --operation Describe --operation DescribeConfigs # calls posts
 add --allow-principal 'User:molgen-blog-gateway' --topic 'molgen.blog.req.users' --resource-pattern-type literal --operation Write --operation Create --operation Describe --operation DescribeConfigs # calls users
 add --allow-principal 'User:molgen-blog-gateway' --group 'molgen.blog.posts' --resource-pattern-type literal --operation Describe # calls posts
@@ -72,7 +72,7 @@ add --allow-principal 'User:molgen-blog-gateway' --group 'molgen.blog.users' --r
 # node demo: services none; mains demo; calls over Kafka posts, users
 echo "acls.sh: User:molgen-blog-demo (node demo)" >&2
 add --allow-principal 'User:molgen-blog-demo' --cluster --operation IdempotentWrite # an idempotent producer
-add --allow-principal 'User:molgen-blog-demo' --topic 'molgen.blog.reply.demo.' --resource-pattern-type prefixed --operation Read --operation Write --operation Create --operation Delete --operation Describe --operation DescribeConfigs --operation AlterConfigs # the reply topics of its instances
+add --allow-principal 'User:molgen-blog-demo' --topic 'molgen.blog.reply.demo.' --resource-pattern-type prefixed --operation Read --operation Write --operation Create --operation Delete --operation Describe --operation DescribeConfigs # the reply topics of its instances
 add --allow-principal 'User:molgen-blog-demo' --topic 'molgen.blog.req.posts' --resource-pattern-type literal --operation Write --operation Create --operation Describe --operation DescribeConfigs # calls posts
 add --allow-principal 'User:molgen-blog-demo' --topic 'molgen.blog.req.users' --resource-pattern-type literal --operation Write --operation Create --operation Describe --operation DescribeConfigs # calls users
 add --allow-principal 'User:molgen-blog-demo' --group 'molgen.blog.posts' --resource-pattern-type literal --operation Describe # calls posts
