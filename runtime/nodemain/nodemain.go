@@ -4,7 +4,6 @@
 package nodemain
 
 import (
-	"strconv"
 	"context"
 	"errors"
 	"flag"
@@ -14,6 +13,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
