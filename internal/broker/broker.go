@@ -71,3 +71,7 @@ func (b *Broker) Addr() string { return b.c.ListenAddrs()[0] }
 
 // Close stops the broker.
 func (b *Broker) Close() { b.c.Close() }
+
+// Cluster returns the embedded kfake cluster, for tests that intercept
+// its requests (kfake's Control functions).
+func (b *Broker) Cluster() *kfake.Cluster { return b.c }

@@ -189,6 +189,9 @@ func (c *calls) deliver(m *kgo.Record) {
 	if w != nil && call.ring != nil && !c.t.replySigned(&call, c.topic, m) {
 		return
 	}
+	if testHookDeliver != nil {
+		testHookDeliver()
+	}
 	delivered := false
 	c.mu.Lock()
 	if w != nil && c.pending[id] == w {
@@ -203,6 +206,11 @@ func (c *calls) deliver(m *kgo.Record) {
 		c.t.stats.lateReplies.Add(1)
 	}
 }
+
+// testHookDeliver, when set by a test, runs between the lookup of a
+// reply's call and its handover: where the call may end and its waiter
+// serve another call.
+var testHookDeliver func()
 
 // close ends the calls still waiting (they fail with ErrClosed); no call
 // waits after it.

@@ -21,10 +21,7 @@ func testTransport(t *testing.T, app string, edit func(*Settings)) *Transport {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	log := slog.New(slog.DiscardHandler)
-	if testing.Verbose() {
-		log = slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	}
+	log := testLogger(t)
 	tr, err := New(ctx, Config{
 		App: app, Node: "test", Instance: randomHex(4), Ephemeral: true,
 		Brokers: kafkatest.Brokers(t), Partitions: 2,
@@ -37,6 +34,14 @@ func testTransport(t *testing.T, app string, edit func(*Settings)) *Transport {
 	}
 	t.Cleanup(func() { tr.Drain() })
 	return tr
+}
+
+// testLogger logs to the test's log when verbose, else nowhere.
+func testLogger(t *testing.T) *slog.Logger {
+	if testing.Verbose() {
+		return slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	return slog.New(slog.DiscardHandler)
 }
 
 type testWriter struct{ t *testing.T }

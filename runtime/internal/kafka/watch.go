@@ -128,7 +128,7 @@ func (w *watch) run(ctx context.Context) {
 			w.heartbeat(ctx)
 		}
 		w.check(ctx)
-		if !now.Before(w.nextCoord) {
+		if !now.Before(w.nextCoord) || w.newGroups() {
 			w.nextCoord = now.Add(coordinatorEvery)
 			w.checkCoordinators(ctx)
 		}
@@ -330,6 +330,19 @@ func (w *watch) noteLeaders(topic string, ps []kmsg.MetadataResponseTopicPartiti
 			w.t.log.Info("a partition's leader moved", "topic", topic, "partition", i, "from", old[i], "to", l)
 		}
 	}
+}
+
+// newGroups reports whether a group is served here whose coordinator the
+// watch has not looked up yet.
+func (w *watch) newGroups() bool {
+	w.t.serversMu.Lock()
+	defer w.t.serversMu.Unlock()
+	for _, s := range w.t.servers {
+		if _, ok := w.coordinators[s.group]; !ok {
+			return true
+		}
+	}
+	return false
 }
 
 // checkCoordinators logs, once per change, a group served here whose

@@ -194,8 +194,14 @@ func (e *tooLargeError) Error() string {
 	return fmt.Sprintf("%s is more than the broker accepts for topic %s (its max.message.bytes): %v", what, e.topic, e.err)
 }
 
-// Unwrap returns transport.ErrTooLarge.
-func (e *tooLargeError) Unwrap() error { return transport.ErrTooLarge }
+// Unwrap returns transport.ErrTooLarge, and the broker's answer when a
+// broker refused the message.
+func (e *tooLargeError) Unwrap() []error {
+	if e.err != nil {
+		return []error{transport.ErrTooLarge, e.err}
+	}
+	return []error{transport.ErrTooLarge}
+}
 
 // batchOverhead is what a record batch adds to its records (61 bytes of
 // header in Kafka's format v2), with room to spare: a broker measures
