@@ -39,3 +39,17 @@ func TestErrorReplyBytes(t *testing.T) {
 		t.Fatalf("error reply without identities: % x, want % x", e.Data(), want)
 	}
 }
+
+// FuzzErrorReply: no bytes make reading an error reply panic, however the
+// reply lies about its lengths.
+func FuzzErrorReply(f *testing.F) {
+	f.Add(errorReply(errors.New("boom")))
+	f.Add([]byte{0xff, 0xff, 0xff, 0xff, 0x0f})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		d := NewDecoder(b)
+		re, err := decodeError(d, "svc", "M")
+		if err == nil && re == nil {
+			t.Fatal("no error and no result")
+		}
+	})
+}

@@ -25,6 +25,7 @@ var scenarios = []*scenario{
 	{n: 8, key: "embedded-restart", title: "embedded broker restart, same address", embedded: true, run: embeddedRestart},
 	{n: 9, key: "poison", title: "garbage, oversized, orphaned requests", noFailures: true, run: poison},
 	{n: 10, key: "cold-start", title: "cold start: 500 concurrent first calls", noFailures: true, run: coldStart},
+	{n: 11, key: "hostile", title: "hostile records: deep schemas, amplifying payloads, bombs", noFailures: true, run: hostile},
 }
 
 // kafkaAddr is the suite's Kafka (or the broker it was given), as a

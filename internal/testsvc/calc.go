@@ -67,6 +67,13 @@ type Calc interface {
 	// Echo returns f without a leading "reply:"; Fragile's codec panics on
 	// chosen values.
 	Echo(ctx context.Context, f Fragile) (Fragile, error)
+	// Tally returns how many values it was given: a request of many
+	// large structs (the hostile-input suite sends a million empty
+	// ones).
+	Tally(ctx context.Context, items []Kinds) (int, error)
+	// Depth returns how deep t's Left chain goes (the hostile-input suite
+	// sends chains far deeper than the codec takes).
+	Depth(ctx context.Context, t *Tree) (int, error)
 }
 
 // Fragile is a BinaryMarshaler whose methods panic on chosen values, to
@@ -214,6 +221,18 @@ func (c *CalcImpl) Hold(ctx context.Context, d time.Duration) error {
 // reply whose encoding or decoding panics.
 func (c *CalcImpl) Echo(ctx context.Context, f Fragile) (Fragile, error) {
 	return Fragile{S: strings.TrimPrefix(f.S, "reply:")}, nil
+}
+
+// Tally returns len(items).
+func (c *CalcImpl) Tally(ctx context.Context, items []Kinds) (int, error) { return len(items), nil }
+
+// Depth returns the length of t's Left chain.
+func (c *CalcImpl) Depth(ctx context.Context, t *Tree) (int, error) {
+	n := 0
+	for ; t != nil; t = t.Left {
+		n++
+	}
+	return n, nil
 }
 
 // Panic panics.

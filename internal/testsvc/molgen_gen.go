@@ -47,6 +47,8 @@ var molgenDesc_Calc = runtime.ServiceDesc{
 		{Name: "Deadline", Schema: "()(time)"},
 		{Name: "Hold", Schema: "(int64)()", Oneway: true},
 		{Name: "Echo", Schema: "(bin(github.com/molgen/molgen/internal/testsvc.Fragile))(bin(github.com/molgen/molgen/internal/testsvc.Fragile))"},
+		{Name: "Tally", Schema: "([]{{uint64,time},bool,int,int8,int16,int32,int64,uint,uint8,uint16,uint32,uint64,uintptr,float32,float64,string,bytes,bytes,int8,int64,time,[4]uint8,[3]int16,[0]int,[]string,[][]float64,map[{int32,int32}]string,map[string][]*{int32,int32},*int,**string,{int,[]string},{},{int64,string},bin(github.com/molgen/molgen/internal/testsvc/ext.Version),*bin(github.com/molgen/molgen/internal/testsvc/ext.Version),*{string,*@1,[]@1},{string,map[string]*{*@2,uint16}},{[]{int32,int32},*string},[]{[]{int64,string},*string},{time,string},map[{int32,int32}]{},[]{},{int}})(int)"},
+		{Name: "Depth", Schema: "(*{string,*@1,[]@1})(int)"},
 	},
 }
 
@@ -62,7 +64,7 @@ func RegisterCalc(n *runtime.Node, impl Calc) error {
 	if impl == nil {
 		return fmt.Errorf("molgen: RegisterCalc called with a nil Calc")
 	}
-	return n.Register(&molgenDesc_Calc, impl, []runtime.Handler{molgenHandle_Calc_Add, molgenHandle_Calc_Sqrt, molgenHandle_Calc_Sleep, molgenHandle_Calc_Panic, molgenHandle_Calc_Fail, molgenHandle_Calc_Count, molgenHandle_Calc_Total, molgenHandle_Calc_Where, molgenHandle_Calc_Runs, molgenHandle_Calc_Broken, molgenHandle_Calc_Slow, molgenHandle_Calc_Concat, molgenHandle_Calc_Split, molgenHandle_Calc_Deadline, molgenHandle_Calc_Hold, molgenHandle_Calc_Echo})
+	return n.Register(&molgenDesc_Calc, impl, []runtime.Handler{molgenHandle_Calc_Add, molgenHandle_Calc_Sqrt, molgenHandle_Calc_Sleep, molgenHandle_Calc_Panic, molgenHandle_Calc_Fail, molgenHandle_Calc_Count, molgenHandle_Calc_Total, molgenHandle_Calc_Where, molgenHandle_Calc_Runs, molgenHandle_Calc_Broken, molgenHandle_Calc_Slow, molgenHandle_Calc_Concat, molgenHandle_Calc_Split, molgenHandle_Calc_Deadline, molgenHandle_Calc_Hold, molgenHandle_Calc_Echo, molgenHandle_Calc_Tally, molgenHandle_Calc_Depth})
 }
 
 // Compile-time checks that Calc has the methods this file was generated for.
@@ -86,6 +88,8 @@ var (
 		Deadline(context.Context) (time.Time, error)
 		Hold(context.Context, time.Duration) error
 		Echo(context.Context, Fragile) (Fragile, error)
+		Tally(context.Context, []Kinds) (int, error)
+		Depth(context.Context, *Tree) (int, error)
 	} = Calc(nil)
 )
 
@@ -383,6 +387,47 @@ func (x *molgenClient_Calc) Echo(ctx context.Context, f Fragile) (r0 Fragile, er
 	req := molgenRequest_Calc_Echo{A0: f}
 	var resp molgenResponse_Calc_Echo
 	err = x.c.Call(ctx, 15, &req, &resp)
+	return resp.R0, err
+}
+
+/*
+Tally returns how many values it was given: a request of many
+large structs (the hostile-input suite sends a million empty
+ones).
+*/
+func (x *molgenClient_Calc) Tally(ctx context.Context, items []Kinds) (r0 int, err error) {
+	if impl, ok := x.c.Local().(Calc); ok {
+		if err = ctx.Err(); err != nil || x.c.Observed() {
+			if ctx, err = x.c.Begin(ctx, 16, err); err != nil {
+				return r0, err
+			}
+		}
+		defer x.c.End(ctx, 16, &err)
+		return impl.Tally(ctx, items)
+	}
+	req := molgenRequest_Calc_Tally{A0: items}
+	var resp molgenResponse_Calc_Tally
+	err = x.c.Call(ctx, 16, &req, &resp)
+	return resp.R0, err
+}
+
+/*
+Depth returns how deep t's Left chain goes (the hostile-input suite
+sends chains far deeper than the codec takes).
+*/
+func (x *molgenClient_Calc) Depth(ctx context.Context, t *Tree) (r0 int, err error) {
+	if impl, ok := x.c.Local().(Calc); ok {
+		if err = ctx.Err(); err != nil || x.c.Observed() {
+			if ctx, err = x.c.Begin(ctx, 17, err); err != nil {
+				return r0, err
+			}
+		}
+		defer x.c.End(ctx, 17, &err)
+		return impl.Depth(ctx, t)
+	}
+	req := molgenRequest_Calc_Depth{A0: t}
+	var resp molgenResponse_Calc_Depth
+	err = x.c.Call(ctx, 17, &req, &resp)
 	return resp.R0, err
 }
 
@@ -1021,6 +1066,112 @@ func (m *molgenResponse_Calc_Echo) MolgenEncode(e *runtime.Encoder) {
 // MolgenDecode reads m from d.
 func (m *molgenResponse_Calc_Echo) MolgenDecode(d *runtime.Decoder) {
 	d.Unmarshal(&m.R0)
+}
+
+// molgenHandle_Calc_Tally serves Calc.Tally requests.
+func molgenHandle_Calc_Tally(ctx context.Context, impl any, d *runtime.Decoder) (runtime.Message, error) {
+	var req molgenRequest_Calc_Tally
+	req.MolgenDecode(d)
+	if err := d.Finish(); err != nil {
+		return nil, runtime.BadRequest(err)
+	}
+	var resp molgenResponse_Calc_Tally
+	var err error
+	resp.R0, err = impl.(Calc).Tally(ctx, req.A0)
+	return &resp, err
+}
+
+// molgenRequest_Calc_Tally holds the arguments of Calc.Tally.
+type molgenRequest_Calc_Tally struct {
+	A0 []Kinds // items
+}
+
+// MolgenEncode appends m to e.
+func (m *molgenRequest_Calc_Tally) MolgenEncode(e *runtime.Encoder) {
+	e.Len(len(m.A0), m.A0 == nil)
+	for i0 := range m.A0 {
+		molgenEnc_Kinds(e, &m.A0[i0])
+	}
+}
+
+// MolgenDecode reads m from d.
+func (m *molgenRequest_Calc_Tally) MolgenDecode(d *runtime.Decoder) {
+	if n0 := d.Len(1); n0 < 0 {
+		m.A0 = nil
+	} else {
+		m.A0 = runtime.MakeSlice[Kinds](d, n0)
+		for i0 := range m.A0 {
+			molgenDec_Kinds(d, &m.A0[i0])
+		}
+	}
+}
+
+// molgenResponse_Calc_Tally holds the results of Calc.Tally.
+type molgenResponse_Calc_Tally struct {
+	R0 int
+}
+
+// MolgenEncode appends m to e.
+func (m *molgenResponse_Calc_Tally) MolgenEncode(e *runtime.Encoder) {
+	e.Int64(int64(m.R0))
+}
+
+// MolgenDecode reads m from d.
+func (m *molgenResponse_Calc_Tally) MolgenDecode(d *runtime.Decoder) {
+	m.R0 = d.Int()
+}
+
+// molgenHandle_Calc_Depth serves Calc.Depth requests.
+func molgenHandle_Calc_Depth(ctx context.Context, impl any, d *runtime.Decoder) (runtime.Message, error) {
+	var req molgenRequest_Calc_Depth
+	req.MolgenDecode(d)
+	if err := d.Finish(); err != nil {
+		return nil, runtime.BadRequest(err)
+	}
+	var resp molgenResponse_Calc_Depth
+	var err error
+	resp.R0, err = impl.(Calc).Depth(ctx, req.A0)
+	return &resp, err
+}
+
+// molgenRequest_Calc_Depth holds the arguments of Calc.Depth.
+type molgenRequest_Calc_Depth struct {
+	A0 *Tree // t
+}
+
+// MolgenEncode appends m to e.
+func (m *molgenRequest_Calc_Depth) MolgenEncode(e *runtime.Encoder) {
+	if m.A0 == nil {
+		e.Bool(false)
+	} else {
+		e.Bool(true)
+		molgenEnc_Tree(e, m.A0)
+	}
+}
+
+// MolgenDecode reads m from d.
+func (m *molgenRequest_Calc_Depth) MolgenDecode(d *runtime.Decoder) {
+	if d.Bool() {
+		m.A0 = runtime.New[Tree](d)
+		molgenDec_Tree(d, m.A0)
+	} else {
+		m.A0 = nil
+	}
+}
+
+// molgenResponse_Calc_Depth holds the results of Calc.Depth.
+type molgenResponse_Calc_Depth struct {
+	R0 int
+}
+
+// MolgenEncode appends m to e.
+func (m *molgenResponse_Calc_Depth) MolgenEncode(e *runtime.Encoder) {
+	e.Int64(int64(m.R0))
+}
+
+// MolgenDecode reads m from d.
+func (m *molgenResponse_Calc_Depth) MolgenDecode(d *runtime.Decoder) {
+	m.R0 = d.Int()
 }
 
 // ---------------------------------------------------------------- Relay

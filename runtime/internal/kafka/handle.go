@@ -87,7 +87,9 @@ func (s *server) handle(j *job) {
 		s.t.stats.badMessages.Add(1)
 		err := fmt.Errorf("%w: %s", transport.ErrBadRequest, fmt.Sprintf(format, args...))
 		s.t.warnLimited("bad request", "bad request", "service", s.svc.Name, "method", clip(method), "partition", msg.Partition, "offset", msg.Offset, "err", err)
-		if replyTo != "" {
+		// Answered only when its id can be carried back (an id over its
+		// bound would make the reply as large as the attack).
+		if replyTo != "" && len(id) <= envelope.MaxID {
 			s.reply(j, log, replyTo, id, time.Now().Add(s.t.set.BadReplyTimeout),
 				transport.Reply{Status: transport.StatusError, Payload: s.t.cfg.ErrorReply(err)})
 		}

@@ -1,12 +1,16 @@
 package kafka
 
 import (
+	"context"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/molgen/molgen/internal/kafkatest"
 	"github.com/molgen/molgen/runtime/internal/envelope"
+	"github.com/molgen/molgen/runtime/internal/transport"
 )
 
 func msgWith(kv ...string) *kgo.Record {
@@ -56,4 +60,76 @@ func TestClip(t *testing.T) {
 	if got := clip("2"); got != "2" {
 		t.Errorf("clip(2) = %q", got)
 	}
+}
+
+// TestOversizedIDIsNotAnswered: a request whose id is over its bound is
+// bad, and not answered (its reply would carry the id back, as large as
+// the attack); one with a well-formed id is answered.
+func TestOversizedIDIsNotAnswered(t *testing.T) {
+	app := kafkatest.App("bigid")
+	tr := testTransport(t, app, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	handle := func(ctx context.Context, req *transport.Request) transport.Reply {
+		return transport.Reply{Status: transport.StatusOK, Payload: req.Payload}
+	}
+	if err := tr.Serve(ctx, transport.Service{Name: "svc", Handle: handle, Slots: make(chan struct{}, 4)}); err != nil {
+		t.Fatal(err)
+	}
+	replies := replyTopic(app, "hostile", "x")
+	kafkatest.CreateTopic(t, replies, 1)
+	deadline := time.Now().Add(time.Minute).UTC().Format(time.RFC3339Nano)
+	for _, id := range []string{strings.Repeat("9", envelope.MaxID+1), "ok.1"} {
+		kafkatest.Write(t, requestTopic(app, "svc"), &kgo.Record{Headers: []kgo.RecordHeader{
+			{Key: hVersion, Value: []byte("2")}, {Key: hMethod, Value: []byte("M")}, {Key: hDeadline, Value: []byte(deadline)},
+			{Key: hID, Value: []byte(id)}, {Key: hReplyTo, Value: []byte(replies)}, {Key: hSchema, Value: []byte("((")},
+		}})
+	}
+	wait := time.Now().Add(15 * time.Second)
+	for (tr.Stats().BadMessages < 1 || tr.Stats().Served < 1) && time.Now().Before(wait) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	time.Sleep(500 * time.Millisecond)
+	recs := kafkatest.Records(t, replies)
+	if len(recs) != 1 || string(headerOf(recs[0], hID)) != "ok.1" {
+		var ids []string
+		for _, r := range recs {
+			ids = append(ids, clip(string(headerOf(r, hID))))
+		}
+		t.Fatalf("replies to %v, want only to ok.1 (stats %+v)", ids, tr.Stats())
+	}
+}
+
+func headerOf(r *kgo.Record, key string) []byte {
+	for _, h := range r.Headers {
+		if h.Key == key {
+			return h.Value
+		}
+	}
+	return nil
+}
+
+// FuzzIncoming: no headers a record can carry make reading a request's
+// fields panic, and what is accepted is within its bounds.
+func FuzzIncoming(f *testing.F) {
+	f.Add("molgen-version", "2", "molgen-method", "Add", "molgen-id", "a.1")
+	f.Add("molgen-id", strings.Repeat("9", 100), "molgen-id", "x", "traceparent", "00-")
+	f.Add("\xff", "\xfe", "molgen-sig", "", "", "")
+	f.Fuzz(func(t *testing.T, k1, v1, k2, v2, k3, v3 string) {
+		var in incoming
+		in.read(msgWith(k1, v1, k2, v2, k3, v3))
+		if in.problem() != "" {
+			return
+		}
+		if len(in.id) > envelope.MaxID || len(in.method) > envelope.MaxName || len(in.caller) > envelope.MaxCaller {
+			t.Fatalf("accepted fields over their bounds: %+v", in)
+		}
+		for _, h := range in.trace {
+			if len(h.Value) > envelope.MaxTrace {
+				t.Fatalf("accepted a trace header of %d bytes", len(h.Value))
+			}
+		}
+		_, _ = parseDeadline(in.deadline)
+		_ = envelope.ValidReplyTo("app", in.replyTo)
+	})
 }
