@@ -19,6 +19,16 @@ var files embed.FS
 
 var funcs = template.FuncMap{
 	"join": strings.Join,
+	// hasEnvKey reports whether a node reads a signing key from its
+	// environment.
+	"hasEnvKey": func(keys []Key) bool {
+		for _, k := range keys {
+			if k.Env != "" {
+				return true
+			}
+		}
+		return false
+	},
 	// sh quotes a word for bash.
 	"sh": func(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" },
 	// q quotes a YAML scalar (a JSON string is one).
@@ -62,6 +72,22 @@ type Node struct {
 	Brokers              string
 	BinDir               string
 	Services, Mains      []string
+	// Keys are the signing keys the node needs (placement
+	// security.signing): the app's, and those of the services with keys
+	// of their own that it hosts or calls over Kafka.
+	Keys []Key
+}
+
+// Key is one signing key of a node: where the node reads it (an
+// environment variable or a file) and its key in the Secret and the
+// environment file that hold the app's keys.
+type Key struct {
+	// Env is the environment variable the node reads the key from; File
+	// the file (one of them is set).
+	Env, File string
+	// Name names the key in the Secret <app>-signing and in
+	// signing.env's comments: "app", or "service-<name>".
+	Name string
 }
 
 // Deploy is the data of compose.yaml.tmpl and kafka-config.yaml.tmpl.
@@ -103,6 +129,31 @@ type Kubernetes struct {
 	// Image is the container image of the node.
 	Image    string
 	Replicas int
+}
+
+// KeyFiles are the node's signing keys read from files.
+func (k Kubernetes) KeyFiles() []Key {
+	var out []Key
+	for _, key := range k.Node.Keys {
+		if key.File != "" {
+			out = append(out, key)
+		}
+	}
+	return out
+}
+
+// Signing is the data of signing-secret.yaml.tmpl and signing.env.tmpl:
+// the app's signing keys, made by molgen init.
+type Signing struct {
+	App, Placement string
+	Keys           []SigningKey
+}
+
+// SigningKey is one key of Signing: its name, where nodes read it, and
+// its value (base64).
+type SigningKey struct {
+	Key
+	Value string
 }
 
 // KafkaACLs is the data of acls.sh.tmpl and kafka-users.yaml.tmpl.

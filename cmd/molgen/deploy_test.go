@@ -29,6 +29,7 @@ type composeService struct {
 	Command     []string          `yaml:"command"`
 	Volumes     []string          `yaml:"volumes"`
 	Environment map[string]string `yaml:"environment"`
+	EnvFile     string            `yaml:"env_file"`
 	DependsOn   map[string]struct {
 		Condition string `yaml:"condition"`
 	} `yaml:"depends_on"`

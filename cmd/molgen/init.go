@@ -63,12 +63,13 @@ func runInit(args []string, stdout, stderr io.Writer) error {
 	}
 	l := app.NewLayout(a, pl)
 	d := deployData(pl, filepath.ToSlash(file), *bin)
+	keys := signingKeys(l, pl)
 	unitBrokers := strings.Join(pl.Kafka.Brokers, ",")
 	if unitBrokers == "" {
 		unitBrokers = "127.0.0.1:9092"
 	}
 	for _, n := range l.Nodes {
-		node := templates.Node{App: pl.App, Node: n.Name, Placement: d.Placement, Brokers: unitBrokers, BinDir: *bin, Services: n.Services, Mains: n.Mains}
+		node := templates.Node{App: pl.App, Node: n.Name, Placement: d.Placement, Brokers: unitBrokers, BinDir: *bin, Services: n.Services, Mains: n.Mains, Keys: keys[n.Name]}
 		d.Nodes = append(d.Nodes, node)
 		src, err := templates.Render("systemd.service.tmpl", node)
 		if err != nil {
@@ -110,6 +111,9 @@ func runInit(args []string, stdout, stderr io.Writer) error {
 		if err := writeNew(filepath.Join(k8s, n.Node+".yaml"), src, *force, stdout); err != nil {
 			return err
 		}
+	}
+	if err := writeSigningKeys(*deploy, pl, filepath.ToSlash(file), keys, stdout); err != nil {
+		return err
 	}
 	return writeACLs(l, filepath.ToSlash(file), filepath.Join(*deploy, "kafka"), *principal, *force, stdout, stderr)
 }
