@@ -82,6 +82,11 @@ func producerOpts(set Settings, limit func(topic string) int32) []kgo.Opt {
 		kgo.ProducerBatchMaxBytesFn(limit),
 		kgo.MaxBufferedRecords(math.MaxInt32),
 		kgo.ProducerBatchCompression(kgo.NoCompression()),
+		// Requests spread over a service's partitions, and so over its
+		// instances, one record after another (the default partitioner
+		// sticks to one partition for 64 KiB: at a low rate one instance
+		// would take every request).
+		kgo.RecordPartitioner(kgo.RoundRobinPartitioner()),
 		// A record to a topic that does not exist fails after this many
 		// metadata lookups (about a second): the writer creates request
 		// topics itself, and a reply topic that is gone means its caller
