@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -24,6 +25,19 @@ type molgenCaller struct {
 }
 
 func newMolgen(brokers []string, partitions int, topo topology) caller {
+	return newMolgenWith(brokers, partitions, topo, nil)
+}
+
+// newMolgenSigned is newMolgen with every request and reply signed
+// (placement security.signing with an app key): what a MAC costs.
+func newMolgenSigned(brokers []string, partitions int, topo topology) caller {
+	key := bytes.Repeat([]byte{0x42}, 32)
+	return newMolgenWith(brokers, partitions, topo, func(o *molgen.Options) {
+		o.Signing = &molgen.Signing{App: &molgen.KeySource{Keys: [][]byte{key}}}
+	})
+}
+
+func newMolgenWith(brokers []string, partitions int, topo topology, edit func(*molgen.Options)) caller {
 	app := kafkatest.App("bench")
 	head := fmt.Sprintf("app: %s\nkafka:\n  partitions: %d\n", app, partitions)
 	var yaml string
@@ -41,7 +55,11 @@ func newMolgen(brokers []string, partitions int, topo topology) caller {
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	m := &molgenCaller{topics: []string{"molgen." + app + ".req.calc"}}
 	mk := func(node string, reg func(*molgen.Node) error) *molgen.Node {
-		n, err := molgen.NewNode(molgen.Options{Placement: pl, Node: node, Brokers: brokers, Logger: quiet, Observer: molgenObserver})
+		o := molgen.Options{Placement: pl, Node: node, Brokers: brokers, Logger: quiet, Observer: molgenObserver}
+		if edit != nil {
+			edit(&o)
+		}
+		n, err := molgen.NewNode(o)
 		check(err)
 		check(reg(n))
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)

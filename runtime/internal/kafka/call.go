@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -24,10 +25,18 @@ import (
 // needs to check a reply's signature.
 type waiter struct {
 	write
-	ch              chan *kgo.Record // cap 1
-	timer           *time.Timer      // nil until needed; stopped while in the pool
+	ch              chan outcome // cap 1: the reply, or the failure of the request's write
+	sent            atomic.Int64 // unix nanoseconds: when the request's write was acknowledged
+	timer           *time.Timer  // nil until needed; stopped while in the pool
 	service, method string
 	ring            *envelope.Ring
+}
+
+// outcome is what ends a call: its reply (rec), the failure of its
+// request's write (err), or neither (the node drained).
+type outcome struct {
+	rec *kgo.Record
+	err error
 }
 
 // waiterPool keeps waiters for the next calls (its New is set by init: a
@@ -37,7 +46,7 @@ var waiterPool sync.Pool
 func init() { waiterPool.New = newWaiter }
 
 func newWaiter() any {
-	w := &waiter{ch: make(chan *kgo.Record, 1)}
+	w := &waiter{ch: make(chan outcome, 1)}
 	w.write = write{Context: context.Background(), done: make(chan error, 1)}
 	w.release = func(*write) {
 		if w.timer != nil {
@@ -48,6 +57,7 @@ func newWaiter() any {
 		default:
 		}
 		w.ring = nil
+		w.sent.Store(0)
 		waiterPool.Put(w)
 	}
 	return w
@@ -65,6 +75,7 @@ func getWaiter() *waiter {
 // is all it waits for, until ctx ends or req.Deadline passes.
 func (t *Transport) Send(ctx context.Context, req *transport.Request) error {
 	w := getWaiter()
+	w.call = nil // the write's outcome goes to w.done
 	defer w.unref()
 	r, err := t.request(ctx, &w.rec, req, 0)
 	if err != nil {
@@ -137,6 +148,7 @@ func (t *Transport) Call(ctx context.Context, req *transport.Request) (transport
 	}
 	t.stats.calls.Add(1)
 	w.service, w.method, w.ring = req.Service, req.Method, t.cfg.Keys.For(req.Service)
+	w.call = w // the write's failure comes on w.ch, its acknowledgement to w.sent
 	if !c.register(id, w) {
 		w.unref()
 		return transport.Reply{}, transport.ErrClosed
@@ -158,8 +170,6 @@ func (t *Transport) Call(ctx context.Context, req *transport.Request) (transport
 	if err := t.w.start(ctx, req.Deadline, &w.write); err != nil {
 		return transport.Reply{}, writeError(ctx, err)
 	}
-	writing := true // the first write's outcome is awaited
-	var sent time.Time
 	var resendAt, checkAt time.Time // zero: none due
 	if !t.cfg.WaitForInstances && t.set.InstanceCheck > 0 {
 		checkAt = time.Now().Add(t.set.InstanceCheck)
@@ -178,31 +188,23 @@ func (t *Transport) Call(ctx context.Context, req *transport.Request) (transport
 			}
 			wake = w.timer.C
 		}
-		var done <-chan error
-		if writing {
-			done = w.done
-		}
 		select {
-		case m := <-w.ch:
-			return t.received(r, m, sent)
-		case err := <-done:
-			writing = false
-			if err = t.w.outcome(r.topic, err); err == nil {
-				sent = time.Now()
-				continue
+		case o := <-w.ch:
+			if o.err == nil {
+				return t.received(r, o.rec, w.sent.Load())
 			}
+			// The request's write failed (its outcome comes here only
+			// then; an acknowledgement only sets w.sent).
+			err := t.w.outcome(r.topic, o.err)
 			if t.topicGone(ctx, req.Deadline, r, err) {
 				if err := t.w.start(ctx, req.Deadline, &w.write); err != nil {
 					return transport.Reply{}, writeError(ctx, err)
 				}
-				writing = true
 				continue
 			}
 			return transport.Reply{}, t.requestError(ctx, req.Deadline, err)
 		case <-ctx.Done():
 			return transport.Reply{}, ctx.Err()
-		case <-t.done.Done():
-			return transport.Reply{}, transport.ErrClosed
 		case now := <-wake:
 			if !deadline.IsZero() && !now.Before(deadline) {
 				return transport.Reply{}, context.DeadlineExceeded
@@ -210,8 +212,10 @@ func (t *Transport) Call(ctx context.Context, req *transport.Request) (transport
 			if !checkAt.IsZero() && !now.Before(checkAt) {
 				if t.noInstance(ctx, deadline, r) {
 					select {
-					case m := <-w.ch: // it came meanwhile
-						return t.received(r, m, sent)
+					case o := <-w.ch: // it came meanwhile
+						if o.err == nil {
+							return t.received(r, o.rec, w.sent.Load())
+						}
 					default:
 					}
 					return transport.Reply{}, &noInstanceError{service: req.Service, group: groupID(t.cfg.App, req.Service)}
@@ -249,16 +253,19 @@ func (t *Transport) resend(ctx context.Context, deadline time.Time, rec *kgo.Rec
 	}()
 }
 
-// received reads the reply a call was handed (nil: the node drained).
-func (t *Transport) received(r *route, m *kgo.Record, sent time.Time) (transport.Reply, error) {
+// received reads the reply a call was handed (nil: the node drained);
+// sent is when its request was acknowledged (unix nanoseconds, 0: not
+// yet).
+func (t *Transport) received(r *route, m *kgo.Record, sent int64) (transport.Reply, error) {
 	if m == nil {
 		return transport.Reply{}, transport.ErrClosed
 	}
 	reply, err := readReply(m)
-	if sent.IsZero() {
-		sent = reply.Received // the reply came before the acknowledgement
+	reply.Sent = reply.Received // the reply came before the acknowledgement
+	if sent != 0 {
+		reply.Sent = time.Unix(0, sent)
 	}
-	reply.Topic, reply.Sent = r.topic, sent
+	reply.Topic = r.topic
 	return reply, err
 }
 

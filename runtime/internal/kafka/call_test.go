@@ -51,8 +51,8 @@ func TestLateReplyNeverReachesALaterCall(t *testing.T) {
 		// The next call, possibly on the same waiter.
 		next := getWaiter()
 		select {
-		case m := <-next.ch:
-			t.Fatalf("call %d found a reply in its fresh waiter: %q", id+1, m.Value)
+		case o := <-next.ch:
+			t.Fatalf("call %d found a reply in its fresh waiter: %+v", id+1, o)
 		default:
 		}
 		next.unref()
@@ -84,8 +84,8 @@ func TestLateReplyRaces(t *testing.T) {
 		w.unref()
 		next := getWaiter()
 		select {
-		case m := <-next.ch:
-			t.Fatalf("order 1: a new call found the reply of an ended one: %q", m.Value)
+		case o := <-next.ch:
+			t.Fatalf("order 1: a new call found the reply of an ended one: %+v", o)
 		default:
 		}
 		next.unref()
@@ -104,8 +104,8 @@ func TestLateReplyRaces(t *testing.T) {
 		c.deliver(replyFor("s", id, "late"))
 		testHookDeliver = nil
 		select {
-		case m := <-next.ch:
-			t.Fatalf("order 2: the reply of call %d reached call %d: %q", id, other, m.Value)
+		case o := <-next.ch:
+			t.Fatalf("order 2: the reply of call %d reached call %d: %+v", id, other, o)
 		default:
 		}
 		c.unregister(other, next)
@@ -128,20 +128,20 @@ func TestDeliverHandsEachReplyToItsCall(t *testing.T) {
 	c.deliver(replyFor("other", 7, "another session's"))
 	c.deliver(&kgo.Record{Value: []byte("junk"), Headers: []kgo.RecordHeader{{Key: hID, Value: []byte("s.x")}}})
 	c.deliver(replyFor("s", 8, "no such call"))
-	if m := <-w.ch; string(m.Value) != "first" {
-		t.Errorf("the call got %q", m.Value)
+	if o := <-w.ch; o.rec == nil || string(o.rec.Value) != "first" {
+		t.Errorf("the call got %+v", o)
 	}
 	select {
-	case m := <-w.ch:
-		t.Errorf("the call got a second reply %q", m.Value)
+	case o := <-w.ch:
+		t.Errorf("the call got a second reply %+v", o)
 	default:
 	}
 	if got := tr.stats.lateReplies.Load(); got != 4 {
 		t.Errorf("%d late replies counted, want 4", got)
 	}
 	c.close()
-	if m := <-w.ch; m != nil {
-		t.Errorf("after close a waiting call got %q, want the nil that says the node drained", m.Value)
+	if o := <-w.ch; o.rec != nil || o.err != nil {
+		t.Errorf("after close a waiting call got %+v, want the empty outcome that says the node drained", o)
 	}
 	if c.register(9, getWaiter()) {
 		t.Error("a call registered after close")

@@ -83,10 +83,12 @@ func producerOpts(set Settings, limit func(topic string) int32) []kgo.Opt {
 		kgo.MaxBufferedRecords(math.MaxInt32),
 		kgo.ProducerBatchCompression(kgo.NoCompression()),
 		// Requests spread over a service's partitions, and so over its
-		// instances, one record after another (the default partitioner
-		// sticks to one partition for 64 KiB: at a low rate one instance
-		// would take every request).
-		kgo.RecordPartitioner(kgo.RoundRobinPartitioner()),
+		// instances, a batch at a time: the records that gather while a
+		// produce request is in flight share a partition, the next batch
+		// takes another (the default partitioner sticks to one partition
+		// for 64 KiB: at a low rate one instance would take every
+		// request). Partitions without a leader are left out.
+		kgo.RecordPartitioner(kgo.StickyPartitioner()),
 		// A record to a topic that does not exist fails after this many
 		// metadata lookups (about a second): the writer creates request
 		// topics itself, and a reply topic that is gone means its caller

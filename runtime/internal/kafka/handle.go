@@ -27,9 +27,25 @@ type job struct {
 	ctx   deadlineCtx
 	req   transport.Request
 	trace [3]transport.Header // req.Trace, unless the request has more
+
+	// The reply, written after the handler returned: its write's outcome
+	// finishes the job (replied), on the writer's promise goroutine, so
+	// that no goroutine waits for it.
+	reply    write
+	replying bool // the reply's write finishes the job
+	answer   answer
 }
 
-// run serves j's request and records it as finished.
+// answer is what the reply of a job needs to be written again or
+// replaced by an error reply.
+type answer struct {
+	log         lazyLogger
+	replyTo, id string
+	attempts    int
+}
+
+// run serves j's request and records it as finished, unless its reply is
+// being written (replied finishes it then).
 func (j *job) run() {
 	s := j.s
 	defer func() {
@@ -37,18 +53,42 @@ func (j *job) run() {
 		if r := recover(); r != nil {
 			s.t.log.Error("panic while serving a request", "service", s.svc.Name, "panic", fmt.Sprint(r))
 		}
-		s.mu.Lock()
-		if j.key.epoch == s.epoch {
-			delete(s.live, j.key)
-			s.finished[j.key] = true
+		if !j.replying {
+			j.finish()
 		}
-		s.mu.Unlock()
-		j.running.Done()
-		s.finish(j.p, j.rec.Offset)
-		<-s.svc.Slots
-		s.requests.Done()
 	}()
 	s.handle(j)
+}
+
+// finish records the job as finished and gives its slot back.
+func (j *job) finish() {
+	s := j.s
+	s.mu.Lock()
+	if j.key.epoch == s.epoch {
+		delete(s.live, j.key)
+		s.finished[j.key] = true
+	}
+	s.mu.Unlock()
+	j.running.Done()
+	s.finish(j.p, j.rec.Offset)
+	<-s.svc.Slots
+	s.requests.Done()
+}
+
+// replied is the outcome of the reply's write: the job is finished, or
+// the failure is dealt with on a goroutine of its own (this runs on the
+// writer's promise goroutine, which must not wait).
+func (j *job) replied(err error) {
+	if err == nil {
+		j.finish()
+		return
+	}
+	go func() {
+		if j.s.replyFailed(j, j.s.t.w.outcome(j.reply.rec.Topic, err)) {
+			return // written again: replied comes again
+		}
+		j.finish()
+	}()
 }
 
 // handle runs one request and answers it. It never panics and never stops
@@ -137,16 +177,16 @@ func (s *server) handle(j *job) {
 	s.reply(j, log, replyTo, id, deadline, reply)
 }
 
-// reply writes the answer to a request to the caller's reply topic. Past
-// the deadline the caller has given up; a little grace still lets a reply
+// reply starts writing the answer to a request to the caller's reply
+// topic; the write's outcome finishes the job (replied). Past the
+// deadline the caller has given up; a little grace still lets a reply
 // that is ready go out. A reply whose topic is gone (its caller ended) is
 // dropped and counted; one over the size limit becomes an ErrTooLarge
 // error reply.
 func (s *server) reply(j *job, log lazyLogger, replyTo, id string, deadline time.Time, reply transport.Reply) {
 	t := s.t
-	by := deadline.Add(t.set.ReplyGrace)
 	if !t.topics.replyTopicKnown(replyTo) {
-		ctx, cancel := context.WithDeadline(context.Background(), by)
+		ctx, cancel := context.WithDeadline(context.Background(), deadline.Add(t.set.ReplyGrace))
 		known := t.topics.knowReplyTopic(ctx, replyTo)
 		cancel()
 		if !known {
@@ -155,48 +195,71 @@ func (s *server) reply(j *job, log lazyLogger, replyTo, id string, deadline time
 			return
 		}
 	}
-	var rec kgo.Record
-	t.replyRecord(&rec, s.svc.Name, log.method, replyTo, id, reply)
-	var err error
-	for attempt := 1; ; attempt++ {
-		err = t.checkSize(&rec, "")
-		if err == nil {
-			err = t.w.writeNow(context.Background(), by, rec)
-		}
-		var tl *tooLargeError
-		switch {
-		case attempt == 3:
-		case errors.As(err, &tl) && tl.limit == 0:
-			// The broker refused the batch that held the reply: the topic's
-			// limit was lowered since the writer learned it. The replies
-			// of that batch are written again, if each fits.
-			t.topics.relearn(replyTo)
-			continue
-		case purged(err):
-			continue // buffered when the topic was purged (by relearn)
-		}
-		break
+	j.answer = answer{log: log, replyTo: replyTo, id: id}
+	w := &j.reply
+	w.job = j
+	t.replyRecord(&w.rec, s.svc.Name, log.method, replyTo, id, reply)
+	if err := t.checkSize(&w.rec, ""); err != nil {
+		s.replyFailed(j, err)
+		return
 	}
+	s.startReply(j)
+}
+
+// startReply hands the job's reply record to the writer; its outcome
+// comes to replied.
+func (s *server) startReply(j *job) {
+	j.answer.attempts++
+	if err := s.t.w.start(context.Background(), time.Time{}, &j.reply); err != nil {
+		j.answer.log.Warn("writing a reply", "reply_to", j.answer.replyTo, "err", err)
+		return
+	}
+	j.replying = true
+}
+
+// replyFailed deals with a reply whose write failed with err: a reply
+// the broker refused as too large is written again after the topic's
+// limit is learned again (it was lowered; the replies batched with it may
+// fit), or replaced by an error reply saying so; a reply whose topic is
+// gone is dropped. It reports whether the reply is being written again.
+func (s *server) replyFailed(j *job, err error) (again bool) {
+	t := s.t
+	a := &j.answer
 	var tl *tooLargeError
 	var gone *topicGoneError
 	switch {
-	case err == nil, errors.Is(err, context.DeadlineExceeded):
+	case errors.Is(err, transport.ErrClosed):
+	case a.attempts < 3 && (errors.As(err, &tl) && tl.limit == 0 || purged(err)):
+		// Refused with its batch, or buffered when relearn purged the
+		// topic: the writer learns the topic's limit again, and the reply
+		// goes again if it fits.
+		if tl != nil {
+			t.topics.relearn(a.replyTo)
+		}
+		if t.checkSize(&j.reply.rec, "") == nil {
+			j.replying = false
+			s.startReply(j)
+			return j.replying
+		}
+		return s.replyFailed(j, t.checkSize(&j.reply.rec, ""))
 	case errors.As(err, &gone):
 		t.stats.orphaned.Add(1)
-		t.topics.forget(replyTo)
-		t.w.cl.PurgeTopicsFromProducing(replyTo) // a topic of that name made later is another topic
-		log.Debug("dropping a reply: the caller's reply topic is gone", "reply_to", replyTo)
+		t.topics.forget(a.replyTo)
+		t.w.cl.PurgeTopicsFromProducing(a.replyTo) // a topic of that name made later is another topic
+		a.log.Debug("dropping a reply: the caller's reply topic is gone", "reply_to", a.replyTo)
 	case errors.As(err, &tl):
-		tl.what = fmt.Sprintf("molgen: the reply of %s.%s", s.svc.Name, log.method)
+		tl.what = fmt.Sprintf("molgen: the reply of %s.%s", s.svc.Name, a.log.method)
 		t.stats.tooLarge.Add(1)
-		t.log.Warn("a reply is over the size limit: its caller gets ErrTooLarge", "service", s.svc.Name, "method", log.method, "reply_to", replyTo, "err", tl)
-		t.replyRecord(&rec, s.svc.Name, log.method, replyTo, id, transport.Reply{Status: transport.StatusError, Payload: t.cfg.ErrorReply(tl)})
-		if err := t.w.writeNow(context.Background(), by, rec); err != nil && !errors.Is(err, context.DeadlineExceeded) {
-			log.Warn("writing a reply", "reply_to", replyTo, "err", err)
+		t.log.Warn("a reply is over the size limit: its caller gets ErrTooLarge", "service", s.svc.Name, "method", a.log.method, "reply_to", a.replyTo, "err", tl)
+		var rec kgo.Record
+		t.replyRecord(&rec, s.svc.Name, a.log.method, a.replyTo, a.id, transport.Reply{Status: transport.StatusError, Payload: t.cfg.ErrorReply(tl)})
+		if err := t.w.writeNow(context.Background(), time.Now().Add(t.set.BadReplyTimeout), rec); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+			a.log.Warn("writing a reply", "reply_to", a.replyTo, "err", err)
 		}
 	default:
-		log.Warn("writing a reply", "reply_to", replyTo, "err", err)
+		a.log.Warn("writing a reply", "reply_to", a.replyTo, "err", err)
 	}
+	return false
 }
 
 // lazyLogger adds a request's attributes to a log line only when one is

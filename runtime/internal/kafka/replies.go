@@ -196,7 +196,7 @@ func (c *calls) deliver(m *kgo.Record) {
 	c.mu.Lock()
 	if w != nil && c.pending[id] == w {
 		select {
-		case w.ch <- m:
+		case w.ch <- outcome{rec: m}:
 			delivered = true
 		default: // a duplicate: the call already has its reply
 		}
@@ -221,7 +221,7 @@ func (c *calls) close() {
 	for id, w := range c.pending {
 		delete(c.pending, id)
 		select {
-		case w.ch <- nil:
+		case w.ch <- outcome{}:
 		default:
 		}
 	}

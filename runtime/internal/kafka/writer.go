@@ -54,13 +54,34 @@ type write struct {
 	// back (release), since the owner may give up first.
 	refs    atomic.Int32
 	release func(*write)
+	// job, when set, is the served request whose reply this is: the
+	// outcome goes to it (job.replied), not to done. call, when set, is
+	// the waiting call whose request this is: a failure goes to its
+	// channel, an acknowledgement to its sent time.
+	job  *job
+	call *waiter
 }
 
 // written is every record's promise.
 func written(r *kgo.Record, err error) {
 	w := r.Context.(*write)
 	w.buf.Release(w.size)
-	w.done <- err
+	switch {
+	case w.job != nil:
+		w.job.replied(err)
+		return
+	case w.call != nil:
+		if err == nil {
+			w.call.sent.Store(time.Now().UnixNano())
+		} else {
+			select {
+			case w.call.ch <- outcome{err: err}:
+			default: // the call has its reply already
+			}
+		}
+	default:
+		w.done <- err
+	}
 	w.unref()
 }
 
@@ -168,8 +189,8 @@ func (wr *writer) outcome(topic string, err error) error {
 // from the writer while it was buffered (the client's errPurged is not
 // exported): it may be written again.
 func purged(err error) bool {
-	var wf *writeFailed
-	return errors.As(err, &wf) && strings.Contains(wf.err.Error(), "purged while buffered")
+	wf, ok := err.(*writeFailed)
+	return ok && strings.Contains(wf.err.Error(), "purged while buffered")
 }
 
 // tooLargeError says that a message is over the size limit of its topic.
