@@ -428,8 +428,8 @@ var mutants = []mutant{
 		name: "call-waits-for-write",
 		what: "a call waits for its write's outcome without its deadline (a hung broker held calls past it)",
 		file: "runtime/internal/kafka/call.go",
-		from: "\twriting := true // the first write's outcome is awaited\n",
-		to:   "\tif err := t.w.wait(context.Background(), time.Time{}, &w.write); err != nil {\n\t\treturn transport.Reply{}, err\n\t}\n\twriting := false\n",
+		from: "\tvar resendAt, checkAt time.Time // zero: none due\n",
+		to:   "\tfor i := 0; w.sent.Load() == 0 && i < 10000; i++ {\n\t\ttime.Sleep(time.Millisecond)\n\t}\n\tvar resendAt, checkAt time.Time\n",
 		pkgs: []string{testsvc}, tests: "DeadlinesHold",
 	},
 	{
@@ -439,5 +439,13 @@ var mutants = []mutant{
 		from: "w.t.log.Info(\"a partition's leader moved\"",
 		to:   "w.t.log.Warn(\"a partition's leader moved\"",
 		pkgs: []string{testsvc}, tests: "LeaderAndCoordinatorMoves",
+	},
+	{
+		name: "purge-not-renew",
+		what: "the writer forgets a topic it wrote to under its old producer id (the broker drops the next records as duplicates)",
+		file: "runtime/internal/kafka/writer.go",
+		from: "\tcl, err := wr.t.cfg.newClient(producerOpts(wr.t.set, wr.t.topics.limit)...)\n",
+		to:   "\told.PurgeTopicsFromProducing(topics...)\n\tif true {\n\t\treturn\n\t}\n\tcl, err := wr.t.cfg.newClient(producerOpts(wr.t.set, wr.t.topics.limit)...)\n",
+		pkgs: []string{"./runtime/internal/kafka"}, tests: "ForgettingATopic",
 	},
 }

@@ -24,13 +24,20 @@ nodes:
 
 func TestExpiredRequestIsNotRun(t *testing.T) {
 	app := kafkatest.App("expired")
-	client := remoteNode(t, app, serverClient, "client", func(n *runtime.Node) error { return RegisterCodec(n, echo{}) })
+	// The call waits for an instance (rather than fail with ErrNoInstance):
+	// its request is written and stays in Kafka.
+	yaml := strings.Replace(serverClient, "  partitions: 2\n", "  partitions: 2\n  wait_for_instances: true\n", 1)
+	client := remoteNode(t, app, yaml, "client", func(n *runtime.Node) error { return RegisterCodec(n, echo{}) })
 	c := NewCalcClient(client)
-	// No server is running: the request waits in Kafka past its deadline.
-	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	// No server is running: the request waits in Kafka past its deadline
+	// (long enough for the first call to create the request topic).
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	if err := c.Sleep(ctx, time.Millisecond); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("call with no server: %v", err)
+	}
+	if n := len(kafkatest.Records(t, "molgen."+app+".req.calc")); n != 1 {
+		t.Fatalf("%d requests in the topic, want the call's", n)
 	}
 	impl := &CalcImpl{}
 	server := remoteNode(t, app, serverClient, "server", func(n *runtime.Node) error {

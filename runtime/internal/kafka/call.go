@@ -56,7 +56,7 @@ func newWaiter() any {
 		case <-w.ch: // a reply handed over as the call ended
 		default:
 		}
-		w.ring = nil
+		w.ring, w.prod = nil, nil
 		w.sent.Store(0)
 		waiterPool.Put(w)
 	}
@@ -89,7 +89,7 @@ func (t *Transport) Send(ctx context.Context, req *transport.Request) error {
 			return writeError(ctx, err)
 		}
 		err := t.w.wait(ctx, req.Deadline, &w.write)
-		if !t.topicGone(ctx, req.Deadline, r, err) {
+		if !t.topicGone(ctx, req.Deadline, r, w.write.prod, err) {
 			return t.requestError(ctx, req.Deadline, err)
 		}
 	}
@@ -98,7 +98,7 @@ func (t *Transport) Send(ctx context.Context, req *transport.Request) error {
 // topicGone reports whether err says that r's request topic is gone, and
 // it was created again: the write may be tried again. A request topic
 // deleted under running nodes comes back with molgen's settings.
-func (t *Transport) topicGone(ctx context.Context, deadline time.Time, r *route, err error) bool {
+func (t *Transport) topicGone(ctx context.Context, deadline time.Time, r *route, prod *kgo.Client, err error) bool {
 	var gone *topicGoneError
 	if !errors.As(err, &gone) {
 		return false
@@ -106,7 +106,7 @@ func (t *Transport) topicGone(ctx context.Context, deadline time.Time, r *route,
 	t.log.Info("a request topic is gone: creating it again", "topic", r.topic)
 	r.ready.Store(false)
 	t.topics.forget(r.topic)
-	t.w.cl.PurgeTopicsFromProducing(r.topic) // the client holds the old topic's id
+	t.w.renew(prod, "a request topic was created again", r.topic) // the producer holds the old topic's id
 	ctx, cancel := bounded(ctx, deadline)
 	defer cancel()
 	return t.prepareRoute(ctx, r) == nil
@@ -196,7 +196,7 @@ func (t *Transport) Call(ctx context.Context, req *transport.Request) (transport
 			// The request's write failed (its outcome comes here only
 			// then; an acknowledgement only sets w.sent).
 			err := t.w.outcome(r.topic, o.err)
-			if t.topicGone(ctx, req.Deadline, r, err) {
+			if t.topicGone(ctx, req.Deadline, r, w.write.prod, err) {
 				if err := t.w.start(ctx, req.Deadline, &w.write); err != nil {
 					return transport.Reply{}, writeError(ctx, err)
 				}

@@ -159,7 +159,7 @@ func (tp *topics) relearn(topic string) {
 		if _, err := tp.learnLimit(actx, topic); err != nil {
 			tp.t.log.Debug("reading the size limit of a topic again", "topic", topic, "err", err)
 		}
-		tp.t.w.cl.PurgeTopicsFromProducing(topic)
+		tp.t.w.renew(nil, "a topic's size limit changed", topic)
 		return nil
 	})
 }

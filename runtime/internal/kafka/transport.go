@@ -99,6 +99,7 @@ func New(ctx context.Context, cfg Config) (*Transport, error) {
 		return nil, err
 	}
 	t.w.cl = cl
+	t.w.prod.Store(cl)
 	t.topics.adm = kadm.NewClient(cl)
 	t.watch = newWatch(t)
 	if err := t.waitForKafka(ctx); err != nil {
@@ -226,7 +227,7 @@ func (t *Transport) Drain() error {
 	// Records written (replies, a heartbeat) go out before the client
 	// closes: a bounded flush.
 	fctx, cancel := context.WithTimeout(context.Background(), t.set.CloseTimeout)
-	if err := t.w.cl.Flush(fctx); err != nil {
+	if err := t.w.flush(fctx); err != nil {
 		t.log.Debug("flushing writes", "err", err)
 	}
 	cancel()
@@ -239,7 +240,7 @@ func (t *Transport) Drain() error {
 		}
 		cancel()
 	}
-	t.w.cl.Close()
+	t.w.close()
 	t.log.Info("disconnected from Kafka",
 		"late_replies", t.stats.lateReplies.Load(), "expired_requests", t.stats.expired.Load(),
 		"bad_messages", t.stats.badMessages.Load())

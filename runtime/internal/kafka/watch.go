@@ -225,7 +225,7 @@ func (w *watch) lost(ctx context.Context, topics []string, why string) {
 	defer t.exit()
 	t.topics.forget(topics...)
 	t.routes.forget(topics...)
-	t.w.cl.PurgeTopicsFromProducing(topics...)
+	t.w.renew(nil, why, topics...)
 	var requests []string
 	for _, topic := range topics {
 		if topic == t.calls.topic {

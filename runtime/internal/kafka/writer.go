@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -30,10 +31,84 @@ import (
 // gives up must not fail the calls behind it.
 
 // writer writes records.
+//
+// A producer that forgets a topic (franz-go's PurgeTopicsFromProducing)
+// numbers its next records to it from sequence 0 again under the same
+// producer id: a broker that still holds that producer's last batches on
+// the topic takes a batch numbered like one of them for a duplicate,
+// acknowledges it and drops it. So the writer never makes its producer
+// forget a topic that may hold its records (one created again and already
+// written to, one whose size limit changed): it renews the producer
+// instead (renew), a new client with a new producer id and nothing
+// pinned, and lets the old one finish what it has in flight.
 type writer struct {
 	t   *Transport
-	cl  *kgo.Client
+	cl  *kgo.Client // the admin and metadata client, and the first producer
 	buf *semaphore.Weighted // bytes of records buffered and in flight (Settings.ProduceBuffer)
+
+	prod    atomic.Pointer[kgo.Client] // the producer records go to
+	renewMu sync.Mutex
+	renewed int          // producers made after the first
+	retired sync.WaitGroup // old producers finishing their records
+}
+
+// producer returns the client records go to now.
+func (wr *writer) producer() *kgo.Client { return wr.prod.Load() }
+
+// renew replaces the producer by a new one, unless it is no longer from
+// (nil: whatever it is): concurrent renewals for one cause make one. The
+// old producer's records in flight keep their outcome; it closes once
+// they have it, or after Settings.CloseTimeout. A producer that cannot
+// be made (it never fails for options that made one before) leaves the
+// old one forgetting topics instead.
+func (wr *writer) renew(from *kgo.Client, why string, topics ...string) {
+	wr.renewMu.Lock()
+	defer wr.renewMu.Unlock()
+	old := wr.prod.Load()
+	if from != nil && old != from {
+		return
+	}
+	cl, err := wr.t.cfg.newClient(producerOpts(wr.t.set, wr.t.topics.limit)...)
+	if err != nil {
+		wr.t.log.Warn("renewing the producer", "why", why, "err", err)
+		old.PurgeTopicsFromProducing(topics...)
+		return
+	}
+	wr.prod.Store(cl)
+	wr.renewed++
+	wr.t.log.Debug("renewed the producer: a new producer id, no topic pinned", "why", why, "topics", strings.Join(topics, ","))
+	if old == wr.cl {
+		return // it stays, for admin requests; it writes no more records
+	}
+	wr.retired.Add(1)
+	go func() {
+		defer wr.retired.Done()
+		ctx, cancel := context.WithTimeout(context.Background(), wr.t.set.CloseTimeout)
+		defer cancel()
+		_ = old.Flush(ctx)
+		old.Close()
+	}()
+}
+
+// flush waits until every record written has its outcome, or ctx ends,
+// for the producer and those it replaced.
+func (wr *writer) flush(ctx context.Context) error {
+	err := wr.producer().Flush(ctx)
+	done := make(chan struct{})
+	go func() { wr.retired.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+	}
+	return err
+}
+
+// close closes the producer and the admin client.
+func (wr *writer) close() {
+	if p := wr.producer(); p != wr.cl {
+		p.Close()
+	}
+	wr.cl.Close()
 }
 
 // recordOverhead is what the writer counts for a record beyond its key,
@@ -60,6 +135,7 @@ type write struct {
 	// channel, an acknowledgement to its sent time.
 	job  *job
 	call *waiter
+	prod *kgo.Client // the producer it went to
 }
 
 // written is every record's promise.
@@ -130,7 +206,8 @@ func (wr *writer) start(ctx context.Context, deadline time.Time, w *write) error
 	w.Context, w.buf = context.Background(), wr.buf
 	w.refs.Add(1) // the client's, until the outcome comes
 	w.rec.Context = w
-	wr.cl.Produce(w, &w.rec, written)
+	w.prod = wr.producer()
+	w.prod.Produce(w, &w.rec, written)
 	return nil
 }
 
