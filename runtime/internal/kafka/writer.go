@@ -43,12 +43,12 @@ import (
 // pinned, and lets the old one finish what it has in flight.
 type writer struct {
 	t   *Transport
-	cl  *kgo.Client // the admin and metadata client, and the first producer
+	cl  *kgo.Client         // the admin and metadata client, and the first producer
 	buf *semaphore.Weighted // bytes of records buffered and in flight (Settings.ProduceBuffer)
 
 	prod    atomic.Pointer[kgo.Client] // the producer records go to
 	renewMu sync.Mutex
-	renewed int          // producers made after the first
+	renewed int            // producers made after the first
 	retired sync.WaitGroup // old producers finishing their records
 }
 
