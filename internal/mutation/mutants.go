@@ -448,4 +448,28 @@ var mutants = []mutant{
 		to:   "\told.PurgeTopicsFromProducing(topics...)\n\tif true {\n\t\treturn\n\t}\n\tcl, err := wr.t.cfg.newClient(producerOpts(wr.t.set, wr.t.topics.limit)...)\n",
 		pkgs: []string{"./runtime/internal/kafka"}, tests: "ForgettingATopic",
 	},
+	{
+		name: "healthz-asks-kafka",
+		what: "liveness fails during a Kafka outage (every pod restarts while Kafka is away)",
+		file: "runtime/internal/kafka/health.go",
+		from: "\t\tif since := time.Since(time.Unix(0, last)); since > wedgedAfter {\n",
+		to:   "\t\tif since := time.Since(time.Unix(0, last)); since > wedgedAfter || t.watch.outage.isDown() {\n",
+		pkgs: []string{"./runtime/nodemain"}, tests: "ProbesFollowKafka",
+	},
+	{
+		name: "readyz-ignores-kafka",
+		what: "readiness stays 200 while no broker answers",
+		file: "runtime/internal/kafka/health.go",
+		from: "\tif t.watch.outage.isDown() {\n\t\treturn fmt.Errorf(\"Kafka at %s does not answer\"",
+		to:   "\tif false {\n\t\treturn fmt.Errorf(\"Kafka at %s does not answer\"",
+		pkgs: []string{"./runtime/nodemain"}, tests: "ProbesFollowKafka",
+	},
+	{
+		name: "one-hung-broker-is-outage",
+		what: "a probe that hit the one hung broker of three counts as an outage",
+		file: "runtime/internal/kafka/watch.go",
+		from: "\t\tif other := w.askEachBroker(ctx, topics); other != nil {\n",
+		to:   "\t\tif other := w.askEachBroker(ctx, topics); false && other != nil {\n",
+		pkgs: []string{"./runtime/internal/kafka"}, tests: "OneHungBroker",
+	},
 }

@@ -14,11 +14,13 @@ import (
 // probeHandler serves a node's /metrics, /healthz and /readyz.
 //
 //   - /metrics: the node's metrics in Prometheus text format;
-//   - /healthz: 200 while the process runs and Kafka answers, else 503;
+//   - /healthz: liveness: 200 unless the process is wedged; never
+//     depends on Kafka;
 //   - /readyz: 200 once the node has started, every hosted service has
 //     been assigned its partitions (or knows that other instances hold
-//     them) and the reply topic is read; 503 before that and while the
-//     node drains. A 503 says why in its body.
+//     them) and the reply topic is read, while Kafka answers; 503 before
+//     that, within seconds of Kafka becoming unreachable or hung, and
+//     while the node drains. A 503 says why in its body.
 func probeHandler(n *runtime.Node, metrics http.Handler) http.Handler {
 	mux := http.NewServeMux()
 	if metrics != nil {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/molgen/molgen/runtime/internal/transport"
 )
@@ -12,11 +13,16 @@ import (
 // Ready returns nil once every service served here has been given its
 // partitions by its consumer group (or none, because other instances hold
 // them all) and the reply reader has read a record (the instance's own
-// heartbeat, written at start); otherwise, and from the moment Drain
-// begins, an error saying what is missing.
+// heartbeat, written at start), while Kafka answers; otherwise, and from
+// the moment Drain begins, an error saying what is missing. A broker that
+// stops answering (down, or hung: its requests time out) makes the node
+// unready within watchEvery+Settings.MetadataProbe (3 s by default).
 func (t *Transport) Ready() error {
 	if t.draining.Load() {
 		return errors.New("draining")
+	}
+	if t.watch.outage.isDown() {
+		return fmt.Errorf("Kafka at %s does not answer", strings.Join(t.cfg.Brokers, ","))
 	}
 	t.serversMu.Lock()
 	var waiting []string
@@ -36,15 +42,45 @@ func (t *Transport) Ready() error {
 	if t.watch.resetAt.Load() != 0 {
 		return fmt.Errorf("reply topic %s is being recovered", t.calls.topic)
 	}
+	t.watch.everReady.Store(true)
 	return nil
 }
 
-// Healthy returns nil unless no broker answers the transport's probes.
+// wedgedAfter is how long the watch may go without finishing a round
+// before Healthy says the transport is wedged: a round waits for Kafka at
+// most Settings.MetadataProbe and Settings.AdminTimeout, so only a stuck
+// process (a deadlock, a starved scheduler) takes this long.
+const wedgedAfter = time.Minute
+
+// Healthy is liveness: it returns nil unless the transport is wedged (its
+// watch has not finished a round for wedgedAfter). It never asks Kafka: a
+// Kafka outage makes a node unready (Ready), and restarting it would not
+// help.
 func (t *Transport) Healthy() error {
-	if t.watch.outage.isDown() {
-		return fmt.Errorf("Kafka at %s does not answer", strings.Join(t.cfg.Brokers, ","))
+	if last := t.watch.lastRound.Load(); last != 0 {
+		if since := time.Since(time.Unix(0, last)); since > wedgedAfter {
+			return fmt.Errorf("the transport's watch has not run for %v: the process is wedged", since.Round(time.Second))
+		}
 	}
 	return nil
+}
+
+// noteReadiness logs a change of Ready once each way, after the node was
+// first ready (its start logs "ready" itself).
+func (w *watch) noteReadiness() {
+	err := w.t.Ready()
+	if w.t.draining.Load() {
+		return // a drain says so itself
+	}
+	was := w.unready
+	switch {
+	case err != nil && was == "" && w.everReady.Load():
+		w.unready = err.Error()
+		w.t.log.Info("not ready: /readyz answers 503 until this clears", "why", err)
+	case err == nil && was != "":
+		w.unready = ""
+		w.t.log.Info("ready again: /readyz answers 200", "was", was)
+	}
 }
 
 // Lag returns the consumer lag of each partition served here, as of its

@@ -56,6 +56,12 @@ func newTopics(t *Transport) *topics {
 // metadata asks a broker, not the client's cache, for the metadata of
 // topics (none: the brokers only). It never allows auto-creation.
 func metadata(ctx context.Context, cl *kgo.Client, topics ...string) (*kmsg.MetadataResponse, error) {
+	return metadataRequest(topics).RequestWith(ctx, cl)
+}
+
+// metadataRequest asks for the metadata of topics (none: of the cluster
+// only), never creating one.
+func metadataRequest(topics []string) *kmsg.MetadataRequest {
 	req := kmsg.NewPtrMetadataRequest()
 	req.AllowAutoTopicCreation = false
 	req.Topics = []kmsg.MetadataRequestTopic{}
@@ -64,7 +70,7 @@ func metadata(ctx context.Context, cl *kgo.Client, topics ...string) (*kmsg.Meta
 		rt.Topic = kmsg.StringPtr(topic)
 		req.Topics = append(req.Topics, rt)
 	}
-	return req.RequestWith(ctx, cl)
+	return req
 }
 
 // learnCluster reads the cluster's id, its brokers and their limits and

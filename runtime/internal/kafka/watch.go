@@ -56,15 +56,17 @@ func heartbeatEvery(set Settings) time.Duration { return max(set.ReplyRetention/
 
 // watch is the state of the transport's watch.
 type watch struct {
-	t        *Transport
-	wake     chan struct{} // readers' errors wake the watch
-	cancel   context.CancelFunc
-	done     chan struct{}
-	outage   outage
-	beating  atomic.Bool    // a heartbeat is being written
-	beats    sync.WaitGroup // heartbeats being written
-	resetAt  atomic.Int64   // when the reply topic was last reset (0: no reset awaits its first record)
-	lastRead atomic.Int64   // unix nanoseconds: when the reply reader last returned a record
+	t         *Transport
+	wake      chan struct{} // readers' errors wake the watch
+	cancel    context.CancelFunc
+	done      chan struct{}
+	outage    outage
+	beating   atomic.Bool    // a heartbeat is being written
+	beats     sync.WaitGroup // heartbeats being written
+	resetAt   atomic.Int64   // when the reply topic was last reset (0: no reset awaits its first record)
+	lastRead  atomic.Int64   // unix nanoseconds: when the reply reader last returned a record
+	lastRound atomic.Int64   // unix nanoseconds: when the watch last finished a round (Healthy)
+	everReady atomic.Bool    // Ready has said so once: a change is worth a log line
 
 	// Owned by the watch goroutine.
 	clusterID    string
@@ -73,6 +75,7 @@ type watch struct {
 	brokers      map[int32]string    // the brokers, as last seen
 	coordinators map[string]int32    // per group served, its coordinator as last seen
 	replyLost    string              // why the reply topic was lost, while its recovery is under way
+	unready      string              // why the node is not ready, as last logged ("": ready)
 	nextBeat     time.Time
 	nextCoord    time.Time
 }
@@ -132,6 +135,8 @@ func (w *watch) run(ctx context.Context) {
 			w.nextCoord = now.Add(coordinatorEvery)
 			w.checkCoordinators(ctx)
 		}
+		w.noteReadiness()
+		w.lastRound.Store(time.Now().UnixNano())
 		select {
 		case <-ctx.Done():
 			return
@@ -149,6 +154,13 @@ func (w *watch) check(ctx context.Context) {
 	began := time.Now()
 	md, err := metadata(mctx, t.w.cl, topics...)
 	cancel()
+	if err != nil && ctx.Err() == nil {
+		// The broker asked may be the one that hangs: Kafka answers if
+		// any broker does.
+		if other := w.askEachBroker(ctx, topics); other != nil {
+			md, err = other, nil
+		}
+	}
 	brokers := strings.Join(t.cfg.Brokers, ",")
 	if err != nil {
 		if ctx.Err() == nil {
@@ -284,6 +296,35 @@ func (w *watch) recoverReplies(ctx context.Context, why string) {
 	w.resetAt.Store(time.Now().UnixNano())
 	// A record to read proves the reply path works, even with no call.
 	w.heartbeat(ctx)
+}
+
+// askEachBroker asks every broker last seen, at once, for the metadata of
+// topics, and returns the first answer (nil: none answered within
+// Settings.MetadataProbe). One hung broker of several does not make an
+// outage.
+func (w *watch) askEachBroker(ctx context.Context, topics []string) *kmsg.MetadataResponse {
+	if len(w.brokers) < 2 {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, w.t.set.MetadataProbe)
+	defer cancel()
+	answers := make(chan *kmsg.MetadataResponse, len(w.brokers))
+	for id := range w.brokers {
+		go func() {
+			resp, err := w.t.w.cl.Broker(int(id)).Request(ctx, metadataRequest(topics))
+			if err != nil {
+				answers <- nil
+				return
+			}
+			answers <- resp.(*kmsg.MetadataResponse)
+		}()
+	}
+	for range w.brokers {
+		if md := <-answers; md != nil {
+			return md
+		}
+	}
+	return nil
 }
 
 // noteBrokers logs brokers that left the cluster's metadata, and came back.
