@@ -29,8 +29,15 @@ var (
 	// limit of the transport (Kafka's message.max.bytes).
 	ErrTooLarge = transport.ErrTooLarge
 	// ErrNoInstance is matched when no running instance serves the
-	// service called (its consumer group has no members).
+	// service called (its consumer group has no members). A call that
+	// fails with it was never written and never runs.
 	ErrNoInstance = transport.ErrNoInstance
+	// ErrMayHaveRun is matched by a remote call that failed after its
+	// request was written to Kafka (its deadline passed, its context was
+	// canceled, its service lost its last instance meanwhile): the request
+	// may have run, or may still run if an instance takes it before its
+	// deadline. context.DeadlineExceeded and context.Canceled still match.
+	ErrMayHaveRun = transport.ErrMayHaveRun
 )
 
 // errorRegistry maps exported error variables to stable identities
@@ -46,7 +53,7 @@ func init() {
 	RegisterErrors("github.com/molgen/molgen/runtime", map[string]error{
 		"ErrPanic": ErrPanic, "ErrBadRequest": ErrBadRequest, "ErrNoRoute": ErrNoRoute,
 		"ErrClosed": ErrClosed, "ErrUnknownMethod": ErrUnknownMethod,
-		"ErrTooLarge": ErrTooLarge, "ErrNoInstance": ErrNoInstance,
+		"ErrTooLarge": ErrTooLarge, "ErrNoInstance": ErrNoInstance, "ErrMayHaveRun": ErrMayHaveRun,
 	})
 }
 

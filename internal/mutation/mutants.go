@@ -472,4 +472,20 @@ var mutants = []mutant{
 		to:   "\t\tif other := w.askEachBroker(ctx, topics); false && other != nil {\n",
 		pkgs: []string{"./runtime/internal/kafka"}, tests: "OneHungBroker",
 	},
+	{
+		name: "no-instance-written",
+		what: "a call to a service without instances is written before it fails with ErrNoInstance (it runs when an instance starts)",
+		file: "runtime/internal/kafka/call.go",
+		from: "\t\tif err := t.admit(ctx, req.Deadline, r); err != nil {\n",
+		to:   "\t\tif err := t.admit(ctx, req.Deadline, r); false && err != nil {\n",
+		pkgs: []string{testsvc}, tests: "NoInstanceNeverRunsLater",
+	},
+	{
+		name: "lost-instances-is-no-instance",
+		what: "a written call whose service lost its instances says ErrNoInstance (it may still run)",
+		file: "runtime/internal/kafka/instances.go",
+		from: "func (e *lostInstancesError) Unwrap() error { return transport.ErrMayHaveRun }",
+		to:   "func (e *lostInstancesError) Unwrap() error { return transport.ErrNoInstance }",
+		pkgs: []string{testsvc}, tests: "NoInstanceNeverRunsLater",
+	},
 }

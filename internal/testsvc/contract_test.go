@@ -313,7 +313,10 @@ func TestGeneratedReplyTopicIsDeletedOnClose(t *testing.T) {
 func TestClosedNodeAbortsWritesThatRetry(t *testing.T) {
 	short.Skip(t, "waits for writes that keep failing")
 	app := kafkatest.App("abort")
-	client := remoteNode(t, app, serverClient, "client", func(n *runtime.Node) error { return RegisterCodec(n, echo{}) })
+	// Calls wait for an instance (none comes), so that they are written
+	// rather than refused with ErrNoInstance.
+	yaml := strings.Replace(serverClient, "  partitions: 2\n", "  partitions: 2\n  wait_for_instances: true\n", 1)
+	client := remoteNode(t, app, yaml, "client", func(n *runtime.Node) error { return RegisterCodec(n, echo{}) })
 	c := NewCalcClient(client)
 	// A first call creates the request topic; nobody serves it.
 	short, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)

@@ -166,7 +166,7 @@ func TestCallToAServiceWithNoInstanceFailsPromptly(t *testing.T) {
 		start := time.Now()
 		_, err := c.Add(ctx, 1, 2)
 		el := time.Since(start)
-		if !errors.Is(err, runtime.ErrNoInstance) || errors.Is(err, context.DeadlineExceeded) || el > 4*time.Second {
+		if !errors.Is(err, runtime.ErrNoInstance) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, runtime.ErrMayHaveRun) || el > 4*time.Second {
 			t.Fatalf("%s: Add = %v after %v; want ErrNoInstance within about a second", when, err, el)
 		}
 		if !strings.Contains(err.Error(), `"calc"`) {
@@ -188,6 +188,18 @@ func TestCallToAServiceWithNoInstanceFailsPromptly(t *testing.T) {
 	if err := server.Close(); err != nil {
 		t.Fatal(err)
 	}
+	// The caller trusts a lookup that found members for half a second: a
+	// call made at once may be written before the caller knows. It then
+	// fails as one that may still run (ErrMayHaveRun), never as
+	// ErrNoInstance, which promises that nothing was written.
+	ctx, cancel = context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	start := time.Now()
+	_, err := c.Add(ctx, 1, 2)
+	if !errors.Is(err, runtime.ErrNoInstance) && !errors.Is(err, runtime.ErrMayHaveRun) || errors.Is(err, runtime.ErrNoInstance) && errors.Is(err, runtime.ErrMayHaveRun) || time.Since(start) > 4*time.Second {
+		t.Fatalf("right after the last instance left: Add = %v after %v; want ErrNoInstance or ErrMayHaveRun (not both) within about a second", err, time.Since(start))
+	}
+	t.Logf("right after the last instance left: %v", err)
 	check("the last instance has left")
 }
 
@@ -310,4 +322,72 @@ func alterTopicConfig(t *testing.T, topic, name, value string) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	t.Fatalf("%s=%s on %s was not applied", name, value, topic)
+}
+
+// TestNoInstanceNeverRunsLater: calls that fail with ErrNoInstance wrote
+// nothing, so a server that starts afterwards, well within their
+// deadlines, runs none of them; the request topic holds no record. A call
+// written while the service had an instance, which failed because the
+// instance left, says that it may still run (ErrMayHaveRun), and does
+// run when an instance comes back before its deadline.
+func TestNoInstanceNeverRunsLater(t *testing.T) {
+	short.Skip(t, "waits for the no-instance verdicts and a late server")
+	app := kafkatest.App("neverlater")
+	client := remoteNode(t, app, serverClient, "client", registerClient)
+	c := NewCalcClient(client)
+	for i := range 3 {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		_, err := c.Where(ctx, 0)
+		cancel()
+		if !errors.Is(err, runtime.ErrNoInstance) || errors.Is(err, runtime.ErrMayHaveRun) {
+			t.Fatalf("call %d with no instance: %v, want ErrNoInstance", i, err)
+		}
+	}
+	impl := &CalcImpl{}
+	server := remoteNode(t, app, serverClient, "server", registerServer(impl))
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if _, err := c.Add(ctx, 1, 2); err != nil {
+		t.Fatalf("Add with a server: %v", err)
+	}
+	// The server ran none of the three: they were never written.
+	if n := impl.Wheres.Load(); n != 0 {
+		t.Errorf("%d calls that failed with ErrNoInstance ran when a server started", n)
+	}
+
+	// Written (the caller saw members a moment ago), then the instance
+	// leaves: the call may still run.
+	if err := server.Close(); err != nil {
+		t.Fatal(err)
+	}
+	wctx, wcancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer wcancel()
+	_, err := c.Where(wctx, 0)
+	if errors.Is(err, runtime.ErrNoInstance) == errors.Is(err, runtime.ErrMayHaveRun) {
+		t.Fatalf("a call right after the last instance left: %v, want ErrNoInstance or ErrMayHaveRun", err)
+	}
+	written := 0
+	if errors.Is(err, runtime.ErrMayHaveRun) {
+		written = 1
+		later := &CalcImpl{}
+		remoteNode(t, app, serverClient, "server", registerServer(later))
+		for wait := time.Now().Add(20 * time.Second); later.Wheres.Load() == 0 && time.Now().Before(wait); {
+			time.Sleep(50 * time.Millisecond)
+		}
+		if later.Wheres.Load() != 1 {
+			t.Errorf("a call that failed with ErrMayHaveRun ran %d times on a server started before its deadline, want 1", later.Wheres.Load())
+		}
+	} else {
+		t.Logf("the caller knew the instance had left before writing: %v", err)
+	}
+	// In Kafka: only the request of the call that may have run.
+	wheres := 0
+	for _, rec := range kafkatest.Records(t, "molgen."+app+".req.calc") {
+		if m, _ := kafkatest.Header(rec, "molgen-method"); m == "Where" {
+			wheres++
+		}
+	}
+	if wheres != written {
+		t.Errorf("%d Where requests in the request topic, want %d: a call that failed with ErrNoInstance was written", wheres, written)
+	}
 }

@@ -123,6 +123,11 @@ func (t *Transport) requestError(ctx context.Context, deadline time.Time, err er
 	if err == nil {
 		return nil
 	}
+	var gone *topicGoneError
+	if errors.As(err, &gone) && t.draining.Load() {
+		// The topic could not be made again because the node drains.
+		return transport.ErrClosed
+	}
 	ctx, cancel := bounded(ctx, deadline)
 	defer cancel()
 	return writeError(ctx, err)
@@ -131,9 +136,12 @@ func (t *Transport) requestError(ctx context.Context, deadline time.Time, err er
 // Call sends one request and waits for its reply until ctx ends or
 // req.Deadline passes (context.DeadlineExceeded), and never longer, even
 // while the brokers do not answer. Unless Config.WaitForInstances, a call
-// whose reply has not come after Settings.InstanceCheck fails with
-// ErrNoInstance once the service's consumer group is known to have no
-// members (see noInstance).
+// to a service whose consumer group is known to have no members fails
+// with ErrNoInstance before its request is written (admit), so that it
+// never runs; a call whose reply has not come after
+// Settings.InstanceCheck, and whose service has lost its instances
+// meanwhile, fails with an error matching ErrMayHaveRun. Every failure
+// after the request may have been written matches ErrMayHaveRun too.
 func (t *Transport) Call(ctx context.Context, req *transport.Request) (transport.Reply, error) {
 	c := t.calls
 	id := c.nextID.Add(1)
@@ -167,9 +175,16 @@ func (t *Transport) Call(ctx context.Context, req *transport.Request) (transport
 	if d, ok := ctx.Deadline(); ok && !deadline.Before(d) {
 		deadline = time.Time{} // ctx ends first
 	}
+	if !t.cfg.WaitForInstances && t.set.InstanceCheck > 0 {
+		if err := t.admit(ctx, req.Deadline, r); err != nil {
+			return transport.Reply{}, err // nothing written
+		}
+	}
 	if err := t.w.start(ctx, req.Deadline, &w.write); err != nil {
 		return transport.Reply{}, writeError(ctx, err)
 	}
+	// From here on the request may be in Kafka: a call that ends without
+	// its reply may have run (maybeRan).
 	var resendAt, checkAt time.Time // zero: none due
 	if !t.cfg.WaitForInstances && t.set.InstanceCheck > 0 {
 		checkAt = time.Now().Add(t.set.InstanceCheck)
@@ -191,7 +206,11 @@ func (t *Transport) Call(ctx context.Context, req *transport.Request) (transport
 		select {
 		case o := <-w.ch:
 			if o.err == nil {
-				return t.received(r, o.rec, w.sent.Load())
+				reply, err := t.received(r, o.rec, w.sent.Load())
+				if o.rec == nil {
+					err = maybeRan(err) // the node drained
+				}
+				return reply, err
 			}
 			// The request's write failed (its outcome comes here only
 			// then; an acknowledgement only sets w.sent).
@@ -204,10 +223,10 @@ func (t *Transport) Call(ctx context.Context, req *transport.Request) (transport
 			}
 			return transport.Reply{}, t.requestError(ctx, req.Deadline, err)
 		case <-ctx.Done():
-			return transport.Reply{}, ctx.Err()
+			return transport.Reply{}, maybeRan(ctx.Err())
 		case now := <-wake:
 			if !deadline.IsZero() && !now.Before(deadline) {
-				return transport.Reply{}, context.DeadlineExceeded
+				return transport.Reply{}, maybeRan(context.DeadlineExceeded)
 			}
 			if !checkAt.IsZero() && !now.Before(checkAt) {
 				if t.noInstance(ctx, deadline, r) {
@@ -218,7 +237,7 @@ func (t *Transport) Call(ctx context.Context, req *transport.Request) (transport
 						}
 					default:
 					}
-					return transport.Reply{}, &noInstanceError{service: req.Service, group: groupID(t.cfg.App, req.Service)}
+					return transport.Reply{}, &lostInstancesError{service: req.Service, group: groupID(t.cfg.App, req.Service)}
 				}
 				checkAt = time.Now().Add(t.set.InstanceCheck / 2)
 			}

@@ -27,6 +27,10 @@ var (
 	// ErrNoInstance marks a call to a service that no running instance
 	// serves.
 	ErrNoInstance = errors.New("molgen: no running instance serves the service")
+	// ErrMayHaveRun marks a call that failed after its request was
+	// written: the request may still run (an instance takes it before its
+	// deadline), or may have run already.
+	ErrMayHaveRun = errors.New("molgen: the request was written and may run")
 )
 
 // Transport carries requests of a node to the instances serving them and
