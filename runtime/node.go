@@ -575,6 +575,7 @@ type Stats struct {
 	TooLarge        int64 // replies over the size limit, answered with ErrTooLarge instead
 	Forged          int64 // requests and replies dropped: not signed by the node's keys (security.signing)
 	Misdirected     int64 // requests dropped: their reply topic is not one of the app's
+	Duplicates      int64 // copies of a call this node ran or was running (a resend, a request written twice): not run again
 }
 
 // Stats returns the node's counters; the transport's are zero for a node
@@ -596,6 +597,7 @@ func (n *Node) Stats() Stats {
 		st.TooLarge = ts.TooLarge
 		st.Forged = ts.Forged
 		st.Misdirected = ts.Misdirected
+		st.Duplicates = ts.Duplicates
 	}
 	return st
 }

@@ -338,6 +338,7 @@ func (n *Node) nodeMetrics(m metric.Meter) error {
 	tooLarge := counter("molgen.replies.too_large", "{reply}", "Replies over the size limit, answered with ErrTooLarge")
 	forged := counter("molgen.messages.forged", "{message}", "Requests and replies dropped because the node's signing keys did not sign them")
 	misdirected := counter("molgen.requests.misdirected", "{request}", "Requests dropped because their reply topic is not one of the app's")
+	duplicates := counter("molgen.requests.duplicate", "{request}", "Copies of a call already run or running on this node (a resend, a request written twice): not run again")
 	lag, err := m.Int64ObservableGauge("molgen.kafka.consumer.lag", metric.WithUnit("{request}"),
 		metric.WithDescription("Requests waiting in each partition of a hosted service's request topic beyond the last one fetched"))
 	if err != nil {
@@ -360,6 +361,7 @@ func (n *Node) nodeMetrics(m metric.Meter) error {
 		o.ObserveInt64(tooLarge, st.TooLarge, node)
 		o.ObserveInt64(forged, st.Forged, node)
 		o.ObserveInt64(misdirected, st.Misdirected, node)
+		o.ObserveInt64(duplicates, st.Duplicates, node)
 		r := int64(0)
 		if n.Ready() == nil {
 			r = 1
@@ -371,7 +373,7 @@ func (n *Node) nodeMetrics(m metric.Meter) error {
 			}
 		}
 		return nil
-	}, served, expired, late, orphaned, panics, bad, oneway, tooLarge, forged, misdirected, lag, ready)
+	}, served, expired, late, orphaned, panics, bad, oneway, tooLarge, forged, misdirected, duplicates, lag, ready)
 	return err
 }
 

@@ -5,9 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/molgen/molgen/runtime"
 )
 
 var (
@@ -113,6 +117,17 @@ type CalcImpl struct {
 	// Running and MaxRunning count Where calls running now and at most.
 	Running, MaxRunning atomic.Int64
 	Instance            string
+
+	idsMu sync.Mutex
+	ids   []string // runtime.CallID of each Where call, in order
+}
+
+// CallIDs returns runtime.CallID of each Where call this implementation
+// ran, in order.
+func (c *CalcImpl) CallIDs() []string {
+	c.idsMu.Lock()
+	defer c.idsMu.Unlock()
+	return slices.Clone(c.ids)
 }
 
 // NewCalc returns a Calc.
@@ -122,6 +137,9 @@ func NewCalc() Calc { return &CalcImpl{Instance: os.Getenv("MOLGEN_INSTANCE")} }
 
 // Where waits for d, then returns the instance's name.
 func (c *CalcImpl) Where(ctx context.Context, d time.Duration) (string, error) {
+	c.idsMu.Lock()
+	c.ids = append(c.ids, runtime.CallID(ctx))
+	c.idsMu.Unlock()
 	c.Wheres.Add(1)
 	running := c.Running.Add(1)
 	defer c.Running.Add(-1)

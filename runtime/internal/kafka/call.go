@@ -77,7 +77,7 @@ func (t *Transport) Send(ctx context.Context, req *transport.Request) error {
 	w := getWaiter()
 	w.call = nil // the write's outcome goes to w.done
 	defer w.unref()
-	r, err := t.request(ctx, &w.rec, req, 0)
+	r, err := t.request(ctx, &w.rec, req, t.calls.nextID.Add(1), false)
 	if err != nil {
 		return err
 	}
@@ -146,7 +146,7 @@ func (t *Transport) Call(ctx context.Context, req *transport.Request) (transport
 	c := t.calls
 	id := c.nextID.Add(1)
 	w := getWaiter()
-	r, err := t.request(ctx, &w.rec, req, id)
+	r, err := t.request(ctx, &w.rec, req, id, true)
 	if err == nil {
 		err = t.checkSize(&w.rec, "the request")
 	}
@@ -244,7 +244,7 @@ func (t *Transport) Call(ctx context.Context, req *transport.Request) (transport
 			if !resendAt.IsZero() && !now.Before(resendAt) {
 				attempt++
 				t.log.Debug("no reply yet: sending the request again", "service", req.Service, "method", req.Method, "attempt", attempt)
-				t.resend(ctx, req.Deadline, &w.rec)
+				t.resend(ctx, req.Deadline, &w.rec, w.sent.Load() != 0)
 				resendAt = time.Time{}
 				if attempt < attempts {
 					resendAt = time.Now().Add(time.Until(req.Deadline) / time.Duration(attempts-attempt+1))
@@ -256,9 +256,15 @@ func (t *Transport) Call(ctx context.Context, req *transport.Request) (transport
 
 // resend writes a copy of a request's record (its first write may still
 // be in flight); its outcome is only logged: the call waits for a reply.
-func (t *Transport) resend(ctx context.Context, deadline time.Time, rec *kgo.Record) {
+// Once the first was acknowledged (acked), the copy goes to its
+// partition, and so to the instance that runs or ran it, which answers
+// the copy without running the call again.
+func (t *Transport) resend(ctx context.Context, deadline time.Time, rec *kgo.Record, acked bool) {
 	wr := newWrite()
 	wr.rec = kgo.Record{Topic: rec.Topic, Value: rec.Value, Headers: rec.Headers}
+	if acked {
+		wr.pin, wr.pinned = rec.Partition, true
+	}
 	if err := t.w.start(ctx, deadline, wr); err != nil {
 		wr.unref()
 		t.log.Debug("sending a request again", "topic", rec.Topic, "err", err)

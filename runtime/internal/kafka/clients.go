@@ -88,7 +88,10 @@ func producerOpts(set Settings, limit func(topic string) int32) []kgo.Opt {
 		// takes another (the default partitioner sticks to one partition
 		// for 64 KiB: at a low rate one instance would take every
 		// request). Partitions without a leader are left out.
-		kgo.RecordPartitioner(kgo.StickyPartitioner()),
+		// A copy of a request (a //molgen:retry resend) goes to the
+		// partition of the first, so that it reaches the instance that
+		// remembers the call (dedup.go).
+		kgo.RecordPartitioner(pinning{kgo.StickyPartitioner()}),
 		// A record to a topic that does not exist fails after this many
 		// metadata lookups (about a second): the writer creates request
 		// topics itself, and a reply topic that is gone means its caller
@@ -166,4 +169,42 @@ func (l slogger) Level() kgo.LogLevel {
 
 func (l slogger) Log(level kgo.LogLevel, msg string, keyvals ...any) {
 	l.log.Debug("kafka client: "+msg, append([]any{"client_says", strings.ToLower(level.String())}, keyvals...)...)
+}
+
+// pinning is a partitioner that sends a record whose write is pinned to a
+// partition (write.pin) there, and every other one where the partitioner
+// it wraps says.
+type pinning struct{ kgo.Partitioner }
+
+func (p pinning) ForTopic(topic string) kgo.TopicPartitioner {
+	return &pinnedTopic{p.Partitioner.ForTopic(topic)}
+}
+
+type pinnedTopic struct{ kgo.TopicPartitioner }
+
+// pinOf returns the partition r's write is pinned to, or -1.
+func pinOf(r *kgo.Record) int32 {
+	if w, ok := r.Context.(*write); ok && w.pinned {
+		return w.pin
+	}
+	return -1
+}
+
+// RequiresConsistency is true for a pinned record: Partition then picks
+// among all the topic's partitions, writable or not.
+func (p *pinnedTopic) RequiresConsistency(r *kgo.Record) bool {
+	return pinOf(r) >= 0 || p.TopicPartitioner.RequiresConsistency(r)
+}
+
+func (p *pinnedTopic) Partition(r *kgo.Record, n int) int {
+	if pin := pinOf(r); pin >= 0 && int(pin) < n {
+		return int(pin)
+	}
+	return p.TopicPartitioner.Partition(r, n)
+}
+
+func (p *pinnedTopic) OnNewBatch() {
+	if nb, ok := p.TopicPartitioner.(kgo.TopicPartitionerOnNewBatch); ok {
+		nb.OnNewBatch()
+	}
 }

@@ -161,6 +161,12 @@ type Settings struct {
 	// BadReplyTimeout bounds writing the error reply to a malformed request.
 	BadReplyTimeout time.Duration
 
+	// DedupCalls bounds how many calls an instance remembers to run none
+	// twice (dedup.go); DedupBytes bounds the replies it keeps to answer
+	// copies of a call that already ran.
+	DedupCalls int
+	DedupBytes int64
+
 	// MaxDeadline bounds how far in the future a request's deadline may
 	// be: a later one (a hostile or broken caller, or a caller with no
 	// limit) is clamped to it, so that no request holds a slot longer.
@@ -214,6 +220,9 @@ func DefaultSettings() Settings {
 		ReplyRetention:   time.Hour,
 		ReplyGrace:       time.Second,
 		BadReplyTimeout:  5 * time.Second,
+
+		DedupCalls: 100_000,
+		DedupBytes: 16 << 20,
 
 		MaxDeadline:    15 * time.Minute,
 		RebalanceGrace: 10 * time.Second,

@@ -4,6 +4,8 @@ import (
 	"context"
 	"sync"
 	"time"
+
+	"github.com/molgen/molgen/runtime/internal/transport"
 )
 
 // deadlineCtx is the context a handler runs with: it ends at the
@@ -14,6 +16,7 @@ import (
 // so a handler that only polls Err sees the deadline pass on time.
 type deadlineCtx struct {
 	deadline time.Time
+	id       string // the call id of the request (transport.CallIDKey)
 
 	mu    sync.Mutex
 	done  chan struct{} // made on first Done or AfterFunc
@@ -26,7 +29,13 @@ func newDeadlineCtx(deadline time.Time) *deadlineCtx { return &deadlineCtx{deadl
 
 func (c *deadlineCtx) Deadline() (time.Time, bool) { return c.deadline, true }
 
-func (c *deadlineCtx) Value(any) any { return nil }
+// Value answers the request's call id for transport.CallIDKey.
+func (c *deadlineCtx) Value(key any) any {
+	if _, ok := key.(transport.CallIDKey); ok && c.id != "" {
+		return c.id
+	}
+	return nil
+}
 
 func (c *deadlineCtx) Done() <-chan struct{} {
 	c.mu.Lock()

@@ -159,18 +159,39 @@ func (s *server) handle(j *job) {
 		log.Debug("clamping a request's deadline", "deadline", in.deadline, "max", s.t.set.MaxDeadline)
 		deadline = limit
 	}
+	// A copy of a call that runs or ran here is not run again.
+	var first *ran
+	if id != "" {
+		var v verdict
+		first, v = s.t.dedup.begin(s.svc.Name, id, s.t.dedup.fingerprint(method, replyTo, msg.Value), deadline, now)
+		if v != runIt {
+			s.t.stats.duplicates.Add(1)
+			log.Debug("a copy of a call that ran here already: not run again", "id", clip(id), "first_done", v != dupRunning)
+			switch {
+			case replyTo == "", v == dupRunning:
+				// Oneway, or the first copy answers.
+			case v == dupAnswered:
+				s.reply(j, log, replyTo, id, deadline, first.reply)
+			default:
+				s.reply(j, log, replyTo, id, deadline, transport.Reply{Status: transport.StatusError,
+					Payload: s.t.cfg.ErrorReply(fmt.Errorf("%w: this call ran already on this instance, and its reply is no longer kept (a copy of its request came after the replies kept filled Settings.DedupBytes)", transport.ErrMayHaveRun))})
+			}
+			return
+		}
+	}
 	s.t.stats.served.Add(1)
 	if len(trace) == 0 {
 		trace = nil // as a request without trace context always had
 	}
 	// The request runs to its deadline even while the node drains.
 	ctx := &j.ctx
-	ctx.deadline = deadline
+	ctx.deadline, ctx.id = deadline, id
 	defer ctx.cancel()
 	req := &j.req
 	*req = transport.Request{Service: s.svc.Name, Method: method, Schema: schema, Deadline: deadline, Payload: msg.Value, Caller: caller,
 		Trace: trace, Topic: s.topic, Group: s.group, Partition: int(msg.Partition), Offset: msg.Offset, Written: msg.Timestamp, Taken: taken}
 	reply := s.svc.Handle(ctx, req)
+	s.t.dedup.finish(first, reply)
 	if replyTo == "" {
 		return // oneway: the handler logged a failure
 	}

@@ -134,9 +134,10 @@ func (t *Transport) prepareRoute(ctx context.Context, r *route) error {
 }
 
 // request fills rec with req, preparing the service's route (its request
-// topic and size limit) on first use. A request awaiting a reply (id not
-// 0) carries its correlation id and reply topic; with keys, a signature.
-func (t *Transport) request(ctx context.Context, rec *kgo.Record, req *transport.Request, id uint64) (*route, error) {
+// topic and size limit) on first use. Every request carries its call id
+// (this process's session and id); one awaiting a reply (replies) its
+// reply topic too; with keys, a signature.
+func (t *Transport) request(ctx context.Context, rec *kgo.Record, req *transport.Request, id uint64, replies bool) (*route, error) {
 	if err := t.cfg.Keys.Missing(req.Service); err != nil {
 		return nil, err
 	}
@@ -149,9 +150,9 @@ func (t *Transport) request(ctx context.Context, rec *kgo.Record, req *transport
 		}
 	}
 	static := r.staticHeaders(req.Method, req.Schema)
-	n := len(static) + 1 + len(req.Trace)
-	if id != 0 {
-		n += 2
+	n := len(static) + 2 + len(req.Trace)
+	if replies {
+		n++
 	}
 	ring := t.cfg.Keys.For(req.Service)
 	if ring != nil {
@@ -176,21 +177,21 @@ func (t *Transport) request(ctx context.Context, rec *kgo.Record, req *transport
 	buf = appendDeadline(buf, req.Deadline)
 	headers = append(headers, kgo.RecordHeader{Key: hDeadline, Value: buf[:len(buf):len(buf)]})
 	headers = withTrace(headers, req.Trace)
-	if id != 0 {
-		start := len(buf)
-		buf = append(buf, t.calls.session...)
-		buf = append(buf, '.')
-		buf = strconv.AppendUint(buf, id, 10)
-		headers = append(headers,
-			kgo.RecordHeader{Key: hID, Value: buf[start:len(buf):len(buf)]},
-			kgo.RecordHeader{Key: hReplyTo, Value: stringBytes(t.calls.topic)}, // the client only reads it
-		)
+	start := len(buf)
+	buf = append(buf, t.calls.session...)
+	buf = append(buf, '.')
+	buf = strconv.AppendUint(buf, id, 10)
+	idHeader := len(headers)
+	headers = append(headers, kgo.RecordHeader{Key: hID, Value: buf[start:len(buf):len(buf)]})
+	if replies {
+		headers = append(headers, kgo.RecordHeader{Key: hReplyTo, Value: stringBytes(t.calls.topic)}) // the client only reads it
 	}
 	if ring != nil {
 		f := envelope.Fields{Kind: envelope.KindRequest, Version: WireVersion, Service: req.Service, Method: req.Method,
 			Deadline: bytesString(headers[len(static)].Value), Schema: req.Schema, Payload: req.Payload}
-		if id != 0 {
-			f.ID, f.ReplyTo = bytesString(headers[len(headers)-2].Value), t.calls.topic
+		f.ID = bytesString(headers[idHeader].Value)
+		if replies {
+			f.ReplyTo = t.calls.topic
 		}
 		start := len(buf)
 		buf = ring.Sign(buf, &f)

@@ -36,6 +36,7 @@ type Transport struct {
 	calls  *calls  // calls waiting for a reply, and the reader of the reply topic
 	watch  *watch  // recovery of lost topics, outages, heartbeats
 	routes routes  // per service called: its topic and request headers
+	dedup  *dedup  // the calls served here, so that none runs twice
 
 	serversMu sync.Mutex
 	servers   []*server
@@ -75,6 +76,7 @@ type stats struct {
 	tooLarge    atomic.Int64 // replies over the size limit, answered with ErrTooLarge
 	forged      atomic.Int64 // requests and replies dropped: not signed by the node's keys
 	misdirected atomic.Int64 // requests dropped: their reply topic is not one of the app's
+	duplicates  atomic.Int64 // copies of a call already run or running here: not run again
 	// createTopics counts CreateTopics requests (for tests).
 	createTopics atomic.Int64
 }
@@ -94,6 +96,7 @@ func New(ctx context.Context, cfg Config) (*Transport, error) {
 	t.done, t.stopDone = context.WithCancel(context.Background())
 	t.w = &writer{t: t, buf: semaphore.NewWeighted(t.set.ProduceBuffer)}
 	t.topics = newTopics(t)
+	t.dedup = newDedup(max(t.set.DedupCalls, 1), t.set.DedupBytes)
 	cl, err := cfg.newClient(producerOpts(t.set, t.topics.limit)...)
 	if err != nil {
 		return nil, err
@@ -172,6 +175,7 @@ func (t *Transport) Stats() transport.Stats {
 		TooLarge:    t.stats.tooLarge.Load(),
 		Forged:      t.stats.forged.Load(),
 		Misdirected: t.stats.misdirected.Load(),
+		Duplicates:  t.stats.duplicates.Load(),
 	}
 }
 

@@ -136,6 +136,10 @@ type write struct {
 	job  *job
 	call *waiter
 	prod *kgo.Client // the producer it went to
+	// pin, when pinned, is the partition the record must go to (a copy
+	// of a request goes where the first went).
+	pin    int32
+	pinned bool
 }
 
 // written is every record's promise.

@@ -175,6 +175,11 @@ type Reply struct {
 	Received time.Time
 }
 
+// CallIDKey is the context key under which a transport's handler context
+// answers the call id of the request it serves (a string): the same for
+// every copy of one call's request (a resend, a redelivery).
+type CallIDKey struct{}
+
 // Handler serves one request of a service on this node. ctx carries the
 // request's deadline. It never panics (the runtime recovers).
 type Handler func(ctx context.Context, req *Request) Reply
@@ -200,4 +205,5 @@ type Stats struct {
 	TooLarge    int64 // replies over the size limit, answered with ErrTooLarge instead
 	Forged      int64 // requests and replies dropped: not signed by the node's keys
 	Misdirected int64 // requests dropped: their reply topic is not one of the app's
+	Duplicates  int64 // copies of a call already run or running here: not run again
 }
