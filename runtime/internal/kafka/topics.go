@@ -53,9 +53,10 @@ func newTopics(t *Transport) *topics {
 		replyOK: map[string]bool{}, warned: map[string]bool{}, batchLimit: int32(min(t.set.MaxMessageBytes, 1<<20))}
 }
 
-// metadata asks a broker, not the client's cache, for the metadata of
-// topics (none: the brokers only). It never allows auto-creation.
-func metadata(ctx context.Context, cl *kgo.Client, topics ...string) (*kmsg.MetadataResponse, error) {
+// metadata asks a broker (any of a client's, or the one given), not the
+// client's cache, for the metadata of topics (none: the brokers only). It
+// never allows auto-creation.
+func metadata(ctx context.Context, cl kmsg.Requestor, topics ...string) (*kmsg.MetadataResponse, error) {
 	req := kmsg.NewPtrMetadataRequest()
 	req.AllowAutoTopicCreation = false
 	req.Topics = []kmsg.MetadataRequestTopic{}
