@@ -69,7 +69,7 @@ func (c *cenv) molgenGroup() string    { return "molgen." + c.app + ".calc" }
 func (s *suite) runClusterScenario(cs *clusterScenario) (row *clusterRow) {
 	sc := &scenario{n: cs.n, key: cs.key, title: cs.title, noFailures: cs.strict, noReruns: cs.strict}
 	cfg := s.cfg
-	cfg.session = cfg.clusterSession
+	cfg.session, cfg.workers = cfg.clusterSession, cfg.clusterWorkers
 	e := &env{s: s, sc: sc, cfg: cfg, dir: filepath.Join(s.work, cs.letter+"-"+cs.key), names: map[string]int{}}
 	e.rec = newRecorder(fmt.Sprintf("f%02d", cs.n))
 	c := &cenv{env: e, cs: cs}

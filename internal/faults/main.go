@@ -86,6 +86,9 @@ type config struct {
 	// started at most this often): both sides' loads together leave the
 	// brokers CPU to fail over with, on a 2-core machine.
 	clusterEvery time.Duration
+	// clusterWorkers replaces workers in the cluster scenarios (per side,
+	// in both modes): two loads and three brokers share the machine.
+	clusterWorkers int
 	// clusterSession is the servers' and the comparator's session timeout
 	// in the cluster scenarios: molgen's default (the faults there are the
 	// brokers', not the instances'; session replaces it for them).
@@ -98,7 +101,7 @@ func shortConfig() config {
 		callTimeout: 5 * time.Second, lateBound: time.Second, recovery: 10 * time.Second, sigtermBound: 10 * time.Second,
 		session: 2 * time.Second, coldCalls: 500, coldRounds: 1,
 		brokerDown: 5 * time.Second, clusterStall: 15 * time.Second, clusterEvery: 40 * time.Millisecond,
-		clusterSession: 6 * time.Second,
+		clusterSession: 6 * time.Second, clusterWorkers: 8,
 	}
 }
 
@@ -397,7 +400,7 @@ func runCluster(pattern string, long, list, keep bool, port int, kafkaDir string
 	}()
 
 	began := time.Now()
-	s.logf("faults: %d cluster scenario(s), %s mode, %d workers per side, calls with a %v deadline; work dir %s", len(selected), mode, cfg.workers, cfg.callTimeout, work)
+	s.logf("faults: %d cluster scenario(s), %s mode, %d workers per side, calls with a %v deadline; work dir %s", len(selected), mode, cfg.clusterWorkers, cfg.callTimeout, work)
 	s.logf("faults: starting a 3-broker Kafka cluster on %s (dir %s)", s.kafka.Addr(), dir)
 	s.kafka.Stop() // a cluster left by a killed earlier run
 	t := time.Now()
@@ -418,7 +421,7 @@ func runCluster(pattern string, long, list, keep bool, port int, kafkaDir string
 
 	total := time.Since(began).Round(time.Second)
 	fmt.Printf("\nmolgen fault-injection suite, cluster scenarios, %s, %s mode (3 brokers; %d workers per side, %v per call; a killed broker down %v, a stalled one %v), took %v, load average %s\n\n",
-		time.Now().Format("2006-01-02 15:04 MST"), mode, cfg.workers, cfg.callTimeout, cfg.brokerDown, cfg.clusterStall, total, loadAverage())
+		time.Now().Format("2006-01-02 15:04 MST"), mode, cfg.clusterWorkers, cfg.callTimeout, cfg.brokerDown, cfg.clusterStall, total, loadAverage())
 	printClusterTable(os.Stdout, rows)
 	printClusterNotes(os.Stdout, rows)
 	failed := false
