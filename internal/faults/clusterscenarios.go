@@ -24,7 +24,7 @@ import (
 
 // clusterScenario is one fault of the cluster.
 type clusterScenario struct {
-	n      int // names the scenario's app and prefixes its calls' arguments
+	n      int // names the scenario's app and prefixes its calls' arguments (21-25: apart from the single-broker scenarios' numbers)
 	letter string
 	key    string // matched by -scenario, as the letter
 	title  string
@@ -36,11 +36,11 @@ type clusterScenario struct {
 }
 
 var clusterScenarios = []*clusterScenario{
-	{n: 11, letter: "a", key: "kill-leader", title: "kill -9 a request partition's leader, start it again", fault: killRequestLeader},
-	{n: 12, letter: "b", key: "rolling-restart", title: "rolling SIGTERM restart of the three brokers", strict: true, fault: rollingRestart},
-	{n: 13, letter: "c", key: "stall-leader", title: "SIGSTOP a request partition's leader, then SIGCONT", fault: stallLeader},
-	{n: 14, letter: "d", key: "kill-reply-leader", title: "kill -9 the caller's reply topic leader, start it again", fault: killReplyLeader},
-	{n: 15, letter: "e", key: "kill-coordinator", title: "kill -9 the group coordinator, start it again", fault: killCoordinator},
+	{n: 21, letter: "a", key: "kill-leader", title: "kill -9 a request partition's leader, start it again", fault: killRequestLeader},
+	{n: 22, letter: "b", key: "rolling-restart", title: "rolling SIGTERM restart of the three brokers", strict: true, fault: rollingRestart},
+	{n: 23, letter: "c", key: "stall-leader", title: "SIGSTOP a request partition's leader, then SIGCONT", fault: stallLeader},
+	{n: 24, letter: "d", key: "kill-reply-leader", title: "kill -9 the caller's reply topic leader, start it again", fault: killReplyLeader},
+	{n: 25, letter: "e", key: "kill-coordinator", title: "kill -9 the group coordinator, start it again", fault: killCoordinator},
 }
 
 // longestCallStrict bounds every call of the strict scenario.
