@@ -76,16 +76,36 @@ func buildServer(root, dir, app string) (string, error) {
 }
 
 // kafkaScript runs scripts/kafka/kafka.sh on this suite's own port and
-// data directory, never the default ones.
+// data directory, never the default ones: a single broker, or with
+// cluster set the 3-broker cluster (its ports port..port+5).
 type kafkaScript struct {
-	script string
-	port   int
-	dir    string
-	log    *os.File // the script's stderr, appended
+	script  string
+	port    int
+	dir     string
+	log     *os.File // the script's stderr, appended
+	cluster bool
 }
 
-// Addr is the broker's bootstrap address.
-func (k *kafkaScript) Addr() string { return "127.0.0.1:" + strconv.Itoa(k.port) }
+// Addr is the broker's bootstrap address (the cluster's bootstrap list).
+func (k *kafkaScript) Addr() string {
+	if k.cluster {
+		return strings.Join(k.Brokers(), ",")
+	}
+	return "127.0.0.1:" + strconv.Itoa(k.port)
+}
+
+// Brokers is the bootstrap list: broker N of the cluster listens on
+// port+2(N-1), as kafka.sh places it.
+func (k *kafkaScript) Brokers() []string {
+	if !k.cluster {
+		return []string{k.Addr()}
+	}
+	var out []string
+	for n := 1; n <= clusterSize; n++ {
+		out = append(out, "127.0.0.1:"+strconv.Itoa(k.port+2*(n-1)))
+	}
+	return out
+}
 
 // run runs one subcommand, bounded by timeout.
 func (k *kafkaScript) run(timeout time.Duration, args ...string) error {
@@ -99,6 +119,11 @@ func (k *kafkaScript) run(timeout time.Duration, args ...string) error {
 		"MOLGEN_KAFKA_STOP_TIMEOUT=20",
 		"MOLGEN_KAFKA_START_TIMEOUT=90",
 	)
+	if k.cluster {
+		// Each broker gets kafka.sh's small cluster heap; the
+		// controller ports follow from the base port.
+		cmd.Env = append(cmd.Env, "MOLGEN_KAFKA_HEAP_OPTS=-Xms128m -Xmx384m")
+	}
 	var out strings.Builder
 	cmd.Stdout = &out
 	cmd.Stderr = k.log
@@ -110,9 +135,22 @@ func (k *kafkaScript) run(timeout time.Duration, args ...string) error {
 	return nil
 }
 
-// Start starts a fresh broker (its data dir wiped).
+// Start starts a fresh broker (its data dir wiped), or a fresh cluster.
 func (k *kafkaScript) Start() error {
+	if k.cluster {
+		return k.run(4*time.Minute, "start", "-cluster", "-port", strconv.Itoa(k.port))
+	}
 	return k.run(3*time.Minute, "start", "-port", strconv.Itoa(k.port))
+}
+
+// Broker runs a per-broker command of the cluster (stop, kill, pause,
+// resume, restart, start) on broker n.
+func (k *kafkaScript) Broker(cmd string, n int32) error {
+	timeout := 30 * time.Second
+	if cmd == "start" || cmd == "restart" {
+		timeout = 3 * time.Minute
+	}
+	return k.run(timeout, cmd, "-broker", strconv.Itoa(int(n)))
 }
 
 // Restart stops the broker and starts it again on its data.
@@ -120,7 +158,13 @@ func (k *kafkaScript) Restart() error {
 	return k.run(3*time.Minute, "restart", "-port", strconv.Itoa(k.port))
 }
 
-// Stop stops the broker; it is a no-op when none runs.
+// Running reports whether broker n of the cluster runs (paused or not).
+func (k *kafkaScript) Running(n int32) bool {
+	return k.run(30*time.Second, "status", "-broker", strconv.Itoa(int(n))) == nil
+}
+
+// Stop stops the broker (every broker of the cluster); it is a no-op
+// when none runs.
 func (k *kafkaScript) Stop() error { return k.run(time.Minute, "stop") }
 
 // Pause SIGSTOPs the broker's JVM.

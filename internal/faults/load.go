@@ -167,6 +167,13 @@ type loadGen struct {
 const maxCallsPerWorker = 1 << 20
 
 func startLoad(rec *recorder, calc testsvc.Calc, workers int, timeout time.Duration) *loadGen {
+	return startPacedLoad(rec, calc, workers, timeout, 0)
+}
+
+// startPacedLoad is startLoad whose workers start a call at most every
+// every (0: at once after the previous one): a load that leaves the
+// machine room, whose calls still wait for each other when they are slow.
+func startPacedLoad(rec *recorder, calc testsvc.Calc, workers int, timeout, every time.Duration) *loadGen {
 	l := &loadGen{rec: rec, stop: make(chan struct{})}
 	for w := range workers {
 		l.wg.Add(1)
@@ -183,12 +190,16 @@ func startLoad(rec *recorder, calc testsvc.Calc, workers int, timeout time.Durat
 					method = "Where"
 				}
 				c := rec.do(calc, method, timeout, false)
+				pause := every - c.end.Sub(c.start)
 				if c.err != nil && c.end.Sub(c.start) < 50*time.Millisecond {
 					// A call that fails at once would spin: pace it.
+					pause = max(pause, 50*time.Millisecond)
+				}
+				if pause > 0 {
 					select {
 					case <-l.stop:
 						return
-					case <-time.After(50 * time.Millisecond):
+					case <-time.After(pause):
 					}
 				}
 			}

@@ -15,10 +15,21 @@
 //	go run ./internal/faults -scenario 'sigterm|scale'
 //	go run ./internal/faults -brokers 127.0.0.1:9092  # another broker (scenarios 5-7 need the suite's own)
 //
+// With -cluster it runs the cluster scenarios instead (clusterscenarios.go):
+// on a 3-broker Kafka cluster of its own (kafka.sh start -cluster), a
+// broker's fault under the load of molgen's calls and, side by side, of a
+// plain franz-go request/reply (comparator.go); a table with a line per
+// scenario and implementation.
+//
+//	go run ./internal/faults -cluster                  # scenarios a-e, short (about 6 minutes)
+//	go run ./internal/faults -cluster -scenario b      # the rolling restart alone
+//
 // It never touches the default broker (127.0.0.1:9092, /tmp/molgen-kafka)
 // unless told to with -brokers: its Kafka listens on -port (19092) with
-// -kafka-dir (/tmp/molgen-faults-kafka), and is stopped on every exit of
-// the program. The exit status is 1 when a scenario failed an assertion.
+// -kafka-dir (/tmp/molgen-faults-kafka), its cluster on -cluster-port
+// (19300-19305) with -cluster-dir (/tmp/molgen-faults-cluster), and they
+// are stopped on every exit of the program. The exit status is 1 when a
+// scenario failed an assertion.
 package main
 
 import (
@@ -64,6 +75,24 @@ type config struct {
 	session time.Duration
 	// coldCalls concurrent first calls, coldRounds times (scenario 10).
 	coldCalls, coldRounds int
+	// brokerDown is how long a killed broker of the cluster stays down
+	// before it is started again (cluster scenarios a, d, e).
+	brokerDown time.Duration
+	// clusterStall is how long a broker of the cluster is SIGSTOPped
+	// (cluster scenario c): longer than broker.session.timeout.ms (9 s),
+	// so that the controller fences it and its leaderships move.
+	clusterStall time.Duration
+	// clusterEvery paces each worker of a cluster scenario (a call
+	// started at most this often): both sides' loads together leave the
+	// brokers CPU to fail over with, on a 2-core machine.
+	clusterEvery time.Duration
+	// clusterWorkers replaces workers in the cluster scenarios (per side,
+	// in both modes): two loads and three brokers share the machine.
+	clusterWorkers int
+	// clusterSession is the servers' and the comparator's session timeout
+	// in the cluster scenarios: molgen's default (the faults there are the
+	// brokers', not the instances'; session replaces it for them).
+	clusterSession time.Duration
 }
 
 func shortConfig() config {
@@ -71,6 +100,8 @@ func shortConfig() config {
 		workers: 8, pre: 3 * time.Second, post: 15 * time.Second, postBroker: 30 * time.Second, down: 3 * time.Second, stall: 10 * time.Second,
 		callTimeout: 5 * time.Second, lateBound: time.Second, recovery: 10 * time.Second, sigtermBound: 10 * time.Second,
 		session: 2 * time.Second, coldCalls: 500, coldRounds: 1,
+		brokerDown: 5 * time.Second, clusterStall: 15 * time.Second, clusterEvery: 40 * time.Millisecond,
+		clusterSession: 6 * time.Second, clusterWorkers: 8,
 	}
 }
 
@@ -78,6 +109,7 @@ func longConfig() config {
 	c := shortConfig()
 	c.long = true
 	c.workers, c.pre, c.post, c.postBroker, c.down, c.coldRounds = 32, 10*time.Second, 50*time.Second, 50*time.Second, 10*time.Second, 3
+	c.brokerDown, c.clusterStall = 10*time.Second, 30*time.Second
 	return c
 }
 
@@ -104,8 +136,18 @@ func run() int {
 	keep := flag.Bool("keep", false, "keep the work directory (node logs, binaries) even when every scenario passed")
 	list := flag.Bool("list", false, "list the scenarios and exit")
 	brokersFlag := flag.String("brokers", "", "run against this broker `host:port,...` instead of the suite's own Kafka (scenarios 5-7 need their own and are skipped)")
+	cluster := flag.Bool("cluster", false, "run the cluster scenarios (a-e) on a 3-broker cluster of the suite's own, molgen and a franz-go comparator side by side")
+	clusterPort := flag.Int("cluster-port", 19300, "base port of the suite's cluster (brokers on port, port+2, port+4, controllers on the next port of each)")
+	clusterDir := flag.String("cluster-dir", "/tmp/molgen-faults-cluster", "data directory of the suite's cluster (wiped when it starts)")
 	flag.Parse()
 
+	if *cluster {
+		if *brokersFlag != "" {
+			fmt.Fprintln(os.Stderr, "faults: -cluster runs on a cluster of its own: it kills and stops brokers, so -brokers does not apply")
+			return 2
+		}
+		return runCluster(*pattern, *long, *list, *keep, *clusterPort, *clusterDir)
+	}
 	if *list {
 		for _, sc := range scenarios {
 			fmt.Printf("%2d  %-16s %s\n", sc.n, sc.key, sc.title)
@@ -277,4 +319,163 @@ func (s *suite) runScenario(sc *scenario) (r *row) {
 		s.logf("  calls %d, ok %d, failed %s", r.calls, r.ok, r.failText())
 	}
 	return r
+}
+
+// runCluster runs the cluster scenarios that match pattern on the suite's
+// own 3-broker cluster (base port port, data in dir) and prints their
+// table; the status is 1 when one failed a target.
+func runCluster(pattern string, long, list, keep bool, port int, kafkaDir string) int {
+	if list {
+		for _, cs := range clusterScenarios {
+			fmt.Printf("%s  %-18s %s\n", cs.letter, cs.key, cs.title)
+		}
+		return 0
+	}
+	if port < 1024 || port+2*clusterSize-1 > 65535 || port+2*clusterSize-1 >= 9092 && port <= 9101 {
+		fmt.Fprintf(os.Stderr, "faults: -cluster-port %d: the cluster takes %d-%d; use ports of the suite's own (9092-9101 are shared)\n", port, port, port+2*clusterSize-1)
+		return 2
+	}
+	dir, err := filepath.Abs(kafkaDir)
+	if err != nil || dir == "/tmp/molgen-kafka" || dir == "/" {
+		fmt.Fprintf(os.Stderr, "faults: -cluster-dir %s: use a directory of the suite's own\n", kafkaDir)
+		return 2
+	}
+	if _, err := regexp.Compile(pattern); err != nil {
+		fmt.Fprintf(os.Stderr, "faults: -scenario: %v\n", err)
+		return 2
+	}
+	selected := selectClusterScenarios(pattern)
+	if len(selected) == 0 {
+		fmt.Fprintf(os.Stderr, "faults: no cluster scenario matches %q (see -cluster -list)\n", pattern)
+		return 2
+	}
+	cfg := shortConfig()
+	mode := "short"
+	if long {
+		cfg, mode = longConfig(), "long"
+	}
+	root, err := moduleRoot()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "faults:", err)
+		return 2
+	}
+	if err := checkNoRetry(root); err != nil {
+		fmt.Fprintln(os.Stderr, "faults:", err)
+		return 1
+	}
+	work, err := os.MkdirTemp("", "molgen-faults-cluster-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "faults:", err)
+		return 1
+	}
+	b := make([]byte, 3)
+	rand.Read(b)
+	s := &suite{cfg: cfg, root: root, work: work, runID: hex.EncodeToString(b), out: os.Stderr}
+	klog, err := os.Create(filepath.Join(work, "kafka.log"))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "faults:", err)
+		return 1
+	}
+	defer klog.Close()
+	s.kafka = &kafkaScript{script: filepath.Join(root, "scripts", "kafka", "kafka.sh"), port: port, dir: dir, log: klog, cluster: true}
+
+	// Whatever ends the program, the children and the cluster go with it.
+	var cleanOnce sync.Once
+	cleanup := func() {
+		cleanOnce.Do(func() {
+			killAll()
+			if err := s.kafka.Stop(); err != nil {
+				fmt.Fprintln(os.Stderr, "faults: stopping the cluster:", err)
+			}
+		})
+	}
+	defer cleanup()
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
+	go func() {
+		sig := <-sigs
+		fmt.Fprintf(os.Stderr, "\nfaults: %v: stopping the servers and the cluster\n", sig)
+		cleanup()
+		os.Exit(130)
+	}()
+
+	began := time.Now()
+	s.logf("faults: %d cluster scenario(s), %s mode, %d workers per side, calls with a %v deadline; work dir %s", len(selected), mode, cfg.clusterWorkers, cfg.callTimeout, work)
+	s.logf("faults: starting a 3-broker Kafka cluster on %s (dir %s)", s.kafka.Addr(), dir)
+	s.kafka.Stop() // a cluster left by a killed earlier run
+	t := time.Now()
+	if err := s.kafka.Start(); err != nil {
+		fmt.Fprintln(os.Stderr, "faults:", err)
+		return 1
+	}
+	s.logf("faults: cluster ready in %v", time.Since(t).Round(100*time.Millisecond))
+
+	var rows []*clusterRow
+	for i, cs := range selected {
+		s.logf("\n[%d/%d] cluster scenario (%s): %s", i+1, len(selected), cs.letter, cs.title)
+		r := s.runClusterScenario(cs)
+		rows = append(rows, r)
+		s.logf("  -> %s (%v)", r.verdict(), r.elapsed.Round(time.Second))
+	}
+	cleanup()
+
+	total := time.Since(began).Round(time.Second)
+	fmt.Printf("\nmolgen fault-injection suite, cluster scenarios, %s, %s mode (3 brokers; %d workers per side, %v per call; a killed broker down %v, a stalled one %v), took %v, load average %s\n\n",
+		time.Now().Format("2006-01-02 15:04 MST"), mode, cfg.clusterWorkers, cfg.callTimeout, cfg.brokerDown, cfg.clusterStall, total, loadAverage())
+	printClusterTable(os.Stdout, rows)
+	printClusterNotes(os.Stdout, rows)
+	failed := false
+	for _, r := range rows {
+		failed = failed || r.verdict() != "ok"
+	}
+	if failed || keep {
+		fmt.Printf("\nnode logs, the comparator's log and binaries: %s\n", work)
+	} else {
+		os.RemoveAll(work)
+	}
+	if failed {
+		return 1
+	}
+	return 0
+}
+
+// loadAverage returns the machine's load averages (1, 5, 15 minutes), or
+// "?".
+func loadAverage() string {
+	data, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "?"
+	}
+	f := strings.Fields(string(data))
+	if len(f) < 3 {
+		return "?"
+	}
+	return strings.Join(f[:3], " ")
+}
+
+// selectClusterScenarios returns the cluster scenarios pattern names: by
+// letter when the whole pattern matches letters ("b", "a|c", "[ade]"),
+// else those whose name matches it ("kill"); "" selects all.
+func selectClusterScenarios(pattern string) []*clusterScenario {
+	var out []*clusterScenario
+	if letters, err := regexp.Compile("^(?:" + pattern + ")$"); err == nil && pattern != "" {
+		for _, cs := range clusterScenarios {
+			if letters.MatchString(cs.letter) {
+				out = append(out, cs)
+			}
+		}
+		if len(out) > 0 {
+			return out
+		}
+	}
+	re, err := regexp.Compile(pattern)
+	if err != nil {
+		return nil
+	}
+	for _, cs := range clusterScenarios {
+		if re.MatchString(cs.key) {
+			out = append(out, cs)
+		}
+	}
+	return out
 }

@@ -120,6 +120,12 @@ type record struct {
 	method string
 	call   int    // the load call it belongs to; 0 if none
 	tag    string // for requests of no call: their first argument's prefix
+	// rid is the request's id as its caller wrote it (molgen-id; the
+	// comparator's id): one call writes one id, which a retry of the
+	// write (the producer's) must not write twice. molgen's
+	// //molgen:retry resends share an id on purpose: the load's methods
+	// (Concat, Where) have none (TestLoadMethodsHaveNoRetry).
+	rid string
 }
 
 // readRequests reads every record of the request topic and names the
@@ -137,14 +143,21 @@ func readRequests(brokers []string, topic, prefix string, epoch, maxID int) ([]r
 	return out, nil
 }
 
-// identify names the call of a request record.
+// identify names the call of a molgen request record.
 func identify(m *kgo.Record, prefix string, epoch, maxID int) record {
-	rec := record{key: reqKey{epoch, int(m.Partition), m.Offset}}
-	for _, h := range m.Headers {
-		if h.Key == "molgen-method" {
-			rec.method = string(h.Value)
-		}
-	}
+	return identifyAs(m, header(m, "molgen-method"), header(m, "molgen-id"), prefix, epoch, maxID)
+}
+
+// identifyFranz names the call of a request record of the comparator,
+// whose values are encoded as molgen's.
+func identifyFranz(m *kgo.Record, prefix string, maxID int) record {
+	return identifyAs(m, header(m, fhMethod), header(m, fhID), prefix, 0, maxID)
+}
+
+// identifyAs names the call of a request record of method whose request
+// id is rid.
+func identifyAs(m *kgo.Record, method, rid, prefix string, epoch, maxID int) record {
+	rec := record{key: reqKey{epoch, int(m.Partition), m.Offset}, method: method, rid: rid}
 	switch rec.method {
 	case "Concat":
 		n, k := binary.Uvarint(m.Value)

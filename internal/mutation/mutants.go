@@ -468,9 +468,9 @@ var mutants = []mutant{
 		name: "one-hung-broker-is-outage",
 		what: "a probe that hit the one hung broker of three counts as an outage",
 		file: "runtime/internal/kafka/watch.go",
-		from: "\t\tif other := w.askEachBroker(ctx, topics); other != nil {\n",
-		to:   "\t\tif other := w.askEachBroker(ctx, topics); false && other != nil {\n",
-		pkgs: []string{"./runtime/internal/kafka"}, tests: "OneHungBroker",
+		from: "\t\tmd, err = w.askEveryBroker(ctx, topics)\n",
+		to:   "\t\t_, _ = w.askEveryBroker, topics\n",
+		pkgs: []string{"./runtime/internal/kafka"}, tests: "OneHungBroker|OneAnsweringBroker",
 	},
 	{
 		name: "no-instance-written",

@@ -231,7 +231,7 @@ func parse(file string, data []byte) (*Placement, *Error) {
 		perr.add(line, 1, "invalid YAML: %s", msg)
 		return nil, perr
 	}
-	p := &Placement{Source: file, PreferLocal: true, Kafka: Kafka{Partitions: 8, ReplicationFactor: 1}}
+	p := &Placement{Source: file, PreferLocal: true, Kafka: Kafka{Partitions: 8}}
 	if len(doc.Content) == 0 {
 		perr.add(0, 0, "empty placement file: it needs at least app and nodes")
 		return nil, perr

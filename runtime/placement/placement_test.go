@@ -44,8 +44,30 @@ func TestPlacementDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !p.PreferLocal || p.Kafka.Partitions != 8 || p.Kafka.ReplicationFactor != 1 {
+	if !p.PreferLocal || p.Kafka.Partitions != 8 || p.Kafka.ReplicationFactor != 0 {
 		t.Fatalf("defaults: %+v", p)
+	}
+}
+
+// TestPlacementReplicationFactorDefaultsToTheClusters: without
+// kafka.replication_factor the placement asks for none (0), so that the
+// transport creates its topics with the cluster's default.replication.factor
+// (CreateTopics with -1), as DESIGN.md §8 says; 1 made every topic a single
+// replica on a 3-broker cluster, whose loss stops its partitions.
+func TestPlacementReplicationFactorDefaultsToTheClusters(t *testing.T) {
+	for src, want := range map[string]int{
+		"app: a\nnodes:\n  n: [x]\n":                                  0,
+		"app: a\nkafka:\n  partitions: 4\nnodes:\n  n: [x]\n":         0,
+		"app: a\nkafka:\n  replication_factor: 3\nnodes:\n  n: [x]\n": 3,
+		"app: a\nkafka:\n  replication_factor: 1\nnodes:\n  n: [x]\n": 1,
+	} {
+		p, err := Parse("p.yaml", []byte(src))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p.Kafka.ReplicationFactor != want {
+			t.Errorf("%q: replication factor %d, want %d", src, p.Kafka.ReplicationFactor, want)
+		}
 	}
 }
 

@@ -30,6 +30,24 @@
 #   kafka.sh status            exit 0 and print "running ..." if up, else exit 1 and print "not running"
 #   kafka.sh pause             SIGSTOP the broker's JVM: a broker that hangs (connections stay open)
 #   kafka.sh resume            SIGCONT the broker's JVM after pause
+#   kafka.sh kill              SIGKILL the broker's JVM (a crash: no clean shutdown)
+#
+# A 3-broker cluster (for failover tests): three JVMs, each broker and KRaft
+# controller in one (3 voters), each with its own data dir under
+# $MOLGEN_KAFKA_DIR/broker-N and its own ports, all derived from one base
+# port P: broker N listens on P+2(N-1), its controller on P+2(N-1)+1
+# (P..P+5). Replication factor 3 and min.insync.replicas 2 everywhere.
+#   kafka.sh start -cluster [-port P] [-keep]
+#                              start the three (fresh data unless -keep), wait until all three are
+#                              registered and serve, print "127.0.0.1:P,127.0.0.1:P+2,127.0.0.1:P+4" last
+#   kafka.sh stop|kill|pause|resume|restart|start -broker N
+#                              act on broker N (1-3) alone: stop (SIGTERM, bounded wait, SIGKILL), kill
+#                              (SIGKILL), pause (SIGSTOP), resume (SIGCONT), restart (stop, then start
+#                              again on its data and wait until it is registered), start (a stopped or
+#                              killed broker, on its data); start and restart print the bootstrap list last
+#   kafka.sh status [-broker N] one line per broker; exit 0 only if every broker (or broker N) runs
+#   kafka.sh stop | restart | pause | resume | kill
+#                              without -broker: every broker of the cluster (restart keeps the data)
 #
 # Environment (all optional):
 #   MOLGEN_KAFKA_DIR            data/config/log dir, wiped on every start
@@ -42,7 +60,8 @@
 #   MOLGEN_KAFKA_SSL_PORT       SSL (mTLS) listener port of -secure         (default PLAINTEXT port + 3)
 #   MOLGEN_KAFKA_START_TIMEOUT  seconds to wait for readiness               (default 90)
 #   MOLGEN_KAFKA_STOP_TIMEOUT   seconds to wait after SIGTERM before SIGKILL (default 30)
-#   MOLGEN_KAFKA_HEAP_OPTS      broker heap                                 (default "-Xms256m -Xmx512m")
+#   MOLGEN_KAFKA_HEAP_OPTS      broker heap                                 (default "-Xms256m -Xmx512m";
+#                                                                             each broker of -cluster "-Xms128m -Xmx384m")
 #   MOLGEN_KAFKA_JVM_OPTS       extra broker JVM options                    (default empty)
 #   MOLGEN_KAFKA_LOG_LEVEL      broker log4j2 root level                    (default WARN)
 #   JAVA_HOME                   JDK to use (17+); otherwise `java` on PATH
@@ -57,7 +76,8 @@ die() { printf '%s: error: %s\n' "$PROG" "$*" >&2; exit 1; }
 
 usage() {
 	cat >&2 <<EOF
-usage: $PROG start [-port N] [-keep] [-secure [-authorizer]] | restart [-port N] | stop | status | pause | resume | acls ARGS...
+usage: $PROG start [-port N] [-keep] [-secure [-authorizer]] | restart [-port N] | stop | status | pause | resume | kill | acls ARGS...
+       $PROG start -cluster [-port P] [-keep] | {stop|kill|pause|resume|restart|start|status} [-broker N]
   start   fetch Kafka (cached), format a fresh data dir, start the broker in the
           background and wait until it serves requests; prints the bootstrap
           address (127.0.0.1:PORT) as the last line on stdout
@@ -75,7 +95,20 @@ usage: $PROG start [-port N] [-keep] [-secure [-authorizer]] | restart [-port N]
   status  exit 0 if the broker is running (or paused), 1 if not
   pause   SIGSTOP the broker's JVM (it hangs: connections stay open, nothing is answered)
   resume  SIGCONT the broker's JVM after pause
+  kill    SIGKILL the broker's JVM (a crash)
   acls    run Kafka's ACL tool (kafka-acls.sh) with ARGS, from the jar cache
+cluster mode (3 brokers, each broker+controller, 3 KRaft voters, RF 3, min ISR 2):
+  start -cluster [-port P] [-keep]
+          start brokers 1-3 in \$MOLGEN_KAFKA_DIR/broker-N, broker N on port
+          P+2(N-1) and its controller on P+2(N-1)+1; wait until all three serve;
+          print the bootstrap list 127.0.0.1:P,127.0.0.1:P+2,127.0.0.1:P+4 last
+  stop|kill|pause|resume|restart -broker N
+          act on broker N alone (restart: SIGTERM, wait, start again on its data)
+  start -broker N
+          start broker N again on its data (after stop or kill) and wait for it
+  status [-broker N]
+          a line per broker; exit 0 only if all (or N) run
+  stop, restart, pause, resume, kill without -broker act on every broker
 EOF
 	exit 2
 }
@@ -97,6 +130,9 @@ DIR="${MOLGEN_KAFKA_DIR:-/tmp/molgen-kafka}"
 START_TIMEOUT="${MOLGEN_KAFKA_START_TIMEOUT:-90}"
 STOP_TIMEOUT="${MOLGEN_KAFKA_STOP_TIMEOUT:-30}"
 HEAP_OPTS="${MOLGEN_KAFKA_HEAP_OPTS:--Xms256m -Xmx512m}"
+# Three brokers share the machine: each gets a smaller heap.
+CLUSTER_HEAP_OPTS="${MOLGEN_KAFKA_HEAP_OPTS:--Xms128m -Xmx384m}"
+CLUSTER_SIZE=3
 EXTRA_JVM_OPTS="${MOLGEN_KAFKA_JVM_OPTS:-}"
 LOG_LEVEL="${MOLGEN_KAFKA_LOG_LEVEL:-WARN}"
 
@@ -118,6 +154,33 @@ CONF="$DIR/config"
 LOGS="$DIR/logs"
 SERVER_PROPS="$CONF/server.properties"
 LOG4J_CONF="$CONF/log4j2.properties"
+CLUSTER_FILE="$DIR/cluster" # marks a cluster's dir; holds its base port
+
+# select_broker points the per-broker paths (pid file, port file, config,
+# logs, data) at broker $1 of the cluster in $DIR; select_single back at
+# the single broker's. running_pid, cmd_stop, log_tail and the rest act on
+# whichever is selected.
+select_broker() {
+	BDIR="$DIR/broker-$1"
+	PIDFILE="$BDIR/kafka.pid"
+	PORTFILE="$BDIR/port"
+	CONF="$BDIR/config"
+	LOGS="$BDIR/logs"
+	SERVER_PROPS="$CONF/server.properties"
+	LOG4J_CONF="$CONF/log4j2.properties"
+	DATA="$BDIR/data"
+}
+select_single() {
+	BDIR="$DIR"
+	PIDFILE="$DIR/kafka.pid"
+	PORTFILE="$DIR/port"
+	CONF="$DIR/config"
+	LOGS="$DIR/logs"
+	SERVER_PROPS="$CONF/server.properties"
+	LOG4J_CONF="$CONF/log4j2.properties"
+	DATA="$DIR/data"
+}
+select_single
 
 if [[ -n "${JAVA_HOME:-}" ]]; then
 	JAVA="$JAVA_HOME/bin/java"
@@ -133,10 +196,16 @@ fi
 # temp dir, and stop a broker that `start` launched but never saw ready.
 CLEANUP_TMP=""
 PENDING_PID=""
+PENDING_CLUSTER=""
 on_exit() {
 	local rc=$?
 	[[ -z "$CLEANUP_TMP" ]] || rm -rf -- "$CLEANUP_TMP"
 	local pid i
+	if [[ -n "$PENDING_CLUSTER" ]]; then
+		printf '%s: start -cluster did not finish; stopping its brokers\n' "$PROG" >&2
+		PENDING_CLUSTER=""
+		stop_cluster >&2 || true
+	fi
 	if [[ -n "$PENDING_PID" ]] && pid="$(running_pid)"; then
 		printf '%s: start did not finish; stopping broker pid %s\n' "$PROG" "$pid" >&2
 		kill -CONT "$pid" 2>/dev/null || true
@@ -177,7 +246,7 @@ running_pid() {
 	[[ -r "/proc/$pid/cmdline" ]] || return 1
 	# Guard against a recycled pid: the process must be our broker.
 	local cmd
-	cmd="$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null || true)"
+	cmd="$(tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline" || true)"
 	[[ "$cmd" == *kafka.Kafka*"$SERVER_PROPS"* ]] || return 1
 	# A zombie is not running.
 	local state
@@ -285,7 +354,17 @@ public class MolgenKafkaReady {
     public static void main(String[] args) throws Exception {
         String bootstrap = args[0];
         long deadline = System.nanoTime() + Long.parseLong(args[1]) * 1_000_000_000L;
-        long pid = Long.parseLong(args[2]);
+        // The broker's pid, or the pids of a cluster's brokers (comma-separated):
+        // every one of them must stay alive.
+        String[] pidArgs = args[2].split(",");
+        long[] pids = new long[pidArgs.length];
+        for (int i = 0; i < pids.length; i++) {
+            pids[i] = Long.parseLong(pidArgs[i]);
+        }
+        // A cluster (start -cluster): at least this many brokers registered and
+        // unfenced; a broker of a cluster started alone: that broker among them.
+        int minBrokers = Integer.getInteger("molgen.kafka.min.brokers", 1);
+        int nodeId = Integer.getInteger("molgen.kafka.node.id", -1);
         Properties p = new Properties();
         // An optional client properties file: how to reach a broker that
         // authorizes (start -authorizer: as the admin, over SASL_SSL).
@@ -307,14 +386,20 @@ public class MolgenKafkaReady {
         String last = "no answer yet";
         try (Admin admin = Admin.create(p)) {
             while (true) {
-                if (!alive(pid)) {
-                    System.err.println("broker process " + pid + " exited");
-                    System.exit(3);
+                for (long pid : pids) {
+                    if (!alive(pid)) {
+                        System.err.println("broker process " + pid + " exited");
+                        System.exit(3);
+                    }
                 }
                 try {
                     Collection<Node> nodes = admin.describeCluster(new DescribeClusterOptions().timeoutMs(budget(deadline))).nodes().get();
                     if (nodes.isEmpty()) {
                         last = "no live brokers in the cluster metadata yet";
+                    } else if (nodes.size() < minBrokers) {
+                        last = nodes.size() + " of " + minBrokers + " brokers registered";
+                    } else if (nodeId >= 0 && nodes.stream().noneMatch(n -> n.id() == nodeId)) {
+                        last = "broker " + nodeId + " not registered (or still fenced)";
                     } else {
                         admin.listTopics(new ListTopicsOptions().listInternal(true).timeoutMs(budget(deadline))).names().get();
                         // Warm up the group coordinator: the first FindCoordinator
@@ -351,7 +436,9 @@ JAVA
 # small heap, no C2 compiler, serial GC -- they start faster on 2 cores.
 TOOL_JVM_OPTS=(-Xmx128m -XX:+UseSerialGC -XX:TieredStopAtLevel=1)
 
-# Sets READY_CMD to the command prefix that runs the checker.
+# Sets READY_CMD to the command prefix that runs the checker, with the
+# system properties in READY_PROPS (a cluster's: how many brokers, which).
+READY_PROPS=()
 ensure_ready_checker() {
 	READY_JVM_OPTS=("${TOOL_JVM_OPTS[@]}" -Dlog4j2.configurationFile="$LOG4J_CONF" -Dkafka.logs.dir="$LOGS" -Dmolgen.kafka.logfile=ready-client.log)
 	local hash dir tmp
@@ -372,11 +459,11 @@ ensure_ready_checker() {
 			CLEANUP_TMP=""
 			[[ -f "$dir/$READY_CLASS.class" ]] || die "could not install the readiness checker in $dir"
 		fi
-		READY_CMD=("$JAVA" "${READY_JVM_OPTS[@]}" -cp "$dir:$LIBS/*" "$READY_CLASS")
+		READY_CMD=("$JAVA" "${READY_JVM_OPTS[@]}" "${READY_PROPS[@]}" -cp "$dir:$LIBS/*" "$READY_CLASS")
 	else
 		# No javac: use the JDK's single-file source launcher (slower, same result).
 		printf '%s\n' "$READY_SRC" >"$CONF/$READY_CLASS.java"
-		READY_CMD=("$JAVA" "${READY_JVM_OPTS[@]}" -cp "$LIBS/*" "$CONF/$READY_CLASS.java")
+		READY_CMD=("$JAVA" "${READY_JVM_OPTS[@]}" "${READY_PROPS[@]}" -cp "$LIBS/*" "$CONF/$READY_CLASS.java")
 	fi
 }
 
@@ -492,7 +579,11 @@ super.users=User:$ADMIN_USER;User:$BROKER_PRINCIPAL
 listener.name.controller.ssl.client.auth=required
 EOF
 	fi
+	write_log4j
+}
 
+# write_log4j writes the selected broker's log4j2 configuration.
+write_log4j() {
 	cat >"$LOG4J_CONF" <<EOF
 # Written by scripts/kafka/kafka.sh: everything at $LOG_LEVEL+ into one file.
 status = warn
@@ -508,6 +599,77 @@ appender.file.layout.pattern = [%d] %p %m (%c)%n
 rootLogger.level = $LOG_LEVEL
 rootLogger.appenderRef.file.ref = FILE
 EOF
+}
+
+# cluster_port N BASE prints broker N's PLAINTEXT port in the cluster on
+# BASE (its controller listens on the next port).
+cluster_port() { printf '%s' $(($2 + 2 * ($1 - 1))); }
+
+# cluster_bootstrap BASE prints the cluster's bootstrap list.
+cluster_bootstrap() {
+	local n out=""
+	for ((n = 1; n <= CLUSTER_SIZE; n++)); do
+		out+="${out:+,}127.0.0.1:$(cluster_port "$n" "$1")"
+	done
+	printf '%s' "$out"
+}
+
+# write_cluster_config N BASE writes broker N's configuration (the
+# selected broker's files) in the cluster on base port BASE.
+write_cluster_config() {
+	local n="$1" base="$2" i voters=""
+	for ((i = 1; i <= CLUSTER_SIZE; i++)); do
+		voters+="${voters:+,}$i@127.0.0.1:$(($(cluster_port "$i" "$base") + 1))"
+	done
+	local port cport
+	port="$(cluster_port "$n" "$base")"
+	cport=$((port + 1))
+	cat >"$SERVER_PROPS" <<EOF
+# Written by scripts/kafka/kafka.sh -- broker $n of a $CLUSTER_SIZE-broker KRaft cluster for
+# failover tests: every broker is also a controller (the $CLUSTER_SIZE are the voters).
+process.roles=broker,controller
+node.id=$n
+controller.quorum.voters=$voters
+listeners=PLAINTEXT://127.0.0.1:$port,CONTROLLER://127.0.0.1:$cport
+advertised.listeners=PLAINTEXT://127.0.0.1:$port
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+inter.broker.listener.name=PLAINTEXT
+controller.listener.names=CONTROLLER
+log.dirs=$DATA
+
+# Every partition on all three brokers; a write is acknowledged by two at
+# least, so one broker may be down (or restarting) without losing a write
+# or stopping one.
+num.partitions=1
+default.replication.factor=3
+min.insync.replicas=2
+offsets.topic.replication.factor=3
+transaction.state.log.replication.factor=3
+transaction.state.log.min.isr=2
+share.coordinator.state.topic.replication.factor=3
+share.coordinator.state.topic.min.isr=2
+# One partition of __consumer_offsets (and of the transaction log): every
+# consumer group has the same coordinator, so a test that stops it stops
+# it for every group at once; and startup stays quick.
+offsets.topic.num.partitions=1
+transaction.state.log.num.partitions=1
+
+# Tests: as the single broker (auto-creation on, deletes work, groups
+# rebalance at once, session timeouts down to 1 s).
+auto.create.topics.enable=true
+delete.topic.enable=true
+group.initial.rebalance.delay.ms=0
+group.min.session.timeout.ms=1000
+
+# Small footprint: three brokers share a 2-core machine.
+num.network.threads=2
+num.io.threads=2
+num.replica.fetchers=1
+num.recovery.threads.per.data.dir=1
+background.threads=2
+log.cleaner.threads=1
+EOF
+	write_log4j
 }
 
 # Users of -secure: SECURE_USER has PLAIN, SCRAM-SHA-256 and SCRAM-SHA-512
@@ -612,9 +774,22 @@ EOF
 }
 
 cmd_start() {
-	local port="" keep=0 secure=0 authz=0
+	local port="" keep=0 secure=0 authz=0 cluster=0 broker=""
 	while (($#)); do
 		case "$1" in
+		-cluster | --cluster)
+			cluster=1
+			shift
+			;;
+		-broker | --broker)
+			(($# >= 2)) || die "$1 needs a value"
+			broker="$2"
+			shift 2
+			;;
+		-broker=* | --broker=*)
+			broker="${1#*=}"
+			shift
+			;;
 		-port | --port)
 			(($# >= 2)) || die "$1 needs a value"
 			port="$2"
@@ -638,9 +813,25 @@ cmd_start() {
 			shift
 			;;
 		-h | --help) usage ;;
-		*) die "unknown start option '$1' (usage: $PROG start [-port N] [-keep] [-secure [-authorizer]])" ;;
+		*) die "unknown start option '$1' (usage: $PROG start [-port N] [-keep] [-secure [-authorizer]] | start -cluster [-port P] [-keep] | start -broker N)" ;;
 		esac
 	done
+	# A cluster: all of it, or one broker of it. A kept cluster stays one.
+	if [[ -n "$broker" ]]; then
+		((!secure && !cluster)) && [[ -z "$port" ]] || die "start -broker N takes no other option (the broker keeps its data and ports)"
+		cmd_start_broker "$broker"
+		return
+	fi
+	if ((keep)) && is_cluster && [[ -f "$MARKER" ]]; then cluster=1; fi
+	if ((cluster)); then
+		((!secure)) || die "-cluster does not take -secure or -authorizer"
+		cmd_start_cluster "$port" "$keep"
+		return
+	fi
+	# A single broker may not take over the dir of a running cluster.
+	if is_cluster && cluster_running; then
+		die "a cluster is running from $DIR; run '$PROG stop' first"
+	fi
 	# Data worth keeping: a directory of ours whose storage was formatted.
 	local kept=0
 	if ((keep)); then
@@ -748,33 +939,10 @@ cmd_start() {
 		die "formatting $DIR/data failed"
 	fi
 
-	local jvm_opts
-	# shellcheck disable=SC2206 # word splitting of the option strings is intended
-	jvm_opts=($HEAP_OPTS -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -XX:InitiatingHeapOccupancyPercent=35
-		-XX:+ExplicitGCInvokesConcurrent -XX:+ExitOnOutOfMemoryError -Djava.awt.headless=true
-		$EXTRA_JVM_OPTS)
-
 	log "starting Kafka $KAFKA_VERSION on 127.0.0.1:$port (controller 127.0.0.1:$cport, dir $DIR)"
 	PENDING_PID="starting"
-	local launcher=()
-	command -v setsid >/dev/null && launcher=(setsid)
-	# The inner shell writes its own pid and then execs java, so the pid file
-	# names the JVM whether or not setsid had to fork.
-	# shellcheck disable=SC2016 # $$ and $@ are for the inner shell
-	nohup "${launcher[@]}" bash -c 'echo $$ >"$1"; shift; exec "$@"' molgen-kafka "$PIDFILE" \
-		"$JAVA" "${jvm_opts[@]}" "${log_props[@]}" -cp "$cp" kafka.Kafka "$SERVER_PROPS" \
-		>>"$LOGS/stdout.log" 2>&1 </dev/null &
-
-	local i
-	for ((i = 0; i < 100; i++)); do
-		[[ -s "$PIDFILE" ]] && break
-		sleep 0.05
-	done
-	pid="$(tr -dc '0-9' <"$PIDFILE" 2>/dev/null || true)"
-	[[ -n "$pid" ]] || {
-		log_tail
-		die "the broker did not start (no pid file)"
-	}
+	launch_broker "$HEAP_OPTS"
+	pid="$LAUNCHED_PID"
 
 	local rc=0
 	# With an authorizer, ANONYMOUS may not even look: check as the admin.
@@ -805,6 +973,290 @@ cmd_start() {
 		printf '# all of it as KEY=VALUE, for MOLGEN_TEST_SECURE: %s\n' "$SECURE/env"
 	fi
 	printf '127.0.0.1:%s\n' "$port"
+}
+
+# launch_broker HEAP starts the selected broker's JVM in the background
+# with heap options HEAP, waits for its pid file and sets LAUNCHED_PID.
+LAUNCHED_PID=""
+launch_broker() {
+	local cp="$LIBS/*"
+	local log_props=(-Dlog4j2.configurationFile="$LOG4J_CONF" -Dkafka.logs.dir="$LOGS")
+	local jvm_opts
+	# shellcheck disable=SC2206 # word splitting of the option strings is intended
+	jvm_opts=($1 -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -XX:InitiatingHeapOccupancyPercent=35
+		-XX:+ExplicitGCInvokesConcurrent -XX:+ExitOnOutOfMemoryError -Djava.awt.headless=true
+		$EXTRA_JVM_OPTS)
+	rm -f -- "$PIDFILE"
+	local launcher=()
+	command -v setsid >/dev/null && launcher=(setsid)
+	# The inner shell writes its own pid and then execs java, so the pid file
+	# names the JVM whether or not setsid had to fork.
+	# shellcheck disable=SC2016 # $$ and $@ are for the inner shell
+	nohup "${launcher[@]}" bash -c 'echo $$ >"$1"; shift; exec "$@"' molgen-kafka "$PIDFILE" \
+		"$JAVA" "${jvm_opts[@]}" "${log_props[@]}" -cp "$cp" kafka.Kafka "$SERVER_PROPS" \
+		>>"$LOGS/stdout.log" 2>&1 </dev/null &
+
+	local i
+	for ((i = 0; i < 100; i++)); do
+		[[ -s "$PIDFILE" ]] && break
+		sleep 0.05
+	done
+	LAUNCHED_PID="$(tr -dc '0-9' <"$PIDFILE" 2>/dev/null || true)"
+	[[ -n "$LAUNCHED_PID" ]] || {
+		log_tail
+		die "the broker did not start (no pid file)"
+	}
+}
+
+# ----------------------------------------------------------------- cluster --
+# start -cluster runs CLUSTER_SIZE brokers from $DIR: broker N's files in
+# $DIR/broker-N (select_broker), its ports from the base port in
+# $CLUSTER_FILE. Every per-broker command selects a broker and runs the
+# single broker's code on it.
+
+is_cluster() { [[ -f "$CLUSTER_FILE" ]]; }
+
+# cluster_base prints the cluster's base port.
+cluster_base() {
+	local base
+	base="$(sed -n 's/^port=//p' "$CLUSTER_FILE" 2>/dev/null | tr -dc '0-9')"
+	[[ -n "$base" ]] || die "$CLUSTER_FILE names no base port"
+	printf '%s' "$base"
+}
+
+# cluster_running: is any broker of the cluster running?
+cluster_running() {
+	local n rc=1
+	for ((n = 1; n <= CLUSTER_SIZE; n++)); do
+		select_broker "$n"
+		running_pid >/dev/null && rc=0
+	done
+	select_single
+	return "$rc"
+}
+
+# check_broker N: N names a broker of the cluster in $DIR.
+check_broker() {
+	[[ "$1" =~ ^[1-9][0-9]*$ ]] && (($1 <= CLUSTER_SIZE)) || die "bad broker '$1' (1-$CLUSTER_SIZE)"
+	is_cluster || die "$DIR holds no cluster (start one with '$PROG start -cluster')"
+}
+
+# all_log_tails prints the log tails of every broker.
+all_log_tails() {
+	local n
+	for ((n = 1; n <= CLUSTER_SIZE; n++)); do
+		select_broker "$n"
+		log_tail
+	done
+}
+
+# cmd_start_cluster PORT KEEP starts the cluster's brokers on base port
+# PORT (fresh data unless KEEP) and waits until all of them serve.
+cmd_start_cluster() {
+	local base="$1" keep="$2" n
+	local kept=0
+	if ((keep)); then
+		kept=1
+		for ((n = 1; n <= CLUSTER_SIZE; n++)); do
+			[[ -f "$MARKER" && -f "$DIR/broker-$n/data/meta.properties" ]] || kept=0
+		done
+		is_cluster || kept=0
+		((kept)) || log "no formatted cluster data in $DIR to keep: starting fresh"
+	fi
+	if [[ -z "$base" ]]; then
+		base="${MOLGEN_KAFKA_PORT:-}"
+		if [[ -z "$base" ]] && ((kept)); then base="$(cluster_base)"; fi
+		base="${base:-9092}"
+	fi
+	if ! [[ "$base" =~ ^[1-9][0-9]{0,4}$ ]] || ((base + 2 * CLUSTER_SIZE - 1 > 65535)); then die "bad base port '$base'"; fi
+	local bootstrap
+	bootstrap="$(cluster_bootstrap "$base")"
+
+	# Already running: the same cluster prints its address, anything else is an error.
+	if [[ -f "$PIDFILE" ]] && running_pid >/dev/null; then
+		die "a single broker is running from $DIR; run '$PROG stop' first"
+	fi
+	if is_cluster && cluster_running; then
+		local all=1
+		for ((n = 1; n <= CLUSTER_SIZE; n++)); do
+			select_broker "$n"
+			running_pid >/dev/null || all=0
+		done
+		if ((all)) && [[ "$(cluster_base)" == "$base" ]]; then
+			log "already running from $DIR on $bootstrap"
+			printf '%s\n' "$bootstrap"
+			return 0
+		fi
+		die "(part of) a cluster is running from $DIR on base port $(cluster_base); run '$PROG stop' first"
+	fi
+
+	need_java
+	if [[ -d "$DIR" && -n "$(ls -A -- "$DIR")" && ! -f "$MARKER" ]]; then
+		die "$DIR exists, is not empty and was not created by $PROG; set MOLGEN_KAFKA_DIR elsewhere or remove it"
+	fi
+	[[ -e "$DIR" && ! -d "$DIR" ]] && die "$DIR exists and is not a directory"
+	local p
+	for ((p = base; p < base + 2 * CLUSTER_SIZE; p++)); do
+		port_open "$p" && die "port $p on 127.0.0.1 is already in use (the cluster takes $base-$((base + 2 * CLUSTER_SIZE - 1)); use -port P)"
+	done
+
+	ensure_jars
+
+	if ((kept)); then
+		log "keeping the data in $DIR/broker-*/data"
+	else
+		rm -rf -- "$DIR"
+		mkdir -p -- "$DIR"
+		: >"$MARKER"
+	fi
+	printf 'port=%s\nbrokers=%s\n' "$base" "$CLUSTER_SIZE" >"$CLUSTER_FILE"
+	for ((n = 1; n <= CLUSTER_SIZE; n++)); do
+		select_broker "$n"
+		mkdir -p -- "$CONF" "$LOGS" "$DATA"
+		cluster_port "$n" "$base" >"$PORTFILE"
+		write_cluster_config "$n" "$base"
+	done
+
+	if ((!kept)); then
+		# One cluster id for all; the three formats run side by side.
+		local cluster_id pids=() rc=0
+		cluster_id="$(random_cluster_id)"
+		for ((n = 1; n <= CLUSTER_SIZE; n++)); do
+			select_broker "$n"
+			"$JAVA" "${TOOL_JVM_OPTS[@]}" -Dlog4j2.configurationFile="$LOG4J_CONF" -Dkafka.logs.dir="$LOGS" \
+				-Dmolgen.kafka.logfile=format.log -cp "$LIBS/*" kafka.tools.StorageTool format \
+				-t "$cluster_id" -c "$SERVER_PROPS" >>"$LOGS/format.log" 2>&1 &
+			pids+=($!)
+		done
+		for p in "${pids[@]}"; do wait "$p" || rc=1; done
+		if ((rc)); then
+			all_log_tails
+			die "formatting the cluster's data failed"
+		fi
+	fi
+
+	log "starting a $CLUSTER_SIZE-broker Kafka $KAFKA_VERSION cluster on $bootstrap (controllers on the next port of each, dir $DIR)"
+	PENDING_CLUSTER=1
+	local all_pids=""
+	for ((n = 1; n <= CLUSTER_SIZE; n++)); do
+		select_broker "$n"
+		launch_broker "$CLUSTER_HEAP_OPTS"
+		all_pids+="${all_pids:+,}$LAUNCHED_PID"
+	done
+
+	select_broker 1
+	READY_PROPS=(-Dmolgen.kafka.min.brokers="$CLUSTER_SIZE")
+	ensure_ready_checker
+	local rc=0
+	timeout -k 5 $((START_TIMEOUT + 30)) \
+		"${READY_CMD[@]}" "$bootstrap" "$START_TIMEOUT" "$all_pids" >>"$DIR/ready.log" 2>&1 || rc=$?
+	if ((rc != 0)); then
+		tail -n 5 "$DIR/ready.log" >&2 || true
+		all_log_tails
+		PENDING_CLUSTER=""
+		log "the cluster did not become ready within ${START_TIMEOUT}s; stopping it"
+		stop_cluster >&2 || true
+		die "the Kafka cluster did not come up on $bootstrap (logs in $DIR/broker-*/logs, $DIR/ready.log)"
+	fi
+	PENDING_CLUSTER=""
+	log "ready (pids $all_pids)"
+	printf '%s\n' "$bootstrap"
+}
+
+# cmd_start_broker N starts broker N of the cluster again on its data and
+# waits until the cluster lists it.
+cmd_start_broker() {
+	local n="$1"
+	check_broker "$n"
+	local base port
+	base="$(cluster_base)"
+	select_broker "$n"
+	[[ -f "$MARKER" && -f "$DATA/meta.properties" ]] || die "broker $n has no formatted data in $BDIR (start the cluster with '$PROG start -cluster')"
+	port="$(cluster_port "$n" "$base")"
+	local pid
+	if pid="$(running_pid)"; then
+		log "broker $n is already running (pid $pid) on 127.0.0.1:$port"
+		printf '%s\n' "$(cluster_bootstrap "$base")"
+		return 0
+	fi
+	need_java
+	port_open "$port" && die "port $port on 127.0.0.1 is already in use"
+	port_open $((port + 1)) && die "controller port $((port + 1)) on 127.0.0.1 is already in use"
+	ensure_jars
+	mkdir -p -- "$CONF" "$LOGS"
+	write_cluster_config "$n" "$base"
+	log "starting broker $n on 127.0.0.1:$port (controller 127.0.0.1:$((port + 1)), data kept in $DATA)"
+	PENDING_PID="starting"
+	launch_broker "$CLUSTER_HEAP_OPTS"
+	pid="$LAUNCHED_PID"
+	READY_PROPS=(-Dmolgen.kafka.node.id="$n")
+	ensure_ready_checker
+	local rc=0
+	timeout -k 5 $((START_TIMEOUT + 30)) \
+		"${READY_CMD[@]}" "127.0.0.1:$port" "$START_TIMEOUT" "$pid" >>"$LOGS/ready.log" 2>&1 || rc=$?
+	if ((rc != 0)); then
+		log_tail
+		if running_pid >/dev/null; then
+			log "broker $n did not become ready within ${START_TIMEOUT}s; stopping it"
+			cmd_stop >&2 || true
+		fi
+		die "broker $n did not come up on 127.0.0.1:$port (logs in $LOGS)"
+	fi
+	PENDING_PID=""
+	log "broker $n ready (pid $pid)"
+	printf '%s\n' "$(cluster_bootstrap "$base")"
+}
+
+# stop_cluster stops every broker of the cluster, side by side.
+stop_cluster() {
+	local n pids=() rc=0
+	for ((n = 1; n <= CLUSTER_SIZE; n++)); do
+		(
+			select_broker "$n"
+			PROG="kafka.sh (broker $n)"
+			cmd_stop
+		) &
+		pids+=($!)
+	done
+	for n in "${pids[@]}"; do wait "$n" || rc=1; done
+	select_single
+	return "$rc"
+}
+
+# on_brokers CMD [N] runs CMD (a per-broker command) on broker N, or on
+# every broker of the cluster when N is empty.
+on_brokers() {
+	local cmd="$1" only="${2:-}" n rc=0
+	if [[ -n "$only" ]]; then
+		check_broker "$only"
+		select_broker "$only"
+		PROG="kafka.sh (broker $only)" BROKER_OPT=" -broker $only" "$cmd"
+		return
+	fi
+	for ((n = 1; n <= CLUSTER_SIZE; n++)); do
+		select_broker "$n"
+		PROG="kafka.sh (broker $n)" BROKER_OPT=" -broker $n" "$cmd" || rc=1
+	done
+	return "$rc"
+}
+
+cmd_status_cluster() {
+	local only="${1:-}" n pid base rc=0 paused
+	base="$(cluster_base)"
+	for ((n = 1; n <= CLUSTER_SIZE; n++)); do
+		[[ -z "$only" || "$only" == "$n" ]] || continue
+		select_broker "$n"
+		if pid="$(running_pid)"; then
+			paused=""
+			is_paused "$pid" && paused=", paused: run '$PROG resume -broker $n'"
+			printf 'broker %s: running (pid %s%s) on 127.0.0.1:%s\n' "$n" "$pid" "$paused" "$(cluster_port "$n" "$base")"
+		else
+			printf 'broker %s: not running (127.0.0.1:%s)\n' "$n" "$(cluster_port "$n" "$base")"
+			rc=1
+		fi
+	done
+	printf 'cluster of %s brokers, Kafka %s, dir %s, bootstrap %s\n' "$CLUSTER_SIZE" "$KAFKA_VERSION" "$DIR" "$(cluster_bootstrap "$base")"
+	return "$rc"
 }
 
 # -------------------------------------------------------------- stop/status --
@@ -858,9 +1310,58 @@ cmd_status() {
 # ------------------------------------------------------ restart/pause/resume --
 
 # restart: a broker restart that keeps its data (and its port, unless told).
+# In a cluster: one broker (-broker N: SIGTERM, wait, start again on its
+# data), or all of them (stopped together, then started on their data).
 cmd_restart() {
+	local args=() broker=""
+	while (($#)); do
+		case "$1" in
+		-broker | --broker)
+			(($# >= 2)) || usage
+			broker="$2"
+			shift 2
+			;;
+		-broker=* | --broker=*)
+			broker="${1#*=}"
+			shift
+			;;
+		*)
+			args+=("$1")
+			shift
+			;;
+		esac
+	done
+	if [[ -n "$broker" ]]; then
+		((${#args[@]} == 0)) || die "restart -broker N takes no other option"
+		check_broker "$broker"
+		select_broker "$broker"
+		PROG="kafka.sh (broker $broker)" cmd_stop
+		cmd_start_broker "$broker"
+		return
+	fi
+	if is_cluster; then
+		stop_cluster
+		cmd_start -cluster -keep "${args[@]}"
+		return
+	fi
 	cmd_stop
-	cmd_start -keep "$@"
+	cmd_start -keep "${args[@]}"
+}
+
+# kill: SIGKILL the JVM, as a crash ends it: no controlled shutdown, no
+# flushed logs. The data stays (start -keep; start -broker N in a cluster).
+cmd_kill() {
+	local pid i
+	pid="$(running_pid)" || die "no broker running from $BDIR"
+	kill -CONT "$pid" 2>/dev/null || true
+	kill -KILL "$pid" || die "could not kill pid $pid"
+	for ((i = 0; i < 200; i++)); do
+		running_pid >/dev/null || break
+		sleep 0.05
+	done
+	running_pid >/dev/null && die "pid $pid is still running after SIGKILL"
+	rm -f -- "$PIDFILE"
+	log "killed broker (pid $pid)"
 }
 
 # Is pid stopped by a signal (state T)?
@@ -875,14 +1376,14 @@ is_paused() {
 # GC pause or a frozen VM would make it.
 cmd_pause() {
 	local pid
-	pid="$(running_pid)" || die "no broker running from $DIR"
+	pid="$(running_pid)" || die "no broker running from $BDIR"
 	kill -STOP "$pid" || die "could not pause pid $pid"
-	log "paused broker (pid $pid); '$PROG resume' lets it run again"
+	log "paused broker (pid $pid); 'kafka.sh resume$BROKER_OPT' lets it run again"
 }
 
 cmd_resume() {
 	local pid
-	pid="$(running_pid)" || die "no broker running from $DIR"
+	pid="$(running_pid)" || die "no broker running from $BDIR"
 	kill -CONT "$pid" || die "could not resume pid $pid"
 	log "resumed broker (pid $pid)"
 }
@@ -937,16 +1438,73 @@ cmd_acls() {
 	return "$rc"
 }
 
+# parse_broker ARGS sets BROKER_ARG to N of "-broker N" (empty without);
+# any other argument is a usage error.
+BROKER_ARG=""
+BROKER_OPT="" # " -broker N" while a command acts on broker N (for messages)
+parse_broker() {
+	BROKER_ARG=""
+	while (($#)); do
+		case "$1" in
+		-broker | --broker)
+			(($# >= 2)) || usage
+			BROKER_ARG="$2"
+			shift 2
+			;;
+		-broker=* | --broker=*)
+			BROKER_ARG="${1#*=}"
+			shift
+			;;
+		*) usage ;;
+		esac
+	done
+}
+
+# per_broker CMD ARGS runs CMD on the single broker, on broker N of a
+# cluster (-broker N), or on every broker of a cluster.
+per_broker() {
+	local cmd="$1"
+	shift
+	parse_broker "$@"
+	if [[ -n "$BROKER_ARG" ]]; then
+		on_brokers "$cmd" "$BROKER_ARG"
+	elif is_cluster; then
+		on_brokers "$cmd"
+	else
+		"$cmd"
+	fi
+}
+
 (($#)) || usage
 cmd="$1"
 shift
 case "$cmd" in
 start) cmd_start "$@" ;;
 restart) cmd_restart "$@" ;;
-stop) (($# == 0)) || usage; cmd_stop ;;
-status) (($# == 0)) || usage; cmd_status ;;
-pause) (($# == 0)) || usage; cmd_pause ;;
-resume) (($# == 0)) || usage; cmd_resume ;;
+stop)
+	parse_broker "$@"
+	if [[ -n "$BROKER_ARG" ]]; then
+		on_brokers cmd_stop "$BROKER_ARG"
+	elif is_cluster; then
+		stop_cluster
+	else
+		cmd_stop
+	fi
+	;;
+status)
+	parse_broker "$@"
+	if [[ -n "$BROKER_ARG" ]]; then
+		check_broker "$BROKER_ARG"
+		cmd_status_cluster "$BROKER_ARG"
+	elif is_cluster; then
+		cmd_status_cluster
+	else
+		cmd_status
+	fi
+	;;
+pause) per_broker cmd_pause "$@" ;;
+resume) per_broker cmd_resume "$@" ;;
+kill) per_broker cmd_kill "$@" ;;
 acls) cmd_acls "$@" ;;
 -h | --help | help) usage ;;
 *) usage ;;

@@ -53,15 +53,10 @@ func newTopics(t *Transport) *topics {
 		replyOK: map[string]bool{}, warned: map[string]bool{}, batchLimit: int32(min(t.set.MaxMessageBytes, 1<<20))}
 }
 
-// metadata asks a broker, not the client's cache, for the metadata of
-// topics (none: the brokers only). It never allows auto-creation.
-func metadata(ctx context.Context, cl *kgo.Client, topics ...string) (*kmsg.MetadataResponse, error) {
-	return metadataRequest(topics).RequestWith(ctx, cl)
-}
-
-// metadataRequest asks for the metadata of topics (none: of the cluster
-// only), never creating one.
-func metadataRequest(topics []string) *kmsg.MetadataRequest {
+// metadata asks a broker (any of a client's, or the one given), not the
+// client's cache, for the metadata of topics (none: the brokers only). It
+// never allows auto-creation.
+func metadata(ctx context.Context, cl kmsg.Requestor, topics ...string) (*kmsg.MetadataResponse, error) {
 	req := kmsg.NewPtrMetadataRequest()
 	req.AllowAutoTopicCreation = false
 	req.Topics = []kmsg.MetadataRequestTopic{}
@@ -70,7 +65,7 @@ func metadataRequest(topics []string) *kmsg.MetadataRequest {
 		rt.Topic = kmsg.StringPtr(topic)
 		req.Topics = append(req.Topics, rt)
 	}
-	return req
+	return req.RequestWith(ctx, cl)
 }
 
 // learnCluster reads the cluster's id, its brokers and their limits and

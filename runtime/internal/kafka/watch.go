@@ -15,8 +15,9 @@ import (
 )
 
 // Recovery and probes: the watch asks a broker, every watchEvery, for the
-// metadata of the topics the transport uses (never creating one). From
-// the answers it tells:
+// metadata of the topics the transport uses (never creating one), and
+// every broker it knows when that one does not answer. From the answers
+// it tells:
 //
 //   - whether Kafka answers at all: an outage (no broker answers) is
 //     logged once at WARN when it starts, and once at INFO when it ends;
@@ -155,11 +156,9 @@ func (w *watch) check(ctx context.Context) {
 	md, err := metadata(mctx, t.w.cl, topics...)
 	cancel()
 	if err != nil && ctx.Err() == nil {
-		// The broker asked may be the one that hangs: Kafka answers if
-		// any broker does.
-		if other := w.askEachBroker(ctx, topics); other != nil {
-			md, err = other, nil
-		}
+		// The broker asked may be the one that is down or hung: Kafka
+		// answers as long as one broker does.
+		md, err = w.askEveryBroker(ctx, topics)
 	}
 	brokers := strings.Join(t.cfg.Brokers, ",")
 	if err != nil {
@@ -216,6 +215,37 @@ func (w *watch) check(ctx context.Context) {
 	if len(lost) > 0 {
 		w.lost(ctx, lost, why[lost[0]])
 	}
+}
+
+// askEveryBroker asks every broker the writer's client knows (those it
+// discovered, and the seeds) for the metadata of topics, all at once, each
+// for at most MetadataProbe, and returns the first answer, or the last
+// error when none answers.
+func (w *watch) askEveryBroker(ctx context.Context, topics []string) (*kmsg.MetadataResponse, error) {
+	cl := w.t.w.cl
+	brokers := append(cl.DiscoveredBrokers(), cl.SeedBrokers()...)
+	ctx, cancel := context.WithTimeout(ctx, w.t.set.MetadataProbe)
+	defer cancel()
+	type answer struct {
+		md  *kmsg.MetadataResponse
+		err error
+	}
+	answers := make(chan answer, len(brokers)) // no sender waits once this returns
+	for _, b := range brokers {
+		go func() {
+			md, err := metadata(ctx, b, topics...)
+			answers <- answer{md, err}
+		}()
+	}
+	err := fmt.Errorf("no broker to ask")
+	for range brokers {
+		a := <-answers
+		if a.err == nil {
+			return a.md, nil
+		}
+		err = a.err
+	}
+	return nil, err
 }
 
 // topicsInUse returns the reply topic and the request topics the
@@ -296,35 +326,6 @@ func (w *watch) recoverReplies(ctx context.Context, why string) {
 	w.resetAt.Store(time.Now().UnixNano())
 	// A record to read proves the reply path works, even with no call.
 	w.heartbeat(ctx)
-}
-
-// askEachBroker asks every broker last seen, at once, for the metadata of
-// topics, and returns the first answer (nil: none answered within
-// Settings.MetadataProbe). One hung broker of several does not make an
-// outage.
-func (w *watch) askEachBroker(ctx context.Context, topics []string) *kmsg.MetadataResponse {
-	if len(w.brokers) < 2 {
-		return nil
-	}
-	ctx, cancel := context.WithTimeout(ctx, w.t.set.MetadataProbe)
-	defer cancel()
-	answers := make(chan *kmsg.MetadataResponse, len(w.brokers))
-	for id := range w.brokers {
-		go func() {
-			resp, err := w.t.w.cl.Broker(int(id)).Request(ctx, metadataRequest(topics))
-			if err != nil {
-				answers <- nil
-				return
-			}
-			answers <- resp.(*kmsg.MetadataResponse)
-		}()
-	}
-	for range w.brokers {
-		if md := <-answers; md != nil {
-			return md
-		}
-	}
-	return nil
 }
 
 // noteBrokers logs brokers that left the cluster's metadata, and came back.
