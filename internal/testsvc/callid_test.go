@@ -200,3 +200,28 @@ func TestCallIDOfLocalCalls(t *testing.T) {
 		t.Errorf("CallIDs of two local calls = %q, want two different local ids", ids)
 	}
 }
+
+// TestOnewayCopyRunsOnce: a oneway request carries its call id in
+// molgen-call-id (no molgen-id: it asks for no reply), and a copy of it
+// written again is not run again.
+func TestOnewayCopyRunsOnce(t *testing.T) {
+	app := kafkatest.App("onewaycopy")
+	impl := &CalcImpl{}
+	n := remoteNode(t, app, allRemote, "all", hostAll(impl))
+	if err := NewCalcClient(n).Count(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the oneway call run", func() bool { return impl.Counter.Load() == 1 })
+	recs := kafkatest.Records(t, "molgen."+app+".req.calc")
+	if len(recs) != 1 {
+		t.Fatalf("%d requests, want 1", len(recs))
+	}
+	if id, ok := kafkatest.Header(recs[0], "molgen-call-id"); !ok || id == "" {
+		t.Fatal("a oneway request without molgen-call-id")
+	}
+	writeCopy(t, recs[0], recs[0].Partition, nil)
+	waitFor(t, "the copy counted", func() bool { return n.Stats().Duplicates == 1 })
+	if c := impl.Counter.Load(); c != 1 {
+		t.Errorf("a oneway call written twice ran %d times, want once", c)
+	}
+}

@@ -108,6 +108,9 @@ func (s *server) handle(j *job) {
 		replyTo = "" // nothing to correlate a reply with
 		in.replyTo = ""
 	}
+	if id == "" {
+		id = in.callID // a oneway request's call id
+	}
 	if ring := s.t.cfg.Keys.For(s.svc.Name); ring != nil {
 		f := in.fields(s.svc.Name, msg.Value)
 		if err := ring.Verify(&f, in.sig); err != nil {

@@ -182,9 +182,14 @@ func (t *Transport) request(ctx context.Context, rec *kgo.Record, req *transport
 	buf = append(buf, '.')
 	buf = strconv.AppendUint(buf, id, 10)
 	idHeader := len(headers)
-	headers = append(headers, kgo.RecordHeader{Key: hID, Value: buf[start:len(buf):len(buf)]})
 	if replies {
-		headers = append(headers, kgo.RecordHeader{Key: hReplyTo, Value: stringBytes(t.calls.topic)}) // the client only reads it
+		headers = append(headers,
+			kgo.RecordHeader{Key: hID, Value: buf[start:len(buf):len(buf)]},
+			kgo.RecordHeader{Key: hReplyTo, Value: stringBytes(t.calls.topic)}, // the client only reads it
+		)
+	} else {
+		// A oneway request asks for no reply: no molgen-id.
+		headers = append(headers, kgo.RecordHeader{Key: hCallID, Value: buf[start:len(buf):len(buf)]})
 	}
 	if ring != nil {
 		f := envelope.Fields{Kind: envelope.KindRequest, Version: WireVersion, Service: req.Service, Method: req.Method,

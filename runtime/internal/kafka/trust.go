@@ -77,7 +77,7 @@ func (t *Transport) replyRecord(rec *kgo.Record, service, method, replyTo, id st
 
 // incoming is a request's fields as its headers give them.
 type incoming struct {
-	version, method, replyTo, deadline, id, schema, caller, sig string
+	version, method, replyTo, deadline, id, schema, caller, sig, callID string
 	trace                                                       transport.Headers
 	dup                                                         string // a molgen header given twice
 }
@@ -112,6 +112,8 @@ func (in *incoming) read(msg *kgo.Record) {
 			dst, bit = &in.caller, 64
 		case hSig:
 			dst, bit = &in.sig, 128
+		case hCallID:
+			dst, bit = &in.callID, 256
 		default:
 			continue
 		}
@@ -132,6 +134,8 @@ func (in *incoming) problem() string {
 		return fmt.Sprintf("header %s given twice", in.dup)
 	case len(in.id) > envelope.MaxID:
 		return fmt.Sprintf("%s of %d bytes (at most %d)", hID, len(in.id), envelope.MaxID)
+	case len(in.callID) > envelope.MaxID:
+		return fmt.Sprintf("%s of %d bytes (at most %d)", hCallID, len(in.callID), envelope.MaxID)
 	case len(in.method) > envelope.MaxName:
 		return fmt.Sprintf("%s of %d bytes (at most %d)", hMethod, len(in.method), envelope.MaxName)
 	case len(in.caller) > envelope.MaxCaller:
@@ -143,7 +147,11 @@ func (in *incoming) problem() string {
 // fields returns what in's signature must cover, for a request of
 // service whose payload is value.
 func (in *incoming) fields(service string, value []byte) envelope.Fields {
-	return envelope.Fields{Kind: envelope.KindRequest, Version: in.version, ID: in.id, Service: service, Method: in.method,
+	id := in.id
+	if id == "" {
+		id = in.callID // a oneway request's
+	}
+	return envelope.Fields{Kind: envelope.KindRequest, Version: in.version, ID: id, Service: service, Method: in.method,
 		Deadline: in.deadline, ReplyTo: in.replyTo, Schema: in.schema, Payload: value}
 }
 

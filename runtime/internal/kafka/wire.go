@@ -21,6 +21,7 @@ const (
 	hSchema   = "molgen-schema"   // shape of the method's types (requests and ok replies; optional)
 	hStatus   = "molgen-status"   // "ok" or "error" (replies)
 	hSig      = "molgen-sig"      // "<key id>.<HMAC-SHA256>" over the message's fields and payload (when keys are set)
+	hCallID   = "molgen-call-id"  // a oneway request's call id, as molgen-id's (a oneway request asks for no reply: it has no molgen-id)
 )
 
 // Reply statuses.
