@@ -78,8 +78,8 @@ func (t *Transport) replyRecord(rec *kgo.Record, service, method, replyTo, id st
 // incoming is a request's fields as its headers give them.
 type incoming struct {
 	version, method, replyTo, deadline, id, schema, caller, sig, callID string
-	trace                                                       transport.Headers
-	dup                                                         string // a molgen header given twice
+	trace                                                               transport.Headers
+	dup                                                                 string // a molgen header given twice
 }
 
 // read fills in from msg's headers: header values are viewed as strings,
