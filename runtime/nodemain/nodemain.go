@@ -136,7 +136,7 @@ func run(p Program, args []string, stdout, stderr io.Writer) int {
 		serviceName = app + "-" + p.Node
 	}
 	tel, err := setupTelemetry(context.Background(), telemetryConfig{
-		serviceName: serviceName, instance: *instance, app: app, node: p.Node, prometheus: *httpAddr != "", stdout: stdout,
+		serviceName: serviceName, instance: *instance, app: app, node: p.Node, prometheus: *httpAddr != "", console: stderr,
 	})
 	if err != nil {
 		fmt.Fprintf(stderr, "%s: %v\n", p.Node, err)

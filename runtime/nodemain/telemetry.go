@@ -41,7 +41,7 @@ type telemetryConfig struct {
 	instance    string
 	app, node   string
 	prometheus  bool      // serve /metrics
-	stdout      io.Writer // of the console exporter
+	console     io.Writer // of the console exporter: the node's stderr
 	getenv      func(string) string
 }
 
@@ -51,7 +51,7 @@ type telemetryConfig struct {
 //   - OTEL_SERVICE_NAME (default "<app>-<node>"), OTEL_RESOURCE_ATTRIBUTES;
 //   - OTEL_SDK_DISABLED=true: no traces, no metrics exported (the -http
 //     endpoint still serves /metrics);
-//   - OTEL_TRACES_EXPORTER: "otlp", "console" (stdout) or "none"; the
+//   - OTEL_TRACES_EXPORTER: "otlp", "console" or "none"; the
 //     default is "otlp" when
 //     OTEL_EXPORTER_OTLP_ENDPOINT (or ..._TRACES_ENDPOINT) is set, else
 //     "none", so that a node without a collector sends nothing anywhere;
@@ -63,7 +63,10 @@ type telemetryConfig struct {
 //     OTEL_EXPORTER_OTLP_ENDPOINT, _HEADERS, _TIMEOUT and the rest
 //     themselves;
 //   - OTEL_TRACES_SAMPLER and OTEL_TRACES_SAMPLER_ARG (read by the SDK;
-//     default parentbased_always_on).
+//     default parentbased_always_on);
+//   - MOLGEN_TRACES_FILE: where the console exporter writes its spans, a
+//     file the node appends to (created 0600); without it, stderr, with
+//     the logs and away from what the program writes to stdout.
 //
 // It also installs the providers and the W3C propagator as OpenTelemetry's
 // globals, so that instrumentation in services and mains (otelhttp, say)
@@ -73,8 +76,8 @@ func setupTelemetry(ctx context.Context, cfg telemetryConfig) (*telemetry, error
 	if env == nil {
 		env = os.Getenv
 	}
-	if cfg.stdout == nil {
-		cfg.stdout = os.Stdout
+	if cfg.console == nil {
+		cfg.console = os.Stderr
 	}
 	tel := &telemetry{}
 	res, err := resource.Merge(
@@ -117,7 +120,16 @@ func setupTelemetry(ctx context.Context, cfg telemetryConfig) (*telemetry, error
 		spanOpts = append(spanOpts, sdktrace.WithBatcher(exp))
 	}
 	if traces["console"] {
-		exp, err := stdouttrace.New(stdouttrace.WithWriter(cfg.stdout))
+		w := cfg.console
+		if name := env("MOLGEN_TRACES_FILE"); name != "" {
+			f, err := os.OpenFile(name, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+			if err != nil {
+				return nil, fmt.Errorf("MOLGEN_TRACES_FILE: %w", err)
+			}
+			w = f
+			tel.shutdown = append(tel.shutdown, func(context.Context) error { return f.Close() })
+		}
+		exp, err := stdouttrace.New(stdouttrace.WithWriter(w))
 		if err != nil {
 			return nil, fmt.Errorf("console trace exporter: %w", err)
 		}
@@ -242,8 +254,9 @@ func protocol(env func(string) string, signal string) string {
 // close flushes and stops the exporters.
 func (t *telemetry) close(ctx context.Context) error {
 	var errs []error
-	for _, f := range t.shutdown {
-		errs = append(errs, f(ctx))
+	// In reverse: the trace file closes after its provider has flushed.
+	for i := len(t.shutdown) - 1; i >= 0; i-- {
+		errs = append(errs, t.shutdown[i](ctx))
 	}
 	return errors.Join(errs...)
 }

@@ -8,6 +8,8 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -135,7 +137,8 @@ func TestTelemetryEnvErrors(t *testing.T) {
 }
 
 // TestConsoleTraces: OTEL_TRACES_EXPORTER=console writes the spans to
-// stdout; OTEL_SDK_DISABLED=true turns tracing off.
+// stderr, never stdout (the program's own output), or to the file
+// MOLGEN_TRACES_FILE names; OTEL_SDK_DISABLED=true turns tracing off.
 func TestConsoleTraces(t *testing.T) {
 	defer slog.SetDefault(slog.Default()) // run replaces it
 	t.Setenv("OTEL_TRACES_EXPORTER", "console")
@@ -151,9 +154,26 @@ func TestConsoleTraces(t *testing.T) {
 		t.Fatalf("status %d: %s", s, stderr.String())
 	}
 	for _, want := range []string{`"Name":"calc/Add"`, `"Name":"main client"`} {
-		if !strings.Contains(stdout.String(), want) {
-			t.Errorf("stdout has no %s:\n%s", want, stdout.String())
+		if !strings.Contains(stderr.String(), want) {
+			t.Errorf("stderr has no %s:\n%s", want, stderr.String())
 		}
+	}
+	if strings.Contains(stdout.String(), `"Name"`) {
+		t.Errorf("spans on stdout:\n%s", stdout.String())
+	}
+
+	file := filepath.Join(t.TempDir(), "spans.json")
+	t.Setenv("MOLGEN_TRACES_FILE", file)
+	var stdout2, stderr2 proctest.Buffer
+	if s := run(p, nil, &stdout2, &stderr2); s != 0 {
+		t.Fatalf("status %d: %s", s, stderr2.String())
+	}
+	spans, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(spans), `"Name":"calc/Add"`) || strings.Contains(stderr2.String()+stdout2.String(), `"Name":"calc/Add"`) {
+		t.Errorf("MOLGEN_TRACES_FILE: the file has\n%s\nstderr\n%s", spans, stderr2.String())
 	}
 	tel, err := setupTelemetry(context.Background(), telemetryConfig{getenv: func(k string) string {
 		return map[string]string{"OTEL_TRACES_EXPORTER": "console", "OTEL_SDK_DISABLED": "true"}[k]
