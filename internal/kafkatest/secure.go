@@ -35,8 +35,8 @@ type SecureBroker struct {
 	// MTLS is the address of the SSL listener that requires a client
 	// certificate signed by CAFile.
 	MTLS string
-	// Plaintext is a plaintext listener of the same broker (empty for
-	// kfake).
+	// Plaintext is a plaintext listener: of the same broker for real
+	// Kafka, of a third embedded broker for kfake.
 	Plaintext string
 	// CAFile signs the brokers' certificates (for 127.0.0.1 and localhost)
 	// and ClientCert; ClientCert and ClientKey are PEM files.
@@ -71,8 +71,8 @@ func Secure(t testing.TB) *SecureBroker {
 		s := &SecureBroker{Real: true, SASLSSL: env["SASL_SSL"], MTLS: env["MTLS"], Plaintext: env["PLAINTEXT"],
 			CAFile: env["CA_FILE"], ClientCert: env["CLIENT_CERT_FILE"], ClientKey: env["CLIENT_KEY_FILE"],
 			Username: env["USERNAME"], Username512: env["SCRAM_SHA_512_ONLY_USERNAME"], PasswordFile: env["PASSWORD_FILE"]}
-		if s.SASLSSL == "" || s.MTLS == "" || s.CAFile == "" || s.Username == "" || s.PasswordFile == "" {
-			t.Fatalf("MOLGEN_TEST_SECURE: %s lacks SASL_SSL, MTLS, CA_FILE, USERNAME or PASSWORD_FILE", file)
+		if s.SASLSSL == "" || s.MTLS == "" || s.Plaintext == "" || s.CAFile == "" || s.Username == "" || s.PasswordFile == "" {
+			t.Fatalf("MOLGEN_TEST_SECURE: %s lacks SASL_SSL, MTLS, PLAINTEXT, CA_FILE, USERNAME or PASSWORD_FILE", file)
 		}
 		return s
 	}
@@ -104,6 +104,7 @@ func Secure(t testing.TB) *SecureBroker {
 		Certificates: []tls.Certificate{serverCert}, MinVersion: tls.VersionTLS12,
 		ClientAuth: tls.RequireAndVerifyClientCert, ClientCAs: pool,
 	}))
+	s.Plaintext = startKfake(t)
 	return s
 }
 

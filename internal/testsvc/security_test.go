@@ -98,22 +98,27 @@ func TestSecureConnectFailuresAreExplained(t *testing.T) {
 		// connection on bad credentials where Kafka answers with an error
 		// code (nil: the same as want).
 		fake []string
+		// atOnce: the cause shows in the first answer, so Start fails
+		// well before the connect timeout.
+		atOnce bool
 	}{
 		{"wrong password", sb.SASLSSL, tlsSection(sb, false) + saslSection("SCRAM-SHA-512", sb.Username, wrongPW),
 			[]string{"SASL authentication failed", `user "molgen"`, "SCRAM-SHA-512", "wrong password"},
-			[]string{"closed the connection", "refused the SASL credentials", "SCRAM-SHA-512"}},
+			[]string{"closed the connection", "refused the SASL credentials", "SCRAM-SHA-512"}, false},
 		{"wrong password PLAIN", sb.SASLSSL, tlsSection(sb, false) + saslSection("PLAIN", sb.Username, wrongPW),
 			[]string{"SASL authentication failed", "PLAIN"},
-			[]string{"closed the connection", "refused the SASL credentials", "PLAIN"}},
+			[]string{"closed the connection", "refused the SASL credentials", "PLAIN"}, false},
 		{"wrong mechanism", sb.SASLSSL, tlsSection(sb, false) + saslSection("SCRAM-SHA-256", sb.Username512, sb.PasswordFile),
 			[]string{"SASL authentication failed", `user "molgen512"`, "without credentials for SCRAM-SHA-256"},
-			[]string{"closed the connection", "refused the SASL credentials", "SCRAM-SHA-256"}},
+			[]string{"closed the connection", "refused the SASL credentials", "SCRAM-SHA-256"}, false},
 		{"plaintext against the TLS port", sb.SASLSSL, saslSection("SCRAM-SHA-512", sb.Username, sb.PasswordFile),
-			[]string{"plaintext", "set kafka.tls"}, nil},
+			[]string{"plaintext", "set kafka.tls"}, nil, false},
+		{"TLS against the plaintext port", sb.Plaintext, tlsSection(sb, false),
+			[]string{"TLS", "this looks like a plaintext listener", "remove kafka.tls"}, nil, true},
 		{"untrusted certificate", sb.SASLSSL, "  tls: true\n" + saslSection("SCRAM-SHA-512", sb.Username, sb.PasswordFile),
-			[]string{"TLS", "not trust", "kafka.tls.ca_file"}, nil},
+			[]string{"TLS", "not trust", "kafka.tls.ca_file"}, nil, true},
 		{"no client certificate for mTLS", sb.MTLS, tlsSection(sb, false),
-			[]string{"TLS", "requires a client certificate"}, nil},
+			[]string{"TLS", "requires a client certificate"}, nil, true},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -143,6 +148,9 @@ func TestSecureConnectFailuresAreExplained(t *testing.T) {
 			t.Logf("after %v: %s", took.Round(time.Millisecond), msg)
 			if took > connect+2*time.Second {
 				t.Errorf("failed after %v, more than the connect timeout %v", took, connect)
+			}
+			if c.atOnce && took > connect/2 {
+				t.Errorf("failed after %v: the first answer shows the cause, so this should fail at once", took)
 			}
 			if !strings.Contains(msg, "cannot reach Kafka at "+c.broker) {
 				t.Errorf("the error does not name the broker %s: %s", c.broker, msg)

@@ -46,7 +46,7 @@ func (cfg *Config) clientOpts(extra ...kgo.Opt) ([]kgo.Opt, error) {
 		kgo.WithHooks(cfg.conns),
 	}
 	if cfg.Security.TLS != nil {
-		opts = append(opts, kgo.DialTLSConfig(cfg.Security.TLS))
+		opts = append(opts, kgo.Dialer(tlsDialer(cfg.Security.TLS, set.DialTimeout)))
 	}
 	if s := cfg.Security.SASL; s != nil {
 		mech, err := s.mechanism()

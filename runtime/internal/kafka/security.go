@@ -1,16 +1,22 @@
 package kafka
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
 	"net"
+	"os"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // ConnectError is a failure to connect to Kafka: which brokers, what the
@@ -67,6 +73,8 @@ func explain(err error, sec Security) (cause string, permanent bool) {
 	}
 	var firstRead *kgo.ErrFirstReadEOF
 	switch {
+	case errors.Is(err, errPlaintextListener):
+		return "TLS: the broker did not answer with TLS: this looks like a plaintext listener (remove kafka.tls, or use the TLS port)", true
 	case errors.Is(err, kerr.SaslAuthenticationFailed):
 		return "SASL authentication failed: the broker refused user " + quote(sec.SASL) + " with mechanism " + mech +
 			" (a wrong password, an unknown user, or a user without credentials for " + mech + ")", true
@@ -128,4 +136,122 @@ func quote(s *SASL) string {
 		return `""`
 	}
 	return `"` + s.Username + `"`
+}
+
+// errPlaintextListener is the cause of a TLS dial to a port where Kafka
+// answers in plaintext.
+var errPlaintextListener = errors.New("the port answered a plaintext Kafka request and no TLS handshake")
+
+// plaintextProbeAfter is how long a TLS handshake goes unanswered before
+// the dialer asks the port in plaintext what it is.
+const plaintextProbeAfter = 500 * time.Millisecond
+
+// tlsDialer dials with TLS as kgo.DialTLSConfig does (the broker's host is
+// the server name unless cfg names one; timeout bounds the dial and the
+// handshake), and finds out at once when the port is a plaintext listener.
+// A TLS client there otherwise learns nothing useful: Kafka reads the
+// ClientHello as the length of a huge request and closes the connection,
+// which reads like a refused SASL login, and a broker that waits for the
+// rest of that request leaves the handshake hanging until the timeout. So
+// when the handshake ends without a TLS answer, or has none after
+// plaintextProbeAfter, the dialer sends an ApiVersions request in
+// plaintext on a second connection: a Kafka answer means the port speaks
+// plaintext (errPlaintextListener).
+func tlsDialer(cfg *tls.Config, timeout time.Duration) func(ctx context.Context, network, host string) (net.Conn, error) {
+	return func(ctx context.Context, network, host string) (net.Conn, error) {
+		ctx, cancel := context.WithTimeout(ctx, timeout)
+		defer cancel()
+		raw, err := (&net.Dialer{}).DialContext(ctx, network, host)
+		if err != nil {
+			return nil, err
+		}
+		c := cfg.Clone()
+		if c.ServerName == "" {
+			server, _, err := net.SplitHostPort(host)
+			if err != nil {
+				raw.Close()
+				return nil, fmt.Errorf("unable to split host:port for dialing: %w", err)
+			}
+			c.ServerName = server
+		}
+		conn := tls.Client(raw, c)
+		shake, stop := context.WithCancel(ctx)
+		defer stop()
+		done := make(chan error, 1)
+		go func() { done <- conn.HandshakeContext(shake) }()
+		probe := time.NewTimer(plaintextProbeAfter)
+		defer probe.Stop()
+		select {
+		case err = <-done:
+		case <-probe.C:
+			if plaintextKafka(ctx, network, host) {
+				stop()
+				<-done
+				raw.Close()
+				return nil, errPlaintextListener
+			}
+			err = <-done
+		}
+		if err != nil {
+			raw.Close()
+			if noTLSAnswer(err) && plaintextKafka(ctx, network, host) {
+				return nil, errPlaintextListener
+			}
+			return nil, err
+		}
+		return conn, nil
+	}
+}
+
+// noTLSAnswer reports whether a handshake error means the peer never
+// answered in TLS (it closed, reset, hung, or sent something else), as
+// opposed to a TLS answer the client refused (a certificate, an alert).
+func noTLSAnswer(err error) bool {
+	var record tls.RecordHeaderError
+	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET) ||
+		errors.Is(err, context.DeadlineExceeded) || errors.Is(err, os.ErrDeadlineExceeded) || errors.As(err, &record)
+}
+
+// plaintextKafka reports whether host answers an ApiVersions request sent
+// in plaintext with a Kafka response, within a second.
+func plaintextKafka(ctx context.Context, network, host string) bool {
+	ctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	conn, err := (&net.Dialer{}).DialContext(ctx, network, host)
+	if err != nil {
+		return false
+	}
+	defer conn.Close()
+	if deadline, ok := ctx.Deadline(); ok {
+		conn.SetDeadline(deadline)
+	}
+	const correlation = 0x6d6f6c67 // "molg"
+	req := kmsg.NewPtrApiVersionsRequest()
+	req.Version = 0
+	// A request: its length, then the header (key, version, correlation
+	// id, client id), then the body (empty in version 0).
+	msg := binary.BigEndian.AppendUint16(nil, uint16(req.Key()))
+	msg = binary.BigEndian.AppendUint16(msg, uint16(req.Version))
+	msg = binary.BigEndian.AppendUint32(msg, correlation)
+	msg = binary.BigEndian.AppendUint16(msg, uint16(len("molgen-probe")))
+	msg = append(msg, "molgen-probe"...)
+	msg = req.AppendTo(msg)
+	if _, err := conn.Write(append(binary.BigEndian.AppendUint32(nil, uint32(len(msg))), msg...)); err != nil {
+		return false
+	}
+	var head [8]byte // length, correlation id
+	if _, err := io.ReadFull(conn, head[:]); err != nil {
+		return false
+	}
+	size := binary.BigEndian.Uint32(head[:4])
+	if size < 6 || size > 1<<20 || binary.BigEndian.Uint32(head[4:]) != correlation {
+		return false
+	}
+	body := make([]byte, size-4)
+	if _, err := io.ReadFull(conn, body); err != nil {
+		return false
+	}
+	resp := req.ResponseKind().(*kmsg.ApiVersionsResponse)
+	resp.Version = 0
+	return resp.ReadFrom(body) == nil && len(resp.ApiKeys) > 0
 }
