@@ -115,6 +115,13 @@ type Settings struct {
 	// records that come while a produce request is in flight gather for
 	// the next one (franz-go's default, 10ms, would add it to every call).
 	Linger time.Duration
+	// Gather is the longest a record waits for the records written before
+	// it to be acknowledged, so that it goes to the producer with the
+	// others that came meanwhile, in one produce request (gather.go).
+	// A record written when none is unacknowledged goes at once. Zero:
+	// every record goes at once (franz-go then sends up to five small
+	// requests in flight per broker).
+	Gather time.Duration
 	// ProduceBuffer bounds the bytes of records buffered and in flight; a
 	// write beyond it waits for room, until its deadline.
 	ProduceBuffer int64
@@ -202,6 +209,7 @@ func DefaultSettings() Settings {
 		AdminTimeout:   10 * time.Second,
 
 		Linger:          0,
+		Gather:          time.Millisecond,
 		ProduceBuffer:   64 << 20,
 		MaxMessageBytes: 16 << 20,
 		WriteTimeout:    10 * time.Second,

@@ -95,6 +95,7 @@ func New(ctx context.Context, cfg Config) (*Transport, error) {
 	t := &Transport{cfg: cfg, set: cfg.Settings, log: cfg.Logger, work: newWorkers()}
 	t.done, t.stopDone = context.WithCancel(context.Background())
 	t.w = &writer{t: t, buf: semaphore.NewWeighted(t.set.ProduceBuffer)}
+	t.w.gather = gather{hold: t.set.Gather, produce: t.w.produce}
 	t.topics = newTopics(t)
 	t.dedup = newDedup(max(t.set.DedupCalls, 1), t.set.DedupBytes)
 	cl, err := cfg.newClient(producerOpts(t.set, t.topics.limit)...)

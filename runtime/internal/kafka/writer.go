@@ -46,6 +46,7 @@ type writer struct {
 	cl  *kgo.Client         // the admin and metadata client, and the first producer
 	buf *semaphore.Weighted // bytes of records buffered and in flight (Settings.ProduceBuffer)
 
+	gather  gather                     // records wait here for a group (gather.go)
 	prod    atomic.Pointer[kgo.Client] // the producer records go to
 	renewMu sync.Mutex
 	renewed int            // producers made after the first
@@ -93,6 +94,7 @@ func (wr *writer) renew(from *kgo.Client, why string, topics ...string) {
 // flush waits until every record written has its outcome, or ctx ends,
 // for the producer and those it replaced.
 func (wr *writer) flush(ctx context.Context) error {
+	wr.gather.flush()
 	err := wr.producer().Flush(ctx)
 	done := make(chan struct{})
 	go func() { wr.retired.Wait(); close(done) }()
@@ -105,6 +107,7 @@ func (wr *writer) flush(ctx context.Context) error {
 
 // close closes the producer and the admin client.
 func (wr *writer) close() {
+	wr.gather.flush()
 	if p := wr.producer(); p != wr.cl {
 		p.Close()
 	}
@@ -133,9 +136,10 @@ type write struct {
 	// outcome goes to it (job.replied), not to done. call, when set, is
 	// the waiting call whose request this is: a failure goes to its
 	// channel, an acknowledgement to its sent time.
-	job  *job
-	call *waiter
-	prod *kgo.Client // the producer it went to
+	job    *job
+	call   *waiter
+	prod   *kgo.Client // the producer it went to
+	gather *gather     // told of the outcome
 	// pin, when pinned, is the partition the record must go to (a copy
 	// of a request goes where the first went).
 	pin    int32
@@ -146,6 +150,9 @@ type write struct {
 func written(r *kgo.Record, err error) {
 	w := r.Context.(*write)
 	w.buf.Release(w.size)
+	if w.gather != nil {
+		w.gather.done()
+	}
 	switch {
 	case w.job != nil:
 		w.job.replied(err)
@@ -210,9 +217,15 @@ func (wr *writer) start(ctx context.Context, deadline time.Time, w *write) error
 	w.Context, w.buf = context.Background(), wr.buf
 	w.refs.Add(1) // the client's, until the outcome comes
 	w.rec.Context = w
+	w.gather = &wr.gather
+	wr.gather.submit(w)
+	return nil
+}
+
+// produce hands w to the producer (gather.produce).
+func (wr *writer) produce(w *write) {
 	w.prod = wr.producer()
 	w.prod.Produce(w, &w.rec, written)
-	return nil
 }
 
 // writeNow writes rec and waits for its outcome until ctx ends or
