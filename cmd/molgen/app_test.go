@@ -156,3 +156,30 @@ func TestCheckReportsBreakingWireChanges(t *testing.T) {
 		}
 	}
 }
+
+// TestCheckWarnsAboutRetriesAndDeadlines: molgen check reports, at their
+// positions, a callee whose timeout × attempts exceeds its caller's
+// timeout, a retried method whose service calls methods that are not,
+// and retries that multiply along a path; it still succeeds.
+func TestCheckWarnsAboutRetriesAndDeadlines(t *testing.T) {
+	root := testmod.Root(t)
+	mod := testmod.New(t, "check_retries", filepath.Join(root, "testdata", "check_retries", "in"))
+	t.Chdir(mod)
+	os.WriteFile("placement.yaml", []byte("app: shop\nnodes:\n  a: [front, buy]\n  b: [pricing, rates]\n"), 0o644)
+	status, out, stderr := molgen("check", "-placement", "placement.yaml", "./...")
+	if status != 0 {
+		t.Fatalf("check: status %d\n%s", status, stderr)
+	}
+	want, err := os.ReadFile(filepath.Join(root, "testdata", "check_retries", "want", "warnings.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(strings.TrimSpace(string(want)), "\n") {
+		if !strings.Contains(out, line) {
+			t.Errorf("check's output lacks\n%s\ngot:\n%s", line, out)
+		}
+	}
+	if n := strings.Count(out, ": warning: "); n != strings.Count(string(want), ": warning: ") {
+		t.Errorf("%d warnings, want %d:\n%s", n, strings.Count(string(want), ": warning: "), out)
+	}
+}

@@ -69,6 +69,12 @@ func runCheck(args []string, stdout, stderr io.Writer) error {
 	if serviceHops > 0 {
 		fmt.Fprintf(stdout, "! marks a service calling a service placed elsewhere: each such call adds a Kafka round trip\n  to the work of its caller. Place chatty pairs on the same node to keep them direct.\n")
 	}
+	if findings := a.RetryFindings(); len(findings) > 0 {
+		fmt.Fprintf(stdout, "\nretries and deadlines (%d warnings; the call graph is by service, so any method may call any method of a service it depends on):\n", len(findings))
+		for _, f := range findings {
+			fmt.Fprintf(stdout, "  %s\n", f)
+		}
+	}
 	if crossing > 0 && len(pl.Kafka.Brokers) == 0 {
 		fmt.Fprintf(stdout, "note: calls cross nodes but the placement has no kafka.brokers: start nodes with -brokers or MOLGEN_KAFKA_BROKERS.\n")
 	}

@@ -560,4 +560,28 @@ var mutants = []mutant{
 		to:   "\t\t\tif false && plaintextKafka(ctx, network, host) {\n",
 		pkgs: []string{testsvc}, tests: "SecureConnectFailuresAreExplained",
 	},
+	{
+		name: "check-no-deadline-rule",
+		what: "molgen check says nothing of a callee whose timeout × attempts exceeds its caller's timeout",
+		file: "internal/app/retries.go",
+		from: "\t\tout = append(out, deadlineFindings(caller, callee)...)\n",
+		to:   "",
+		pkgs: []string{"./cmd/molgen"}, tests: "CheckWarnsAboutRetriesAndDeadlines",
+	},
+	{
+		name: "check-no-effect-rule",
+		what: "molgen check says nothing of a retried method whose service calls methods that are not retried",
+		file: "internal/app/retries.go",
+		from: "\t\tout = append(out, effectFindings(caller, callee)...)\n",
+		to:   "",
+		pkgs: []string{"./cmd/molgen"}, tests: "CheckWarnsAboutRetriesAndDeadlines",
+	},
+	{
+		name: "check-no-multiplied-rule",
+		what: "molgen check says nothing of retries that multiply along a path",
+		file: "internal/app/retries.go",
+		from: "if n > MaxRuns && runs <= MaxRuns {",
+		to:   "if false && n > MaxRuns {",
+		pkgs: []string{"./cmd/molgen"}, tests: "CheckWarnsAboutRetriesAndDeadlines",
+	},
 }
