@@ -65,6 +65,11 @@ type Options struct {
 	// connection to Kafka authenticates with it. Its Password may be set
 	// directly; else it comes from PasswordFile or PasswordEnv.
 	SASL *KafkaSASL
+	// KafkaSettingNames, when set, names the Kafka security settings in
+	// the node's hints the way they were given, by placement key (for
+	// example "kafka.tls" → "MOLGEN_KAFKA_TLS"); node binaries set it
+	// from their flags and environment.
+	KafkaSettingNames map[string]string
 	// TracerProvider, when set, traces every call the node makes or
 	// serves: a span named "service/Method" on the caller and one on the
 	// server, with OpenTelemetry's rpc.* and messaging.* attributes and the
@@ -455,7 +460,7 @@ func (n *Node) connect(ctx context.Context, hosted []*service) (transport.Transp
 // security reads the TLS files and the SASL password that Options or
 // the placement name.
 func (n *Node) security() (kafka.Security, error) {
-	var sec kafka.Security
+	sec := kafka.Security{Names: n.opts.KafkaSettingNames}
 	t, s := n.opts.TLS, n.opts.SASL
 	if t == nil {
 		t = n.opts.Placement.Kafka.TLS

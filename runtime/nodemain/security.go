@@ -18,6 +18,7 @@ func applySecurity(f *placement.SecurityFlags, pl *placement.Placement, opts *ru
 		return err
 	}
 	opts.TLS, opts.SASL = t, s
+	opts.KafkaSettingNames = f.Names()
 	if pl != nil && t == nil && pl.Kafka.TLS != nil {
 		// -kafka-tls=false: a placement without TLS.
 		c := *pl

@@ -1,11 +1,14 @@
 package nodemain
 
 import (
+	"context"
 	"flag"
 	"io"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/molgen/molgen/internal/kafkatest"
 	"github.com/molgen/molgen/runtime"
 	"github.com/molgen/molgen/runtime/placement"
 )
@@ -96,5 +99,49 @@ func TestSecurityFlagErrors(t *testing.T) {
 		if err := applySecurity(f, nil, &opts); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%s: %v, want %q", args, err, want)
 		}
+	}
+}
+
+// TestHintsNameSettingsAsGiven: a node told to use TLS against a
+// plaintext listener says so at once, and its hint names the setting the
+// way the node was given it: the environment variable, the flag, or the
+// placement key.
+func TestHintsNameSettingsAsGiven(t *testing.T) {
+	brokers := strings.Join(kafkatest.Brokers(t), ",")
+	p := Program{
+		Node: "a", PlacementFile: "p.yaml", Placement: twoNodes,
+		Services: []string{"svc"}, Mains: []string{"m"},
+		Setup: func(context.Context, *runtime.Node) error { return nil },
+		Run:   []Main{{Name: "m", Run: func(ctx context.Context, n *runtime.Node) error { return nil }}},
+	}
+	placed := p
+	placed.Placement = "app: t\nkafka:\n  tls: true\nnodes:\n  a: [m]\n  b: [svc]\n"
+	cases := []struct {
+		name string
+		p    Program
+		env  string
+		args []string
+		says string
+	}{
+		{"environment", p, "true", nil, "remove MOLGEN_KAFKA_TLS, or use the TLS port"},
+		{"flag", p, "", []string{"-kafka-tls=true"}, "remove -kafka-tls, or use the TLS port"},
+		{"flag over environment", p, "true", []string{"-kafka-tls=true"}, "remove -kafka-tls, or use the TLS port"},
+		{"placement", placed, "", nil, "remove kafka.tls, or use the TLS port"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Setenv("MOLGEN_KAFKA_TLS", c.env)
+			start := time.Now()
+			status, out := runNodeInTest(t, c.p, append([]string{"-brokers", brokers, "-kafka-wait", "20s"}, c.args...)...)
+			if status != 1 {
+				t.Errorf("status = %d, want 1\n%s", status, out)
+			}
+			if !strings.Contains(out, "this looks like a plaintext listener") || !strings.Contains(out, c.says) {
+				t.Errorf("stderr does not say %q:\n%s", c.says, out)
+			}
+			if took := time.Since(start); took > 10*time.Second {
+				t.Errorf("failed after %v: not at once", took)
+			}
+		})
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"strconv"
+	"strings"
 )
 
 // SecurityFlags are the flags for TLS and SASL to Kafka. Each has
@@ -14,6 +15,7 @@ import (
 // comes from MOLGEN_KAFKA_SASL_PASSWORD, -kafka-sasl-password-file, or
 // what the placement names.
 type SecurityFlags struct {
+	fs                                    *flag.FlagSet
 	tls                                   *string // "", "true" or "false"
 	caFile, certFile, keyFile, serverName *string
 	insecure                              *string
@@ -26,6 +28,7 @@ type SecurityFlags struct {
 func AddSecurityFlags(fs *flag.FlagSet) *SecurityFlags {
 	env := os.Getenv
 	return &SecurityFlags{
+		fs:           fs,
 		tls:          fs.String("kafka-tls", env("MOLGEN_KAFKA_TLS"), "`true` or false: connect to Kafka with TLS (env MOLGEN_KAFKA_TLS; default: the placement's kafka.tls; also on when a TLS file or name is given)"),
 		caFile:       fs.String("kafka-ca-file", env("MOLGEN_KAFKA_CA_FILE"), "PEM `file` of the CAs that sign the brokers' certificates (env MOLGEN_KAFKA_CA_FILE; default: kafka.tls.ca_file, else the system's roots)"),
 		certFile:     fs.String("kafka-cert-file", env("MOLGEN_KAFKA_CERT_FILE"), "PEM client certificate `file` for mutual TLS (env MOLGEN_KAFKA_CERT_FILE)"),
@@ -123,4 +126,66 @@ func (f *SecurityFlags) Apply(placedTLS *TLS, placedSASL *SASL) (*TLS, *SASL, er
 		}
 	}
 	return t, s, nil
+}
+
+// securitySettings names each security setting three ways: its placement
+// key, its flag and its environment variable.
+var securitySettings = []struct{ key, flag, env string }{
+	{"kafka.tls", "-kafka-tls", "MOLGEN_KAFKA_TLS"},
+	{"kafka.tls.ca_file", "-kafka-ca-file", "MOLGEN_KAFKA_CA_FILE"},
+	{"kafka.tls.cert_file", "-kafka-cert-file", "MOLGEN_KAFKA_CERT_FILE"},
+	{"kafka.tls.key_file", "-kafka-key-file", "MOLGEN_KAFKA_KEY_FILE"},
+	{"kafka.tls.server_name", "-kafka-server-name", "MOLGEN_KAFKA_SERVER_NAME"},
+	{"kafka.sasl", "-kafka-sasl-mechanism, -kafka-sasl-username and -kafka-sasl-password-file",
+		"MOLGEN_KAFKA_SASL_MECHANISM, MOLGEN_KAFKA_SASL_USERNAME and MOLGEN_KAFKA_SASL_PASSWORD"},
+	{"kafka.sasl.mechanism", "-kafka-sasl-mechanism", "MOLGEN_KAFKA_SASL_MECHANISM"},
+}
+
+// Names says, for each security setting's placement key, how the node's
+// hints should name it: the way it was given (its flag, when set on the
+// command line; its environment variable, when that set it), and for a
+// setting not given, the way the others were (flags, else environment
+// variables, else placement keys).
+func (f *SecurityFlags) Names() map[string]string {
+	set := map[string]bool{}
+	if f.fs == nil {
+		return nil
+	}
+	f.fs.Visit(func(fl *flag.Flag) { set["-"+fl.Name] = true })
+	anyFlag, anyEnv := false, false
+	for name := range set {
+		anyFlag = anyFlag || isSecurityFlag(name[1:])
+	}
+	for _, s := range securitySettings {
+		if !strings.Contains(s.env, ",") && os.Getenv(s.env) != "" {
+			anyEnv = true
+		}
+	}
+	if os.Getenv("MOLGEN_KAFKA_SASL_USERNAME") != "" || os.Getenv("MOLGEN_KAFKA_SASL_PASSWORD") != "" || os.Getenv("MOLGEN_KAFKA_SASL_PASSWORD_FILE") != "" {
+		anyEnv = true
+	}
+	names := map[string]string{}
+	for _, s := range securitySettings {
+		switch {
+		case set[s.flag]:
+			names[s.key] = s.flag
+		case !strings.Contains(s.env, ",") && os.Getenv(s.env) != "":
+			names[s.key] = s.env
+		case anyFlag:
+			names[s.key] = s.flag
+		case anyEnv:
+			names[s.key] = s.env
+		}
+	}
+	return names
+}
+
+// isSecurityFlag reports whether name is one of AddSecurityFlags' flags.
+func isSecurityFlag(name string) bool {
+	switch name {
+	case "kafka-tls", "kafka-ca-file", "kafka-cert-file", "kafka-key-file", "kafka-server-name",
+		"kafka-insecure-skip-verify", "kafka-sasl-mechanism", "kafka-sasl-username", "kafka-sasl-password-file":
+		return true
+	}
+	return false
 }

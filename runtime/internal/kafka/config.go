@@ -49,6 +49,18 @@ type Security struct {
 	TLS *tls.Config
 	// SASL, when set, authenticates every connection.
 	SASL *SASL
+	// Names, when set, names the security settings in hints the way the
+	// node was given them (a flag, an environment variable), by placement
+	// key; a key it lacks is named as itself.
+	Names map[string]string
+}
+
+// name returns how hints name the setting with placement key key.
+func (s Security) name(key string) string {
+	if n := s.Names[key]; n != "" {
+		return n
+	}
+	return key
 }
 
 // SASL is a SASL mechanism and its credentials.
