@@ -584,4 +584,20 @@ var mutants = []mutant{
 		to:   "if false && n > MaxRuns {",
 		pkgs: []string{"./cmd/molgen"}, tests: "CheckWarnsAboutRetriesAndDeadlines",
 	},
+	{
+		name: "codec-struct-frame-128",
+		what: "a struct frame of exactly 128 bytes gets a one-byte length (wire corruption for values of one size)",
+		file: "runtime/codec.go",
+		from: "if n := len(e.buf) - start; n < 0x80 {",
+		to:   "if n := len(e.buf) - start; n <= 0x80 {",
+		pkgs: []string{"./runtime"}, tests: "AtLengthBoundaries",
+	},
+	{
+		name: "codec-long-frame-shift",
+		what: "a struct frame of 128 bytes or more loses its last byte when its length grows",
+		file: "runtime/codec.go",
+		from: "\tcopy(e.buf[start+size-1:], e.buf[start:start+n])\n",
+		to:   "\tcopy(e.buf[start+size-1:], e.buf[start:start+n-1])\n",
+		pkgs: []string{"./runtime"}, tests: "AtLengthBoundaries",
+	},
 }
