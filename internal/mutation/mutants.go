@@ -600,4 +600,12 @@ var mutants = []mutant{
 		to:   "\tcopy(e.buf[start+size-1:], e.buf[start:start+n-1])\n",
 		pkgs: []string{"./runtime"}, tests: "AtLengthBoundaries",
 	},
+	{
+		name: "breaking-oneway-one-way",
+		what: "the generate-time check catches a method that stops being oneway but not one that becomes oneway",
+		file: "internal/wireschema/compare.go",
+		from: "\tif om.Oneway != nm.Oneway {\n",
+		to:   "\tif om.Oneway && !nm.Oneway {\n",
+		pkgs: []string{"./internal/generate"}, tests: "TestGolden/err_breaking",
+	},
 }
