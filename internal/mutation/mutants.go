@@ -608,4 +608,12 @@ var mutants = []mutant{
 		to:   "\tif om.Oneway && !nm.Oneway {\n",
 		pkgs: []string{"./internal/generate"}, tests: "TestGolden/err_breaking",
 	},
+	{
+		name: "evolve-skip-top-level-only",
+		what: "an older reader skips the appended fields of a top-level struct but not of a nested one",
+		file: "runtime/codec.go",
+		from: "\t\td.overrun(end)\n\t\treturn\n\t}\n\td.off = end\n",
+		to:   "\t\td.overrun(end)\n\t\treturn\n\t}\n\tif len(d.frames) == 0 {\n\t\td.off = end\n\t}\n",
+		pkgs: []string{testsvc}, tests: "EvolutionAtEveryDepth",
+	},
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -204,4 +205,97 @@ func TestMixedVersionsRollingUpgrade(t *testing.T) {
 			t.Errorf("no call counted as %q: the test did not exercise it", k)
 		}
 	}
+}
+
+// deepPlacement places service "deep" alone on a server node.
+const deepPlacement = `
+app: APP
+kafka:
+  partitions: 2
+nodes:
+  server: [deep]
+  client: [codec]
+`
+
+// TestEvolutionAtEveryDepth: version 2 of package evolve appends a field
+// to a struct at each of three levels (Top, Mid in a slice in a map and
+// behind a pointer, Leaf in a slice, a map and a pointer). Over Kafka,
+// through the generated code, in both directions: a version 1 server
+// reads a version 2 request, skipping the appended fields at every level,
+// and its reply leaves them zero for the version 2 caller; a version 2
+// server reads a version 1 request with them zero and sets them, and the
+// version 1 caller skips them in the reply at every level.
+func TestEvolutionAtEveryDepth(t *testing.T) {
+	t.Run("new caller, old server", func(t *testing.T) {
+		app := kafkatest.App("deep-new-old")
+		remoteNodeWith(t, app, deepPlacement, "server", nil, func(n *runtime.Node) error { return v1.RegisterDeep(n, v1.NewDeep()) })
+		caller := remoteNodeWith(t, app, deepPlacement, "client", nil, func(n *runtime.Node) error { return RegisterCodec(n, echo{}) })
+		leaf := func(a string) v2.Leaf { return v2.Leaf{A: a, B: 7} }
+		mid := func(s string) v2.Mid {
+			p := leaf(s + "p")
+			return v2.Mid{Leaves: []v2.Leaf{leaf(s + "0"), leaf(s + "1")}, ByKey: map[string]v2.Leaf{"k": leaf(s + "k")}, Ptr: &p, Note: "note"}
+		}
+		head := mid("h")
+		in := v2.Top{ID: "t", Mids: map[string][]v2.Mid{"x": {mid("x0"), mid("x1")}}, Head: &head, Extra: []string{"e"}}
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		defer cancel()
+		got, err := v2.NewDeepClient(caller).Echo(ctx, in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// What version 1 knows came back; what it does not is zero.
+		zl := func(a string) v2.Leaf { return v2.Leaf{A: a} }
+		zm := func(s string) v2.Mid {
+			p := zl(s + "p")
+			return v2.Mid{Leaves: []v2.Leaf{zl(s + "0"), zl(s + "1")}, ByKey: map[string]v2.Leaf{"k": zl(s + "k")}, Ptr: &p}
+		}
+		zh := zm("h")
+		want := v2.Top{ID: "t", Mids: map[string][]v2.Mid{"x": {zm("x0"), zm("x1")}}, Head: &zh}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("v2 caller, v1 server:\n got %+v\nwant %+v", got, want)
+		}
+	})
+	t.Run("new caller, new server", func(t *testing.T) {
+		app := kafkatest.App("deep-new-new")
+		remoteNodeWith(t, app, deepPlacement, "server", nil, func(n *runtime.Node) error { return v2.RegisterDeep(n, v2.NewDeep()) })
+		caller := remoteNodeWith(t, app, deepPlacement, "client", nil, func(n *runtime.Node) error { return RegisterCodec(n, echo{}) })
+		p := v2.Leaf{A: "p", B: 1}
+		head := v2.Mid{Leaves: []v2.Leaf{{A: "0", B: 2}}, ByKey: map[string]v2.Leaf{"k": {A: "k", B: 3}}, Ptr: &p}
+		in := v2.Top{ID: "t", Mids: map[string][]v2.Mid{"x": {{Note: "n", Leaves: []v2.Leaf{{A: "y", B: 4}}}}}, Head: &head}
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		defer cancel()
+		got, err := v2.NewDeepClient(caller).Echo(ctx, in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Every appended field went there and back, at every level.
+		wp := v2.Leaf{A: "p", B: 2}
+		wantHead := v2.Mid{Leaves: []v2.Leaf{{A: "0", B: 3}}, ByKey: map[string]v2.Leaf{"k": {A: "k", B: 4}}, Ptr: &wp, Note: "v2"}
+		want := v2.Top{ID: "t", Mids: map[string][]v2.Mid{"x": {{Note: "n", Leaves: []v2.Leaf{{A: "y", B: 5}}}}}, Head: &wantHead, Extra: []string{"v2"}}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("v2 caller, v2 server:\n got %+v\nwant %+v", got, want)
+		}
+	})
+	t.Run("old caller, new server", func(t *testing.T) {
+		app := kafkatest.App("deep-old-new")
+		remoteNodeWith(t, app, deepPlacement, "server", nil, func(n *runtime.Node) error { return v2.RegisterDeep(n, v2.NewDeep()) })
+		caller := remoteNodeWith(t, app, deepPlacement, "client", nil, func(n *runtime.Node) error { return RegisterCodec(n, echo{}) })
+		mid := func(s string) v1.Mid {
+			p := v1.Leaf{A: s + "p"}
+			return v1.Mid{Leaves: []v1.Leaf{{A: s + "0"}}, ByKey: map[string]v1.Leaf{"k": {A: s + "k"}}, Ptr: &p}
+		}
+		head := mid("h")
+		in := v1.Top{ID: "t", Mids: map[string][]v1.Mid{"x": {mid("x0"), mid("x1")}}, Head: &head}
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		defer cancel()
+		got, err := v1.NewDeepClient(caller).Echo(ctx, in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The version 2 server set B, Note and Extra at every level; the
+		// version 1 caller skipped them and read the rest intact.
+		if !reflect.DeepEqual(got, in) {
+			t.Errorf("v1 caller, v2 server:\n got %+v\nwant %+v", got, in)
+		}
+	})
 }

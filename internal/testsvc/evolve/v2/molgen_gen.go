@@ -274,6 +274,113 @@ func (m *molgenResponse_Audit_Log) MolgenDecode(d *runtime.Decoder) {
 	m.R0 = d.Int()
 }
 
+// ---------------------------------------------------------------- Deep
+
+// molgenDesc_Deep describes service "deep" to the runtime.
+var molgenDesc_Deep = runtime.ServiceDesc{
+	Name:      "deep",
+	Interface: "github.com/molgen/molgen/internal/testsvc/evolve/v2.Deep",
+	Methods: []runtime.MethodDesc{
+		{Name: "Echo", Schema: "({string,map[string][]{[]{string,int},map[string]{string,int},*{string,int},string},*{[]{string,int},map[string]{string,int},*{string,int},string},[]string})({string,map[string][]{[]{string,int},map[string]{string,int},*{string,int},string},*{[]{string,int},map[string]{string,int},*{string,int},string},[]string})"},
+	},
+}
+
+// NewDeepClient returns a Deep that routes each call by n's placement: a direct
+// call when service "deep" is hosted on n, a request over Kafka otherwise.
+func NewDeepClient(n *runtime.Node) Deep {
+	return &molgenClient_Deep{c: n.Client(&molgenDesc_Deep)}
+}
+
+// RegisterDeep hosts impl as service "deep" on n: local clients call it directly and,
+// once n is started with Kafka, it serves requests from other nodes.
+func RegisterDeep(n *runtime.Node, impl Deep) error {
+	if impl == nil {
+		return fmt.Errorf("molgen: RegisterDeep called with a nil Deep")
+	}
+	return n.Register(&molgenDesc_Deep, impl, []runtime.Handler{molgenHandle_Deep_Echo})
+}
+
+// Compile-time checks that Deep has the methods this file was generated for.
+// If they fail to compile, re-run 'molgen generate'.
+var (
+	_ Deep = (*molgenClient_Deep)(nil)
+	_ interface {
+		Echo(context.Context, Top) (Top, error)
+	} = Deep(nil)
+)
+
+// molgenClient_Deep is the client side of Deep: each method calls the implementation
+// directly when it is hosted on the same node, and sends a request otherwise.
+type molgenClient_Deep struct {
+	c *runtime.Client
+}
+
+/*
+Echo returns t with the fields version 2 appended marked at every
+level: B incremented, Note and Extra given "v2" when empty.
+*/
+func (x *molgenClient_Deep) Echo(ctx context.Context, t Top) (r0 Top, err error) {
+	if impl, ok := x.c.Local().(Deep); ok {
+		if err = ctx.Err(); err != nil || x.c.Observed() {
+			if ctx, err = x.c.Begin(ctx, 0, err); err != nil {
+				return r0, err
+			}
+		}
+		defer x.c.End(ctx, 0, &err)
+		return impl.Echo(ctx, t)
+	}
+	req := molgenRequest_Deep_Echo{A0: t}
+	var resp molgenResponse_Deep_Echo
+	err = x.c.Call(ctx, 0, &req, &resp)
+	return resp.R0, err
+}
+
+// molgenHandle_Deep_Echo serves Deep.Echo requests.
+func molgenHandle_Deep_Echo(ctx context.Context, impl any, d *runtime.Decoder) (runtime.Message, error) {
+	var req molgenRequest_Deep_Echo
+	req.MolgenDecode(d)
+	if err := d.Finish(); err != nil {
+		return nil, runtime.BadRequest(err)
+	}
+	var resp molgenResponse_Deep_Echo
+	var err error
+	resp.R0, err = impl.(Deep).Echo(ctx, req.A0)
+	return &resp, err
+}
+
+// molgenRequest_Deep_Echo holds the arguments of Deep.Echo.
+type molgenRequest_Deep_Echo struct {
+	A0 Top // t
+}
+
+// MolgenEncode appends m to e.
+func (m *molgenRequest_Deep_Echo) MolgenEncode(e *runtime.Encoder) {
+	molgenEnc_Top(e, &m.A0)
+}
+
+// MolgenDecode reads m from d.
+func (m *molgenRequest_Deep_Echo) MolgenDecode(d *runtime.Decoder) {
+	molgenDec_Top(d, &m.A0)
+}
+
+// molgenResponse_Deep_Echo holds the results of Deep.Echo.
+type molgenResponse_Deep_Echo struct {
+	R0 Top
+}
+
+// MolgenEncode appends m to e.
+func (m *molgenResponse_Deep_Echo) MolgenEncode(e *runtime.Encoder) {
+	molgenEnc_Top(e, &m.R0)
+}
+
+// MolgenDecode reads m from d.
+func (m *molgenResponse_Deep_Echo) MolgenDecode(d *runtime.Decoder) {
+	molgenDec_Top(d, &m.R0)
+}
+
+// NewDeep constructs service "deep". If this check fails, its signature changed: re-run 'molgen generate'.
+var _ func() Deep = NewDeep
+
 // New constructs service "inventory". If this check fails, its signature changed: re-run 'molgen generate'.
 var _ func() Inventory = New
 
@@ -282,13 +389,29 @@ var _ func() Audit = NewAudit
 
 // Compile-time check that the types encoded below are unchanged since this file
 // was generated. If it fails to compile, re-run 'molgen generate'.
-func _(v0 *Item) {
+func _(v0 *Item, v1 *Leaf, v2 *Mid, v3 *Top) {
 	_ = (*struct {
 		SKU   string
 		Count int
 		Note  string
 		Tags  []string
 	})(v0)
+	_ = (*struct {
+		A string
+		B int
+	})(v1)
+	_ = (*struct {
+		Leaves []Leaf
+		ByKey  map[string]Leaf
+		Ptr    *Leaf
+		Note   string
+	})(v2)
+	_ = (*struct {
+		ID    string
+		Mids  map[string][]Mid
+		Head  *Mid
+		Extra []string
+	})(v3)
 }
 
 func molgenEnc_Item(e *runtime.Encoder, v *Item) {
@@ -321,6 +444,156 @@ func molgenDec_Item(d *runtime.Decoder, v *Item) {
 			v.Tags = runtime.MakeSlice[string](d, n0)
 			for i0 := range v.Tags {
 				v.Tags[i0] = d.String()
+			}
+		}
+	}
+	d.EndStruct()
+}
+
+func molgenEnc_Leaf(e *runtime.Encoder, v *Leaf) {
+	e.Struct()
+	e.String(v.A)
+	e.Int64(int64(v.B))
+	e.EndStruct()
+}
+
+func molgenDec_Leaf(d *runtime.Decoder, v *Leaf) {
+	d.Struct()
+	if d.More() {
+		v.A = d.String()
+	}
+	if d.More() {
+		v.B = d.Int()
+	}
+	d.EndStruct()
+}
+
+func molgenEnc_Mid(e *runtime.Encoder, v *Mid) {
+	e.Struct()
+	e.Len(len(v.Leaves), v.Leaves == nil)
+	for i0 := range v.Leaves {
+		molgenEnc_Leaf(e, &v.Leaves[i0])
+	}
+	e.Len(len(v.ByKey), v.ByKey == nil)
+	for k0, v0 := range v.ByKey {
+		e.String(k0)
+		molgenEnc_Leaf(e, &v0)
+	}
+	if v.Ptr == nil {
+		e.Bool(false)
+	} else {
+		e.Bool(true)
+		molgenEnc_Leaf(e, v.Ptr)
+	}
+	e.String(v.Note)
+	e.EndStruct()
+}
+
+func molgenDec_Mid(d *runtime.Decoder, v *Mid) {
+	d.Struct()
+	if d.More() {
+		if n0 := d.Len(1); n0 < 0 {
+			v.Leaves = nil
+		} else {
+			v.Leaves = runtime.MakeSlice[Leaf](d, n0)
+			for i0 := range v.Leaves {
+				molgenDec_Leaf(d, &v.Leaves[i0])
+			}
+		}
+	}
+	if d.More() {
+		if n0 := d.Len(2); n0 < 0 {
+			v.ByKey = nil
+		} else {
+			v.ByKey = runtime.MakeMap[string, Leaf](d, n0)
+			for i0 := 0; i0 < n0; i0++ {
+				var k0 string
+				var v0 Leaf
+				k0 = d.String()
+				molgenDec_Leaf(d, &v0)
+				v.ByKey[k0] = v0
+			}
+		}
+	}
+	if d.More() {
+		if d.Bool() {
+			v.Ptr = runtime.New[Leaf](d)
+			molgenDec_Leaf(d, v.Ptr)
+		} else {
+			v.Ptr = nil
+		}
+	}
+	if d.More() {
+		v.Note = d.String()
+	}
+	d.EndStruct()
+}
+
+func molgenEnc_Top(e *runtime.Encoder, v *Top) {
+	e.Struct()
+	e.String(v.ID)
+	e.Len(len(v.Mids), v.Mids == nil)
+	for k0, v0 := range v.Mids {
+		e.String(k0)
+		e.Len(len(v0), v0 == nil)
+		for i1 := range v0 {
+			molgenEnc_Mid(e, &v0[i1])
+		}
+	}
+	if v.Head == nil {
+		e.Bool(false)
+	} else {
+		e.Bool(true)
+		molgenEnc_Mid(e, v.Head)
+	}
+	e.Len(len(v.Extra), v.Extra == nil)
+	for i0 := range v.Extra {
+		e.String(v.Extra[i0])
+	}
+	e.EndStruct()
+}
+
+func molgenDec_Top(d *runtime.Decoder, v *Top) {
+	d.Struct()
+	if d.More() {
+		v.ID = d.String()
+	}
+	if d.More() {
+		if n0 := d.Len(2); n0 < 0 {
+			v.Mids = nil
+		} else {
+			v.Mids = runtime.MakeMap[string, []Mid](d, n0)
+			for i0 := 0; i0 < n0; i0++ {
+				var k0 string
+				var v0 []Mid
+				k0 = d.String()
+				if n1 := d.Len(1); n1 < 0 {
+					v0 = nil
+				} else {
+					v0 = runtime.MakeSlice[Mid](d, n1)
+					for i1 := range v0 {
+						molgenDec_Mid(d, &v0[i1])
+					}
+				}
+				v.Mids[k0] = v0
+			}
+		}
+	}
+	if d.More() {
+		if d.Bool() {
+			v.Head = runtime.New[Mid](d)
+			molgenDec_Mid(d, v.Head)
+		} else {
+			v.Head = nil
+		}
+	}
+	if d.More() {
+		if n0 := d.Len(1); n0 < 0 {
+			v.Extra = nil
+		} else {
+			v.Extra = runtime.MakeSlice[string](d, n0)
+			for i0 := range v.Extra {
+				v.Extra[i0] = d.String()
 			}
 		}
 	}

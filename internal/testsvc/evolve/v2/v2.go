@@ -37,6 +37,77 @@ type Audit interface {
 	Log(ctx context.Context, msg string) (int, error)
 }
 
+// Leaf is v1's Leaf with B appended.
+type Leaf struct {
+	A string
+	B int
+}
+
+// Mid is v1's Mid with Note appended.
+type Mid struct {
+	Leaves []Leaf
+	ByKey  map[string]Leaf
+	Ptr    *Leaf
+	Note   string
+}
+
+// Top is v1's Top with Extra appended.
+type Top struct {
+	ID    string
+	Mids  map[string][]Mid
+	Head  *Mid
+	Extra []string
+}
+
+// Deep is version 2 of service "deep".
+//
+//molgen:service name=deep
+type Deep interface {
+	// Echo returns t with the fields version 2 appended marked at every
+	// level: B incremented, Note and Extra given "v2" when empty.
+	Echo(ctx context.Context, t Top) (Top, error)
+}
+
+// NewDeep builds Deep.
+//
+//molgen:constructor
+func NewDeep() Deep { return deep{} }
+
+type deep struct{}
+
+func (deep) Echo(ctx context.Context, t Top) (Top, error) {
+	leaf := func(l Leaf) Leaf { l.B++; return l }
+	mid := func(m Mid) Mid {
+		for i := range m.Leaves {
+			m.Leaves[i] = leaf(m.Leaves[i])
+		}
+		for k, l := range m.ByKey {
+			m.ByKey[k] = leaf(l)
+		}
+		if m.Ptr != nil {
+			l := leaf(*m.Ptr)
+			m.Ptr = &l
+		}
+		if m.Note == "" {
+			m.Note = "v2"
+		}
+		return m
+	}
+	for _, ms := range t.Mids {
+		for i := range ms {
+			ms[i] = mid(ms[i])
+		}
+	}
+	if t.Head != nil {
+		h := mid(*t.Head)
+		t.Head = &h
+	}
+	if t.Extra == nil {
+		t.Extra = []string{"v2"}
+	}
+	return t, nil
+}
+
 // New builds Inventory.
 //
 //molgen:constructor
