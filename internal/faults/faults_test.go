@@ -16,10 +16,12 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
-// TestFaultSuiteShort runs two scenarios of the suite, shortened, on the
+// TestFaultSuiteShort runs three scenarios of the suite, shortened, on the
 // test broker (MOLGEN_TEST_BROKERS, else the embedded one): a SIGTERM of
-// one of two instances under load (no failure, no re-run) and a cold start
-// (500 first calls of a fresh client succeed within their deadline). It
+// one of two instances under load (no failure, no re-run), malformed,
+// oversized and orphaned requests written straight to the request topic
+// (each that names a reply topic answered with an error), and a cold
+// start (500 first calls of a fresh client succeed within their deadline). It
 // keeps the suite's machinery working; the whole suite, with the broker
 // faults, is run by hand: go run ./internal/faults.
 func TestFaultSuiteShort(t *testing.T) {
@@ -35,7 +37,7 @@ func TestFaultSuiteShort(t *testing.T) {
 	s := &suite{cfg: cfg, root: root, work: t.TempDir(), runID: "t" + hex.EncodeToString(b), out: testWriter{t}, brokers: kafkatest.Brokers(t)}
 	t.Cleanup(killAll)
 	for _, sc := range scenarios {
-		if sc.key != "sigterm" && sc.key != "cold-start" {
+		if sc.key != "sigterm" && sc.key != "cold-start" && sc.key != "poison" {
 			continue
 		}
 		r := s.runScenario(sc)

@@ -72,8 +72,7 @@ func encStrings(ss ...string) []byte {
 func (e *env) inject() (want map[string]string, small string, err error) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	replies := "molgen." + e.app + ".reply.faults.replies"
-	smallReplies := "molgen." + e.app + ".reply.faults.small-replies"
+	replies, smallReplies := e.faultReplyTopics()
 	if err := createTopics(ctx, e.brokers, []string{replies, smallReplies}, map[string][]string{smallReplies: {"max.message.bytes", fmt.Sprint(smallReplyMax)}}); err != nil {
 		return nil, "", fmt.Errorf("creating the reply topics: %w", err)
 	}
@@ -195,7 +194,8 @@ func (e *env) oversizedCalls() {
 // named one has its error reply, and the reply too large for the small
 // topic was answered with ErrTooLarge.
 func (e *env) checkReplies(want map[string]string, small string) {
-	msgs, err := readTopic(e.brokers, "molgen."+e.app+".faults.replies")
+	replies, smallReplies := e.faultReplyTopics()
+	msgs, err := readTopic(e.brokers, replies)
 	if err != nil {
 		e.problem("reading the error replies: %v", err)
 		return
@@ -226,7 +226,7 @@ func (e *env) checkReplies(want map[string]string, small string) {
 	if got["garbage.0.10"] {
 		e.problem("an expired request was answered")
 	}
-	msgs, err = readTopic(e.brokers, "molgen."+e.app+".faults.small-replies")
+	msgs, err = readTopic(e.brokers, smallReplies)
 	if err != nil {
 		e.problem("reading the small reply topic: %v", err)
 		return
@@ -247,6 +247,13 @@ func (e *env) checkReplies(want map[string]string, small string) {
 	if !answered {
 		e.problem("the request whose reply is over its reply topic's limit got no reply (want an error matching runtime.ErrTooLarge)")
 	}
+}
+
+// faultReplyTopics names the reply topics of the injected requests: the
+// app's reply topics (molgen.<app>.reply.*), since servers answer only
+// there.
+func (e *env) faultReplyTopics() (replies, small string) {
+	return "molgen." + e.app + ".reply.faults.replies", "molgen." + e.app + ".reply.faults.small-replies"
 }
 
 // readableString returns the first string of an encoded error reply.
