@@ -220,6 +220,22 @@ func TestCheckTargets(t *testing.T) {
 	if got := checkTargets(true, nil, clean(), time.Second, 2*time.Second); len(got) != 1 {
 		t.Errorf("no molgen line: %q", got)
 	}
+
+	// -invariants: the comparisons come apart from what every run must
+	// hold; a wrong result stays a problem.
+	m, f := clean(), clean()
+	m.failed[kindDeadline], f.failed[kindDeadline] = 10, 8
+	m.wrong = 1
+	problems, relative := checkTargetsSplit(false, m, f, time.Second, 2*time.Second)
+	if len(problems) != 1 || !strings.Contains(problems[0], "1 wrong results") {
+		t.Errorf("-invariants problems %q, want the wrong result alone", problems)
+	}
+	if len(relative) != 1 || !strings.Contains(relative[0], "10 failed calls, more than the comparator's 8") {
+		t.Errorf("-invariants comparisons %q, want the failed calls", relative)
+	}
+	if _, relative := checkTargetsSplit(true, m, f, time.Second, 2*time.Second); relative != nil {
+		t.Errorf("the strict scenario's targets are never set apart: %q", relative)
+	}
 }
 
 // TestPrintClusterTable: a line per scenario and implementation, every

@@ -265,9 +265,19 @@ func (r *clusterRow) verdict() string {
 // than the comparator, and a recovery no later than the comparator's plus
 // recoverySlack.
 func checkTargets(strict bool, m, f *implRow, lateBound, longestCall time.Duration) []string {
-	var out []string
+	out, relative := checkTargetsSplit(strict, m, f, lateBound, longestCall)
+	return append(out, relative...)
+}
+
+// checkTargetsSplit is checkTargets with the targets that compare with
+// the comparator (the non-strict scenarios' failed calls and recovery)
+// returned apart, for -invariants: a single short run is too noisy to
+// gate on them (failed calls of (a) in three runs on this machine: 8
+// against the comparator's 8, 10 against 8, 10 against 9); that a
+// scenario recovered at all is then an invariant.
+func checkTargetsSplit(strict bool, m, f *implRow, lateBound, longestCall time.Duration) (out, relative []string) {
 	if m == nil {
-		return []string{"molgen's side did not run"}
+		return []string{"molgen's side did not run"}, nil
 	}
 	if m.wrong > 0 {
 		out = append(out, fmt.Sprintf("%d wrong results", m.wrong))
@@ -297,18 +307,18 @@ func checkTargets(strict bool, m, f *implRow, lateBound, longestCall time.Durati
 		if m.longest > longestCall {
 			out = append(out, fmt.Sprintf("longest call %v; at most %v", m.longest.Round(time.Millisecond), longestCall))
 		}
-		return out
+		return out, nil
 	}
 	if f == nil {
-		return append(out, "the comparator did not run: nothing to compare with")
+		return append(out, "the comparator did not run: nothing to compare with"), nil
 	}
 	if m.failures() > f.failures() {
-		out = append(out, fmt.Sprintf("%d failed calls, more than the comparator's %d", m.failures(), f.failures()))
+		relative = append(relative, fmt.Sprintf("%d failed calls, more than the comparator's %d", m.failures(), f.failures()))
 	}
 	if m.recovered && (!f.recovered && m.recovery > recoverySlack || f.recovered && m.recovery > f.recovery+recoverySlack) {
-		out = append(out, fmt.Sprintf("recovered %s after the fault began, the comparator %s (allowed: %v more)", fmtRecovery(m), fmtRecovery(f), recoverySlack))
+		relative = append(relative, fmt.Sprintf("recovered %s after the fault began, the comparator %s (allowed: %v more)", fmtRecovery(m), fmtRecovery(f), recoverySlack))
 	}
-	return out
+	return out, relative
 }
 
 // failText lists failures by kind.

@@ -266,7 +266,18 @@ func (c *cenv) result() *clusterRow {
 		}
 	}
 	if c.err == nil {
-		row.problems = append(row.problems, checkTargets(c.cs.strict, row.molgen, row.franz, c.cfg.lateBound, longestCallStrict)...)
+		problems, relative := checkTargetsSplit(c.cs.strict, row.molgen, row.franz, c.cfg.lateBound, longestCallStrict)
+		row.problems = append(row.problems, problems...)
+		if invariantsOnly {
+			for _, r := range relative {
+				row.notes = append(row.notes, "missed, not enforced with -invariants: "+r)
+			}
+			if row.molgen != nil && !row.molgen.recovered {
+				row.problems = append(row.problems, "never recovered")
+			}
+		} else {
+			row.problems = append(row.problems, relative...)
+		}
 	}
 	return row
 }

@@ -139,6 +139,7 @@ func run() int {
 	cluster := flag.Bool("cluster", false, "run the cluster scenarios (a-e) on a 3-broker cluster of the suite's own, molgen and a franz-go comparator side by side")
 	clusterPort := flag.Int("cluster-port", 19300, "base port of the suite's cluster (brokers on port, port+2, port+4, controllers on the next port of each)")
 	clusterDir := flag.String("cluster-dir", "/tmp/molgen-faults-cluster", "data directory of the suite's cluster (wiped when it starts)")
+	flag.BoolVar(&invariantsOnly, "invariants", false, "with -cluster: fail a scenario only on what must hold in every run (no wrong result, no request id written twice, no late or hung call, a recovery; (b)'s own targets stay), and report the comparisons with the comparator without failing on them (.ci/run: one short run is too noisy for them)")
 	flag.Parse()
 
 	if *cluster {
@@ -324,6 +325,9 @@ func (s *suite) runScenario(sc *scenario) (r *row) {
 // runCluster runs the cluster scenarios that match pattern on the suite's
 // own 3-broker cluster (base port port, data in dir) and prints their
 // table; the status is 1 when one failed a target.
+// invariantsOnly is -invariants.
+var invariantsOnly bool
+
 func runCluster(pattern string, long, list, keep bool, port int, kafkaDir string) int {
 	if list {
 		for _, cs := range clusterScenarios {
