@@ -46,8 +46,10 @@ func (t *Transport) startReplies(ctx context.Context) error {
 		return err
 	}
 	// Replies are read from partition 0 only: a reply topic with more
-	// partitions (made by someone else) would lose replies.
-	if md, err := metadata(ctx, t.w.cl, c.topic); err == nil && len(md.Topics) == 1 && len(md.Topics[0].Partitions) != 1 {
+	// partitions (made by someone else) would lose replies. (Fewer is a
+	// broker whose metadata has not caught up with a topic just created:
+	// ensure saw its partition led and served.)
+	if md, err := metadata(ctx, t.w.cl, c.topic); err == nil && len(md.Topics) == 1 && len(md.Topics[0].Partitions) > 1 {
 		return fmt.Errorf("molgen: reply topic %s has %d partitions, not 1: delete it (or start with another -instance)", c.topic, len(md.Topics[0].Partitions))
 	}
 	if _, err := t.topics.learnLimit(ctx, c.topic); err != nil {
