@@ -116,8 +116,8 @@ var mutants = []mutant{
 		name: "reply-partitions-unchecked",
 		what: "a reply topic with several partitions is accepted",
 		file: "runtime/internal/kafka/replies.go",
-		from: "len(md.Topics[0].Partitions) != 1 {",
-		to:   "len(md.Topics[0].Partitions) < 1 {",
+		from: "len(md.Topics[0].Partitions) > 1 {",
+		to:   "len(md.Topics[0].Partitions) > 3 {",
 		pkgs: []string{testsvc}, tests: "SeveralPartitions",
 	},
 	{
