@@ -540,7 +540,7 @@ var mutants = []mutant{
 		name: "gather-outcome-keeps-group",
 		what: "the last outcome does not release the records held meanwhile (they wait for the timer)",
 		file: "runtime/internal/kafka/gather.go",
-		from: "\tg.release() // unlocks\n",
+		from: "\tgroup := g.take() // unlocks\n\tgo g.hand(group)\n",
 		to:   "\tg.mu.Unlock()\n",
 		pkgs: []string{"./runtime/internal/kafka"}, tests: "Gather",
 	},

@@ -54,7 +54,10 @@ func (g *gather) submit(w *write) {
 }
 
 // done is called with each outcome of a record submit handed over: the
-// last one releases the group held meanwhile.
+// last one releases the group held meanwhile. It runs in franz-go's
+// promise worker, which must not produce itself (a record that fails at
+// once is delivered through that same worker, which could then wait on
+// itself): the group is handed over from a goroutine of its own.
 func (g *gather) done() {
 	g.mu.Lock()
 	g.pending--
@@ -62,7 +65,8 @@ func (g *gather) done() {
 		g.mu.Unlock()
 		return
 	}
-	g.release() // unlocks
+	group := g.take() // unlocks
+	go g.hand(group)
 }
 
 // flush hands every held record over now (the timer, and a writer that
@@ -73,11 +77,11 @@ func (g *gather) flush() {
 		g.mu.Unlock()
 		return
 	}
-	g.release()
+	g.hand(g.take())
 }
 
-// release hands the held records over; g.mu is held, and released.
-func (g *gather) release() {
+// take takes the held records as handed over; g.mu is held, and released.
+func (g *gather) take() []*write {
 	group := g.held
 	g.held = nil
 	g.pending += len(group)
@@ -85,6 +89,11 @@ func (g *gather) release() {
 		g.timer.Stop()
 	}
 	g.mu.Unlock()
+	return group
+}
+
+// hand gives group to the producer.
+func (g *gather) hand(group []*write) {
 	for i, w := range group {
 		g.produce(w)
 		group[i] = nil

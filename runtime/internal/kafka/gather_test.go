@@ -30,6 +30,15 @@ func (h *handed) count() int {
 	return len(h.recs)
 }
 
+// reaches waits up to a second for n records handed over (an outcome
+// hands a group over from a goroutine), and returns the count.
+func (h *handed) reaches(n int) int {
+	for deadline := time.Now().Add(time.Second); h.count() < n && time.Now().Before(deadline); {
+		time.Sleep(time.Millisecond)
+	}
+	return h.count()
+}
+
 // TestGatherGroupsRecordsWrittenWhileOthersAreUnanswered: a record
 // written when none is unanswered goes at once; those written while it
 // is wait, and go together when its outcome comes; a lone record after
@@ -49,7 +58,7 @@ func TestGatherGroupsRecordsWrittenWhileOthersAreUnanswered(t *testing.T) {
 		t.Fatalf("records written while one is unanswered went at once: %d handed over", h.count())
 	}
 	g.done() // the first one's outcome
-	if h.count() != 6 {
+	if h.reaches(6) != 6 {
 		t.Fatalf("the outcome released %d records, want all 5 held", h.count()-1)
 	}
 	for range 4 {
@@ -60,12 +69,12 @@ func TestGatherGroupsRecordsWrittenWhileOthersAreUnanswered(t *testing.T) {
 		t.Fatalf("a record went while one of the group had no outcome")
 	}
 	g.done()
-	if h.count() != 7 {
+	if h.reaches(7) != 7 {
 		t.Fatalf("the group's last outcome did not release the record held")
 	}
 	g.done()
 	g.submit(&write{})
-	if h.count() != 8 {
+	if h.reaches(8) != 8 {
 		t.Fatalf("a record written when none is unanswered waited")
 	}
 }
@@ -169,7 +178,14 @@ func TestGatherUnderConcurrentWrites(t *testing.T) {
 	}
 	wg.Wait()
 	g.flush()
-	time.Sleep(10 * time.Millisecond)
+	for deadline := time.Now().Add(2 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+		mu.Lock()
+		n := len(seen)
+		mu.Unlock()
+		if n == 16*500 {
+			break
+		}
+	}
 	close(stop)
 	answered.Wait()
 	mu.Lock()
