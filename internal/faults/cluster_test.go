@@ -203,7 +203,7 @@ func TestCheckTargets(t *testing.T) {
 	} {
 		m, f := clean(), clean()
 		c.mod(m, f)
-		got := checkTargets(c.strict, m, f, time.Second, 2*time.Second)
+		got := allTargets(c.strict, m, f, time.Second, 2*time.Second)
 		if len(got) != len(c.want) {
 			t.Errorf("%s: problems %q, want %d", c.name, got, len(c.want))
 			continue
@@ -214,10 +214,10 @@ func TestCheckTargets(t *testing.T) {
 			}
 		}
 	}
-	if got := checkTargets(false, clean(), nil, time.Second, 2*time.Second); len(got) != 1 || !strings.Contains(got[0], "comparator did not run") {
+	if got := allTargets(false, clean(), nil, time.Second, 2*time.Second); len(got) != 1 || !strings.Contains(got[0], "comparator did not run") {
 		t.Errorf("no comparator: %q", got)
 	}
-	if got := checkTargets(true, nil, clean(), time.Second, 2*time.Second); len(got) != 1 {
+	if got := allTargets(true, nil, clean(), time.Second, 2*time.Second); len(got) != 1 {
 		t.Errorf("no molgen line: %q", got)
 	}
 
@@ -226,14 +226,14 @@ func TestCheckTargets(t *testing.T) {
 	m, f := clean(), clean()
 	m.failed[kindDeadline], f.failed[kindDeadline] = 10, 8
 	m.wrong = 1
-	problems, relative := checkTargetsSplit(false, m, f, time.Second, 2*time.Second)
+	problems, relative := checkTargets(false, m, f, time.Second, 2*time.Second)
 	if len(problems) != 1 || !strings.Contains(problems[0], "1 wrong results") {
 		t.Errorf("-invariants problems %q, want the wrong result alone", problems)
 	}
 	if len(relative) != 1 || !strings.Contains(relative[0], "10 failed calls, more than the comparator's 8") {
 		t.Errorf("-invariants comparisons %q, want the failed calls", relative)
 	}
-	if _, relative := checkTargetsSplit(true, m, f, time.Second, 2*time.Second); relative != nil {
+	if _, relative := checkTargets(true, m, f, time.Second, 2*time.Second); relative != nil {
 		t.Errorf("the strict scenario's targets are never set apart: %q", relative)
 	}
 }
@@ -324,4 +324,11 @@ func TestLoadMethodsHaveNoRetry(t *testing.T) {
 	if err := checkNoRetry(root, "Nope"); err == nil {
 		t.Errorf("checkNoRetry(Nope) found a method that does not exist")
 	}
+}
+
+// allTargets is every target checkTargets finds missed, the comparisons
+// included.
+func allTargets(strict bool, m, f *implRow, lateBound, longestCall time.Duration) []string {
+	out, relative := checkTargets(strict, m, f, lateBound, longestCall)
+	return append(out, relative...)
 }

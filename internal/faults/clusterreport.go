@@ -263,19 +263,12 @@ func (r *clusterRow) verdict() string {
 // no failed call, no re-run, no stretch of servedGap without a served
 // call, no call longer than longestCall. The others: no more failed calls
 // than the comparator, and a recovery no later than the comparator's plus
-// recoverySlack.
-func checkTargets(strict bool, m, f *implRow, lateBound, longestCall time.Duration) []string {
-	out, relative := checkTargetsSplit(strict, m, f, lateBound, longestCall)
-	return append(out, relative...)
-}
-
-// checkTargetsSplit is checkTargets with the targets that compare with
-// the comparator (the non-strict scenarios' failed calls and recovery)
-// returned apart, for -invariants: a single short run is too noisy to
-// gate on them (failed calls of (a) in three runs on this machine: 8
-// against the comparator's 8, 10 against 8, 10 against 9); that a
-// scenario recovered at all is then an invariant.
-func checkTargetsSplit(strict bool, m, f *implRow, lateBound, longestCall time.Duration) (out, relative []string) {
+// recoverySlack: these come back apart, in relative, for -invariants (a
+// single short run is too noisy to gate on them: failed calls of (a) in
+// three runs on this machine were 8 against the comparator's 8, 10
+// against 8, 10 against 9; that a scenario recovered at all is then an
+// invariant).
+func checkTargets(strict bool, m, f *implRow, lateBound, longestCall time.Duration) (out, relative []string) {
 	if m == nil {
 		return []string{"molgen's side did not run"}, nil
 	}

@@ -266,7 +266,7 @@ func (c *cenv) result() *clusterRow {
 		}
 	}
 	if c.err == nil {
-		problems, relative := checkTargetsSplit(c.cs.strict, row.molgen, row.franz, c.cfg.lateBound, longestCallStrict)
+		problems, relative := checkTargets(c.cs.strict, row.molgen, row.franz, c.cfg.lateBound, longestCallStrict)
 		row.problems = append(row.problems, problems...)
 		if invariantsOnly {
 			for _, r := range relative {

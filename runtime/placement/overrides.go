@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"strconv"
-	"strings"
 )
 
 // SecurityFlags are the flags for TLS and SASL to Kafka. Each has
@@ -16,7 +15,8 @@ import (
 // what the placement names.
 type SecurityFlags struct {
 	fs                                    *flag.FlagSet
-	tls                                   *string // "", "true" or "false"
+	envOf                                 map[string]string // flag name → its environment variable
+	tls                                   *string           // "", "true" or "false"
 	caFile, certFile, keyFile, serverName *string
 	insecure                              *string
 	mechanism, username, passwordFile     *string
@@ -26,18 +26,23 @@ type SecurityFlags struct {
 // environment variables as defaults. Node binaries and 'molgen topics'
 // take the same flags.
 func AddSecurityFlags(fs *flag.FlagSet) *SecurityFlags {
-	env := os.Getenv
+	envOf := map[string]string{}
+	str := func(name, env, usage string) *string {
+		envOf[name] = env
+		return fs.String(name, os.Getenv(env), usage)
+	}
 	return &SecurityFlags{
 		fs:           fs,
-		tls:          fs.String("kafka-tls", env("MOLGEN_KAFKA_TLS"), "`true` or false: connect to Kafka with TLS (env MOLGEN_KAFKA_TLS; default: the placement's kafka.tls; also on when a TLS file or name is given)"),
-		caFile:       fs.String("kafka-ca-file", env("MOLGEN_KAFKA_CA_FILE"), "PEM `file` of the CAs that sign the brokers' certificates (env MOLGEN_KAFKA_CA_FILE; default: kafka.tls.ca_file, else the system's roots)"),
-		certFile:     fs.String("kafka-cert-file", env("MOLGEN_KAFKA_CERT_FILE"), "PEM client certificate `file` for mutual TLS (env MOLGEN_KAFKA_CERT_FILE)"),
-		keyFile:      fs.String("kafka-key-file", env("MOLGEN_KAFKA_KEY_FILE"), "PEM client key `file` for mutual TLS (env MOLGEN_KAFKA_KEY_FILE)"),
-		serverName:   fs.String("kafka-server-name", env("MOLGEN_KAFKA_SERVER_NAME"), "`name` the brokers' certificates must carry (env MOLGEN_KAFKA_SERVER_NAME; default: each broker's host)"),
-		insecure:     fs.String("kafka-insecure-skip-verify", env("MOLGEN_KAFKA_INSECURE_SKIP_VERIFY"), "`true`: accept any broker certificate, for tests only (env MOLGEN_KAFKA_INSECURE_SKIP_VERIFY)"),
-		mechanism:    fs.String("kafka-sasl-mechanism", env("MOLGEN_KAFKA_SASL_MECHANISM"), "SASL `mechanism`: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 (env MOLGEN_KAFKA_SASL_MECHANISM; default: kafka.sasl.mechanism)"),
-		username:     fs.String("kafka-sasl-username", env("MOLGEN_KAFKA_SASL_USERNAME"), "SASL `user` (env MOLGEN_KAFKA_SASL_USERNAME; default: kafka.sasl.username)"),
-		passwordFile: fs.String("kafka-sasl-password-file", env("MOLGEN_KAFKA_SASL_PASSWORD_FILE"), "`file` holding the SASL password (env MOLGEN_KAFKA_SASL_PASSWORD_FILE; the password itself may be in env MOLGEN_KAFKA_SASL_PASSWORD)"),
+		envOf:        envOf,
+		tls:          str("kafka-tls", "MOLGEN_KAFKA_TLS", "`true` or false: connect to Kafka with TLS (env MOLGEN_KAFKA_TLS; default: the placement's kafka.tls; also on when a TLS file or name is given)"),
+		caFile:       str("kafka-ca-file", "MOLGEN_KAFKA_CA_FILE", "PEM `file` of the CAs that sign the brokers' certificates (env MOLGEN_KAFKA_CA_FILE; default: kafka.tls.ca_file, else the system's roots)"),
+		certFile:     str("kafka-cert-file", "MOLGEN_KAFKA_CERT_FILE", "PEM client certificate `file` for mutual TLS (env MOLGEN_KAFKA_CERT_FILE)"),
+		keyFile:      str("kafka-key-file", "MOLGEN_KAFKA_KEY_FILE", "PEM client key `file` for mutual TLS (env MOLGEN_KAFKA_KEY_FILE)"),
+		serverName:   str("kafka-server-name", "MOLGEN_KAFKA_SERVER_NAME", "`name` the brokers' certificates must carry (env MOLGEN_KAFKA_SERVER_NAME; default: each broker's host)"),
+		insecure:     str("kafka-insecure-skip-verify", "MOLGEN_KAFKA_INSECURE_SKIP_VERIFY", "`true`: accept any broker certificate, for tests only (env MOLGEN_KAFKA_INSECURE_SKIP_VERIFY)"),
+		mechanism:    str("kafka-sasl-mechanism", "MOLGEN_KAFKA_SASL_MECHANISM", "SASL `mechanism`: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 (env MOLGEN_KAFKA_SASL_MECHANISM; default: kafka.sasl.mechanism)"),
+		username:     str("kafka-sasl-username", "MOLGEN_KAFKA_SASL_USERNAME", "SASL `user` (env MOLGEN_KAFKA_SASL_USERNAME; default: kafka.sasl.username)"),
+		passwordFile: str("kafka-sasl-password-file", "MOLGEN_KAFKA_SASL_PASSWORD_FILE", "`file` holding the SASL password (env MOLGEN_KAFKA_SASL_PASSWORD_FILE; the password itself may be in env MOLGEN_KAFKA_SASL_PASSWORD)"),
 	}
 }
 
@@ -147,29 +152,28 @@ var securitySettings = []struct{ key, flag, env string }{
 // setting not given, the way the others were (flags, else environment
 // variables, else placement keys).
 func (f *SecurityFlags) Names() map[string]string {
-	set := map[string]bool{}
 	if f.fs == nil {
 		return nil
 	}
-	f.fs.Visit(func(fl *flag.Flag) { set["-"+fl.Name] = true })
-	anyFlag, anyEnv := false, false
-	for name := range set {
-		anyFlag = anyFlag || isSecurityFlag(name[1:])
-	}
-	for _, s := range securitySettings {
-		if !strings.Contains(s.env, ",") && os.Getenv(s.env) != "" {
-			anyEnv = true
-		}
-	}
-	if os.Getenv("MOLGEN_KAFKA_SASL_USERNAME") != "" || os.Getenv("MOLGEN_KAFKA_SASL_PASSWORD") != "" || os.Getenv("MOLGEN_KAFKA_SASL_PASSWORD_FILE") != "" {
-		anyEnv = true
+	set := map[string]bool{}
+	anyFlag := false
+	f.fs.Visit(func(fl *flag.Flag) {
+		set["-"+fl.Name] = true
+		_, security := f.envOf[fl.Name]
+		anyFlag = anyFlag || security
+	})
+	anyEnv := os.Getenv("MOLGEN_KAFKA_SASL_PASSWORD") != "" // the one variable without a flag
+	for _, env := range f.envOf {
+		anyEnv = anyEnv || os.Getenv(env) != ""
 	}
 	names := map[string]string{}
 	for _, s := range securitySettings {
+		// A setting of several flags (kafka.sasl) is never "the one given":
+		// its names match no flag and no variable.
 		switch {
 		case set[s.flag]:
 			names[s.key] = s.flag
-		case !strings.Contains(s.env, ",") && os.Getenv(s.env) != "":
+		case os.Getenv(s.env) != "":
 			names[s.key] = s.env
 		case anyFlag:
 			names[s.key] = s.flag
@@ -178,14 +182,4 @@ func (f *SecurityFlags) Names() map[string]string {
 		}
 	}
 	return names
-}
-
-// isSecurityFlag reports whether name is one of AddSecurityFlags' flags.
-func isSecurityFlag(name string) bool {
-	switch name {
-	case "kafka-tls", "kafka-ca-file", "kafka-cert-file", "kafka-key-file", "kafka-server-name",
-		"kafka-insecure-skip-verify", "kafka-sasl-mechanism", "kafka-sasl-username", "kafka-sasl-password-file":
-		return true
-	}
-	return false
 }

@@ -27,7 +27,6 @@ type gather struct {
 	pending int      // records handed over without an outcome
 	held    []*write // waiting for pending to reach 0
 	timer   *time.Timer
-	spare   []*write // the last group's slice, for reuse
 }
 
 // submit hands w over, now or with the next group.
@@ -40,9 +39,6 @@ func (g *gather) submit(w *write) {
 		return
 	}
 	if len(g.held) == 0 {
-		if g.held == nil {
-			g.held, g.spare = g.spare[:0], nil
-		}
 		if g.timer == nil {
 			g.timer = time.AfterFunc(g.hold, g.flush)
 		} else {
@@ -94,13 +90,7 @@ func (g *gather) take() []*write {
 
 // hand gives group to the producer.
 func (g *gather) hand(group []*write) {
-	for i, w := range group {
+	for _, w := range group {
 		g.produce(w)
-		group[i] = nil
 	}
-	g.mu.Lock()
-	if g.spare == nil {
-		g.spare = group[:0]
-	}
-	g.mu.Unlock()
 }

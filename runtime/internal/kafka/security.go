@@ -228,15 +228,8 @@ func plaintextKafka(ctx context.Context, network, host string) bool {
 	const correlation = 0x6d6f6c67 // "molg"
 	req := kmsg.NewPtrApiVersionsRequest()
 	req.Version = 0
-	// A request: its length, then the header (key, version, correlation
-	// id, client id), then the body (empty in version 0).
-	msg := binary.BigEndian.AppendUint16(nil, uint16(req.Key()))
-	msg = binary.BigEndian.AppendUint16(msg, uint16(req.Version))
-	msg = binary.BigEndian.AppendUint32(msg, correlation)
-	msg = binary.BigEndian.AppendUint16(msg, uint16(len("molgen-probe")))
-	msg = append(msg, "molgen-probe"...)
-	msg = req.AppendTo(msg)
-	if _, err := conn.Write(append(binary.BigEndian.AppendUint32(nil, uint32(len(msg))), msg...)); err != nil {
+	msg := kmsg.NewRequestFormatter(kmsg.FormatterClientID("molgen-probe")).AppendRequest(nil, req, correlation)
+	if _, err := conn.Write(msg); err != nil {
 		return false
 	}
 	var head [8]byte // length, correlation id
